@@ -1,0 +1,233 @@
+"""SAN: scale-space attention (SAN paper eq. 4-12; dissertation ch. 5; SPEC §1).
+
+``ScaleSpaceAttention()([previous, current])`` weights ``current`` (the output of layer l) by a soft
+mask built from how it differs from ``previous`` (the output of layer l-1):
+
+1. spatial alignment of ``previous`` to ``current`` (not in the paper, SPEC §1.1): identity when the
+   spatial shapes agree, average pooling when every previous size is an integer multiple, centre crop
+   when every difference is even and non-negative (a ``valid`` convolution between them);
+2. cross-layer channel alignment, CCA (eq. 6-7): the channel mean of ``previous`` broadcast to ``C``;
+3. difference of convolutions, DoC (eq. 8): ``d = |current - p|``;
+4. soft extrema (eq. 9-10): ``e = alpha * d`` with ``alpha`` the fraction of the 3x3 (rank 1: 3)
+   zero-padded neighbourhood, centre included, that ``d`` is greater than or equal to; ``alpha``
+   carries no gradient;
+5. extrema smoothing (eq. 11-12): ``mask = sigmoid(conv(e))``, one rank-matched convolution with
+   ``C`` filters, the feature branch's kernel size and dilation 1 (SAN-c) or 2 (SAN-d). The sigmoid is
+   applied once: eq. 12 names the activation of eq. 11;
+6. output (eq. 4): ``current * mask``.
+
+Reading of the paper where SPEC is silent: the smoothing kernel is initialised with Glorot-uniform and
+the bias with zeros (Keras' Conv defaults, as the authors' Keras code would have had).
+"""
+
+import itertools
+
+import keras
+from keras import ops
+
+from keras_attention.layers._checks import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    shape_str,
+    split_input_shapes,
+)
+
+VARIANT_DILATION = {"c": 1, "d": 2}
+
+
+def spatial_alignment(previous_spatial, current_spatial):
+    """Decide how ``previous`` is aligned to ``current`` (SPEC §1.1).
+
+    Returns ``("identity", None)``, ``("pool", factors)`` or ``("crop", offsets)``; raises a ValueError
+    naming both shapes otherwise. Unknown (None) sizes align only with an unknown size in the same place.
+    """
+    prev, cur = tuple(previous_spatial), tuple(current_spatial)
+    if prev == cur:
+        return "identity", None
+    if any(p is None or c is None for p, c in zip(prev, cur)):
+        raise ValueError(
+            f"Cannot align spatial shapes previous={shape_str(prev)} and current={shape_str(cur)}: "
+            "sizes that differ must be known when the layer is built."
+        )
+    if all(c > 0 and p % c == 0 for p, c in zip(prev, cur)):
+        return "pool", tuple(p // c for p, c in zip(prev, cur))
+    if all(p - c >= 0 and (p - c) % 2 == 0 for p, c in zip(prev, cur)):
+        return "crop", tuple((p - c) // 2 for p, c in zip(prev, cur))
+    raise ValueError(
+        f"Cannot align spatial shapes previous={shape_str(prev)} and current={shape_str(cur)}: expected "
+        "equal sizes, previous sizes that are integer multiples of current's (average pooling), or "
+        "differences that are even and non-negative (centre crop)."
+    )
+
+
+def soft_extrema_weights(d, spatial_rank):
+    """``alpha`` of eq. 10: fraction of the zero-padded 3^rank neighbourhood (centre included) <= d."""
+    padded = ops.pad(d, [[0, 0]] + [[1, 1]] * spatial_rank + [[0, 0]])
+    count = None
+    for offsets in itertools.product(range(3), repeat=spatial_rank):
+        index = (slice(None),) + tuple(slice(o, o - 2 if o < 2 else None) for o in offsets) + (slice(None),)
+        ge = ops.cast(ops.greater_equal(d, padded[index]), d.dtype)
+        count = ge if count is None else count + ge
+    return count / float(3**spatial_rank)
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class ScaleSpaceAttention(keras.layers.Layer):
+    """Scale-space attention module (SAN-c / SAN-d) for rank-1 (sequences) and rank-2 (images) features.
+
+    Call: ``layer([previous, current])`` with ``previous`` of shape ``(B, *S', C')`` (output of layer
+    l-1, or the network input) and ``current`` of shape ``(B, *S, C)``. Returns ``current * mask``, or
+    ``(current * mask, mask)`` with ``return_attention=True``.
+
+    Args:
+        variant: ``"c"`` (conventional smoothing convolution, dilation 1) or ``"d"`` (dilation 2).
+        kernel_size: smoothing kernel size; the feature branch's kernel size (default 3).
+        dilation_rate: overrides the dilation set by ``variant``.
+        absolute: DoC as ``|current - p|`` (True) or ``current - p`` (Table IX "no-Abs").
+        channel_alignment: CCA (eq. 6-7). False needs ``C' == C`` (Table IX "no-CCA").
+        extrema: soft extrema weighting (eq. 9-10). False uses the DoC directly.
+        smoothing: trainable smoothing convolution (eq. 11). False gives ``mask = sigmoid(e)``.
+        smoothing_mode: ``"full"`` (the paper's ``C -> C`` convolution) or ``"depthwise"`` (cheap variant).
+        return_attention: also return the mask.
+    """
+
+    def __init__(
+        self,
+        variant="c",
+        kernel_size=3,
+        dilation_rate=None,
+        absolute=True,
+        channel_alignment=True,
+        extrema=True,
+        smoothing=True,
+        smoothing_mode="full",
+        return_attention=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.variant = check_choice("variant", variant, set(VARIANT_DILATION))
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        if dilation_rate is None:
+            dilation_rate = VARIANT_DILATION[variant]
+        self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
+        self.absolute = check_bool("absolute", absolute)
+        self.channel_alignment = check_bool("channel_alignment", channel_alignment)
+        self.extrema = check_bool("extrema", extrema)
+        self.smoothing = check_bool("smoothing", smoothing)
+        self.smoothing_mode = check_choice("smoothing_mode", smoothing_mode, {"full", "depthwise"})
+        self.return_attention = check_bool("return_attention", return_attention)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+
+    def _check_shapes(self, input_shape):
+        previous, current = split_input_shapes(type(self).__name__, input_shape, ["previous", "current"])
+        if len(previous) != len(current) or len(current) not in (3, 4):
+            raise ValueError(
+                f"{type(self).__name__} expects previous and current of the same rank, 3 (B, T, C) or "
+                f"4 (B, H, W, C); got previous {shape_str(previous)} and current {shape_str(current)}."
+            )
+        if current[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a known channel count; got current {shape_str(current)}."
+            )
+        if not self.channel_alignment and previous[-1] != current[-1]:
+            raise ValueError(
+                f"{type(self).__name__}(channel_alignment=False) is an incompatible configuration for "
+                f"previous {shape_str(previous)} and current {shape_str(current)}: without cross-layer "
+                "channel alignment both need the same channel count."
+            )
+        alignment = spatial_alignment(previous[1:-1], current[1:-1])
+        return previous, current, alignment
+
+    def build(self, input_shape):
+        _, current, self._alignment = self._check_shapes(input_shape)
+        self._spatial_rank = len(current) - 2
+        channels = int(current[-1])
+        if self.smoothing:
+            window = (self.kernel_size,) * self._spatial_rank
+            out_axis = channels if self.smoothing_mode == "full" else 1
+            self.kernel = self.add_weight(
+                name="smoothing_kernel",
+                shape=window + (channels, out_axis),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+            )
+            self.bias = self.add_weight(
+                name="smoothing_bias",
+                shape=(channels,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+            )
+
+    def _align(self, previous):
+        kind, arg = self._alignment
+        if kind == "pool":
+            return ops.average_pool(previous, pool_size=arg, strides=arg, padding="valid")
+        if kind == "crop":
+            sizes = previous.shape[1:-1]
+            index = tuple(slice(o, s - o) for o, s in zip(arg, sizes))
+            return previous[(slice(None),) + index + (slice(None),)]
+        return previous
+
+    def call(self, inputs):
+        previous, current = inputs
+        previous = self._align(previous)
+        p = ops.mean(previous, axis=-1, keepdims=True) if self.channel_alignment else previous
+        diff = current - p
+        d = ops.abs(diff) if self.absolute else diff
+        if self.extrema:
+            alpha = ops.stop_gradient(soft_extrema_weights(d, self._spatial_rank))
+            e = alpha * d
+        else:
+            e = d
+        if self.smoothing:
+            dilation = (self.dilation_rate,) * self._spatial_rank
+            if self.smoothing_mode == "full":
+                z = ops.conv(e, self.kernel, strides=1, padding="same", dilation_rate=dilation)
+            else:
+                z = ops.depthwise_conv(e, self.kernel, strides=1, padding="same", dilation_rate=dilation)
+            z = z + self.bias
+        else:
+            z = e
+        mask = ops.sigmoid(z)
+        output = current * mask
+        if self.return_attention:
+            return output, mask
+        return output
+
+    def compute_output_shape(self, input_shape):
+        _, current, _ = self._check_shapes(input_shape)
+        if self.return_attention:
+            return current, current
+        return current
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "variant": self.variant,
+                "kernel_size": self.kernel_size,
+                "dilation_rate": self.dilation_rate,
+                "absolute": self.absolute,
+                "channel_alignment": self.channel_alignment,
+                "extrema": self.extrema,
+                "smoothing": self.smoothing,
+                "smoothing_mode": self.smoothing_mode,
+                "return_attention": self.return_attention,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            }
+        )
+        return config
+
+
+SAN = ScaleSpaceAttention

@@ -1,0 +1,88 @@
+"""One check of the Keras conventions (DEVELOPERS.md quality bar) that every layer's tests call.
+
+``check_layer_conventions(make_layer, inputs, tmp_path)`` builds the layer returned by ``make_layer()``
+into a functional model on ``inputs`` (an array or a list of arrays) and asserts:
+- ``get_config`` round trip (``from_config(get_config())`` has the same config);
+- ``.keras`` save and ``load_model(safe_mode=True)`` give bit-identical outputs;
+- ``jit_compile=True`` predictions equal the eager call, and one XLA training step runs;
+- float16 and bfloat16 mixed precision give finite outputs and finite gradients;
+- with a single input, the layer also works inside ``keras.Sequential``.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _functional(make_layer, inputs):
+    arrays = _as_list(inputs)
+    tensors = [keras.Input(a.shape[1:], dtype="float32") for a in arrays]
+    layer = make_layer()
+    out = layer(tensors if isinstance(inputs, (list, tuple)) else tensors[0])
+    return keras.Model(tensors, out), layer
+
+
+def _outputs(model, inputs, **kw):
+    return [np.asarray(o) for o in _as_list(model(inputs, **kw))]
+
+
+def check_layer_conventions(make_layer, inputs, tmp_path, *, atol=1e-5, training_target=True):
+    arrays = _as_list(inputs)
+    feed = arrays if isinstance(inputs, (list, tuple)) else arrays[0]
+
+    # config round trip
+    layer = make_layer()
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+    # functional model, save / load with safe_mode
+    model, layer = _functional(make_layer, inputs)
+    expected = _outputs(model, feed, training=False)
+    path = tmp_path / f"{type(layer).__name__}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    for a, b in zip(expected, _outputs(loaded, feed, training=False)):
+        np.testing.assert_array_equal(a, b)
+
+    # XLA equals eager; a jit-compiled train step runs and stays finite
+    @tf.function(jit_compile=True)
+    def jit_forward(x):
+        return model(x, training=False)
+
+    for a, b in zip(expected, [np.asarray(o) for o in _as_list(jit_forward(feed))]):
+        np.testing.assert_allclose(a, b, atol=atol, rtol=1e-5)
+    if training_target:
+        first = keras.Model(model.inputs, _as_list(model.outputs)[0])
+        first.compile(optimizer="sgd", loss="mse", jit_compile=True)
+        target = np.zeros_like(expected[0])
+        history = first.fit(feed, target, batch_size=len(arrays[0]), epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+    # mixed precision: forward and gradients finite
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        keras.mixed_precision.set_dtype_policy(policy)
+        try:
+            mp_model, mp_layer = _functional(make_layer, inputs)
+            assert mp_layer.compute_dtype == policy.split("_")[1]
+            with tf.GradientTape() as tape:
+                out = _as_list(mp_model(feed, training=True))
+                loss = tf.add_n([tf.reduce_mean(tf.cast(o, "float32")) for o in out])
+            grads = tape.gradient(loss, mp_model.trainable_weights)
+            for o in out:
+                assert np.all(np.isfinite(np.asarray(tf.cast(o, "float32")))), policy
+            for g in grads:
+                if g is not None:
+                    assert np.all(np.isfinite(np.asarray(tf.cast(tf.convert_to_tensor(g), "float32")))), policy
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+
+    # Sequential (single-input layers only)
+    if not isinstance(inputs, (list, tuple)):
+        seq = keras.Sequential([keras.Input(arrays[0].shape[1:]), make_layer()])
+        assert np.all(np.isfinite(np.asarray(_as_list(seq(arrays[0]))[0])))
+    return model
