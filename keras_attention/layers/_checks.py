@@ -3,7 +3,8 @@
 
 def shape_str(shape):
     """Render a (possibly partially unknown) shape as ``(None, 28, 28, 6)``."""
-    return "(" + ", ".join("None" if d is None else str(int(d)) for d in shape) + ")"
+    parts = ["None" if d is None else str(int(d)) for d in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def is_shape(obj):
@@ -15,10 +16,8 @@ def split_input_shapes(layer_name, input_shape, names):
     """Return ``input_shape`` as a list of ``len(names)`` shapes, or raise a ValueError that says why."""
     expected = f"a list of {len(names)} tensors [{', '.join(names)}]"
     if is_shape(input_shape) or not isinstance(input_shape, (tuple, list)):
-        raise ValueError(
-            f"{layer_name} expects inputs={expected}; got a single tensor of shape "
-            f"{shape_str(input_shape) if is_shape(input_shape) else input_shape!r}."
-        )
+        got = shape_str(input_shape) if is_shape(input_shape) else repr(input_shape)
+        raise ValueError(f"{layer_name} expects inputs={expected}; got a single tensor of shape {got}.")
     shapes = [tuple(s) for s in input_shape]
     if len(shapes) != len(names):
         raise ValueError(
