@@ -22,8 +22,8 @@ def _functional(make_layer, inputs):
     arrays = _as_list(inputs)
     tensors = [keras.Input(a.shape[1:], dtype="float32") for a in arrays]
     layer = make_layer()
-    out = layer(tensors if isinstance(inputs, (list, tuple)) else tensors[0])
-    return keras.Model(tensors, out), layer
+    feed = tensors if isinstance(inputs, (list, tuple)) else tensors[0]
+    return keras.Model(feed, layer(feed)), layer
 
 
 def _outputs(model, inputs, **kw):

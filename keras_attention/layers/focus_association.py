@@ -1,0 +1,181 @@
+"""FA: focus-and-association block-wise attention (FANet paper eq. 5-9, Fig. 1, 3, 4; SPEC §3).
+
+``FocusAssociation()([x, u])`` (first recalibrated block) or ``FocusAssociation()([x, u, s])`` (later
+blocks) recalibrates a whole block ``B_i`` with input ``x = X_i`` and output ``u = U_i`` by one scalar
+per sample, and returns ``(x_next, s_next)``:
+
+1. focus (eq. 5-7): ``k' = sigmoid(W2 relu(W1 GAP(x)))`` with ``W1: C -> max(1, C // reduction)`` and
+   ``W2: -> 1``; ``GAP`` averages ``x`` over all its spatial axes (eq. 6), ``C`` is the channel count of
+   ``x`` itself (the paper's ``C'_i``), taken before any projection;
+2. association (eq. 8): without ``s`` (block 1), ``k = k'`` (the paper skips ``F_as`` there); with
+   ``s = [k_1 .. k_{i-1}]`` of shape ``(B, i-1)``, ``k = sigmoid(W4 relu(W3 [s, k']))`` with
+   ``W3: i -> expansion * i`` (the dimensionality-increasing layer) and ``W4: -> 1``. ``i`` is
+   ``s.shape[-1] + 1`` and must be known when the layer is built: a layer instance belongs to one
+   block position;
+3. weighting (eq. 9): ``x_next = x + (u - x) * k`` and ``s_next = [s, k]`` (``(B, 1)`` for block 1).
+
+Projection (paper: "a linear projection with convolutions ... as in [6]", SPEC §3): when ``x`` and ``u``
+differ in shape, ``x`` is replaced in eq. 9 by ``P(x)``, a trainable 1x1 convolution with ``u``'s channel
+count, no bias (ResNet's ``W_s x``), ``valid`` padding and, on each spatial axis, the smallest integer
+stride ``t`` with ``ceil(n_x / t) == n_u`` (a 1x1 window with stride ``t`` keeps ``ceil(n_x / t)``
+positions). Equal sizes give stride 1; when no integer stride fits on some axis (e.g. ``u`` larger than
+``x``) a ValueError names both shapes. Unknown (None) sizes match only an unknown size in the same place.
+
+Reading of the paper where SPEC is silent: the four FC layers carry no bias, as ``W1 .. W4`` are
+written in eq. 7-8 (SE-style); the focus step reads the block input ``x``, not its projection, because
+eq. 6 averages over ``X_i``'s own ``H'_i x W'_i``. All kernels are initialised Glorot-uniform (Keras'
+Dense / Conv default). The layer accepts rank-3 (sequences), rank-4 (images) and rank-5 inputs.
+Block 0 (the benchmark block) and the multi-stage deployment of Fig. 4 are the model builder's business.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_attention.layers._checks import check_positive_int, is_shape, shape_str
+
+
+def projection_strides(x_shape, u_shape):
+    """Per-axis stride of the 1x1 projection of ``x`` onto ``u``'s spatial shape (see module docstring).
+
+    Returns a tuple of ints, or raises a ValueError that names both shapes.
+    """
+    x_sp, u_sp = tuple(x_shape[1:-1]), tuple(u_shape[1:-1])
+    strides = []
+    for nx, nu in zip(x_sp, u_sp):
+        if nx is None or nu is None:
+            if nx is None and nu is None:
+                strides.append(1)
+                continue
+            raise ValueError(
+                f"FocusAssociation cannot project x {shape_str(x_shape)} onto u {shape_str(u_shape)}: "
+                "spatial sizes that differ must be known when the layer is built."
+            )
+        fit = [t for t in range(1, max(nx, 1) + 1) if math.ceil(nx / t) == nu]
+        if not fit:
+            raise ValueError(
+                f"FocusAssociation cannot project x {shape_str(x_shape)} onto u {shape_str(u_shape)}: "
+                f"no integer stride t gives ceil({nx} / t) == {nu}; expected every spatial size of u to "
+                "be reachable from x's by a strided 1x1 convolution."
+            )
+        strides.append(fit[0])
+    return tuple(strides)
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class FocusAssociation(keras.layers.Layer):
+    """Focus-and-association module for one recalibrated block (FANet).
+
+    Call: ``layer([x, u])`` for the first recalibrated block or ``layer([x, u, s])`` after it, with
+    ``x`` the block input ``(B, *S', C')``, ``u`` the block output ``(B, *S, C)`` and ``s`` the
+    associative attentions of the earlier blocks ``(B, i-1)``. Returns ``(x_next, s_next)`` of shapes
+    ``(B, *S, C)`` and ``(B, i)``.
+
+    Args:
+        reduction: ratio ``r_1`` of the focus step's first FC layer, ``C -> max(1, C // reduction)``.
+        expansion: ratio ``r_2`` of the association step's first FC layer, ``i -> expansion * i``.
+    """
+
+    def __init__(
+        self,
+        reduction=4,
+        expansion=4,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.reduction = check_positive_int("reduction", reduction)
+        self.expansion = check_positive_int("expansion", expansion)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+
+    def _check_shapes(self, input_shape):
+        name = type(self).__name__
+        expected = "a list [x, u] (first recalibrated block) or [x, u, s] (later blocks)"
+        if is_shape(input_shape) or not isinstance(input_shape, (tuple, list)):
+            got = shape_str(input_shape) if is_shape(input_shape) else repr(input_shape)
+            raise ValueError(f"{name} expects inputs={expected}; got a single tensor of shape {got}.")
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) not in (2, 3):
+            raise ValueError(
+                f"{name} expects inputs={expected}; got {len(shapes)} tensors of shapes "
+                f"{[shape_str(s) for s in shapes]}."
+            )
+        x, u = shapes[0], shapes[1]
+        s = shapes[2] if len(shapes) == 3 else None
+        if len(x) != len(u) or len(u) not in (3, 4, 5):
+            raise ValueError(
+                f"{name} expects x and u of the same rank, 3 (B, T, C), 4 (B, H, W, C) or 5; got x "
+                f"{shape_str(x)} and u {shape_str(u)}."
+            )
+        if x[-1] is None or u[-1] is None:
+            raise ValueError(
+                f"{name} needs known channel counts; got x {shape_str(x)} and u {shape_str(u)}."
+            )
+        if s is not None and (len(s) != 2 or s[-1] is None or s[-1] < 1):
+            raise ValueError(
+                f"{name} expects s of shape (B, i-1) with a known i-1 >= 1 (the associative attentions "
+                f"of the earlier blocks); got s {shape_str(s)}."
+            )
+        strides = None if x[1:] == u[1:] else projection_strides(x, u)
+        return x, u, s, strides
+
+    def build(self, input_shape):
+        x, u, s, self._strides = self._check_shapes(input_shape)
+        self._spatial_rank = len(u) - 2
+        channels_x, channels_u = int(x[-1]), int(u[-1])
+        hidden = max(1, channels_x // self.reduction)
+        common = dict(initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.w1 = self.add_weight(name="focus_w1", shape=(channels_x, hidden), **common)
+        self.w2 = self.add_weight(name="focus_w2", shape=(hidden, 1), **common)
+        self._with_association = s is not None
+        if self._with_association:
+            i = int(s[-1]) + 1
+            self.w3 = self.add_weight(name="association_w3", shape=(i, self.expansion * i), **common)
+            self.w4 = self.add_weight(name="association_w4", shape=(self.expansion * i, 1), **common)
+        if self._strides is not None:
+            self.projection = self.add_weight(
+                name="projection_kernel",
+                shape=(1,) * self._spatial_rank + (channels_x, channels_u),
+                **common,
+            )
+
+    def call(self, inputs):
+        x, u = inputs[0], inputs[1]
+        spatial_axes = tuple(range(1, self._spatial_rank + 1))
+        descriptor = ops.mean(x, axis=spatial_axes)  # eq. 6, (B, C')
+        k = ops.sigmoid(ops.matmul(ops.relu(ops.matmul(descriptor, self.w1)), self.w2))  # eq. 7, (B, 1)
+        if self._with_association:
+            s = inputs[2]
+            attention = ops.concatenate([s, k], axis=-1)  # s'_i, (B, i)
+            k = ops.sigmoid(ops.matmul(ops.relu(ops.matmul(attention, self.w3)), self.w4))  # eq. 8
+            s_next = ops.concatenate([s, k], axis=-1)
+        else:
+            s_next = k
+        if self._strides is not None:
+            x = ops.conv(x, self.projection, strides=self._strides, padding="valid")
+        weight = ops.reshape(k, (-1,) + (1,) * (self._spatial_rank + 1))
+        x_next = x + (u - x) * weight  # eq. 9
+        return x_next, s_next
+
+    def compute_output_shape(self, input_shape):
+        _, u, s, _ = self._check_shapes(input_shape)
+        i = 1 if s is None else int(s[-1]) + 1
+        return tuple(u), (u[0], i)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "reduction": self.reduction,
+                "expansion": self.expansion,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
+        )
+        return config
+
+
+FA = FocusAssociation
