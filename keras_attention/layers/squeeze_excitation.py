@@ -1,0 +1,121 @@
+"""Squeeze-and-Excitation (Hu et al., CVPR 2018, eq. 2-4; SPEC §2), a competitor module.
+
+``SqueezeExcitation()(x)`` on ``x`` of shape ``(B, T, C)`` (sequences) or ``(B, H, W, C)`` (images):
+
+1. squeeze (eq. 2): ``z = GAP(x)``, the mean over every spatial axis, shape ``(B, C)``;
+2. excitation (eq. 3): ``s = sigmoid(W2 relu(W1 z + b1) + b2)`` with ``W1: C -> max(1, C // reduction)``
+   and ``W2: -> C``;
+3. scale (eq. 4): ``out = x * s``, ``s`` broadcast over the spatial axes.
+
+``return_attention=True`` returns ``(out, s)`` with ``s`` of shape ``(B, 1, C)`` or ``(B, 1, 1, C)``.
+
+Reading of what the paper leaves open: both fully connected layers carry a bias (as in the authors'
+released models); kernels are initialised with Glorot-uniform and biases with zeros (Keras' Dense
+defaults). The hidden width is at least one unit, so narrow layers (``C < reduction``) still work.
+"""
+
+import keras
+from keras import ops
+
+from keras_attention.layers._checks import check_bool, check_positive_int, is_shape, shape_str
+
+
+def check_feature_shape(layer_name, input_shape):
+    """Return ``input_shape`` as a tuple when it is one ``(B, T, C)`` or ``(B, H, W, C)`` shape with known C."""
+    if not is_shape(input_shape):
+        raise ValueError(
+            f"{layer_name} expects a single tensor of shape (B, T, C) or (B, H, W, C); got {input_shape!r}."
+        )
+    shape = tuple(input_shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"{layer_name} expects an input of rank 3 (B, T, C) or 4 (B, H, W, C); got shape {shape_str(shape)}."
+        )
+    if shape[-1] is None:
+        raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
+    return shape
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class SqueezeExcitation(keras.layers.Layer):
+    """Squeeze-and-Excitation channel recalibration for ``(B, T, C)`` or ``(B, H, W, C)`` features.
+
+    Returns ``x * s`` of the input's shape, or ``(x * s, s)`` with ``return_attention=True``.
+
+    Args:
+        reduction: reduction ratio ``r``; the hidden width is ``max(1, C // r)``.
+        return_attention: also return the channel scale ``s`` of shape ``(B, 1.., C)``.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for both
+            fully connected layers.
+    """
+
+    def __init__(
+        self,
+        reduction=16,
+        return_attention=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.reduction = check_positive_int("reduction", reduction)
+        self.return_attention = check_bool("return_attention", return_attention)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+
+    def _dense(self, name, fan_in, fan_out):
+        kernel = self.add_weight(
+            name=f"{name}_kernel",
+            shape=(fan_in, fan_out),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        bias = self.add_weight(
+            name=f"{name}_bias",
+            shape=(fan_out,),
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
+        )
+        return kernel, bias
+
+    def build(self, input_shape):
+        shape = check_feature_shape(type(self).__name__, input_shape)
+        channels = int(shape[-1])
+        self._spatial_axes = tuple(range(1, len(shape) - 1))
+        hidden = max(1, channels // self.reduction)
+        self.squeeze_kernel, self.squeeze_bias = self._dense("squeeze", channels, hidden)
+        self.excite_kernel, self.excite_bias = self._dense("excite", hidden, channels)
+
+    def call(self, inputs):
+        x = inputs
+        z = ops.mean(x, axis=self._spatial_axes, keepdims=True)  # (B, 1.., C)
+        h = ops.relu(ops.matmul(z, self.squeeze_kernel) + self.squeeze_bias)
+        scale = ops.sigmoid(ops.matmul(h, self.excite_kernel) + self.excite_bias)
+        output = x * scale
+        if self.return_attention:
+            return output, scale
+        return output
+
+    def compute_output_shape(self, input_shape):
+        shape = check_feature_shape(type(self).__name__, input_shape)
+        if self.return_attention:
+            return shape, (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "reduction": self.reduction,
+                "return_attention": self.return_attention,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            }
+        )
+        return config
