@@ -1,1 +1,36 @@
-"""keras_attention.sparsity"""
+"""iSparse: output-informed sparsification (dissertation ch. 4; SPEC §9).
+
+- :func:`inffs` - InfFS scores of the output neurons (Alg. 1);
+- :func:`edge_scores` - edge significance ``E_l`` by channel-level propagation (eq. 4.6-4.11);
+- :func:`masks`, :func:`sparsify`, :func:`sparsity_report` - masks (eq. 4.5) and one-shot sparsify-with
+  (eq. 4.12), strategies ``isparse`` / ``magnitude`` / ``random``;
+- :class:`ISparse` - train-with callback (eq. 4.13).
+"""
+
+from keras_attention.sparsity.callback import ISparse, MaskConstraint
+from keras_attention.sparsity.inffs import inffs, inffs_graph
+from keras_attention.sparsity.masking import (
+    STRATEGIES,
+    format_sparsity_report,
+    kept_count,
+    masks,
+    sparsify,
+    sparsity_report,
+)
+from keras_attention.sparsity.propagation import ATTENTION_SCORE_INPUT, ScorePlan, edge_scores
+
+__all__ = [
+    "ATTENTION_SCORE_INPUT",
+    "ISparse",
+    "MaskConstraint",
+    "STRATEGIES",
+    "ScorePlan",
+    "edge_scores",
+    "format_sparsity_report",
+    "inffs",
+    "inffs_graph",
+    "kept_count",
+    "masks",
+    "sparsify",
+    "sparsity_report",
+]

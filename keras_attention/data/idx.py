@@ -1,0 +1,92 @@
+"""Reader for IDX files, the format of MNIST and Fashion-MNIST (plain numpy, no TensorFlow).
+
+An IDX file is a header followed by the raw array, all big-endian:
+
+- 2 zero bytes;
+- 1 byte naming the element type: ``0x08`` uint8, ``0x09`` int8, ``0x0B`` int16, ``0x0C`` int32,
+  ``0x0D`` float32, ``0x0E`` float64;
+- 1 byte with the number of dimensions ``ndim``;
+- ``ndim`` unsigned 32-bit sizes;
+- the elements in C order.
+
+Files may be gzip-compressed (the usual ``*.gz`` downloads); compression is recognised by the gzip magic
+bytes, not by the file name. ``limit`` reads only the first ``limit`` records along the first dimension,
+so a few images of a 60000-image file are read without decompressing the rest.
+"""
+
+import gzip
+import os
+
+import numpy as np
+
+IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open(path):
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
+
+
+def _read_exactly(handle, count, path, what):
+    data = handle.read(count)
+    if len(data) != count:
+        raise ValueError(f"IDX file {os.fspath(path)!r} is truncated: expected {count} bytes of {what}, "
+                         f"found {len(data)}.")
+    return data
+
+
+def read_idx(path, limit=None):
+    """Read the IDX file ``path`` (gzip-compressed or not) into a numpy array in native byte order.
+
+    ``limit`` (None or an integer >= 1) keeps only the first ``limit`` records along the first axis.
+    Raises FileNotFoundError when ``path`` does not exist and ValueError, naming the file, when its header
+    is not an IDX header or the file holds fewer bytes than its header announces.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"Argument `limit` must be None or an integer >= 1; got {limit!r}.")
+    with _open(path) as handle:
+        header = _read_exactly(handle, 4, path, "header")
+        if header[:2] != b"\x00\x00" or header[2] not in IDX_DTYPES or header[3] < 1:
+            raise ValueError(
+                f"{os.fspath(path)!r} is not an IDX file: its header bytes are {header.hex()}; expected "
+                f"00 00, a type code in {[hex(c) for c in IDX_DTYPES]} and a dimension count >= 1."
+            )
+        dtype, ndim = IDX_DTYPES[header[2]], header[3]
+        shape = list(np.frombuffer(_read_exactly(handle, 4 * ndim, path, "sizes"), dtype=">u4").astype(int))
+        if limit is not None:
+            shape[0] = min(shape[0], limit)
+        count = int(np.prod(shape)) * dtype.itemsize
+        data = _read_exactly(handle, count, path, f"data for shape {tuple(shape)}")
+        if limit is None and handle.read(1):
+            raise ValueError(f"IDX file {os.fspath(path)!r} holds more bytes than its header announces "
+                             f"(shape {tuple(shape)}, type {dtype.name}).")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path, array, compress=None):
+    """Write ``array`` as an IDX file (gzip-compressed when ``compress``, default: ``path`` ends in .gz).
+
+    The inverse of :func:`read_idx`, for exporting data sets in MNIST format.
+    """
+    array = np.asarray(array)
+    codes = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
+    native = array.dtype.newbyteorder("=")
+    if native not in codes or array.ndim < 1 or array.ndim > 255:
+        raise ValueError(f"Argument `array` must have 1 to 255 dimensions and a dtype in "
+                         f"{sorted(str(d) for d in codes)}; got dtype {array.dtype} and shape {array.shape}.")
+    code = codes[native]
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
+    compress = os.fspath(path).endswith(".gz") if compress is None else compress
+    with (gzip.open(path, "wb") if compress else open(path, "wb")) as handle:
+        handle.write(payload)

@@ -1,0 +1,449 @@
+"""Image classification data: ``(image, label)`` arrays and batched, prefetched ``tf.data`` pipelines.
+
+Every data set in :data:`DATASETS` is reached through one signature, whatever its source:
+
+- ``"tfds"``: tensorflow-datasets (downloaded on first use where a network is available). ``cifar20`` is
+  tfds ``cifar100`` with its ``coarse_label`` (the 20 super-classes) as the label; ``imagenet2012``
+  needs tfds' manual download, its ``"test"`` split is tfds' ``validation`` split (tfds' own test split
+  has no labels) and its images, of varying sizes, are always resized (default 224 x 224).
+- ``"local"``: MNIST-format IDX directories (``mnist``, ``fashion_mnist``) and scikit-learn's bundled
+  ``load_digits`` (``digits``).
+
+Local IDX directories are searched in this order, and the first complete one is used:
+``data_dir`` when given (then nothing else is searched locally); otherwise the directory in the
+environment variable ``KERAS_ATTENTION_DATA`` when set, then the system directories in
+:data:`SYSTEM_DATA_DIRS` (Debian's ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist``).
+In each directory ``D`` the candidates are ``D/<name>``, ``D/<name with - for _>`` and ``D`` itself;
+a directory holding the four files directly is therefore taken for whichever IDX data set is asked for.
+A complete directory holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (``.gz`` or not; ``-idx`` may be ``.idx``).
+
+``source="auto"`` uses the local source when one is found for that name, else tfds. When nothing is
+found, :class:`DatasetNotFoundError` (a FileNotFoundError) lists every place tried and how to fix it.
+
+``digits`` (1797 images of 8 x 8, 17 grey levels): pixel values ``v`` in 0..16 become
+``round(v * 255 / 16)`` in uint8. The train/test split is fixed, stratified and independent of any seed:
+within each class, in the data set's own order, every fifth image (class-wise positions 4, 9, 14, ...)
+is a test image. That gives 1442 train and 355 test images, each class split 4:1 (up to rounding).
+
+Pipelines (:func:`image_dataset`): take the first ``limit`` examples of the split, shuffle (train by
+default; the whole split for local data, a 10000-example buffer for tfds, reshuffled each epoch), cast
+to float32 (divided by 255 when ``normalize``), resize bilinearly with antialiasing when ``image_size``
+is given, augment (train only: zero-pad 4 pixels on every side, random crop back to the size, random
+horizontal flip), batch and prefetch. With a ``seed`` the sequence of batches (shuffling and
+augmentation, epoch after epoch) is the same for every pipeline built with that seed; as everywhere in
+TensorFlow, it also depends on the global seed when one is set (``keras.utils.set_random_seed``).
+"""
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_attention.layers._checks import check_bool, check_choice, check_positive_int
+
+ENV_VAR = "KERAS_ATTENTION_DATA"
+SYSTEM_DATA_DIRS = ("/usr/share/datasets",)
+SPLITS = ("train", "test")
+SOURCES = ("auto", "tfds", "local")
+AUGMENT_PADDING = 4
+TFDS_SHUFFLE_BUFFER = 10000
+
+_IDX_PREFIX = {"train": "train", "test": "t10k"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """One entry of :data:`DATASETS`.
+
+    ``input_shape`` is the shape of one image as delivered without ``image_size`` (for ``imagenet2012``
+    the default resize). ``local`` is ``"idx"``, ``"digits"`` or None; ``tfds_name`` / ``tfds_label``
+    name the tfds builder and the feature used as the label (None when there is no tfds source).
+    """
+
+    name: str
+    num_classes: int
+    input_shape: tuple
+    local: str = None
+    tfds_name: str = None
+    tfds_label: str = "label"
+    tfds_splits: tuple = (("train", "train"), ("test", "test"))
+    resize: bool = False  # always resized (images of varying sizes)
+
+    @property
+    def sources(self):
+        return tuple(s for s, ok in (("local", self.local), ("tfds", self.tfds_name)) if ok)
+
+
+DATASETS = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("mnist", 10, (28, 28, 1), local="idx", tfds_name="mnist"),
+        DatasetSpec("fashion_mnist", 10, (28, 28, 1), local="idx", tfds_name="fashion_mnist"),
+        DatasetSpec("digits", 10, (8, 8, 1), local="digits"),
+        DatasetSpec("cifar10", 10, (32, 32, 3), tfds_name="cifar10"),
+        DatasetSpec("cifar100", 100, (32, 32, 3), tfds_name="cifar100"),
+        DatasetSpec("cifar20", 20, (32, 32, 3), tfds_name="cifar100", tfds_label="coarse_label"),
+        DatasetSpec("svhn_cropped", 10, (32, 32, 3), tfds_name="svhn_cropped"),
+        DatasetSpec("imagenet2012", 1000, (224, 224, 3), tfds_name="imagenet2012",
+                    tfds_splits=(("train", "train"), ("test", "validation")), resize=True),
+    )
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No source of a data set could be read; ``tried`` lists each place tried and why it failed."""
+
+    def __init__(self, name, split, tried, hint):
+        self.name, self.split, self.tried = name, split, list(tried)
+        lines = [f"Data set {name!r} (split {split!r}) was not found. Tried:"]
+        lines += [f"  - {entry}" for entry in self.tried]
+        lines.append(f"To fix: {hint}")
+        super().__init__("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+
+def _check_name(name):
+    if name not in DATASETS:
+        raise ValueError(f"Argument `name` must be one of {sorted(DATASETS)}; got {name!r}.")
+    return DATASETS[name]
+
+
+def _check_source(spec, source):
+    check_choice("source", source, SOURCES)
+    if source != "auto" and source not in spec.sources:
+        raise ValueError(f"Argument `source`={source!r} is not available for {spec.name!r}; its sources are "
+                         f"{list(spec.sources)} (or 'auto').")
+    return source
+
+
+def _check_limit(limit):
+    if limit is not None:
+        check_positive_int("limit", limit)
+    return limit
+
+
+def _check_image_size(image_size):
+    """None, an int or a pair of ints >= 1 -> None or an ``(height, width)`` tuple of ints."""
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
+    try:
+        size = tuple(size)
+    except TypeError:
+        size = ()
+    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+                             for s in size):
+        raise ValueError(f"Argument `image_size` must be None, an integer >= 1 or a pair (height, width) of "
+                         f"integers >= 1; got {image_size!r}.")
+    return tuple(int(s) for s in size)
+
+
+def _check_data_dir(data_dir):
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise ValueError(f"Argument `data_dir` must be None or a path; got {data_dir!r}.")
+    return data_dir
+
+
+def _check_common(name, split, source, data_dir, limit, image_size):
+    spec = _check_name(name)
+    check_choice("split", split, SPLITS)
+    _check_source(spec, source)
+    _check_data_dir(data_dir)
+    _check_limit(limit)
+    return spec, _check_image_size(image_size)
+
+
+def _output_size(spec, image_size):
+    return image_size or (spec.input_shape[:2] if spec.resize else None)
+
+
+# ------------------------------------------------------------------------------------------------ info
+
+
+def dataset_info(name, image_size=None, data_dir=None):
+    """Facts about data set ``name``, without reading any data.
+
+    Returns a dict with ``name``, ``num_classes``, ``input_shape`` (the shape of one image delivered by
+    :func:`image_dataset` with this ``image_size``) and ``sources``. ``data_dir`` is accepted so that
+    callers can pass their data arguments through; it does not change the answer.
+    """
+    spec = _check_name(name)
+    size = _check_image_size(image_size)
+    _check_data_dir(data_dir)
+    input_shape = tuple(size or spec.input_shape[:2]) + (spec.input_shape[2],)
+    return {"name": name, "num_classes": spec.num_classes, "input_shape": input_shape, "sources": spec.sources}
+
+
+# ---------------------------------------------------------------------------------------- local sources
+
+
+def _idx_file(directory, prefix, kind, ndim):
+    for sep in ("-", "."):
+        for ext in ("", ".gz"):
+            path = directory / f"{prefix}-{kind}{sep}idx{ndim}-ubyte{ext}"
+            if path.is_file():
+                return path
+    return None
+
+
+def local_idx_dirs(name, data_dir=None):
+    """The directories searched, in order, for the IDX files of ``name`` (see the module docstring)."""
+    if data_dir is not None:
+        roots = [Path(data_dir)]
+    else:
+        roots = ([Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []) + [Path(d) for d in SYSTEM_DATA_DIRS]
+    names = dict.fromkeys([name, name.replace("_", "-")])
+    dirs = []
+    for root in roots:
+        dirs += [root / n for n in names] + [root]
+    return list(dict.fromkeys(dirs))
+
+
+def find_idx_files(name, split, data_dir=None):
+    """``(images_path, labels_path, tried)``: the IDX files of ``name``/``split``, or None paths.
+
+    ``tried`` describes each directory searched and what it lacked.
+    """
+    prefix = _IDX_PREFIX[split]
+    tried = []
+    for directory in local_idx_dirs(name, data_dir):
+        images, labels = _idx_file(directory, prefix, "images", 3), _idx_file(directory, prefix, "labels", 1)
+        if images is not None and labels is not None:
+            return images, labels, tried
+        missing = [f"{prefix}-{kind}-idx{ndim}-ubyte[.gz]" for kind, ndim, found in
+                   (("images", 3, images), ("labels", 1, labels)) if found is None]
+        state = "no such directory" if not directory.is_dir() else "missing " + ", ".join(missing)
+        tried.append(f"local IDX directory {str(directory)!r}: {state}")
+    return None, None, tried
+
+
+def _load_idx(spec, split, data_dir, limit):
+    from keras_attention.data.idx import read_idx
+
+    images_path, labels_path, tried = find_idx_files(spec.name, split, data_dir)
+    if images_path is None:
+        return None, tried
+    images, labels = read_idx(images_path, limit=limit), read_idx(labels_path, limit=limit)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.shape[1:] != spec.input_shape or images.dtype != np.uint8 or labels.ndim != 1:
+        raise ValueError(
+            f"IDX files {str(images_path)!r} and {str(labels_path)!r} hold images of shape {images.shape} "
+            f"({images.dtype}) and labels of shape {labels.shape}; {spec.name!r} expects uint8 images "
+            f"(N, {spec.input_shape[0]}, {spec.input_shape[1]}) and labels (N,)."
+        )
+    if len(images) != len(labels):
+        raise ValueError(f"IDX files {str(images_path)!r} and {str(labels_path)!r} disagree: {len(images)} "
+                         f"images but {len(labels)} labels.")
+    return (images, labels), tried
+
+
+def digits_split_indices(labels):
+    """Boolean test mask of the fixed stratified digits split: every fifth image of each class is test.
+
+    ``labels`` in data set order; an image is a test image when its position among the images of its
+    class (0-based, in data set order) is 4 modulo 5.
+    """
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    first = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels)) - first
+    return rank % 5 == 4
+
+
+def _load_digits(split, limit):
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    labels = bunch.target.astype(np.int64)
+    test = digits_split_indices(labels)
+    keep = test if split == "test" else ~test
+    images, labels = images[keep], labels[keep]
+    return (images[:limit], labels[:limit]), []
+
+
+# ----------------------------------------------------------------------------------------- tfds source
+
+
+def _tfds_data_dir(data_dir):
+    if data_dir is not None:
+        return str(data_dir)
+    return os.environ.get("TFDS_DATA_DIR") or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
+
+
+def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
+    """``(dataset of (uint8 image, int64 label), tried)``; dataset is None when tfds failed."""
+    tfds_split = dict(spec.tfds_splits)[split]
+    where = f"tensorflow-datasets {spec.tfds_name!r} split {tfds_split!r} in data_dir {_tfds_data_dir(data_dir)!r}"
+    try:
+        import tensorflow_datasets as tfds
+
+        dataset = tfds.load(
+            spec.tfds_name,
+            split=tfds_split,
+            data_dir=None if data_dir is None else str(data_dir),
+            download=True,
+            shuffle_files=shuffle_files,
+            read_config=tfds.ReadConfig(shuffle_seed=seed),
+        )
+    except Exception as error:  # any failure (not downloaded, no network, manual download) is reported
+        message = " ".join(str(error).split())
+        if len(message) > 300:
+            message = message[:300] + "..."
+        return None, [f"{where}: {type(error).__name__}: {message}"]
+    label = spec.tfds_label
+    dataset = dataset.map(lambda ex: (ex["image"], tf.cast(ex[label], tf.int64)),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset, []
+
+
+# ------------------------------------------------------------------------------------------ resolution
+
+
+def _hint(spec):
+    parts = []
+    if spec.local == "idx":
+        parts.append(f"put the four MNIST-format IDX files of {spec.name!r} in a directory and pass it as "
+                     f"`data_dir` (CLI: --data-dir) or set {ENV_VAR} to it")
+        if spec.name == "fashion_mnist":
+            parts.append("install Debian's dataset-fashion-mnist package")
+    if spec.tfds_name:
+        extra = (" (imagenet2012 needs its archives placed in <data_dir>/downloads/manual first)"
+                 if spec.name == "imagenet2012" else "")
+        parts.append(f"download it once with tensorflow-datasets where a network is available "
+                     f"(tfds.load({spec.tfds_name!r}, data_dir=...)) and pass that directory as `data_dir`{extra}")
+    text = "; or ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _resolve(spec, split, source, data_dir, limit, shuffle_files=False, seed=None):
+    """Find the data: ``("arrays", (images, labels))`` or ``("tfds", dataset)``; raise when not found."""
+    tried = []
+    if source in ("auto", "local") and spec.local:
+        if spec.local == "digits":
+            found, more = _load_digits(split, limit)
+        else:
+            found, more = _load_idx(spec, split, data_dir, limit)
+        tried += more
+        if found is not None:
+            return "arrays", found
+    elif source == "auto":
+        tried.append(f"local: no local source exists for {spec.name!r}")
+    if source in ("auto", "tfds") and spec.tfds_name:
+        dataset, more = _tfds_dataset(spec, split, data_dir, shuffle_files=shuffle_files, seed=seed)
+        tried += more
+        if dataset is not None:
+            return "tfds", dataset if limit is None else dataset.take(limit)
+    elif source == "auto":
+        tried.append(f"tensorflow-datasets: {spec.name!r} is not in tensorflow-datasets")
+    raise DatasetNotFoundError(spec.name, split, tried, _hint(spec))
+
+
+def _resize_uint8(size):
+    def resize(image, label):
+        image = tf.image.resize(image, size, method="bilinear", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8), label
+
+    return resize
+
+
+def load_arrays(name, split="train", source="auto", data_dir=None, limit=None, image_size=None):
+    """``(images, labels)`` of ``name``/``split`` as numpy arrays.
+
+    ``images`` is uint8 ``(N, H, W, C)`` and ``labels`` int64 ``(N,)``; ``limit`` keeps the first ``limit``
+    examples of the split; ``image_size`` (an int or ``(height, width)``) resizes the images (bilinear,
+    antialiased, rounded back to uint8); ``imagenet2012`` is always resized (default 224 x 224).
+    Raises ValueError for bad arguments, before any I/O, and :class:`DatasetNotFoundError` when no
+    source has the data.
+    """
+    spec, size = _check_common(name, split, source, data_dir, limit, image_size)
+    kind, found = _resolve(spec, split, source, data_dir, limit)
+    size = _output_size(spec, size)
+    if kind == "arrays":
+        images, labels = found
+        if size is not None and tuple(size) != images.shape[1:3]:
+            images = np.concatenate([
+                _resize_uint8(size)(images[i:i + 4096], None)[0].numpy() for i in range(0, len(images), 4096)
+            ]) if len(images) else np.zeros((0, *size, images.shape[3]), np.uint8)
+        return images, labels.astype(np.int64)
+    dataset = found if size is None else found.map(_resize_uint8(size), num_parallel_calls=tf.data.AUTOTUNE)
+    images, labels = [], []
+    for image_batch, label_batch in dataset.batch(1024).as_numpy_iterator():
+        images.append(image_batch)
+        labels.append(label_batch)
+    if not images:
+        shape = tuple(size or spec.input_shape[:2]) + (spec.input_shape[2],)
+        return np.zeros((0, *shape), np.uint8), np.zeros((0,), np.int64)
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------- pipelines
+
+
+def _augment(image, seeds):
+    """CIFAR-style augmentation of one float image: zero-pad, random crop back, random horizontal flip."""
+    shape = tf.shape(image)
+    padded = tf.pad(image, [[AUGMENT_PADDING, AUGMENT_PADDING], [AUGMENT_PADDING, AUGMENT_PADDING], [0, 0]])
+    image = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
+    return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+
+
+def image_dataset(name, split="train", batch_size=128, source="auto", data_dir=None, shuffle=None,
+                  augment=False, seed=None, image_size=None, limit=None, normalize=True, drop_remainder=False):
+    """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)`` of ``name``/``split``.
+
+    Images are float32 ``(batch, H, W, C)``, in [0, 1] when ``normalize`` (else in [0, 255]); labels
+    int64 ``(batch,)``. ``shuffle`` defaults to True for ``"train"`` and False for ``"test"``; ``augment``
+    (train split only) applies random 4-pixel-padded crops and horizontal flips; ``seed`` makes
+    shuffling and augmentation reproducible; ``image_size`` (an int or ``(height, width)``) resizes;
+    ``limit`` keeps the first ``limit`` examples of the split. See the module docstring for the sources.
+    Raises ValueError for bad arguments, before any I/O, and :class:`DatasetNotFoundError` when no
+    source has the data.
+    """
+    spec, size = _check_common(name, split, source, data_dir, limit, image_size)
+    check_positive_int("batch_size", batch_size)
+    shuffle = split == "train" if shuffle is None else check_bool("shuffle", shuffle)
+    check_bool("augment", augment)
+    check_bool("normalize", normalize)
+    check_bool("drop_remainder", drop_remainder)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"Argument `seed` must be None or an integer; got {seed!r}.")
+    if augment and split != "train":
+        raise ValueError(f"Argument `augment`=True is only for split='train'; got split={split!r}.")
+    seed = None if seed is None else int(seed)
+
+    kind, found = _resolve(spec, split, source, data_dir, limit, shuffle_files=shuffle, seed=seed)
+    if kind == "arrays":
+        images, labels = found
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+        buffer = max(len(labels), 1)
+    else:
+        dataset, buffer = found, TFDS_SHUFFLE_BUFFER
+    if shuffle:
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+
+    size = _output_size(spec, size)
+    scale = 1.0 / 255.0 if normalize else 1.0
+
+    def prepare(image, label):
+        image = tf.cast(image, tf.float32)
+        if size is not None:
+            image = tf.clip_by_value(tf.image.resize(image, size, method="bilinear", antialias=True), 0.0, 255.0)
+        return image * scale, label
+
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4, drop_remainder=True)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda example, s: (_augment(example[0], tf.reshape(s, (2, 2))), example[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

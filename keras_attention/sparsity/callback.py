@@ -1,0 +1,209 @@
+"""``ISparse``: train-with sparsification as a Keras callback (eq. 4.5, 4.12-4.13; SPEC §9).
+
+At every update epoch the callback recomputes the edge scores on a bounded set of score samples
+(strategy ``"isparse"``; ``"magnitude"`` uses ``|W|``; ``"random"`` a fixed random priority per edge
+drawn once from ``seed``, so its masks are nested as the sparsity grows and never change at a constant
+sparsity), derives the masks at the scheduled sparsity (:func:`~keras_attention.sparsity.masking.masks`)
+and multiplies the kernels by them.
+
+Keeping pruned weights at exactly zero after every optimizer step, whatever the optimizer: at
+``on_train_begin`` every prunable kernel variable gets a constraint ``w -> base(w) * M`` (``base`` the
+layer's own kernel constraint, if any) reading a non-trainable mask variable, and the train function is
+rebuilt so that the compiled step includes it. Keras optimizers apply variable constraints right after
+each update inside the train step, so the masked entries are zero after every step - also with
+``steps_per_execution > 1``, XLA, momentum / Adam / AdamW and loss scaling. For the kept edges this is
+exactly eq. 4.13 (``W' = W - eta (M * Err)``): their update does not depend on the masked entries. The
+optimizer still sees the full gradient of the masked entries, so e.g. Adam's moments for them move; the
+constraint undoes the resulting step, and the moments matter only if a later update re-enables such an
+edge (it then restarts from 0). ``on_train_end`` restores the original constraints (pruned weights stay
+zero; training further without the callback may regrow them) and drops the train function so the next
+``fit`` traces a clean one.
+
+Schedules: ``"constant"`` prunes to ``sparsity`` from ``start_epoch`` on; ``"polynomial"`` ramps
+``s(e) = sparsity * (1 - (1 - (e - start_epoch) / (end_epoch - start_epoch)) ** power)`` from 0 at
+``start_epoch`` to ``sparsity`` at ``end_epoch`` (Zhu & Gupta's cubic schedule for ``power=3``) and stays
+there. Updates happen at ``on_epoch_begin`` of ``start_epoch + k * update_every`` (and of ``end_epoch``
+for the polynomial ramp); before ``start_epoch`` the network trains dense. Epochs are counted as Keras
+does (``initial_epoch`` included).
+
+Logs: at the end of every epoch ``logs["sparsity/<layer name>"]`` is the fraction of zero kernel
+entries of each prunable layer and ``logs["sparsity"]`` that of all of them together, so they land in
+``History``.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.sparsity.inffs import check_alpha
+from keras_attention.sparsity.masking import STRATEGIES, apply_masks, check_sparsity, masks, strategy_scores
+from keras_attention.sparsity.propagation import ScorePlan, kernel_array, kernel_variable
+from keras_attention.sparsity.samples import collect_samples
+
+SCHEDULES = ("constant", "polynomial")
+
+
+class MaskConstraint:
+    """Variable constraint ``w -> base(w) * mask`` (``mask`` a Keras variable updated by the callback)."""
+
+    def __init__(self, mask, base=None):
+        self.mask = mask
+        self.base = base
+
+    def __call__(self, w):
+        if self.base is not None:
+            w = self.base(w)
+        return w * ops.cast(self.mask, w.dtype)
+
+
+class ISparse(keras.callbacks.Callback):
+    """Train-with iSparse (eq. 4.13).
+
+    Args:
+        sparsity: target fraction of pruned kernel entries per prunable layer, in [0, 1).
+        samples: score samples for ``strategy="isparse"`` - an array, a list / dict of arrays, or a batched
+            ``tf.data.Dataset`` (first item of each element = inputs). At most ``max_samples`` of them are
+            read once, when the callback is created.
+        schedule: ``"constant"`` or ``"polynomial"``.
+        start_epoch: first epoch with masks (0-based).
+        end_epoch: epoch where the polynomial ramp reaches ``sparsity`` (required for it, > start_epoch).
+        power: exponent of the polynomial ramp.
+        update_every: recompute scores and masks every this many epochs.
+        max_samples: bound on the number of score samples.
+        strategy: ``"isparse"``, ``"magnitude"`` or ``"random"``.
+        seed: seed of the ``"random"`` strategy.
+        alpha: InfFS loading coefficient.
+        batch_size: batch size of the scoring inference pass.
+        verbose: 1 prints the sparsity at each update.
+
+    After each update ``self.masks`` holds ``{layer name: bool mask}`` and ``self.current_sparsity`` the
+    scheduled sparsity.
+    """
+
+    def __init__(
+        self,
+        sparsity,
+        samples=None,
+        *,
+        schedule="constant",
+        start_epoch=0,
+        end_epoch=None,
+        power=3,
+        update_every=1,
+        max_samples=256,
+        strategy="isparse",
+        seed=None,
+        alpha=0.5,
+        batch_size=64,
+        verbose=0,
+    ):
+        super().__init__()
+        self.sparsity = check_sparsity(sparsity)
+        self.schedule = check_choice("schedule", schedule, set(SCHEDULES))
+        self.start_epoch = check_positive_int("start_epoch", start_epoch, minimum=0)
+        self.update_every = check_positive_int("update_every", update_every)
+        self.strategy = check_choice("strategy", strategy, set(STRATEGIES))
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        if schedule == "polynomial":
+            if isinstance(end_epoch, bool) or not isinstance(end_epoch, int) or end_epoch <= start_epoch:
+                raise ValueError(
+                    f"Argument `end_epoch` must be an integer > start_epoch={start_epoch} for the polynomial "
+                    f"schedule; got {end_epoch!r}."
+                )
+            if isinstance(power, bool) or not isinstance(power, (int, float)) or power <= 0:
+                raise ValueError(f"Argument `power` must be a positive number; got {power!r}.")
+        self.end_epoch = end_epoch
+        self.power = power
+        self.seed = seed
+        self.alpha = check_alpha(alpha)
+        self.verbose = verbose
+        self.max_samples = max_samples
+        self.samples = collect_samples(samples, max_samples, argument="samples") if strategy == "isparse" else None
+        self.masks = {}
+        self.current_sparsity = None
+        self._plan = None
+        self._mask_vars = {}
+        self._saved_constraints = {}
+        self._random_scores = None
+
+    # --- schedule -------------------------------------------------------------------------------------
+
+    def target_sparsity(self, epoch):
+        """Scheduled sparsity at ``epoch`` (None before ``start_epoch``)."""
+        if epoch < self.start_epoch:
+            return None
+        if self.schedule == "constant":
+            return self.sparsity
+        progress = min(1.0, (epoch - self.start_epoch) / (self.end_epoch - self.start_epoch))
+        return self.sparsity * (1.0 - (1.0 - progress) ** self.power)
+
+    def _due(self, epoch):
+        if epoch < self.start_epoch:
+            return False
+        if (epoch - self.start_epoch) % self.update_every == 0:
+            return True
+        return self.schedule == "polynomial" and epoch == self.end_epoch
+
+    # --- Keras hooks ----------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._plan = ScorePlan(self.model)  # raises before anything changes
+        if self.strategy == "random" and self._random_scores is None:
+            self._random_scores = strategy_scores(self._plan, "random", seed=self.seed)
+        for layer in self._plan.prunable:
+            var = kernel_variable(layer)
+            mask = self._mask_vars.get(layer.name)
+            if mask is None or tuple(mask.shape) != tuple(var.shape):
+                initial = self.masks.get(layer.name)
+                initial = np.ones(var.shape, "float32") if initial is None else initial.astype("float32")
+                mask = keras.Variable(initial, trainable=False, dtype="float32", name=f"isparse_mask_{layer.name}")
+                self._mask_vars[layer.name] = mask
+            self._saved_constraints[layer.name] = var.constraint
+            var.constraint = MaskConstraint(mask, var.constraint)
+        self.model.make_train_function(force=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._due(epoch):
+            self.update(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        zeros = total = 0
+        for layer in self._plan.prunable:
+            w = kernel_array(layer)
+            z = int(w.size - np.count_nonzero(w))
+            logs[f"sparsity/{layer.name}"] = z / w.size
+            zeros, total = zeros + z, total + w.size
+        logs["sparsity"] = zeros / total
+
+    def on_train_end(self, logs=None):
+        if self._plan is None:
+            return
+        for layer in self._plan.prunable:
+            if layer.name in self._saved_constraints:
+                kernel_variable(layer).constraint = self._saved_constraints.pop(layer.name)
+        self.model.train_function = None
+
+    # --- the update -----------------------------------------------------------------------------------
+
+    def update(self, epoch):
+        """Recompute scores and masks for ``epoch`` and zero the pruned kernel entries."""
+        target = self.target_sparsity(epoch)
+        if target is None:
+            return
+        if self.strategy == "random":
+            scores = self._random_scores
+        else:
+            scores = strategy_scores(
+                self._plan, self.strategy, self.samples, alpha=self.alpha, batch_size=self.batch_size
+            )
+        kernels = {layer.name: kernel_array(layer) for layer in self._plan.prunable}
+        self.masks = masks(scores, target, kernels)
+        for name, mask in self.masks.items():
+            self._mask_vars[name].assign(mask.astype("float32"))
+        apply_masks(self.model, self.masks)
+        self.current_sparsity = target
+        if self.verbose:
+            print(f"ISparse: epoch {epoch}, sparsity {target:.4f} ({self.strategy})")

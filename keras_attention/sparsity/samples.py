@@ -1,0 +1,96 @@
+"""Score samples for iSparse: gather a bounded number of inputs and run the model on them.
+
+``collect_samples(x, max_samples)`` accepts a numpy array, a list / tuple / dict of arrays (multi-input
+models) or a batched ``tf.data.Dataset`` whose elements are ``x``, ``(x,)``, ``(x, y)`` or
+``(x, y, sample_weight)``; it returns numpy inputs holding at most ``max_samples`` samples and raises a
+ValueError when there are fewer than 2 (InfFS needs a spread over samples).
+"""
+
+import numpy as np
+
+
+def _is_dataset(x):
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - the package is TensorFlow based
+        return False
+    return isinstance(x, tf.data.Dataset)
+
+
+def _map(fn, x):
+    if isinstance(x, dict):
+        return {k: fn(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [fn(v) for v in x]
+    return fn(x)
+
+
+def _leaves(x):
+    if isinstance(x, dict):
+        return list(x.values())
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def num_samples(x):
+    """Number of samples in numpy inputs (the leading axis, which every input must share)."""
+    sizes = {int(np.shape(leaf)[0]) if np.ndim(leaf) > 0 else 0 for leaf in _leaves(x)}
+    if len(sizes) != 1:
+        raise ValueError(f"Score samples disagree on the number of samples: leading sizes {sorted(sizes)}.")
+    return sizes.pop()
+
+
+def _from_dataset(dataset, max_samples):
+    chunks, count = [], 0
+    for element in dataset.as_numpy_iterator():
+        features = element[0] if isinstance(element, tuple) else element
+        chunks.append(features)
+        count += num_samples(features)
+        if max_samples is not None and count >= max_samples:
+            break
+    if not chunks:
+        return None
+    first = chunks[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([c[k] for c in chunks]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return [np.concatenate([c[i] for c in chunks]) for i in range(len(first))]
+    return np.concatenate(chunks)
+
+
+def collect_samples(x, max_samples=None, argument="x"):
+    """Numpy score samples from ``x`` (see module docstring), at most ``max_samples`` of them."""
+    bad_bound = isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 2
+    if max_samples is not None and bad_bound:
+        raise ValueError(f"Argument `max_samples` must be None or an integer >= 2; got {max_samples!r}.")
+    if x is None:
+        raise ValueError(f"Argument `{argument}` (score samples) is required; got None.")
+    if _is_dataset(x):
+        samples = _from_dataset(x, max_samples)
+        if samples is None:
+            raise ValueError(f"Argument `{argument}` (score samples) is an empty dataset.")
+    else:
+        samples = _map(np.asarray, x)
+    n = num_samples(samples)
+    if max_samples is not None and n > max_samples:
+        samples = _map(lambda a: a[:max_samples], samples)
+        n = max_samples
+    if n < 2:
+        raise ValueError(
+            f"Argument `{argument}` (score samples) must hold at least 2 samples (InfFS needs their spread); "
+            f"got {n}."
+        )
+    return samples
+
+
+def predict_outputs(model, samples, batch_size=64):
+    """The model's outputs on ``samples`` (inference mode) as a list of numpy arrays, one per output."""
+    n = num_samples(samples)
+    chunks = []
+    for start in range(0, n, batch_size):
+        batch = _map(lambda a, s=start: a[s : s + batch_size], samples)
+        out = model(batch, training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        chunks.append([np.asarray(o, dtype=np.float64) for o in out])
+    return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]

@@ -1,0 +1,368 @@
+"""keras_attention.data image pipelines: IDX reader, local sources, tfds plumbing, tf.data pipelines."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_attention.data import (
+    DATASETS,
+    DatasetNotFoundError,
+    dataset_info,
+    image_dataset,
+    load_arrays,
+    read_idx,
+    write_idx,
+)
+from keras_attention.data import images as images_module
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def idx_bytes(type_code, shape, payload):
+    """An IDX file written by hand: 00 00, type code, ndim, big-endian uint32 sizes, payload."""
+    return bytes([0, 0, type_code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + payload
+
+
+def write_bytes(path, data, compress):
+    if compress:
+        with gzip.open(path, "wb") as handle:
+            handle.write(data)
+    else:
+        Path(path).write_bytes(data)
+
+
+def write_mnist_dir(directory, n_train=6, n_test=4, size=28, compress=True, seed=0):
+    """Four MNIST-format files of small uint8 images (hand-built arrays, written byte by byte)."""
+    rng = np.random.default_rng(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, size, size), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        ext = ".gz" if compress else ""
+        write_bytes(directory / f"{prefix}-images-idx3-ubyte{ext}", idx_bytes(0x08, images.shape, images.tobytes()),
+                    compress)
+        write_bytes(directory / f"{prefix}-labels-idx1-ubyte{ext}", idx_bytes(0x08, labels.shape, labels.tobytes()),
+                    compress)
+        arrays["train" if prefix == "train" else "test"] = (images[..., None], labels.astype(np.int64))
+    return arrays
+
+
+@pytest.fixture
+def no_system_data(monkeypatch, tmp_path):
+    """No system directory and no environment variable: only what a test sets up is found."""
+    monkeypatch.setattr(images_module, "SYSTEM_DATA_DIRS", (str(tmp_path / "system"),))
+    monkeypatch.delenv("KERAS_ATTENTION_DATA", raising=False)
+    return tmp_path
+
+
+def batches(dataset):
+    return [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+
+
+# -------------------------------------------------------------------------------------------- IDX reader
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_hand_written_uint8(tmp_path, compress):
+    values = bytes(range(12))  # 2 x 3 x 2 uint8, C order
+    path = tmp_path / ("a.idx.gz" if compress else "a.idx")
+    write_bytes(path, idx_bytes(0x08, (2, 3, 2), values), compress)
+    got = read_idx(path)
+    assert got.dtype == np.uint8 and got.shape == (2, 3, 2)
+    np.testing.assert_array_equal(got, np.arange(12, dtype=np.uint8).reshape(2, 3, 2))
+    np.testing.assert_array_equal(read_idx(path, limit=1), got[:1])
+    np.testing.assert_array_equal(read_idx(path, limit=5), got)
+
+
+def test_read_idx_big_endian_types(tmp_path):
+    path = tmp_path / "b.idx"
+    # int16 [-2, 258] big-endian, then a float32 file [1.5, -0.25]
+    path.write_bytes(idx_bytes(0x0B, (2,), b"\xff\xfe\x01\x02"))
+    got = read_idx(path)
+    assert got.dtype == np.int16 and got.dtype.isnative
+    np.testing.assert_array_equal(got, [-2, 258])
+    path.write_bytes(idx_bytes(0x0D, (2,), struct.pack(">2f", 1.5, -0.25)))
+    np.testing.assert_array_equal(read_idx(path), np.array([1.5, -0.25], np.float32))
+
+
+def test_write_idx_matches_hand_written_bytes(tmp_path):
+    array = np.arange(12, dtype=np.uint8).reshape(2, 3, 2)
+    write_idx(tmp_path / "w.idx", array)
+    assert (tmp_path / "w.idx").read_bytes() == idx_bytes(0x08, (2, 3, 2), bytes(range(12)))
+    write_idx(tmp_path / "w.idx.gz", array.astype(np.int32))
+    assert gzip.decompress((tmp_path / "w.idx.gz").read_bytes()) == idx_bytes(
+        0x0C, (2, 3, 2), np.arange(12, dtype=">i4").tobytes())
+
+
+def test_read_idx_errors(tmp_path):
+    bad = tmp_path / "bad.idx"
+    bad.write_bytes(b"\x01\x00\x08\x01\x00\x00\x00\x01\x05")
+    with pytest.raises(ValueError, match=r"bad\.idx.* is not an IDX file: its header bytes are 01000801"):
+        read_idx(bad)
+    short = tmp_path / "short.idx"
+    short.write_bytes(idx_bytes(0x08, (4, 2), b"\x00" * 5))
+    with pytest.raises(ValueError, match=r"short\.idx.* is truncated: expected 8 bytes .* found 5"):
+        read_idx(short)
+    long = tmp_path / "long.idx"
+    long.write_bytes(idx_bytes(0x08, (2,), b"\x00" * 3))
+    with pytest.raises(ValueError, match="more bytes than its header announces"):
+        read_idx(long)
+    with pytest.raises(ValueError, match=r"`limit` must be None or an integer >= 1; got 0"):
+        read_idx(long, limit=0)
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "absent.idx")
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_from_debian(no_system_data, monkeypatch):
+    monkeypatch.setattr(images_module, "SYSTEM_DATA_DIRS", ("/usr/share/datasets",))
+    x_train, y_train = load_arrays("fashion_mnist", "train", source="local")
+    x_test, y_test = load_arrays("fashion_mnist", "test", source="local")
+    assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y_train), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(y_test), [1000] * 10)
+    # published statistic of the training pixels: mean 0.2860, std 0.3530 (on [0, 1])
+    assert abs(x_train.mean() / 255 - 0.2860) < 1e-4
+    assert abs(x_train.std() / 255 - 0.3530) < 1e-4
+    # the first test labels of Fashion-MNIST: ankle boot, pullover, trouser, trouser, shirt
+    np.testing.assert_array_equal(y_test[:5], [9, 2, 1, 1, 6])
+    x_few, y_few = load_arrays("fashion_mnist", "test", source="local", limit=7)
+    np.testing.assert_array_equal(x_few, x_test[:7])
+    np.testing.assert_array_equal(y_few, y_test[:7])
+
+
+# ----------------------------------------------------------------------------------------- local sources
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_local_idx_directory_via_data_dir(no_system_data, compress):
+    arrays = write_mnist_dir(no_system_data / "mine", compress=compress)
+    for split in ("train", "test"):
+        x, y = load_arrays("mnist", split, source="local", data_dir=no_system_data / "mine")
+        np.testing.assert_array_equal(x, arrays[split][0])
+        np.testing.assert_array_equal(y, arrays[split][1])
+        assert x.dtype == np.uint8 and y.dtype == np.int64
+    x, _ = load_arrays("mnist", "train", data_dir=no_system_data / "mine", limit=2, image_size=(14, 7))
+    assert x.shape == (2, 14, 7, 1) and x.dtype == np.uint8
+
+
+def test_env_var_overrides_system_directory(no_system_data, monkeypatch):
+    system = write_mnist_dir(no_system_data / "system" / "fashion-mnist", seed=1)
+    x, _ = load_arrays("fashion_mnist", "test", source="local")
+    np.testing.assert_array_equal(x, system["test"][0])
+    env = write_mnist_dir(no_system_data / "env" / "fashion_mnist", n_test=3, seed=2)
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(no_system_data / "env"))
+    x, y = load_arrays("fashion_mnist", "test")  # auto prefers the local source
+    np.testing.assert_array_equal(x, env["test"][0])
+    np.testing.assert_array_equal(y, env["test"][1])
+    # an explicit data_dir is the only local place searched
+    with pytest.raises(DatasetNotFoundError, match="empty"):
+        load_arrays("fashion_mnist", "test", source="local", data_dir=no_system_data / "empty")
+
+
+def test_error_lists_every_source_tried(no_system_data, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(no_system_data / "env"))
+    (no_system_data / "env").mkdir()
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(FileNotFoundError) as info:
+        load_arrays("mnist", "test")
+    error = info.value
+    assert isinstance(error, DatasetNotFoundError)
+    message = str(error)
+    for place in (no_system_data / "env" / "mnist", no_system_data / "env", no_system_data / "system" / "mnist",
+                  no_system_data / "system"):
+        assert f"local IDX directory {str(place)!r}" in message
+    assert "missing t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]" in message
+    assert "no such directory" in message
+    assert "tensorflow-datasets 'mnist' split 'test' in data_dir" in message
+    assert "ConnectionError: no network" in message
+    assert "KERAS_ATTENTION_DATA" in message and "To fix:" in message
+    assert len(error.tried) == 5
+    with pytest.raises(DatasetNotFoundError, match=rf"in data_dir {str(no_system_data / 'tf')!r}"):
+        load_arrays("cifar10", "train", data_dir=no_system_data / "tf")
+    with pytest.raises(DatasetNotFoundError, match="no local source exists for 'cifar10'"):
+        image_dataset("cifar10", "train")
+
+
+def test_idx_shape_mismatch_is_reported(no_system_data):
+    write_mnist_dir(no_system_data / "small", size=8)
+    with pytest.raises(ValueError, match=r"images of shape \(6, 8, 8, 1\).*expects uint8 images \(N, 28, 28\)"):
+        load_arrays("mnist", "train", data_dir=no_system_data / "small")
+
+
+def test_digits_split_is_fixed_and_stratified():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x_train, y_train = load_arrays("digits", "train")
+    x_test, y_test = load_arrays("digits", "test")
+    assert x_train.shape == (1442, 8, 8, 1) and x_test.shape == (355, 8, 8, 1)
+    assert x_train.dtype == np.uint8 and y_test.dtype == np.int64
+    counts = np.bincount(bunch.target)
+    np.testing.assert_array_equal(np.bincount(y_test), counts // 5)
+    np.testing.assert_array_equal(np.bincount(y_train), counts - counts // 5)
+    # reference written from the rule: per class, positions 4, 9, 14, ... (data set order) are test
+    is_test = np.zeros(len(bunch.target), bool)
+    for c in range(10):
+        is_test[np.flatnonzero(bunch.target == c)[4::5]] = True
+    pixels = np.round(bunch.images * 255 / 16).astype(np.uint8)[..., None]
+    np.testing.assert_array_equal(x_test, pixels[is_test])
+    np.testing.assert_array_equal(x_train, pixels[~is_test])
+    np.testing.assert_array_equal(y_train, bunch.target[~is_test])
+    # independent of any seed
+    import keras
+
+    keras.utils.set_random_seed(99)
+    np.testing.assert_array_equal(load_arrays("digits", "test")[1], y_test)
+    x_few, y_few = load_arrays("digits", "test", limit=10)
+    np.testing.assert_array_equal(x_few, x_test[:10])
+
+
+# --------------------------------------------------------------------------------------------- pipelines
+
+
+def test_image_dataset_values_batching_and_resize():
+    x, y = load_arrays("digits", "test", limit=10)
+    got = batches(image_dataset("digits", "test", batch_size=4, limit=10))
+    assert [b[0].shape for b in got] == [(4, 8, 8, 1), (4, 8, 8, 1), (2, 8, 8, 1)]
+    assert got[0][0].dtype == np.float32 and got[0][1].dtype == np.int64
+    np.testing.assert_allclose(np.concatenate([b[0] for b in got]), x / 255.0, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y)
+    raw = batches(image_dataset("digits", "test", batch_size=4, limit=10, normalize=False, drop_remainder=True))
+    assert len(raw) == 2
+    np.testing.assert_array_equal(raw[0][0], x[:4].astype(np.float32))
+    big = batches(image_dataset("digits", "test", batch_size=5, limit=5, image_size=28))[0][0]
+    assert big.shape == (5, 28, 28, 1) and 0.0 <= big.min() and big.max() <= 1.0
+    # 2x bilinear up-sampling with half-pixel centres: out[2k] = x[k-1]/4 + 3x[k]/4, out[2k+1] = 3x[k]/4 +
+    # x[k+1]/4, edges clamped; separable along rows and columns
+    up = np.zeros((16, 8))
+    for k in range(8):
+        np.add.at(up, (2 * k, [max(k - 1, 0), k]), [0.25, 0.75])
+        np.add.at(up, (2 * k + 1, [k, min(k + 1, 7)]), [0.75, 0.25])
+    double = batches(image_dataset("digits", "test", batch_size=5, limit=5, image_size=(16, 16)))[0][0]
+    expected = np.einsum("ih,nhwc,jw->nijc", up, x[:5] / 255.0, up)
+    np.testing.assert_allclose(double, expected, atol=1e-5)
+    train = np.concatenate([b[1] for b in batches(image_dataset("digits", "train", batch_size=64))])
+    np.testing.assert_array_equal(np.sort(train), np.sort(load_arrays("digits", "train")[1]))
+
+
+def test_shuffle_and_augment_are_deterministic_given_seed():
+    def epochs(seed, n=2):
+        dataset = image_dataset("digits", "train", batch_size=16, seed=seed, augment=True, limit=48)
+        return [batches(dataset) for _ in range(n)]
+
+    first, again, other = epochs(7), epochs(7), epochs(8)
+    for epoch_a, epoch_b in zip(first, again):
+        for (xa, ya), (xb, yb) in zip(epoch_a, epoch_b):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
+    labels = lambda epoch: np.concatenate([b[1] for b in epoch])  # noqa: E731
+    assert not np.array_equal(labels(first[0]), labels(first[1]))  # reshuffled every epoch
+    assert not np.array_equal(labels(first[0]), labels(other[0]))  # another seed, another order
+    np.testing.assert_array_equal(np.sort(labels(first[0])), np.sort(load_arrays("digits", "train", limit=48)[1]))
+
+
+def test_augmentation_is_padded_crop_and_flip():
+    x, _ = load_arrays("digits", "train", limit=32)
+    got = np.concatenate([b[0] for b in batches(
+        image_dataset("digits", "train", batch_size=32, shuffle=False, augment=True, seed=3, limit=32))])
+    padded = np.pad(x / 255.0, ((0, 0), (4, 4), (4, 4), (0, 0)))
+    offsets = [(r, c) for r in range(9) for c in range(9)] * 2
+    changed = far = 0
+    for i in range(len(x)):
+        candidates = [padded[i, r:r + 8, c:c + 8] for r, c in offsets[:81]]
+        candidates += [cand[:, ::-1] for cand in candidates]
+        matches = [k for k, cand in enumerate(candidates) if np.abs(cand - got[i]).max() < 1e-6]
+        assert matches, f"image {i} is not a 4-pixel-padded crop (flipped or not) of its original"
+        changed += 4 * 9 + 4 not in matches  # not the identity crop
+        far += all(max(abs(offsets[k][0] - 4), abs(offsets[k][1] - 4)) > 2 for k in matches)
+    assert changed > 16  # random offsets and flips, not the identity
+    assert far > 0  # the shifts reach beyond 2 pixels: the padding is 4
+
+
+def test_bad_arguments_raise_before_any_io(tmp_path):
+    missing = tmp_path / "absent"
+    with pytest.raises(ValueError, match=r"`name` must be one of \[.*'cifar20'.*'digits'.*\]; got 'cifar30'"):
+        image_dataset("cifar30", "train", data_dir=missing)
+    with pytest.raises(ValueError, match=r"`split` must be one of \['test', 'train'\]; got 'valid'"):
+        load_arrays("digits", "valid")
+    with pytest.raises(ValueError, match=r"`batch_size` must be an integer >= 1; got 0"):
+        image_dataset("mnist", "train", batch_size=0, data_dir=missing)
+    with pytest.raises(ValueError, match=r"`source`='local' is not available for 'cifar10'; its sources are \['tfds"):
+        load_arrays("cifar10", "train", source="local")
+    with pytest.raises(ValueError, match=r"`source` must be one of .*; got 'web'"):
+        load_arrays("mnist", "train", source="web", data_dir=missing)
+    with pytest.raises(ValueError, match=r"`augment`=True is only for split='train'; got split='test'"):
+        image_dataset("mnist", "test", augment=True, data_dir=missing)
+    with pytest.raises(ValueError, match=r"`image_size` must be .*; got \(28, 0\)"):
+        image_dataset("mnist", "train", image_size=(28, 0), data_dir=missing)
+    with pytest.raises(ValueError, match=r"`limit` must be an integer >= 1; got -3"):
+        load_arrays("mnist", "train", limit=-3, data_dir=missing)
+    with pytest.raises(ValueError, match=r"`shuffle` must be True or False; got 'yes'"):
+        image_dataset("mnist", "train", shuffle="yes", data_dir=missing)
+    with pytest.raises(ValueError, match=r"`seed` must be None or an integer; got 1.5"):
+        image_dataset("mnist", "train", seed=1.5, data_dir=missing)
+
+
+def test_dataset_info_and_registry():
+    assert dataset_info("digits") == {"name": "digits", "num_classes": 10, "input_shape": (8, 8, 1),
+                                      "sources": ("local",)}
+    assert dataset_info("digits", image_size=28)["input_shape"] == (28, 28, 1)
+    assert dataset_info("cifar20")["num_classes"] == 20
+    assert dataset_info("imagenet2012", image_size=(64, 48))["input_shape"] == (64, 48, 3)
+    assert dataset_info("fashion_mnist", data_dir="/nowhere")["sources"] == ("local", "tfds")
+    assert set(DATASETS) == {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100", "cifar20",
+                             "svhn_cropped", "imagenet2012"}
+
+
+# ------------------------------------------------------------------------------------ tfds (mocked data)
+
+
+def test_tfds_plumbing_with_mock_data(no_system_data):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=10):
+        raw = list(tfds.load("cifar100", split="train").as_numpy_iterator())
+        x, y = load_arrays("cifar20", "train", source="tfds")
+        assert x.shape == (10, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.int64
+        np.testing.assert_array_equal(y, [ex["coarse_label"] for ex in raw])  # coarse labels, not fine ones
+        np.testing.assert_array_equal(x, np.stack([ex["image"] for ex in raw]))
+        assert y.max() < 20
+        _, y100 = load_arrays("cifar100", "train", limit=4)
+        np.testing.assert_array_equal(y100, [ex["label"] for ex in raw[:4]])
+
+        got = batches(image_dataset("cifar20", "train", batch_size=4, shuffle=False))
+        assert [b[0].shape for b in got] == [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
+        np.testing.assert_allclose(np.concatenate([b[0] for b in got]), x / 255.0, atol=1e-7)
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), y)
+
+        # mnist: no local directory -> auto falls back to tfds
+        got = batches(image_dataset("mnist", "test", batch_size=3, limit=5, drop_remainder=True))
+        assert [b[0].shape for b in got] == [(3, 28, 28, 1)] and got[0][1].dtype == np.int64
+
+        # imagenet2012: images of varying sizes, always resized (default 224, or image_size)
+        got = batches(image_dataset("imagenet2012", "test", batch_size=2, limit=2))
+        assert got[0][0].shape == (2, 224, 224, 3) and got[0][0].max() <= 1.0
+        x_in, y_in = load_arrays("imagenet2012", "test", limit=3, image_size=(20, 30))
+        assert x_in.shape == (3, 20, 30, 3) and x_in.dtype == np.uint8 and y_in.max() < 1000
+
+        shuffled = [batches(image_dataset("svhn_cropped", "train", batch_size=5, seed=1, augment=True))
+                    for _ in range(2)]
+        for (xa, ya), (xb, yb) in zip(*shuffled):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
