@@ -1,0 +1,190 @@
+"""``keras-attention``: train one model, or reproduce a paper experiment, from the command line.
+
+    keras-attention list
+    keras-attention train --model lenet5 --attention san-d --dataset fashion_mnist --epochs 10 --out runs/a
+    keras-attention reproduce san-lenet --seeds 5 --epochs 10
+
+Every run writes into its own output directory (history JSON, training-curve PNG, final ``.keras`` model,
+backups to resume from) and never writes into an existing one unless ``--overwrite`` (start again) or
+``--resume`` (continue) is given.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50")
+ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se")
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="keras-attention", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+
+    sub.add_parser("list", help="list the reproducible experiments")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, help="output directory (default: runs/<name>)")
+    common.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    common.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    common.add_argument("--jit", action="store_true", help="compile training steps with XLA (jit_compile=True)")
+    common.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="tf.distribute strategy; multiworker reads TF_CONFIG")
+    common.add_argument("--batch-size", type=_positive_int, default=128)
+    common.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
+
+    train = sub.add_parser("train", parents=[common], help="train one model")
+    train.add_argument("--model", choices=MODELS, required=True)
+    train.add_argument("--attention", choices=ATTENTIONS, default="none")
+    train.add_argument("--placement", choices=("bottleneck", "full"), default="bottleneck")
+    train.add_argument("--dataset", required=True)
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--width", type=_positive_float, default=1.0, help="filter-count multiplier")
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    train.add_argument("--augment", action="store_true", help="CIFAR-style crop + flip augmentation")
+    train.add_argument("--backup-every", type=_positive_int, default=None,
+                       help="batches between backups (default: every epoch)")
+    train.add_argument("--limit", type=_positive_int, default=None, help="use only the first N images")
+
+    rep = sub.add_parser("reproduce", parents=[common], help="reproduce a paper experiment")
+    rep.add_argument("experiment")
+    rep.add_argument("--dataset", help="dataset name (default: the experiment's; offline default for san-lenet)")
+    rep.add_argument("--seeds", type=_positive_int, help="number of seeds (0..K-1)")
+    rep.add_argument("--epochs", type=_positive_int)
+    rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
+    return parser
+
+
+def make_strategy(name):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise SystemExit("--strategy multiworker needs the TF_CONFIG environment variable (cluster and task).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
+
+
+def _verbose():
+    return 1 if sys.stdout.isatty() else 2
+
+
+def cmd_list(_args):
+    from keras_attention.experiments.registry import list_experiments
+
+    for name, exp in list_experiments().items():
+        print(f"{name:16s} {exp.paper_table:24s} {exp.description}")
+    return 0
+
+
+def cmd_train(args):
+    from keras_attention.data import DATASETS, dataset_info, image_dataset
+    from keras_attention.experiments.image_experiments import image_size_for, prepare_out_dir
+    from keras_attention.experiments.training import train_run
+    import keras
+    from keras_attention import models
+
+    if args.dataset not in DATASETS:
+        raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    attention = None if args.attention == "none" else args.attention
+    out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{args.placement}-{args.dataset}-s{args.seed}"
+    info = dataset_info(args.dataset, data_dir=args.data_dir)
+    out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
+    strategy = make_strategy(args.strategy)
+    keras.utils.set_random_seed(args.seed)
+    size = image_size_for(args.model, info["input_shape"])
+    input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
+    common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size, limit=args.limit)
+    train_ds = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, augment=args.augment, **common)
+    test_ds = image_dataset(args.dataset, "test", shuffle=False, **common)
+    builder = getattr(models, args.model)
+    print(f"training {args.model} (attention={args.attention}, placement={args.placement}) on {args.dataset} "
+          f"for {args.epochs} epochs -> {out}", flush=True)
+    result = train_run(
+        lambda: builder(input_shape=input_shape, num_classes=info["num_classes"], attention=attention,
+                        placement=args.placement, width=args.width),
+        train_ds,
+        epochs=args.epochs,
+        out_dir=out,
+        val_ds=test_ds,
+        test_ds=test_ds,
+        strategy=strategy,
+        jit_compile=args.jit,
+        learning_rate=args.learning_rate,
+        backup_freq=args.backup_every or "epoch",
+        verbose=_verbose(),
+    )
+    print(f"test top-1 {100 * result.test_metrics['top1']:.2f}%  top-5 {100 * result.test_metrics['top5']:.2f}%  "
+          f"({result.train_seconds:.0f} s training); model: {out / 'model.keras'}", flush=True)
+    return 0
+
+
+def cmd_reproduce(args):
+    from keras_attention.experiments.image_experiments import prepare_out_dir
+    from keras_attention.experiments.registry import RunOptions, get_experiment
+
+    experiment = get_experiment(args.experiment)
+    out = args.out or Path("runs") / (args.experiment + ("-quick" if args.quick else ""))
+    out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
+    options = RunOptions(
+        out_dir=out,
+        dataset=args.dataset,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        quick=args.quick,
+        resume=args.resume,
+        jit_compile=args.jit,
+        strategy=make_strategy(args.strategy),
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        verbose=_verbose(),
+    )
+    experiment.run(experiment, options)
+    print(f"results: {out / 'results.md'}", flush=True)
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from keras_attention import __version__
+
+        print(__version__)
+        return 0
+    commands = {"list": cmd_list, "train": cmd_train, "reproduce": cmd_reproduce}
+    if args.command not in commands:
+        parser.print_help()
+        return 2
+    try:
+        return commands[args.command](args)
+    except (FileExistsError, FileNotFoundError, ValueError) as error:
+        print(f"keras-attention {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

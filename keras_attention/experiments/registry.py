@@ -1,0 +1,64 @@
+"""The registry of reproducible experiments behind ``keras-attention reproduce NAME``.
+
+An :class:`Experiment` names the paper table it reproduces, the configurations it trains, its defaults
+(dataset, seeds, epochs) and the paper's numbers to print beside ours. ``register`` adds one; the
+method-specific modules (``image_experiments`` and later ones) register theirs on import.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+EXPERIMENTS = {}
+
+
+@dataclass
+class Experiment:
+    name: str
+    description: str
+    paper_table: str
+    run: Callable  # run(experiment, options: RunOptions) -> dict summary
+    default_dataset: str = None
+    default_seeds: int = 3
+    default_epochs: int = 10
+    configs: list = field(default_factory=list)
+    paper: dict = field(default_factory=dict)  # {dataset: {config label: (top1, top5)}}
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunOptions:
+    out_dir: object
+    dataset: str = None
+    seeds: int = None
+    epochs: int = None
+    quick: bool = False
+    resume: bool = False
+    jit_compile: bool = False
+    strategy: object = None
+    batch_size: int = 128
+    data_dir: str = None
+    verbose: object = "auto"
+
+
+def register(experiment):
+    if experiment.name in EXPERIMENTS:
+        raise ValueError(f"Experiment {experiment.name!r} is registered twice.")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def get_experiment(name):
+    _load_all()
+    if name not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {name!r}; known experiments: {', '.join(sorted(EXPERIMENTS))}.")
+    return EXPERIMENTS[name]
+
+
+def list_experiments():
+    _load_all()
+    return dict(sorted(EXPERIMENTS.items()))
+
+
+def _load_all():
+    # Importing the modules registers their experiments.
+    from keras_attention.experiments import image_experiments  # noqa: F401

@@ -1,0 +1,134 @@
+"""One training run with the artefacts a user expects: backups to resume from, history, curves, model.
+
+``train_run`` builds and compiles the model inside the distribution strategy's scope, trains it with
+``keras.callbacks.BackupAndRestore`` (so a killed run resumes from its last backup: the weights and
+optimizer state of that backup, restarting the interrupted epoch from its first batch, which is what Keras'
+callback does), appends every finished epoch to ``history.json`` (kept across resumes), draws
+``training_curves.png``, saves ``model.keras`` and evaluates top-1 / top-5 on the test set.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_attention.experiments.plots import plot_training_curves
+
+HISTORY_FILE = "history.json"
+MODEL_FILE = "model.keras"
+CURVES_FILE = "training_curves.png"
+BACKUP_DIR = "backup"
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    history: dict
+    test_metrics: dict
+    train_seconds: float
+    params: int
+    model: keras.Model = field(repr=False, default=None)
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Writes every finished epoch's logs (and its wall time) to ``history.json`` at once.
+
+    The file survives a kill: a resumed run reads it back and keeps the epochs it already has.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+        self.epochs = {}
+        if self.path.exists():
+            saved = json.loads(self.path.read_text())
+            self.epochs = {int(k): v for k, v in saved.get("epochs", {}).items()}
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {k: float(v) for k, v in (logs or {}).items()}
+        record["seconds"] = time.perf_counter() - self._start
+        record["finished_at"] = time.time()
+        self.epochs[epoch] = record
+        self.path.write_text(json.dumps({"epochs": self.epochs}, indent=1))
+
+    def as_series(self):
+        """``{metric: [value per epoch]}`` in epoch order."""
+        keys = sorted({k for rec in self.epochs.values() for k in rec} - {"finished_at"})
+        ordered = [self.epochs[e] for e in sorted(self.epochs)]
+        return {k: [rec.get(k) for rec in ordered] for k in keys}
+
+
+def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile=False):
+    opt = {
+        "adam": lambda: keras.optimizers.Adam(learning_rate),
+        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+    }[optimizer]()
+    model.compile(
+        optimizer=opt,
+        loss="sparse_categorical_crossentropy",
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="top1"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def train_run(
+    build_model,
+    train_ds,
+    *,
+    epochs,
+    out_dir,
+    val_ds=None,
+    test_ds=None,
+    strategy=None,
+    jit_compile=False,
+    learning_rate=1e-3,
+    optimizer="adam",
+    backup_freq="epoch",
+    verbose="auto",
+    callbacks=(),
+):
+    """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs, writing artefacts to ``out_dir``.
+
+    ``backup_freq`` is ``"epoch"`` or a number of batches between backups. Re-running with the same
+    ``out_dir`` resumes from the backup if one is there. Returns a :class:`RunResult`.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_model()
+        compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer, jit_compile=jit_compile)
+    history = EpochHistory(out_dir / HISTORY_FILE)
+    backup = keras.callbacks.BackupAndRestore(
+        str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True
+    )
+    start = time.perf_counter()
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        callbacks=[backup, history, *callbacks],
+        verbose=verbose,
+    )
+    train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
+    series = history.as_series()
+    plot_training_curves(series, out_dir / CURVES_FILE, title=model.name)
+    model.save(out_dir / MODEL_FILE)
+    test_metrics = {}
+    if test_ds is not None:
+        test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
+        test_metrics = {k: float(v) for k, v in test_metrics.items()}
+    summary = {"test": test_metrics, "train_seconds": train_seconds, "params": int(model.count_params())}
+    (out_dir / "result.json").write_text(json.dumps(summary, indent=1))
+    return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model)
