@@ -1,1 +1,46 @@
-"""keras_attention.models"""
+"""Model builders: the seed architectures of the papers with attention slots (SPEC §10).
+
+Every builder is ``builder(input_shape, num_classes, attention=None, placement="bottleneck", width=1.0,
+**options)`` and returns an uncompiled functional ``keras.Model``. ``attention`` is None or a kind
+registered in :mod:`keras_attention.models.attention_slots`; ``placement`` is ``"bottleneck"`` (one
+module right before each down-sampling) or ``"full"`` (one after every trainable convolution /
+recurrent layer; inside every block for residual networks).
+"""
+
+from keras_attention.models.attention_slots import (
+    ATTENTION_KINDS,
+    PLACEMENTS,
+    apply_attention,
+    attention_layers,
+    register_attention,
+)
+from keras_attention.models.lenet import lenet5
+from keras_attention.models.lstm import lstm4
+from keras_attention.models.resnet import cifar_resnet, resnet18, resnet50
+from keras_attention.models.vgg import vgg16, vgg19
+
+BUILDERS = {
+    "lenet5": lenet5,
+    "vgg16": vgg16,
+    "vgg19": vgg19,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "cifar_resnet": cifar_resnet,
+    "lstm4": lstm4,
+}
+
+__all__ = [
+    "ATTENTION_KINDS",
+    "BUILDERS",
+    "PLACEMENTS",
+    "apply_attention",
+    "attention_layers",
+    "cifar_resnet",
+    "lenet5",
+    "lstm4",
+    "register_attention",
+    "resnet18",
+    "resnet50",
+    "vgg16",
+    "vgg19",
+]
