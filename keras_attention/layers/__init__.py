@@ -4,7 +4,21 @@ from keras_attention.layers.aw_conv import AWConv2D
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.focus_association import FA, FocusAssociation
+from keras_attention.layers.non_local import NonLocalBlock
+from keras_attention.layers.salient_positions_attention import SPANet, SalientPositionsAttention
 from keras_attention.layers.scale_space_attention import SAN, ScaleSpaceAttention
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
 
-__all__ = ["AWConv2D", "BAM", "CBAM", "FA", "FocusAssociation", "SAN", "ScaleSpaceAttention", "SqueezeExcitation"]
+__all__ = [
+    "AWConv2D",
+    "BAM",
+    "CBAM",
+    "FA",
+    "FocusAssociation",
+    "NonLocalBlock",
+    "SAN",
+    "SPANet",
+    "SalientPositionsAttention",
+    "ScaleSpaceAttention",
+    "SqueezeExcitation",
+]

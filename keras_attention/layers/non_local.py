@@ -1,0 +1,163 @@
+"""Non-local block, embedded Gaussian version (Wang et al., CVPR 2018, eq. 1-3 and 6; SPEC §2).
+
+The competitor of SPANet (SPEC §4). ``NonLocalBlock()(x)`` on ``x`` of shape ``(B, H, W, C)`` (or a
+sequence ``(B, T, C)``; the ``N`` positions are flattened, everything else is the same):
+
+1. embeddings: ``theta = theta(x)``, ``phi = phi(x)``, ``g = g(x)``, three 1x1 convolutions (with bias)
+   from ``C`` to ``inter = inter_channels or max(1, C // 2)`` channels;
+2. embedded Gaussian affinity (eq. 3 with the normalisation of eq. 2): ``f = softmax(theta phi^T)``
+   over the key positions, shape ``(B, N, N')``; no ``1 / sqrt(d)`` scaling, as in the paper;
+3. ``y = f g`` (eq. 1), shape ``(B, N, inter)``;
+4. ``z = BN(W_z y) + x`` (eq. 6) with ``W_z`` a 1x1 convolution (with bias) from ``inter`` to ``C``.
+
+``sub_sample=True`` is the paper's cheaper variant: ``phi`` and ``g`` are max-pooled by 2 along every
+spatial axis (``valid`` padding, so ``N' = prod(floor(S / 2))``) after their convolutions; the
+queries ``theta`` and the output keep the full resolution.
+
+Reading of what the paper leaves open:
+- the BatchNorm after ``W_z`` has its scale gamma (and beta) initialised to ZERO, the paper's practice
+  ("we initialise the BN parameters to zero so the entire block is an identity mapping"): a freshly
+  built block returns ``x`` exactly. Momentum 0.9 and epsilon 1e-5 are PyTorch's defaults;
+- under mixed precision, ``theta phi^T`` is computed in the compute dtype and the softmax in float32
+  (as Keras' ``Softmax`` layer does), then cast back.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+from keras_attention.layers._checks import check_bool, check_positive_int, shape_str
+
+
+def _check_input(layer_name, input_shape, sub_sample):
+    if hasattr(input_shape, "as_list"):  # tf.TensorShape
+        input_shape = input_shape.as_list()
+    if not isinstance(input_shape, (tuple, list)) or not all(
+        d is None or isinstance(d, numbers.Integral) for d in input_shape
+    ):
+        raise ValueError(
+            f"{layer_name} expects a single tensor of shape (B, T, C) or (B, H, W, C); got {input_shape!r}."
+        )
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"{layer_name} expects an input of rank 3 (B, T, C) or 4 (B, H, W, C); "
+            f"got shape {shape_str(shape)}."
+        )
+    if shape[-1] is None:
+        raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
+    if sub_sample and any(d is not None and d < 2 for d in shape[1:-1]):
+        raise ValueError(
+            f"{layer_name}(sub_sample=True) max-pools phi and g by 2 along every spatial axis, which needs "
+            f"spatial sizes >= 2; got input shape {shape_str(shape)}."
+        )
+    return shape
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class NonLocalBlock(keras.layers.Layer):
+    """Embedded-Gaussian non-local block for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
+
+    Returns ``x + BN(W_z (softmax(theta phi^T) g))`` of the input's shape.
+
+    Args:
+        inter_channels: channels of the embeddings; default ``max(1, C // 2)``.
+        sub_sample: max-pool ``phi`` and ``g`` by 2 along every spatial axis.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the four 1x1
+            convolutions ``theta``, ``phi``, ``g`` and ``W_z``.
+    """
+
+    def __init__(
+        self,
+        inter_channels=None,
+        sub_sample=False,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if inter_channels is not None:
+            check_positive_int("inter_channels", inter_channels)
+        self.inter_channels = inter_channels
+        self.sub_sample = check_bool("sub_sample", sub_sample)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.norm = keras.layers.BatchNormalization(
+            axis=-1,
+            momentum=0.9,
+            epsilon=1e-5,
+            gamma_initializer="zeros",
+            beta_initializer="zeros",
+            dtype=self.dtype_policy,
+            name="norm",
+        )
+
+    def build(self, input_shape):
+        shape = _check_input(type(self).__name__, input_shape, self.sub_sample)
+        channels = int(shape[-1])
+        inter = self.inter_channels or max(1, channels // 2)
+        self._inter = inter
+        self._spatial_rank = len(shape) - 2
+
+        def dense(name, fan_in, fan_out):
+            kernel = self.add_weight(
+                name=f"{name}_kernel",
+                shape=(fan_in, fan_out),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+            )
+            bias = self.add_weight(
+                name=f"{name}_bias",
+                shape=(fan_out,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+            )
+            return kernel, bias
+
+        self.theta_kernel, self.theta_bias = dense("theta", channels, inter)
+        self.phi_kernel, self.phi_bias = dense("phi", channels, inter)
+        self.g_kernel, self.g_bias = dense("g", channels, inter)
+        self.w_kernel, self.w_bias = dense("w", inter, channels)
+        self.norm.build(shape)
+
+    def _keys(self, x, kernel, bias, batch):
+        e = ops.matmul(x, kernel) + bias
+        if self.sub_sample:
+            pool = (2,) * self._spatial_rank
+            e = ops.max_pool(e, pool_size=pool, strides=pool, padding="valid")
+        return ops.reshape(e, (batch, -1, self._inter))
+
+    def call(self, inputs, training=None):
+        x = inputs
+        batch = ops.shape(x)[0]
+        theta = ops.reshape(ops.matmul(x, self.theta_kernel) + self.theta_bias, (batch, -1, self._inter))
+        phi = self._keys(x, self.phi_kernel, self.phi_bias, batch)
+        g = self._keys(x, self.g_kernel, self.g_bias, batch)
+        logits = ops.matmul(theta, ops.transpose(phi, (0, 2, 1)))  # (B, N, N')
+        f = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), g.dtype)
+        y = ops.matmul(f, g)  # (B, N, inter)
+        y = ops.reshape(y, tuple(ops.shape(x)[:-1]) + (self._inter,))
+        w = ops.matmul(y, self.w_kernel) + self.w_bias
+        return self.norm(w, training=training) + x
+
+    def compute_output_shape(self, input_shape):
+        return _check_input(type(self).__name__, input_shape, self.sub_sample)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "inter_channels": self.inter_channels,
+                "sub_sample": self.sub_sample,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            }
+        )
+        return config
