@@ -1,5 +1,7 @@
 """Input checks shared by the layers: every error names the argument, the value and what was expected."""
 
+import numbers
+
 
 def shape_str(shape):
     """Render a (possibly partially unknown) shape as ``(None, 28, 28, 6)``."""
@@ -43,3 +45,45 @@ def check_bool(argument, value):
     if not isinstance(value, bool):
         raise ValueError(f"Argument `{argument}` must be True or False; got {value!r}.")
     return value
+
+
+def check_feature_shape(layer_name, input_shape):
+    """Return one ``(B, T, C)`` or ``(B, H, W, C)`` shape with a known channel count as a tuple of ints/None.
+
+    Accepts tuples, lists and ``tf.TensorShape``; anything else (a list of shapes, a rank other than 3 or 4,
+    unknown channels) raises a ValueError naming the layer and the shape.
+    """
+    if hasattr(input_shape, "as_list"):  # tf.TensorShape
+        input_shape = input_shape.as_list()
+    if not isinstance(input_shape, (tuple, list)) or not all(
+        d is None or isinstance(d, numbers.Integral) for d in input_shape
+    ):
+        raise ValueError(
+            f"{layer_name} expects a single tensor of shape (B, T, C) or (B, H, W, C); got {input_shape!r}."
+        )
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"{layer_name} expects an input of rank 3 (B, T, C) or 4 (B, H, W, C); got shape {shape_str(shape)}."
+        )
+    if shape[-1] is None:
+        raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
+    return shape
+
+
+def add_dense_weights(layer, name, fan_in, fan_out):
+    """Create a ``(fan_in, fan_out)`` kernel and ``(fan_out,)`` bias on ``layer`` with its initializers and
+    regularizers (``kernel_initializer``, ``bias_initializer``, ``kernel_regularizer``, ``bias_regularizer``)."""
+    kernel = layer.add_weight(
+        name=f"{name}_kernel",
+        shape=(fan_in, fan_out),
+        initializer=layer.kernel_initializer,
+        regularizer=layer.kernel_regularizer,
+    )
+    bias = layer.add_weight(
+        name=f"{name}_bias",
+        shape=(fan_out,),
+        initializer=layer.bias_initializer,
+        regularizer=layer.bias_regularizer,
+    )
+    return kernel, bias

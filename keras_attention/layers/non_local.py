@@ -22,31 +22,21 @@ Reading of what the paper leaves open:
   (as Keras' ``Softmax`` layer does), then cast back.
 """
 
-import numbers
 
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import check_bool, check_positive_int, shape_str
+from keras_attention.layers._checks import (
+    add_dense_weights,
+    check_bool,
+    check_feature_shape,
+    check_positive_int,
+    shape_str,
+)
 
 
 def _check_input(layer_name, input_shape, sub_sample):
-    if hasattr(input_shape, "as_list"):  # tf.TensorShape
-        input_shape = input_shape.as_list()
-    if not isinstance(input_shape, (tuple, list)) or not all(
-        d is None or isinstance(d, numbers.Integral) for d in input_shape
-    ):
-        raise ValueError(
-            f"{layer_name} expects a single tensor of shape (B, T, C) or (B, H, W, C); got {input_shape!r}."
-        )
-    shape = tuple(None if d is None else int(d) for d in input_shape)
-    if len(shape) not in (3, 4):
-        raise ValueError(
-            f"{layer_name} expects an input of rank 3 (B, T, C) or 4 (B, H, W, C); "
-            f"got shape {shape_str(shape)}."
-        )
-    if shape[-1] is None:
-        raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
+    shape = check_feature_shape(layer_name, input_shape)
     if sub_sample and any(d is not None and d < 2 for d in shape[1:-1]):
         raise ValueError(
             f"{layer_name}(sub_sample=True) max-pools phi and g by 2 along every spatial axis, which needs "
@@ -104,25 +94,10 @@ class NonLocalBlock(keras.layers.Layer):
         self._inter = inter
         self._spatial_rank = len(shape) - 2
 
-        def dense(name, fan_in, fan_out):
-            kernel = self.add_weight(
-                name=f"{name}_kernel",
-                shape=(fan_in, fan_out),
-                initializer=self.kernel_initializer,
-                regularizer=self.kernel_regularizer,
-            )
-            bias = self.add_weight(
-                name=f"{name}_bias",
-                shape=(fan_out,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-            return kernel, bias
-
-        self.theta_kernel, self.theta_bias = dense("theta", channels, inter)
-        self.phi_kernel, self.phi_bias = dense("phi", channels, inter)
-        self.g_kernel, self.g_bias = dense("g", channels, inter)
-        self.w_kernel, self.w_bias = dense("w", inter, channels)
+        self.theta_kernel, self.theta_bias = add_dense_weights(self, "theta", channels, inter)
+        self.phi_kernel, self.phi_bias = add_dense_weights(self, "phi", channels, inter)
+        self.g_kernel, self.g_bias = add_dense_weights(self, "g", channels, inter)
+        self.w_kernel, self.w_bias = add_dense_weights(self, "w", inter, channels)
         self.norm.build(shape)
 
     def _keys(self, x, kernel, bias, batch):

@@ -28,33 +28,17 @@ Reading of what SPEC leaves open:
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import check_bool, check_positive_int, shape_str
-
-
-def check_positions_input(layer_name, input_shape):
-    """Validate a single ``(B, T, C)`` or ``(B, H, W, C)`` shape with known channels; return it as a tuple."""
-    if hasattr(input_shape, "as_list"):  # tf.TensorShape
-        input_shape = input_shape.as_list()
-    if not isinstance(input_shape, (tuple, list)) or not all(
-        d is None or isinstance(d, numbers.Integral) for d in input_shape
-    ):
-        raise ValueError(
-            f"{layer_name} expects a single tensor of shape (B, T, C) or (B, H, W, C); got {input_shape!r}."
-        )
-    shape = tuple(None if d is None else int(d) for d in input_shape)
-    if len(shape) not in (3, 4):
-        raise ValueError(
-            f"{layer_name} expects an input of rank 3 (B, T, C) or 4 (B, H, W, C); "
-            f"got shape {shape_str(shape)}."
-        )
-    if shape[-1] is None:
-        raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
-    return shape
+from keras_attention.layers._checks import (
+    add_dense_weights,
+    check_bool,
+    check_feature_shape,
+    check_positive_int,
+    shape_str,
+)
 
 
 def salient_positions(theta, k):
@@ -134,30 +118,15 @@ class SalientPositionsAttention(keras.layers.Layer):
         return self.k
 
     def build(self, input_shape):
-        shape = check_positions_input(type(self).__name__, input_shape)
+        shape = check_feature_shape(type(self).__name__, input_shape)
         self._k = self._resolve_k(shape)
         channels = int(shape[-1])
         inter = self.inter_channels or max(1, channels // 2)
         self._inter = inter
 
-        def dense(name, fan_in, fan_out):
-            kernel = self.add_weight(
-                name=f"{name}_kernel",
-                shape=(fan_in, fan_out),
-                initializer=self.kernel_initializer,
-                regularizer=self.kernel_regularizer,
-            )
-            bias = self.add_weight(
-                name=f"{name}_bias",
-                shape=(fan_out,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-            return kernel, bias
-
-        self.theta_kernel, self.theta_bias = dense("theta", channels, inter)
-        self.g_kernel, self.g_bias = dense("g", channels, inter)
-        self.w_kernel, self.w_bias = dense("w", inter, channels)
+        self.theta_kernel, self.theta_bias = add_dense_weights(self, "theta", channels, inter)
+        self.g_kernel, self.g_bias = add_dense_weights(self, "g", channels, inter)
+        self.w_kernel, self.w_bias = add_dense_weights(self, "w", inter, channels)
         self.norm.build(shape)
 
     def call(self, inputs, training=None):
@@ -184,7 +153,7 @@ class SalientPositionsAttention(keras.layers.Layer):
         return self.norm(w, training=training) + x
 
     def compute_output_shape(self, input_shape):
-        shape = check_positions_input(type(self).__name__, input_shape)
+        shape = check_feature_shape(type(self).__name__, input_shape)
         self._resolve_k(shape)
         return shape
 

@@ -17,23 +17,12 @@ defaults). The hidden width is at least one unit, so narrow layers (``C < reduct
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import check_bool, check_positive_int, is_shape, shape_str
-
-
-def check_feature_shape(layer_name, input_shape):
-    """Return ``input_shape`` as a tuple when it is one ``(B, T, C)`` or ``(B, H, W, C)`` shape with known C."""
-    if not is_shape(input_shape):
-        raise ValueError(
-            f"{layer_name} expects a single tensor of shape (B, T, C) or (B, H, W, C); got {input_shape!r}."
-        )
-    shape = tuple(input_shape)
-    if len(shape) not in (3, 4):
-        raise ValueError(
-            f"{layer_name} expects an input of rank 3 (B, T, C) or 4 (B, H, W, C); got shape {shape_str(shape)}."
-        )
-    if shape[-1] is None:
-        raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
-    return shape
+from keras_attention.layers._checks import (
+    add_dense_weights,
+    check_bool,
+    check_feature_shape,
+    check_positive_int,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -67,28 +56,13 @@ class SqueezeExcitation(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
 
-    def _dense(self, name, fan_in, fan_out):
-        kernel = self.add_weight(
-            name=f"{name}_kernel",
-            shape=(fan_in, fan_out),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        bias = self.add_weight(
-            name=f"{name}_bias",
-            shape=(fan_out,),
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-        )
-        return kernel, bias
-
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         channels = int(shape[-1])
         self._spatial_axes = tuple(range(1, len(shape) - 1))
         hidden = max(1, channels // self.reduction)
-        self.squeeze_kernel, self.squeeze_bias = self._dense("squeeze", channels, hidden)
-        self.excite_kernel, self.excite_bias = self._dense("excite", hidden, channels)
+        self.squeeze_kernel, self.squeeze_bias = add_dense_weights(self, "squeeze", channels, hidden)
+        self.excite_kernel, self.excite_bias = add_dense_weights(self, "excite", hidden, channels)
 
     def call(self, inputs):
         x = inputs
