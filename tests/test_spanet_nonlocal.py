@@ -65,7 +65,7 @@ def ref_maxpool2(e):
 def ref_nonlocal(x, p, sub_sample, training=False):
     """Embedded Gaussian non-local block: z = BN(W_z softmax(theta phi^T) g) + x."""
     x = x.astype(np.float64)
-    batch, channels = x.shape[0], x.shape[-1]
+    batch, _channels = x.shape[0], x.shape[-1]
     inter = p["theta_kernel"].shape[1]
     out = np.zeros(x.shape)
     for b in range(batch):

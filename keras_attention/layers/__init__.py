@@ -4,10 +4,12 @@ from keras_attention.layers.aw_conv import AWConv2D
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.focus_association import FA, FocusAssociation
+from keras_attention.layers.multi_scale_self_attention import MSMSA, MultiScaleSelfAttention
 from keras_attention.layers.non_local import NonLocalBlock
 from keras_attention.layers.salient_positions_attention import SPANet, SalientPositionsAttention
 from keras_attention.layers.scale_space_attention import SAN, ScaleSpaceAttention
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
+from keras_attention.layers.xm2a import XM2A
 
 __all__ = [
     "AWConv2D",
@@ -15,10 +17,13 @@ __all__ = [
     "CBAM",
     "FA",
     "FocusAssociation",
+    "MSMSA",
+    "MultiScaleSelfAttention",
     "NonLocalBlock",
     "SAN",
     "SPANet",
     "SalientPositionsAttention",
     "ScaleSpaceAttention",
     "SqueezeExcitation",
+    "XM2A",
 ]

@@ -1,0 +1,115 @@
+"""MSMSA: multi-scale multi-head self-attention, the XM2A competitor (dissertation ch. 7, eq. 7.1-7.3; SPEC §7).
+
+``MultiScaleSelfAttention()(x)`` with ``x`` of shape ``(B, T, V)`` returns ``(B, T, output_dim or V)``.
+Head h (1-based) replaces the linear maps of eq. 7.1-7.2 by convolutions of length ``2h - 1`` (Table 7.1,
+"MSMSA"): ``Q_h, K_h, V_h = Conv1D(key_dim, 2h-1, padding="same")(x)`` (three separate kernels), then
+scaled dot-product attention over time, ``head_h = softmax_s(Q_h K_h^T / sqrt(key_dim)) V_h``, and
+eq. 7.3: ``Dense(output_dim or V)(concat_h head_h)``.
+
+Reading where SPEC is silent: every convolution has a bias (Keras' default), Glorot-uniform kernels and
+zero biases; no dropout and no masking. The heads are computed together: the three per-head kernels are
+zero-padded to the longest length ``2H - 1`` (odd lengths, so the centres line up and ``same`` padding
+is unchanged) and stacked into one convolution with ``3 * num_heads * key_dim`` filters.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attention.layers._checks import check_positive_int
+from keras_attention.layers.xm2a import check_sequence_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class MultiScaleSelfAttention(keras.layers.Layer):
+    """Multi-scale multi-head self-attention (MSMSA) on ``(B, T, V)`` sequences.
+
+    Args:
+        num_heads: number of heads H; head h uses convolutions of length 2h-1.
+        key_dim: filters per head for each of Q, K and V.
+        output_dim: units of the output projection (eq. 7.3); ``None`` keeps V.
+    """
+
+    def __init__(
+        self,
+        num_heads=8,
+        key_dim=64,
+        output_dim=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.key_dim = check_positive_int("key_dim", key_dim)
+        self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.lengths = [2 * h - 1 for h in range(1, self.num_heads + 1)]
+
+    def build(self, input_shape):
+        shape = check_sequence_shape(type(self).__name__, input_shape)
+        variates = int(shape[-1])
+        self.kernels = {"query": [], "key": [], "value": []}
+        self.biases = {"query": [], "key": [], "value": []}
+        for h, length in enumerate(self.lengths, start=1):
+            for role in ("query", "key", "value"):
+                self.kernels[role].append(
+                    self.add_weight(
+                        name=f"head{h}_{role}_kernel",
+                        shape=(length, variates, self.key_dim),
+                        initializer=self.kernel_initializer,
+                    )
+                )
+                self.biases[role].append(
+                    self.add_weight(
+                        name=f"head{h}_{role}_bias", shape=(self.key_dim,), initializer=self.bias_initializer
+                    )
+                )
+        units = self.output_dim or variates
+        self.output_kernel = self.add_weight(
+            name="output_kernel", shape=(self.num_heads * self.key_dim, units), initializer=self.kernel_initializer
+        )
+        self.output_bias = self.add_weight(name="output_bias", shape=(units,), initializer=self.bias_initializer)
+
+    def call(self, inputs):
+        x = inputs
+        longest = self.lengths[-1]
+        kernels, biases = [], []
+        for role in ("query", "key", "value"):
+            for kernel, bias, length in zip(self.kernels[role], self.biases[role], self.lengths):
+                pad = (longest - length) // 2
+                kernels.append(ops.pad(ops.cast(kernel, x.dtype), [[pad, pad], [0, 0], [0, 0]]))
+                biases.append(ops.cast(bias, x.dtype))
+        kernel = ops.concatenate(kernels, axis=-1)  # (2H-1, V, 3 * H * key_dim), roles outermost
+        bias = ops.concatenate(biases, axis=0)
+        qkv = ops.conv(x, kernel, strides=1, padding="same") + bias
+        shape = ops.shape(qkv)
+        qkv = ops.reshape(qkv, (shape[0], shape[1], 3, self.num_heads, self.key_dim))
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (B, T, H, C)
+        scale = ops.cast(1.0 / np.sqrt(self.key_dim), x.dtype)
+        scores = ops.einsum("bthc,bshc->bhts", q, k) * scale
+        weights = ops.softmax(scores, axis=-1)
+        heads = ops.einsum("bhts,bshc->bthc", weights, v)
+        heads = ops.reshape(heads, (shape[0], shape[1], self.num_heads * self.key_dim))
+        return ops.matmul(heads, self.output_kernel) + self.output_bias
+
+    def compute_output_shape(self, input_shape):
+        shape = check_sequence_shape(type(self).__name__, input_shape)
+        return (shape[0], shape[1], self.output_dim or shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "output_dim": self.output_dim,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
+
+
+MSMSA = MultiScaleSelfAttention

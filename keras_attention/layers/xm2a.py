@@ -1,0 +1,316 @@
+"""XM2A: multi-scale multi-head attention with cross-talk (dissertation ch. 7, eq. 7.4-7.11; SPEC §7).
+
+``XM2A()(x)`` with ``x`` of shape ``(B, T, V)`` returns ``(B, T, output_dim or V)``:
+
+1. multi-scale patterns (eq. 7.4): head ``h`` (1-based) computes ``S_h = Conv1D(key_dim, len_h,
+   padding="same")(x)``; ``len_h`` by ``variant`` (Table 7.1): ``xm2a`` h, ``msmsa`` 2h-1, ``exp``
+   2^(h-1). The pool variants average-pool ``x`` first (size h for ``pool``, 2^(h-1) for ``exp_pool``,
+   stride 1, ``same``) and then apply a kernel-1 convolution. ``S_h`` is also the head's value;
+2. descriptors (eq. 7.5-7.6): ``q_h[c] = mean_t S_h[t, c]`` (key_dim,) and ``k_h[t] = mean_c S_h[t, c]``
+   (T,); ``descriptor="max"`` uses the maximum instead of the mean;
+3. talk (eq. 7.7-7.9): ``M_{h1,h2}[t, c] = softmax_t(k_{h2}[t] * q_{h1}[c])`` with the softmax over
+   time; ``talk="scale"`` (cross-talk) pairs every h1 with every h2, ``talk="self"`` only h2 = h1;
+4. sum & norm (eq. 7.10): ``Y_h1 = norm(sum_{h2} M_{h1,h2} * S_h1)``;
+5. output (eq. 7.11): ``Dense(output_dim or V)(concat_h Y_h)``.
+
+Reading of the dissertation where SPEC is silent:
+- every head's convolution has a bias (Keras' Conv1D default); kernels are Glorot-uniform, biases zero;
+- ``norm`` acts per head: ``"layer"`` normalises each head's ``key_dim`` features at every time step
+  (epsilon 1e-3, Keras' default) with its own gamma/beta per head; ``"batch"`` is a BatchNormalization
+  over the ``num_heads * key_dim`` concatenated channels, which is the same thing as one per head;
+- Keras' ``same`` convention: a kernel (or pool) of length L pads ``(L-1)//2`` steps before and the
+  rest after, so even lengths reach one step further into the future; average pooling averages only
+  the steps inside the series (TensorFlow's ``same`` average pool);
+- no masking of padded time steps: the softmax runs over the whole (possibly variable) length T.
+
+Fused path (``fused=True``, the default): heads are packed into few convolutions, each with
+``len(group) * key_dim`` filters whose kernel stacks the group's per-head kernels zero-padded to the
+group's longest length at the offset that reproduces each head's own ``same`` padding (a group grows
+while padding at most doubles its multiply-adds: one convolution for ``xm2a``/``msmsa``, three for
+``exp`` with 8 heads). The pool variants take every head's pool from one float32 cumulative sum over
+time (window sums by static slices, divided by the in-series count), then one batched kernel-1
+projection. Talk is batched over heads with broadcasting. ``fused=False`` is the straightforward
+per-head path (``ops.conv`` / ``ops.average_pool`` per head, one softmax per head pair) kept as a
+reference; both use the same weights and agree up to float rounding.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attention.layers._checks import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    shape_str,
+)
+
+VARIANTS = ("xm2a", "msmsa", "exp", "pool", "exp_pool")
+POOL_VARIANTS = ("pool", "exp_pool")
+
+
+def head_scales(variant, num_heads):
+    """Temporal scale of each head (Table 7.1): kernel length, or pool size for the pool variants."""
+    h = np.arange(1, num_heads + 1)
+    if variant in ("xm2a", "pool"):
+        return [int(v) for v in h]
+    if variant == "msmsa":
+        return [int(v) for v in 2 * h - 1]
+    return [int(2 ** (v - 1)) for v in h]
+
+
+def kernel_lengths(variant, num_heads):
+    """Trainable kernel length of each head (Table 7.1 '# of Parameters' column)."""
+    if variant in POOL_VARIANTS:
+        return [1] * num_heads
+    return head_scales(variant, num_heads)
+
+
+def same_offsets(length):
+    """Steps padded (before, after) by Keras' ``same`` for a window of ``length``."""
+    before = (length - 1) // 2
+    return before, length - 1 - before
+
+
+def pack_heads(lengths, waste=2.0):
+    """Group consecutive heads (from the longest down) into convolutions with zero-padded kernels.
+
+    A group grows while its padded cost (heads x longest length) stays within ``waste`` times the
+    cost of its own kernels, so ``xm2a``/``msmsa`` give one convolution and ``exp`` a few.
+    Returns lists of 0-based head indices, in head order.
+    """
+    groups, current = [], []
+    for h in reversed(range(len(lengths))):
+        trial = current + [h]
+        if current and len(trial) * max(lengths[i] for i in trial) > waste * sum(lengths[i] for i in trial):
+            groups.append(sorted(current))
+            trial = [h]
+        current = trial
+    groups.append(sorted(current))
+    return sorted(groups)
+
+
+def check_sequence_shape(layer_name, input_shape):
+    """Normalise ``input_shape`` (tuple, list or TensorShape) to a 3-tuple, or raise a ValueError."""
+    try:
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+    except TypeError:  # not a single shape (e.g. a list of shapes)
+        raise ValueError(
+            f"{layer_name} expects inputs of shape (B, T, V), a 3-D tensor; got {input_shape!r}."
+        ) from None
+    if len(shape) != 3:
+        raise ValueError(f"{layer_name} expects inputs of shape (B, T, V), a 3-D tensor; got {shape_str(shape)}.")
+    if shape[-1] is None:
+        raise ValueError(f"{layer_name} needs a known number of variates V; got inputs of shape {shape_str(shape)}.")
+    return shape
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class XM2A(keras.layers.Layer):
+    """Multi-scale multi-head attention with cross-talk on ``(B, T, V)`` sequences.
+
+    Args:
+        num_heads: number of heads H; head h works at the scale set by ``variant``.
+        key_dim: filters per head (d_k).
+        variant: ``"xm2a"`` (kernel h), ``"msmsa"`` (2h-1), ``"exp"`` (2^(h-1)), ``"pool"`` (pool h,
+            kernel 1) or ``"exp_pool"`` (pool 2^(h-1), kernel 1); Table 7.1.
+        talk: ``"scale"`` (cross-talk, eq. 7.8) or ``"self"`` (eq. 7.7).
+        descriptor: ``"mean"`` (eq. 7.5-7.6) or ``"max"``.
+        norm: ``"layer"`` or ``"batch"`` (eq. 7.10).
+        output_dim: units of the output projection W^O (eq. 7.11); ``None`` keeps V.
+        fused: fused heads (default) or the straightforward per-head reference path.
+    """
+
+    def __init__(
+        self,
+        num_heads=8,
+        key_dim=64,
+        variant="xm2a",
+        talk="scale",
+        descriptor="mean",
+        norm="layer",
+        output_dim=None,
+        fused=True,
+        epsilon=1e-3,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.key_dim = check_positive_int("key_dim", key_dim)
+        self.variant = check_choice("variant", variant, set(VARIANTS))
+        self.talk = check_choice("talk", talk, {"scale", "self"})
+        self.descriptor = check_choice("descriptor", descriptor, {"mean", "max"})
+        self.norm = check_choice("norm", norm, {"layer", "batch"})
+        self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
+        self.fused = check_bool("fused", fused)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+            raise ValueError(f"Argument `epsilon` must be a positive number; got {epsilon!r}.")
+        self.epsilon = float(epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.scales = head_scales(self.variant, self.num_heads)
+        self.lengths = kernel_lengths(self.variant, self.num_heads)
+
+    # ------------------------------------------------------------------ build
+    def build(self, input_shape):
+        shape = check_sequence_shape(type(self).__name__, input_shape)
+        variates = int(shape[-1])
+        self._variates = variates
+        self.head_kernels = []
+        self.head_biases = []
+        for h, length in enumerate(self.lengths, start=1):
+            self.head_kernels.append(
+                self.add_weight(
+                    name=f"head{h}_kernel",
+                    shape=(length, variates, self.key_dim),
+                    initializer=self.kernel_initializer,
+                )
+            )
+            self.head_biases.append(
+                self.add_weight(name=f"head{h}_bias", shape=(self.key_dim,), initializer=self.bias_initializer)
+            )
+        width = self.num_heads * self.key_dim
+        if self.norm == "layer":
+            self.gamma = self.add_weight(name="norm_gamma", shape=(self.num_heads, self.key_dim), initializer="ones")
+            self.beta = self.add_weight(name="norm_beta", shape=(self.num_heads, self.key_dim), initializer="zeros")
+        else:
+            self.batch_norm = keras.layers.BatchNormalization(axis=-1, epsilon=self.epsilon, name="norm")
+            self.batch_norm.build((shape[0], shape[1], width))
+        units = self.output_dim or variates
+        self.output_kernel = self.add_weight(
+            name="output_kernel", shape=(width, units), initializer=self.kernel_initializer
+        )
+        self.output_bias = self.add_weight(name="output_bias", shape=(units,), initializer=self.bias_initializer)
+        # fused path: heads packed into convolution groups (conv variants), window offsets (pool variants)
+        self._groups = pack_heads(self.lengths)
+        self._windows = [same_offsets(size) for size in self.scales]
+
+    # ------------------------------------------------------------------ multi-scale patterns (eq. 7.4)
+    def _patterns_fused(self, x):
+        """``S`` of every head at once: (B, T, H, key_dim)."""
+        batch, steps = ops.shape(x)[0], ops.shape(x)[1]
+        bias = ops.stack([ops.cast(b, x.dtype) for b in self.head_biases], axis=0)  # (H, C)
+        if self.variant in POOL_VARIANTS:
+            pooled = ops.cast(self._pool_all(x), x.dtype)  # (B, T, H, V)
+            kernels = ops.stack([ops.cast(k, x.dtype)[0] for k in self.head_kernels], axis=0)  # (H, V, C)
+            return ops.einsum("bthv,hvc->bthc", pooled, kernels) + bias
+        outputs = []
+        for group in self._groups:
+            longest = max(self.lengths[h] for h in group)
+            before = same_offsets(longest)[0]
+            padded = []
+            for h in group:
+                length = self.lengths[h]
+                start = before - same_offsets(length)[0]
+                kernel = ops.cast(self.head_kernels[h], x.dtype)
+                padded.append(ops.pad(kernel, [[start, longest - length - start], [0, 0], [0, 0]]))
+            kernel = padded[0] if len(padded) == 1 else ops.concatenate(padded, axis=-1)
+            outputs.append(ops.conv(x, kernel, strides=1, padding="same"))  # (B, T, len(group) * C)
+        s = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
+        return ops.reshape(s, (batch, steps, self.num_heads, self.key_dim)) + bias
+
+    def _pool_all(self, x):
+        """Every head's ``same`` average pool of ``x`` from one float32 cumulative sum: (B, T, H, V)."""
+        steps = ops.shape(x)[1]
+        x32 = ops.cast(x, "float32")
+        first = ops.zeros_like(x32[:, :1])
+        prefix = ops.concatenate([first, ops.cumsum(x32, axis=1)], axis=1)  # prefix[i] = sum_{s<i} x[s]
+        most_before = max(b for b, _ in self._windows)
+        most_after = max(a for _, a in self._windows)
+        # prefix clipped at both ends: zeros before the series, the total after it
+        parts = [ops.repeat(first, most_before, axis=1)] if most_before else []
+        parts.append(prefix)
+        if most_after:
+            parts.append(ops.repeat(prefix[:, -1:], most_after, axis=1))
+        prefix = ops.concatenate(parts, axis=1) if len(parts) > 1 else prefix
+        t = ops.cast(ops.arange(steps), "float32")
+        total = ops.cast(steps, "float32")
+        pooled = []
+        for before, after in self._windows:
+            upper = prefix[:, most_before + after + 1 : most_before + after + 1 + steps]
+            lower = prefix[:, most_before - before : most_before - before + steps]
+            count = ops.minimum(total, t + after + 1) - ops.maximum(0.0, t - before)
+            pooled.append((upper - lower) / count[None, :, None])
+        return ops.stack(pooled, axis=2)
+
+    def _patterns_per_head(self, x):
+        heads = []
+        for kernel, bias, size in zip(self.head_kernels, self.head_biases, self.scales):
+            source = x
+            if self.variant in POOL_VARIANTS:
+                source = ops.average_pool(x, pool_size=size, strides=1, padding="same")
+            heads.append(ops.conv(source, kernel, strides=1, padding="same") + bias)
+        return heads
+
+    # ------------------------------------------------------------------ descriptors (eq. 7.5-7.6)
+    def _reduce(self, s, axis):
+        return ops.mean(s, axis=axis) if self.descriptor == "mean" else ops.max(s, axis=axis)
+
+    # ------------------------------------------------------------------ norm (eq. 7.10)
+    def _layer_norm(self, y):
+        """Per-head layer norm over key_dim; y is (B, T, H, key_dim). Statistics in float32."""
+        y32 = ops.cast(y, "float32")
+        mean = ops.mean(y32, axis=-1, keepdims=True)
+        var = ops.var(y32, axis=-1, keepdims=True)
+        normed = (y32 - mean) * ops.rsqrt(var + self.epsilon)
+        normed = normed * ops.cast(self.gamma, "float32") + ops.cast(self.beta, "float32")
+        return ops.cast(normed, y.dtype)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        if self.fused:
+            s = self._patterns_fused(x)  # (B, T, H, C)
+            q = self._reduce(s, axis=1)  # (B, H, C)
+            k = self._reduce(s, axis=-1)  # (B, T, H)
+            if self.talk == "scale":
+                logits = k[:, :, None, :, None] * q[:, None, :, None, :]  # (B, T, H1, H2, C)
+                mask = ops.sum(ops.softmax(logits, axis=1), axis=3)
+            else:
+                mask = ops.softmax(k[..., None] * q[:, None], axis=1)
+            y = s * mask
+        else:
+            heads = self._patterns_per_head(x)  # H x (B, T, C)
+            qs = [self._reduce(s, axis=1) for s in heads]  # (B, C)
+            ks = [self._reduce(s, axis=-1) for s in heads]  # (B, T)
+            outs = []
+            for h1, s in enumerate(heads):
+                partners = range(self.num_heads) if self.talk == "scale" else [h1]
+                total = 0
+                for h2 in partners:
+                    m = ops.softmax(ks[h2][:, :, None] * qs[h1][:, None, :], axis=1)
+                    total = total + m * s
+                outs.append(total)
+            y = ops.stack(outs, axis=2)  # (B, T, H, C)
+        shape = ops.shape(y)
+        if self.norm == "layer":
+            y = self._layer_norm(y)
+            y = ops.reshape(y, (shape[0], shape[1], self.num_heads * self.key_dim))
+        else:
+            y = ops.reshape(y, (shape[0], shape[1], self.num_heads * self.key_dim))
+            y = self.batch_norm(y, training=training)
+        return ops.matmul(y, self.output_kernel) + self.output_bias
+
+    def compute_output_shape(self, input_shape):
+        shape = check_sequence_shape(type(self).__name__, input_shape)
+        return (shape[0], shape[1], self.output_dim or shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "variant": self.variant,
+                "talk": self.talk,
+                "descriptor": self.descriptor,
+                "norm": self.norm,
+                "output_dim": self.output_dim,
+                "fused": self.fused,
+                "epsilon": self.epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
