@@ -3,10 +3,13 @@
     keras-attention list
     keras-attention train --model lenet5 --attention san-d --dataset fashion_mnist --epochs 10 --out runs/a
     keras-attention reproduce san-lenet --seeds 5 --epochs 10
+    keras-attention sparsify runs/a/model.keras --sparsity 0.5 --dataset fashion_mnist --out sparse.keras
 
 Every run writes into its own output directory (history JSON, training-curve PNG, final ``.keras`` model,
 backups to resume from) and never writes into an existing one unless ``--overwrite`` (start again) or
-``--resume`` (continue) is given.
+``--resume`` (continue) is given. ``sparsify`` (iSparse sparsify-with: one-shot, no retraining) writes
+one new ``.keras`` file and never replaces an existing one without ``--overwrite`` - and never the input
+model, even with it; it prints the sparsity report and the test accuracy before and after.
 """
 
 import argparse
@@ -20,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50")
 ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se")
 STRATEGIES = ("default", "mirrored", "multiworker")
+SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
 
 
 def _positive_int(text):
@@ -33,6 +37,23 @@ def _positive_float(text):
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _sparsity(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) of edges to prune, got {text}")
+    return value
+
+
+def _samples(text):
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2 (InfFS needs a spread over samples), got {text}")
     return value
 
 
@@ -73,6 +94,20 @@ def build_parser():
     rep.add_argument("--seeds", type=_positive_int, help="number of seeds (0..K-1)")
     rep.add_argument("--epochs", type=_positive_int)
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
+
+    spa = sub.add_parser("sparsify", help="sparsify a saved model once, without retraining (iSparse sparsify-with)")
+    spa.add_argument("model", type=Path, help="the saved .keras model (it is not modified)")
+    spa.add_argument("--sparsity", type=_sparsity, required=True, help="fraction of kernel entries pruned per layer")
+    spa.add_argument("--dataset", required=True, help="data set of the score samples and the test accuracy")
+    spa.add_argument("--strategy", choices=SPARSIFY_STRATEGIES, default="isparse",
+                     help="edge ranking: isparse (output-informed), magnitude (|W|) or random (DropConnect)")
+    spa.add_argument("--samples", type=_samples, default=256, help="training images scored by isparse")
+    spa.add_argument("--out", type=Path, required=True, help="the sparsified .keras file to write")
+    spa.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    spa.add_argument("--seed", type=int, default=0, help="seed of the sample draw and of the random strategy")
+    spa.add_argument("--batch-size", type=_positive_int, default=128)
+    spa.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test images only")
+    spa.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
     return parser
 
 
@@ -167,6 +202,67 @@ def cmd_reproduce(args):
     return 0
 
 
+def _check_sparsify_paths(model_path, out, overwrite):
+    """Validate the input model and the --out file before anything is loaded or written."""
+    if model_path.suffix != ".keras":
+        raise ValueError(f"MODEL {str(model_path)!r} must be a .keras file (Keras 3 format).")
+    if not model_path.is_file():
+        raise FileNotFoundError(f"MODEL {str(model_path)!r} does not exist or is not a file.")
+    if out.suffix != ".keras":
+        raise ValueError(f"--out {str(out)!r} must end in .keras.")
+    if out.resolve() == model_path.resolve():
+        raise ValueError(f"--out {str(out)!r} is the input model; write the sparsified model to another file.")
+    if out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a directory; expected a .keras file path.")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"--out {str(out)!r} exists; pass --overwrite to replace it.")
+
+
+def cmd_sparsify(args):
+    from keras_attention.data import DATASETS, dataset_info
+
+    _check_sparsify_paths(args.model, args.out, args.overwrite)
+    if args.dataset not in DATASETS:
+        raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    info = dataset_info(args.dataset, data_dir=args.data_dir)
+
+    import keras
+
+    from keras_attention.data import image_dataset
+    from keras_attention.experiments.isparse_experiments import dataset_labels, topk_accuracy
+    from keras_attention.sparsity import format_sparsity_report, sparsify, sparsity_report
+
+    model = keras.saving.load_model(args.model, safe_mode=True, compile=False)
+    shape = model.input_shape
+    if isinstance(shape, list) or len(shape) != 4 or shape[-1] != info["input_shape"][-1] or None in shape[1:]:
+        raise ValueError(f"MODEL {str(args.model)!r} takes inputs of shape {shape}; --dataset {args.dataset!r} has "
+                         f"images (H, W, {info['input_shape'][-1]}), so the model must take one (None, H, W, "
+                         f"{info['input_shape'][-1]}) input.")
+    size = tuple(shape[1:3])
+    size = None if size == tuple(info["input_shape"][:2]) else size
+    common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size)
+    test_ds = image_dataset(args.dataset, "test", shuffle=False, limit=args.limit, **common)
+    samples = None
+    if args.strategy == "isparse":
+        samples = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, **common)
+
+    print(f"sparsifying {args.model} ({args.strategy}, sparsity {args.sparsity:g}) on {args.dataset}", flush=True)
+    sparse = sparsify(model, args.sparsity, samples, args.strategy, seed=args.seed, max_samples=args.samples)
+    labels = dataset_labels(test_ds)
+    before, after = topk_accuracy(model, test_ds, labels), topk_accuracy(sparse, test_ds, labels)
+    print("before:\n" + format_sparsity_report(sparsity_report(model)))
+    print("after:\n" + format_sparsity_report(sparsity_report(sparse)))
+    print(f"test top-1 {100 * before['top1']:.2f}% -> {100 * after['top1']:.2f}%, "
+          f"top-5 {100 * before['top5']:.2f}% -> {100 * after['top5']:.2f}% ({len(labels)} test images)")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.stem + ".partial.keras")
+    sparse.save(partial)
+    os.replace(partial, args.out)
+    print(f"sparsified model: {args.out}", flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -175,7 +271,7 @@ def main(argv=None):
 
         print(__version__)
         return 0
-    commands = {"list": cmd_list, "train": cmd_train, "reproduce": cmd_reproduce}
+    commands = {"list": cmd_list, "train": cmd_train, "reproduce": cmd_reproduce, "sparsify": cmd_sparsify}
     if args.command not in commands:
         parser.print_help()
         return 2

@@ -1,0 +1,512 @@
+"""iSparse experiments on LeNet-5 (dissertation ch. 4: Fig. 4.5/4.6, Table 4.1; SPEC §9).
+
+``isparse-lenet`` runs, per seed (seed k sets Keras' global seed, hence the initial weights, and the
+shuffling order; every configuration of a seed starts from the same initial weights):
+
+(a) sparsify-with (Fig. 4.5/4.6): the dense LeNet-5 ("Base") is trained, then sparsified once, without
+    retraining, at 10 %, 20 %, ..., 90 % by :func:`~keras_attention.sparsity.sparsify` with the strategies
+    ``isparse``, ``magnitude`` (Retrain-free) and ``random`` (DropConnect), and the top-1 / top-5 test
+    accuracy of each copy is measured -> ``sparsify_with.png`` (accuracy against the sparsification
+    factor, mean ± std band over the seeds).
+(b) train-with (Table 4.1): LeNet-5 is trained with the :class:`~keras_attention.sparsity.ISparse` callback
+    at target sparsities 5, 10, 25 and 50 % for the three strategies, and against two regularisers:
+    Dropout at the same rate and L1 -> ``train_with.png`` and the table in ``results.md``.
+(c) the cost of one score-and-mask update (``ISparse.update``: scores on the score samples, masks, kernel
+    multiply), measured inside the train-with runs, as a fraction of one dense training epoch of the Base
+    run of the same seed (median epoch time, the first epoch - which includes tracing - left out when
+    there are more).
+
+Readings of points the dissertation leaves open (SPEC §9 fixes the rest):
+
+- Dropout baseline ("DO": "randomly drops neuron activations", train-with): ``Dropout(rate = target
+  sparsity)`` on the input of every Dense layer of LeNet-5 (fc1, fc2 and the logits layer), i.e. on the
+  flattened features and on both hidden dense activations; the convolutions are left as they are (the
+  usual placement of dropout in LeNet / VGG). Dropout leaves every weight in place, so its achieved weight
+  sparsity is 0 %.
+- L1 baseline: Table 4.1 has a single "Base w. L1" row with the sparsification it *achieved* in
+  parentheses, not one entry per target rate, so L1 is trained once per seed: an ``L1(1e-4)`` kernel
+  regulariser on every Conv2D / Dense layer (the strength is not given in the dissertation; 1e-4 per
+  weight is a common default). Its achieved sparsity is the fraction of kernel entries with
+  ``|w| < 1e-3`` (Adam does not drive L1 weights to exact zeros).
+- Train-with schedule: constant target sparsity; masks are recomputed at the start of every epoch from
+  epoch 1 on, so the first epoch trains the dense network and the first masks come from trained weights
+  (with a single epoch, e.g. ``--quick``, the masks are set at epoch 0). Score samples: ``max_samples``
+  (256) training images drawn with the seed.
+- Lottery-Ticket ("LT") is not reproduced; its column is not shown.
+
+Accuracies are in %, mean ± sample std over the seeds.
+"""
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_attention import models  # noqa: E402
+from keras_attention.data import dataset_info, image_dataset  # noqa: E402
+from keras_attention.experiments.image_experiments import default_dataset, image_size_for  # noqa: E402
+from keras_attention.experiments.registry import Experiment, register  # noqa: E402
+from keras_attention.experiments.training import train_run  # noqa: E402
+from keras_attention.sparsity import ISparse, sparsify, sparsity_report  # noqa: E402
+from keras_attention.sparsity.samples import collect_samples  # noqa: E402
+
+SPARSIFY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+TRAIN_LEVELS = (0.05, 0.10, 0.25, 0.50)
+QUICK_SPARSIFY_LEVELS = (0.1, 0.5, 0.9)
+QUICK_TRAIN_LEVELS = (0.5,)
+QUICK_TRAIN, QUICK_TEST = 512, 256
+STRATEGY_LABELS = {"isparse": "iSparse (iS)", "magnitude": "Retrain-free (RF)", "random": "DropConnect (DC)"}
+TRAIN_METHODS = ("dropout", "random", "magnitude", "isparse")
+METHOD_LABELS = {"dropout": "Dropout (DO)", "random": STRATEGY_LABELS["random"],
+                 "magnitude": STRATEGY_LABELS["magnitude"], "isparse": STRATEGY_LABELS["isparse"]}  # Table 4.1 order
+METHOD_COLORS = {"dropout": "tab:purple", "random": "tab:green", "magnitude": "tab:orange", "isparse": "tab:blue"}
+L1_STRENGTH = 1e-4
+L1_ZERO_THRESHOLD = 1e-3
+MAX_SAMPLES = 256
+
+# Table 4.1, LeNet-5 columns: target -> (DO, DC, RF, LT, iS); "base" / "l1" -> (top-1, achieved sparsity %).
+PAPER_TABLE_4_1 = {
+    "mnist": {
+        "base": (98.79, 0.0), "l1": (98.22, 21.62),
+        0.05: (98.09, 98.90, 97.99, 98.03, 98.09), 0.10: (98.07, 98.17, 98.45, 98.82, 98.56),
+        0.20: (98.70, 98.79, 98.81, 98.60, 98.98), 0.30: (98.54, 98.78, 98.71, 98.72, 98.98),
+        0.40: (98.11, 98.85, 98.97, 98.37, 98.99), 0.50: (97.60, 98.55, 98.85, 98.68, 99.00),
+    },
+    "fashion_mnist": {
+        "base": (88.02, 0.0), "l1": (86.80, 21.84),
+        0.05: (88.35, 88.23, 88.70, 87.76, 88.75), 0.10: (88.06, 87.60, 87.02, 87.34, 87.89),
+        0.20: (87.00, 88.02, 88.00, 86.89, 88.11), 0.30: (86.51, 88.00, 87.75, 87.37, 88.25),
+        0.40: (84.09, 87.81, 87.25, 86.79, 88.30), 0.50: (83.13, 87.76, 88.15, 86.83, 88.46),
+    },
+}
+_PAPER_COLUMN = {"dropout": 0, "random": 1, "magnitude": 2, "isparse": 4}
+
+
+class TimedISparse(ISparse):
+    """:class:`ISparse` that records the wall time of every score-and-mask update (``update_seconds``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.update_seconds = []
+
+    def update(self, epoch):
+        start = time.perf_counter()
+        super().update(epoch)
+        self.update_seconds.append(time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------------------- model variants
+
+
+def lenet5_dropout(input_shape, num_classes, rate):
+    """LeNet-5 with ``Dropout(rate)`` on the input of each Dense layer (the Dropout baseline, see above)."""
+    base = models.lenet5(input_shape=input_shape, num_classes=num_classes)
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for layer in base.layers[1:]:
+        if isinstance(layer, keras.layers.Dense):
+            x = keras.layers.Dropout(rate, name=f"dropout_{layer.name}")(x)
+        x = layer(x)
+    return keras.Model(inputs, x, name="lenet5_dropout")
+
+
+def lenet5_l1(input_shape, num_classes, strength=L1_STRENGTH):
+    """LeNet-5 with an ``L1(strength)`` kernel regulariser on every Conv2D / Dense layer (same initial weights)."""
+    base = models.lenet5(input_shape=input_shape, num_classes=num_classes)
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            config["kernel_regularizer"] = keras.regularizers.L1(strength)
+        return layer.__class__.from_config(config)
+
+    model = keras.models.clone_model(base, clone_function=clone)
+    model.set_weights(base.get_weights())
+    return model
+
+
+def near_zero_fraction(model, threshold=L1_ZERO_THRESHOLD):
+    """Fraction of the Conv / Dense kernel entries of ``model`` with ``|w| < threshold``."""
+    small = total = 0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            w = np.asarray(layer.kernel.numpy())
+            small += int(np.count_nonzero(np.abs(w) < threshold))
+            total += w.size
+    return small / total
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def dataset_labels(dataset):
+    """All labels of a (non-shuffled) ``(images, labels)`` dataset, in order."""
+    return np.concatenate([np.asarray(y) for _, y in dataset.as_numpy_iterator()])
+
+
+def topk_accuracy(model, dataset, labels=None, ks=(1, 5)):
+    """``{"top1": .., "top5": ..}`` (fractions) of ``model`` on ``dataset`` from its predicted probabilities.
+
+    Needs no compiled model; a label counts as a top-k hit when fewer than k classes score strictly higher.
+    """
+    labels = dataset_labels(dataset) if labels is None else np.asarray(labels)
+    probs = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64)
+    if probs.shape[0] != labels.shape[0]:
+        raise ValueError(f"Model gave {probs.shape[0]} predictions for {labels.shape[0]} labels.")
+    true = probs[np.arange(len(labels)), labels]
+    higher = np.sum(probs > true[:, None], axis=1)
+    return {f"top{k}": float(np.mean(higher < k)) for k in ks}
+
+
+def _mean_std(values):
+    values = [float(v) for v in values]
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _fmt(values):
+    mean, std = _mean_std(values)
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def _median_epoch_seconds(history_file):
+    epochs = json.loads(Path(history_file).read_text())["epochs"]
+    seconds = [epochs[k]["seconds"] for k in sorted(epochs, key=int)]
+    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+# ------------------------------------------------------------------------------------------------- the run
+
+
+def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
+    """Train (or, with ``--resume``, reuse) one run; returns its ``result.json`` dict and the model."""
+    result_file = run_dir / "result.json"
+    if options.resume and result_file.exists() and (run_dir / "model.keras").exists():
+        return json.loads(result_file.read_text()), keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    result = train_run(
+        build,
+        train_ds,
+        epochs=epochs,
+        out_dir=run_dir,
+        val_ds=None,  # epoch times are training only (part (c)); the test set is evaluated at the end
+        test_ds=test_ds,
+        strategy=options.strategy,
+        jit_compile=options.jit_compile,
+        verbose=options.verbose,
+        callbacks=callbacks,
+    )
+    return json.loads(result_file.read_text()), result.model
+
+
+def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels=None, max_samples=MAX_SAMPLES):
+    """Run parts (a)-(c) (module docstring) and write ``results.json``, ``results.md`` and the PNGs.
+
+    ``sparsify_levels`` / ``train_levels`` override the sparsities (fractions in (0, 1)); by default the
+    full grids, or small ones with ``options.quick``. Returns the summary dict.
+    """
+    out_dir = Path(options.out_dir)
+    dataset = options.dataset or experiment.default_dataset or default_dataset(options.data_dir)
+    seeds = options.seeds or (1 if options.quick else experiment.default_seeds)
+    epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
+    sparsify_levels = tuple(sparsify_levels or (QUICK_SPARSIFY_LEVELS if options.quick else SPARSIFY_LEVELS))
+    train_levels = tuple(train_levels or (QUICK_TRAIN_LEVELS if options.quick else TRAIN_LEVELS))
+    for name, levels in (("sparsify_levels", sparsify_levels), ("train_levels", train_levels)):
+        if any(isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < 1 for s in levels):
+            raise ValueError(f"Argument `{name}` must hold sparsities in (0, 1); got {levels!r}.")
+    limit_train, limit_test = (QUICK_TRAIN, QUICK_TEST) if options.quick else (None, None)
+    info = dataset_info(dataset, data_dir=options.data_dir)
+    size = image_size_for("lenet5", info["input_shape"])
+    input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
+    num_classes = info["num_classes"]
+    start_epoch = 1 if epochs > 1 else 0
+    print(f"{experiment.name}: {experiment.paper_table} on {dataset} - {seeds} seeds x {epochs} epochs; "
+          f"sparsify-with at {list(sparsify_levels)}, train-with at {list(train_levels)} -> {out_dir}", flush=True)
+
+    common = dict(batch_size=options.batch_size, data_dir=options.data_dir, image_size=size)
+    test_ds = image_dataset(dataset, "test", shuffle=False, limit=limit_test, **common)
+    test_labels = dataset_labels(test_ds)
+    sparsify_with = {s: {f"{lv:g}": {"top1": [], "top5": []} for lv in sparsify_levels} for s in STRATEGY_LABELS}
+    base_runs, l1_runs = [], []
+    train_with = {m: {f"{lv:g}": [] for lv in train_levels} for m in TRAIN_METHODS}
+    updates = {s: [] for s in STRATEGY_LABELS}  # per strategy: (update seconds, base epoch seconds)
+
+    for seed in range(seeds):
+        def data(seed=seed):
+            return image_dataset(dataset, "train", shuffle=True, seed=seed, limit=limit_train, **common)
+
+        samples = collect_samples(data(), max_samples, argument="samples")
+
+        def lenet(seed=seed):
+            keras.utils.set_random_seed(seed)
+            return models.lenet5(input_shape=input_shape, num_classes=num_classes)
+
+        # Base (dense) run: the Table 4.1 baseline and the pre-trained model of part (a).
+        print(f"[seed {seed}] Base", flush=True)
+        base_dir = out_dir / "base" / f"seed{seed}"
+        base, base_model = _train(base_dir, lenet, data(), test_ds, epochs, options)
+        base["achieved_sparsity"] = sparsity_report(base_model)[-1]["sparsity"]
+        base_runs.append(base)
+        epoch_seconds = _median_epoch_seconds(base_dir / "history.json")
+
+        # (a) sparsify-with.
+        cache = out_dir / "sparsify_with" / f"seed{seed}.json"
+        if options.resume and cache.exists():
+            curves = json.loads(cache.read_text())
+        else:
+            curves = {}
+            for strategy in STRATEGY_LABELS:
+                curves[strategy] = {}
+                for level in sparsify_levels:
+                    copy = sparsify(base_model, level, samples if strategy == "isparse" else None, strategy,
+                                    seed=seed, max_samples=max_samples)
+                    curves[strategy][f"{level:g}"] = topk_accuracy(copy, test_ds, test_labels)
+                print(f"[seed {seed}] sparsify-with {strategy}: top-1 "
+                      + ", ".join(f"{k}: {100 * v['top1']:.1f}" for k, v in curves[strategy].items()), flush=True)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(curves, indent=1))
+        for strategy, by_level in curves.items():
+            for level, acc in by_level.items():
+                for k in ("top1", "top5"):
+                    sparsify_with[strategy][level][k].append(100 * acc[k])
+
+        # (b) train-with, and (c) the update cost inside it.
+        print(f"[seed {seed}] L1({L1_STRENGTH:g})", flush=True)
+
+        def build_l1(seed=seed):
+            keras.utils.set_random_seed(seed)
+            return lenet5_l1(input_shape, num_classes)
+
+        l1, l1_model = _train(out_dir / "l1" / f"seed{seed}", build_l1, data(), test_ds, epochs, options)
+        l1["achieved_sparsity"] = near_zero_fraction(l1_model)
+        l1_runs.append(l1)
+        for level in train_levels:
+            for method in TRAIN_METHODS:
+                run_dir = out_dir / "train_with" / f"{method}_{level:g}" / f"seed{seed}"
+                print(f"[seed {seed}] train-with {method} at {100 * level:g}%", flush=True)
+                if method == "dropout":
+                    def build(seed=seed, level=level):
+                        keras.utils.set_random_seed(seed)
+                        return lenet5_dropout(input_shape, num_classes, level)
+
+                    result, model = _train(run_dir, build, data(), test_ds, epochs, options)
+                else:
+                    callback = TimedISparse(level, samples if method == "isparse" else None, strategy=method,
+                                            start_epoch=start_epoch, seed=seed, max_samples=max_samples)
+                    result, model = _train(run_dir, lenet, data(), test_ds, epochs, options, [callback])
+                    timing_file = run_dir / "update_seconds.json"
+                    if callback.update_seconds:
+                        timing_file.write_text(json.dumps(callback.update_seconds))
+                    if timing_file.exists():
+                        for seconds in json.loads(timing_file.read_text()):
+                            updates[method].append((seconds, epoch_seconds))
+                result["achieved_sparsity"] = sparsity_report(model)[-1]["sparsity"]
+                train_with[method][f"{level:g}"].append(result)
+                print(f"    top-1 {100 * result['test']['top1']:.2f}  sparsity "
+                      f"{100 * result['achieved_sparsity']:.1f}%", flush=True)
+
+    cost = {}
+    for strategy, pairs in updates.items():
+        if pairs:
+            update_s = statistics.median(p[0] for p in pairs)
+            epoch_s = statistics.median(p[1] for p in pairs)
+            cost[strategy] = {"update_seconds_median": update_s, "epoch_seconds_median": epoch_s,
+                              "fraction_of_epoch": update_s / epoch_s, "updates_timed": len(pairs)}
+
+    summary = {
+        "experiment": experiment.name,
+        "paper_table": experiment.paper_table,
+        "dataset": dataset,
+        "seeds": seeds,
+        "epochs": epochs,
+        "quick": options.quick,
+        "batch_size": options.batch_size,
+        "train_images": limit_train,
+        "test_images": int(len(test_labels)),
+        "max_samples": max_samples,
+        "start_epoch": start_epoch,
+        "l1_strength": L1_STRENGTH,
+        "l1_zero_threshold": L1_ZERO_THRESHOLD,
+        "sparsify_levels": list(sparsify_levels),
+        "train_levels": list(train_levels),
+        "base": {"top1": [100 * r["test"]["top1"] for r in base_runs],
+                 "top5": [100 * r["test"]["top5"] for r in base_runs],
+                 "train_seconds": [r["train_seconds"] for r in base_runs]},
+        "sparsify_with": sparsify_with,
+        "train_with": {
+            "l1": {"top1": [100 * r["test"]["top1"] for r in l1_runs],
+                   "achieved_sparsity": [100 * r["achieved_sparsity"] for r in l1_runs]},
+            **{method: {level: {"top1": [100 * r["test"]["top1"] for r in runs],
+                                "achieved_sparsity": [100 * r["achieved_sparsity"] for r in runs],
+                                "train_seconds": [r["train_seconds"] for r in runs]}
+                        for level, runs in by_level.items()}
+               for method, by_level in train_with.items()},
+        },
+        "update_cost": cost,
+        "paper": {str(k): v for k, v in PAPER_TABLE_4_1.get(dataset, {}).items()},
+    }
+    write_isparse_summary(summary, out_dir)
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+
+
+def plot_sparsify_with(summary, path):
+    """Top-1 and top-5 test accuracy against the sparsification factor (Fig. 4.5 / 4.6 layout)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    levels = [0.0] + list(summary["sparsify_levels"])
+    for ax, k in zip(axes, ("top1", "top5")):
+        base = summary["base"][k]
+        for strategy, label in STRATEGY_LABELS.items():
+            by_level = summary["sparsify_with"][strategy]
+            stats = [_mean_std(base)] + [_mean_std(by_level[f"{lv:g}"][k]) for lv in summary["sparsify_levels"]]
+            mean, std = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+            xs = 100 * np.array(levels)
+            color = METHOD_COLORS[strategy]
+            ax.plot(xs, mean, marker="o", color=color, label=label)
+            ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2)
+        ax.set_xlabel("sparsification factor (%)")
+        ax.set_ylabel(f"top-{k[-1]} accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"LeNet-5 on {summary['dataset']}: sparsify-with (no retraining), "
+                 f"{summary['seeds']} seed(s)")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_train_with(summary, path):
+    """Top-1 test accuracy against the target sparsity for each train-with method (Table 4.1 as a figure)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    xs = 100 * np.array(summary["train_levels"])
+    for method, label in METHOD_LABELS.items():
+        stats = [_mean_std(summary["train_with"][method][f"{lv:g}"]["top1"]) for lv in summary["train_levels"]]
+        ax.errorbar(xs, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3,
+                    color=METHOD_COLORS[method], label=label)
+    for key, label, style in (("base", "Base (dense)", "k--"), ("l1", "L1", "k:")):
+        values = summary["base"]["top1"] if key == "base" else summary["train_with"]["l1"]["top1"]
+        ax.axhline(_mean_std(values)[0], color=style[0], linestyle=style[1:], label=label)
+    ax.set_xlabel("target sparsity (%)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(f"LeNet-5 on {summary['dataset']}: train-with, {summary['seeds']} seed(s) x "
+                 f"{summary['epochs']} epochs", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def format_isparse_markdown(summary):
+    paper = summary["paper"]
+    quick = " (quick mode: small subset, not comparable to the paper)" if summary["quick"] else ""
+    lines = [
+        f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}",
+        "",
+        f"LeNet-5, {summary['seeds']} seed(s) x {summary['epochs']} epochs, batch {summary['batch_size']}, "
+        f"{summary['test_images']} test images{quick}. Accuracy in %, mean ± std over seeds.",
+        "",
+        "## (a) sparsify-with (Fig. 4.5/4.6): one-shot sparsification of the trained Base model, no retraining",
+        "",
+        "| sparsification | " + " | ".join(f"{label} top-1" for label in STRATEGY_LABELS.values())
+        + " | " + " | ".join(f"{label} top-5" for label in STRATEGY_LABELS.values()) + " |",
+        "|---:|" + "---:|" * (2 * len(STRATEGY_LABELS)),
+        "| 0% (Base) | " + " | ".join([_fmt(summary["base"]["top1"])] * len(STRATEGY_LABELS)) + " | "
+        + " | ".join([_fmt(summary["base"]["top5"])] * len(STRATEGY_LABELS)) + " |",
+    ]
+    for level in summary["sparsify_levels"]:
+        key = f"{level:g}"
+        cells = [_fmt(summary["sparsify_with"][s][key][k]) for k in ("top1", "top5") for s in STRATEGY_LABELS]
+        lines.append(f"| {100 * level:g}% | " + " | ".join(cells) + " |")
+
+    base_ref = paper.get("base")
+    l1_ref = paper.get("l1")
+    l1 = summary["train_with"]["l1"]
+    lines += [
+        "",
+        "## (b) train-with (Table 4.1): top-1 (achieved weight sparsity in %)",
+        "",
+        f"- Base (dense): {_fmt(summary['base']['top1'])}"
+        + (f" - paper {base_ref[0]:.2f}" if base_ref else ""),
+        f"- Base w. L1 ({summary['l1_strength']:g}): {_fmt(l1['top1'])} ({_fmt(l1['achieved_sparsity'])}% of "
+        f"|w| < {summary['l1_zero_threshold']:g})"
+        + (f" - paper {l1_ref[0]:.2f} ({l1_ref[1]:.2f}%)" if l1_ref else ""),
+        "",
+        "| target | " + " | ".join(METHOD_LABELS.values()) + " | paper "
+        + " / ".join(label.split("(")[-1].rstrip(")") for label in METHOD_LABELS.values()) + " |",
+        "|---:|" + "---:|" * (len(METHOD_LABELS) + 1),
+    ]
+    for level in summary["train_levels"]:
+        key = f"{level:g}"
+        cells = []
+        for method in METHOD_LABELS:
+            cell = summary["train_with"][method][key]
+            cells.append(f"{_fmt(cell['top1'])} ({statistics.fmean(cell['achieved_sparsity']):.1f})")
+        ref = next((v for k, v in paper.items() if k not in ("base", "l1") and abs(float(k) - level) < 1e-9), None)
+        ref_cell = " / ".join(f"{ref[_PAPER_COLUMN[m]]:.2f}" for m in METHOD_LABELS) if ref else "-"
+        lines.append(f"| {100 * level:g}% | " + " | ".join(cells) + f" | {ref_cell} |")
+    lines += [
+        "",
+        "Dropout(rate = target) on the input of each Dense layer; it prunes no weight. L1 is one run per seed "
+        "(Table 4.1 reports the sparsity it achieves). Masks are recomputed every epoch from epoch "
+        f"{summary['start_epoch']} on; Lottery-Ticket (LT) is not reproduced.",
+        "",
+        "## (c) cost of one score-and-mask update (ISparse.update) relative to one dense training epoch",
+        "",
+        "| strategy | update s (median) | epoch s (median) | fraction of an epoch | updates timed |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for strategy, c in summary["update_cost"].items():
+        lines.append(f"| {STRATEGY_LABELS[strategy]} | {c['update_seconds_median']:.4f} | "
+                     f"{c['epoch_seconds_median']:.2f} | {100 * c['fraction_of_epoch']:.2f}% | {c['updates_timed']} |")
+    lines += ["", f"iSparse scores use {summary['max_samples']} training images per update."]
+    return "\n".join(lines) + "\n"
+
+
+def write_isparse_summary(summary, out_dir):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    text = format_isparse_markdown(summary)
+    (out_dir / "results.md").write_text(text)
+    plot_sparsify_with(summary, out_dir / "sparsify_with.png")
+    plot_train_with(summary, out_dir / "train_with.png")
+    print(text, flush=True)
+
+
+register(
+    Experiment(
+        name="isparse-lenet",
+        description="iSparse vs magnitude / random (sparsify-with and train-with), Dropout and L1 on LeNet-5.",
+        paper_table="Dissertation Fig. 4.6a, Table 4.1",
+        run=lambda experiment, options: run_isparse_lenet(experiment, options),
+        default_dataset=None,
+        default_seeds=3,
+        default_epochs=10,
+        paper=PAPER_TABLE_4_1,
+    )
+)
+
+__all__ = [
+    "PAPER_TABLE_4_1",
+    "SPARSIFY_LEVELS",
+    "TRAIN_LEVELS",
+    "TimedISparse",
+    "format_isparse_markdown",
+    "lenet5_dropout",
+    "lenet5_l1",
+    "near_zero_fraction",
+    "run_isparse_lenet",
+    "topk_accuracy",
+    "write_isparse_summary",
+]
