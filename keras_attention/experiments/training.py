@@ -69,6 +69,7 @@ def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compi
     opt = {
         "adam": lambda: keras.optimizers.Adam(learning_rate),
         "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate),
     }[optimizer]()
     model.compile(
         optimizer=opt,

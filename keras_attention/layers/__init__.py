@@ -8,6 +8,7 @@ from keras_attention.layers.multi_scale_self_attention import MSMSA, MultiScaleS
 from keras_attention.layers.non_local import NonLocalBlock
 from keras_attention.layers.salient_positions_attention import SPANet, SalientPositionsAttention
 from keras_attention.layers.scale_space_attention import SAN, ScaleSpaceAttention
+from keras_attention.layers.sdma import SDCA, SDMA
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
 from keras_attention.layers.xm2a import XM2A
 
@@ -24,6 +25,8 @@ __all__ = [
     "SPANet",
     "SalientPositionsAttention",
     "ScaleSpaceAttention",
+    "SDCA",
+    "SDMA",
     "SqueezeExcitation",
     "XM2A",
 ]

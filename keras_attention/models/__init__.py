@@ -5,6 +5,9 @@ Every builder is ``builder(input_shape, num_classes, attention=None, placement="
 registered in :mod:`keras_attention.models.attention_slots`; ``placement`` is ``"bottleneck"`` (one
 module right before each down-sampling) or ``"full"`` (one after every trainable convolution /
 recurrent layer; inside every block for residual networks).
+
+Time-series networks of the SDMA chapter (``sdma_net`` and the Table 6.2 competitors) take
+``(input_shape, num_classes, ..., task=...)``; those that use saliency take ``[series, saliency]``.
 """
 
 from keras_attention.models.attention_slots import (
@@ -17,6 +20,13 @@ from keras_attention.models.attention_slots import (
 from keras_attention.models.lenet import lenet5
 from keras_attention.models.lstm import lstm4
 from keras_attention.models.resnet import cifar_resnet, resnet18, resnet50
+from keras_attention.models.sdma_net import sdma_net
+from keras_attention.models.timeseries_nets import (
+    fusion_cross_attention,
+    lstm_baseline,
+    san1d_lstm,
+    self_attention_lstm,
+)
 from keras_attention.models.vgg import vgg16, vgg19
 
 BUILDERS = {
@@ -36,11 +46,16 @@ __all__ = [
     "apply_attention",
     "attention_layers",
     "cifar_resnet",
+    "fusion_cross_attention",
     "lenet5",
+    "lstm_baseline",
     "lstm4",
     "register_attention",
     "resnet18",
     "resnet50",
+    "san1d_lstm",
+    "sdma_net",
+    "self_attention_lstm",
     "vgg16",
     "vgg19",
 ]

@@ -1,0 +1,196 @@
+"""SDMA: saliency-driven mutual attention block, and its one-way variant SDCA (dissertation §6.4.4, eq. 6.12; SPEC §6).
+
+``SDMA(units)([series_features, saliency_features])`` learns a deep representation of the series and of its
+saliency series with two LSTMs, then lets each branch attend the other:
+
+- eq. 6.12a-b: ``Y_T = LSTM_T(series_features)``, ``Y_A = LSTM_A(saliency_features)``, two LSTMs with
+  separate weights, ``units`` units each, ``return_sequences=True``;
+- eq. 6.12c-d: ``U_T = sigmoid(Y_T)``, ``U_A = sigmoid(Y_A)``;
+- eq. 6.12e-f: ``G_T = Y_T * U_A`` (saliency attends the data), ``G_A = Y_A * U_T`` (data attends the saliency);
+- eq. 6.12g: ``out = G_T + G_A``.
+
+``SDCA`` (saliency-driven cross attention, the competitor of §6.5.3) is the one-way variant: ``out = Y_T * U_A``.
+
+Readings where SPEC is silent:
+
+- The equations are written per variate ``v`` with one LSTM per branch; as in the dissertation's Keras
+  implementation, one LSTM per branch sees all variates of its input at once (``(B, T, V) -> (B, T, units)``).
+- The sigmoid masks carry gradient (nothing in eq. 6.12 stops it).
+- ``return_branches=True`` returns ``(out, G_T, G_A)``, the two tensors a Type 1 multi-layer network feeds
+  to its next block (Fig. 6.10a). SDCA attends only the data branch, so its branches are
+  ``(G_T, Y_A)``: the data branch attended by the saliency and the saliency branch as the LSTM left it
+  (``out`` equals ``G_T`` then).
+- The LSTMs keep Keras' defaults (tanh / sigmoid, Glorot-uniform kernel, orthogonal recurrent kernel,
+  unit forget bias); their initialisers, regularisers and dropouts are arguments of the block and apply
+  to both LSTMs.
+- Batch and time sizes of the two inputs must agree (when known); their feature sizes may differ
+  (the first block sees ``V`` variates in both, a Type 1 block sees ``units`` in both).
+"""
+
+import keras
+from keras import ops
+
+from keras_attention.layers._checks import (
+    check_bool,
+    check_positive_int,
+    shape_str,
+    split_input_shapes,
+)
+
+INPUT_NAMES = ["series_features", "saliency_features"]
+
+
+def _check_rate(argument, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"Argument `{argument}` must be a number in [0, 1); got {value!r}.")
+    return float(value)
+
+
+class _SaliencyCrossAttention(keras.layers.Layer):
+    """Shared body of SDMA (``mutual=True``) and SDCA (``mutual=False``)."""
+
+    mutual = True
+
+    def __init__(
+        self,
+        units,
+        return_branches=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_positive_int("units", units)
+        self.return_branches = check_bool("return_branches", return_branches)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.series_lstm = self._make_lstm("series_lstm")
+        self.saliency_lstm = self._make_lstm("saliency_lstm")
+
+    def _make_lstm(self, name):
+        return keras.layers.LSTM(
+            self.units,
+            return_sequences=True,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            kernel_initializer=keras.initializers.get(keras.initializers.serialize(self.kernel_initializer)),
+            recurrent_initializer=keras.initializers.get(keras.initializers.serialize(self.recurrent_initializer)),
+            bias_initializer=keras.initializers.get(keras.initializers.serialize(self.bias_initializer)),
+            kernel_regularizer=self.kernel_regularizer,
+            recurrent_regularizer=self.recurrent_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _check_shapes(self, input_shape):
+        name = type(self).__name__
+        series, saliency = split_input_shapes(name, input_shape, INPUT_NAMES)
+        for label, shape in zip(INPUT_NAMES, (series, saliency)):
+            if len(shape) != 3 or shape[-1] is None:
+                raise ValueError(
+                    f"{name} expects {label} of shape (B, T, features) with known features; got "
+                    f"{label} {shape_str(shape)} (series_features {shape_str(series)}, saliency_features "
+                    f"{shape_str(saliency)})."
+                )
+        for axis, what in ((0, "batch"), (1, "time")):
+            a, b = series[axis], saliency[axis]
+            if a is not None and b is not None and a != b:
+                raise ValueError(
+                    f"{name} needs the same {what} size in both inputs; got series_features "
+                    f"{shape_str(series)} and saliency_features {shape_str(saliency)}."
+                )
+        return series, saliency
+
+    def build(self, input_shape):
+        series, saliency = self._check_shapes(input_shape)
+        self.series_lstm.build(series)
+        self.saliency_lstm.build(saliency)
+
+    def branch_features(self, inputs, training=None):
+        """``(Y_T, Y_A)`` of eq. 6.12a-b: the outputs of the two LSTMs."""
+        series, saliency = inputs
+        return self.series_lstm(series, training=training), self.saliency_lstm(saliency, training=training)
+
+    def call(self, inputs, training=None):
+        y_t, y_a = self.branch_features(inputs, training=training)
+        g_t = y_t * ops.sigmoid(y_a)  # eq. 6.12d-e
+        if self.mutual:
+            g_a = y_a * ops.sigmoid(y_t)  # eq. 6.12c, f
+            out = g_t + g_a  # eq. 6.12g
+        else:
+            g_a = y_a
+            out = g_t
+        if self.return_branches:
+            return out, g_t, g_a
+        return out
+
+    def compute_output_shape(self, input_shape):
+        series, _ = self._check_shapes(input_shape)
+        shape = (series[0], series[1], self.units)
+        if self.return_branches:
+            return shape, shape, shape
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "return_branches": self.return_branches,
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class SDMA(_SaliencyCrossAttention):
+    """Saliency-driven mutual attention block (eq. 6.12).
+
+    Call: ``layer([series_features, saliency_features])``, shapes ``(B, T, V_T)`` and ``(B, T, V_A)``.
+    Returns ``out = Y_T * sigmoid(Y_A) + Y_A * sigmoid(Y_T)`` of shape ``(B, T, units)``, or
+    ``(out, G_T, G_A)`` with ``return_branches=True``.
+
+    Args:
+        units: units of each of the two LSTMs.
+        return_branches: also return ``G_T = Y_T * U_A`` and ``G_A = Y_A * U_T`` (Type 1 networks).
+        dropout, recurrent_dropout: LSTM dropouts, both branches.
+        kernel_initializer, recurrent_initializer, bias_initializer: LSTM initialisers, both branches.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: LSTM regularisers, both branches.
+    """
+
+    mutual = True
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class SDCA(_SaliencyCrossAttention):
+    """Saliency-driven (one-way) cross attention: ``out = Y_T * sigmoid(Y_A)`` (the SDCA row of Table 6.2).
+
+    Same call and arguments as :class:`SDMA`; with ``return_branches=True`` returns ``(out, G_T, Y_A)``
+    where ``G_T = out`` and ``Y_A`` is the saliency LSTM's output (the saliency branch is not attended).
+    """
+
+    mutual = False
+
+
+__all__ = ["SDCA", "SDMA"]

@@ -1,0 +1,192 @@
+"""Time-series competitor networks of the SDMA comparison (dissertation §6.5.1 and §6.5.3, Table 6.2).
+
+Every builder is ``builder(input_shape, num_classes, ..., task="classification"|"forecasting", horizon=1)``
+and returns an uncompiled functional ``keras.Model``. ``input_shape = (T, V)`` (``T`` may be None);
+builders of methods that use the saliency series take two inputs ``[series, saliency]`` of that shape.
+
+- :func:`lstm_baseline` -- "Base W/O Attention": ``layers`` stacked LSTMs (``units``, default ``2 * V``, as
+  §6.5.1: "twice the number of variates"), the data branch every competitor shares.
+- :func:`self_attention_lstm` -- "Self [71]": after every LSTM a self-attention over time.
+  ``attention="additive"`` (default) is our reading of [71] (an additive self-attention whose scores come
+  from ``tanh`` of projected query and key): ``q = Dense(units)(h)``, ``k = Dense(units, no bias)(h)``,
+  ``keras.layers.AdditiveAttention(use_scale=True)([q, h, k])``, i.e. ``softmax_t' (w . tanh(q_t + k_t'))``
+  weighting the LSTM states ``h_t'``. ``attention="multihead"`` uses ``keras.layers.MultiHeadAttention``
+  (``num_heads`` heads of ``key_dim = units``) on ``(h, h)``. The attended sequence replaces ``h`` (no
+  residual), as in [71].
+- :func:`san1d_lstm` -- "SAN [33]": :func:`keras_attention.models.lstm4` with SAN-c / SAN-d (rank 1).
+- :func:`fusion_cross_attention` -- "FusAtNet [84]", our two-stream reading: one LSTM per stream
+  (``units`` each), each stream attends the other with ``keras.layers.MultiHeadAttention`` (the series'
+  states are the queries over the saliency's states, and vice versa), each attended stream is added to
+  its own states (residual), and the two are fused by concatenation along the features
+  (FusAtNet concatenates its attended modalities), then the head. "FusAtNet (data only)" of Table 6.2 is
+  the same network fed ``[series, series]``.
+
+Heads (SPEC §6, shared with :func:`keras_attention.models.sdma_net`): classification = Dense softmax on the
+last time step; forecasting = LSTM (``units``) -> Dense linear, reshaped to ``(horizon, num_classes)``
+(``num_classes`` = number of forecast variates, as ``load_forecasting`` returns ``y`` of shape
+``(N, horizon, targets)``). ``san1d_lstm`` keeps LSTM-4's own head (global average pool -> Dense), reshaped
+the same way for forecasting.
+"""
+
+import keras
+
+from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.models._common import (
+    check_input_shape,
+    check_num_classes,
+    classifier_head,
+)
+from keras_attention.models.lstm import lstm4
+
+TASKS = ("classification", "forecasting")
+SELF_ATTENTIONS = ("additive", "multihead")
+
+
+def _prefixed(builder, check, *args, **kwargs):
+    try:
+        return check(*args, **kwargs)
+    except ValueError as error:
+        raise ValueError(f"{builder}: {error}") from None
+
+
+def check_sequence_args(builder, input_shape, num_classes, task, horizon, units=None, layers=1):
+    """Validate the common arguments; returns ``(shape, num_classes, task, horizon, units, layers)``.
+
+    ``units`` None becomes ``2 * V`` (§6.5.1).
+    """
+    task = _prefixed(builder, check_choice, "task", task, set(TASKS))
+    shape = check_input_shape(builder, input_shape, rank=1, minimum=1, allow_unknown=True)
+    num_classes = check_num_classes(builder, num_classes, minimum=2 if task == "classification" else 1)
+    horizon = _prefixed(builder, check_positive_int, "horizon", horizon)
+    layers = _prefixed(builder, check_positive_int, "layers", layers)
+    units = 2 * shape[-1] if units is None else _prefixed(builder, check_positive_int, "units", units)
+    return shape, num_classes, task, horizon, units, layers
+
+
+def sequence_head(x, num_classes, task, horizon, units):
+    """Classification: Dense softmax on the last step. Forecasting: LSTM -> Dense -> ``(horizon, num_classes)``."""
+    if task == "classification":
+        return classifier_head(x[:, -1, :], num_classes)
+    h = keras.layers.LSTM(units, name="head_lstm")(x)
+    y = keras.layers.Dense(horizon * num_classes, dtype="float32", name="forecast")(h)
+    return keras.layers.Reshape((horizon, num_classes), dtype="float32", name="predictions")(y)
+
+
+def _default_name(base, task, name):
+    if name is not None:
+        return name
+    return base if task == "classification" else f"{base}_forecasting"
+
+
+def lstm_baseline(input_shape, num_classes, layers=1, units=None, *, task="classification", horizon=1, name=None):
+    """``layers`` LSTMs (``units``, default ``2 * V``, full sequences) and the head; no attention."""
+    builder = "lstm_baseline"
+    shape, num_classes, task, horizon, units, layers = check_sequence_args(
+        builder, input_shape, num_classes, task, horizon, units, layers
+    )
+    inputs = keras.Input(shape, name="series")
+    x = inputs
+    for i in range(1, layers + 1):
+        x = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}")(x)
+    outputs = sequence_head(x, num_classes, task, horizon, units)
+    return keras.Model(inputs, outputs, name=_default_name(builder, task, name))
+
+
+def self_attention_lstm(
+    input_shape,
+    num_classes,
+    layers=1,
+    units=None,
+    attention="additive",
+    num_heads=2,
+    *,
+    task="classification",
+    horizon=1,
+    name=None,
+):
+    """:func:`lstm_baseline` with a self-attention over time after every LSTM (see the module docstring)."""
+    builder = "self_attention_lstm"
+    shape, num_classes, task, horizon, units, layers = check_sequence_args(
+        builder, input_shape, num_classes, task, horizon, units, layers
+    )
+    attention = _prefixed(builder, check_choice, "attention", attention, set(SELF_ATTENTIONS))
+    num_heads = _prefixed(builder, check_positive_int, "num_heads", num_heads)
+    inputs = keras.Input(shape, name="series")
+    x = inputs
+    for i in range(1, layers + 1):
+        h = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}")(x)
+        if attention == "additive":
+            q = keras.layers.Dense(units, name=f"self_attention{i}_query")(h)
+            k = keras.layers.Dense(units, use_bias=False, name=f"self_attention{i}_key")(h)
+            x = keras.layers.AdditiveAttention(use_scale=True, name=f"self_attention{i}")([q, h, k])
+        else:
+            mha = keras.layers.MultiHeadAttention(num_heads, key_dim=units, name=f"self_attention{i}")
+            x = mha(h, h)
+    outputs = sequence_head(x, num_classes, task, horizon, units)
+    return keras.Model(inputs, outputs, name=_default_name(f"{builder}_{attention}", task, name))
+
+
+def san1d_lstm(
+    input_shape,
+    num_classes,
+    variant="c",
+    placement="bottleneck",
+    width=1.0,
+    *,
+    task="classification",
+    horizon=1,
+    name=None,
+):
+    """LSTM-4 with rank-1 SAN (``variant`` ``"c"`` or ``"d"``): :func:`keras_attention.models.lstm4`.
+
+    For forecasting, LSTM-4 predicts ``horizon * num_classes`` values, reshaped to ``(horizon, num_classes)``.
+    """
+    builder = "san1d_lstm"
+    variant = _prefixed(builder, check_choice, "variant", variant, {"c", "d"})
+    task = _prefixed(builder, check_choice, "task", task, set(TASKS))
+    horizon = _prefixed(builder, check_positive_int, "horizon", horizon)
+    if task == "classification":
+        return lstm4(input_shape, num_classes, f"san-{variant}", placement, width, task=task, name=name)
+    num_classes = check_num_classes(builder, num_classes, minimum=1)
+    base = lstm4(input_shape, horizon * num_classes, f"san-{variant}", placement, width, task=task)
+    outputs = keras.layers.Reshape((horizon, num_classes), dtype="float32", name="forecast")(base.outputs[0])
+    return keras.Model(base.inputs[0], outputs, name=name or f"san1d_lstm_{variant}_forecasting")
+
+
+def fusion_cross_attention(
+    input_shape,
+    num_classes,
+    units=None,
+    num_heads=2,
+    *,
+    task="classification",
+    horizon=1,
+    name=None,
+):
+    """Two-stream cross attention in the spirit of FusAtNet; inputs ``[series, saliency]`` (module docstring)."""
+    builder = "fusion_cross_attention"
+    shape, num_classes, task, horizon, units, _ = check_sequence_args(
+        builder, input_shape, num_classes, task, horizon, units
+    )
+    num_heads = _prefixed(builder, check_positive_int, "num_heads", num_heads)
+    series = keras.Input(shape, name="series")
+    saliency = keras.Input(shape, name="saliency")
+    f_t = keras.layers.LSTM(units, return_sequences=True, name="series_lstm")(series)
+    f_a = keras.layers.LSTM(units, return_sequences=True, name="saliency_lstm")(saliency)
+    c_t = keras.layers.MultiHeadAttention(num_heads, key_dim=units, name="series_attends_saliency")(f_t, f_a)
+    c_a = keras.layers.MultiHeadAttention(num_heads, key_dim=units, name="saliency_attends_series")(f_a, f_t)
+    a_t = keras.layers.Add(name="series_residual")([f_t, c_t])
+    a_a = keras.layers.Add(name="saliency_residual")([f_a, c_a])
+    fused = keras.layers.Concatenate(name="fusion")([a_t, a_a])
+    outputs = sequence_head(fused, num_classes, task, horizon, units)
+    return keras.Model([series, saliency], outputs, name=_default_name(builder, task, name))
+
+
+__all__ = [
+    "check_sequence_args",
+    "fusion_cross_attention",
+    "lstm_baseline",
+    "san1d_lstm",
+    "self_attention_lstm",
+    "sequence_head",
+]
