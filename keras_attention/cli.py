@@ -91,7 +91,8 @@ def build_parser():
     rep = sub.add_parser("reproduce", parents=[common], help="reproduce a paper experiment")
     rep.add_argument("experiment")
     rep.add_argument("--dataset", help="dataset name (default: the experiment's; offline default for san-lenet)")
-    rep.add_argument("--seeds", type=_positive_int, help="number of seeds (0..K-1)")
+    rep.add_argument("--seeds", type=_positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
+    rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
     rep.add_argument("--epochs", type=_positive_int)
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
 
@@ -188,6 +189,7 @@ def cmd_reproduce(args):
         out_dir=out,
         dataset=args.dataset,
         seeds=args.seeds,
+        first_seed=args.first_seed,
         epochs=args.epochs,
         quick=args.quick,
         resume=args.resume,

@@ -32,7 +32,8 @@ def test_unknown_experiment_is_a_clear_error(tmp_path, capsys):
 
 def test_reproduce_san_lenet_quick_on_digits(tmp_path):
     out = tmp_path / "run"
-    code = main(["reproduce", "san-lenet", "--quick", "--dataset", "digits", "--seeds", "2", "--out", str(out)])
+    code = main(["reproduce", "san-lenet", "--quick", "--dataset", "digits", "--seeds", "2", "--first-seed", "1",
+                 "--out", str(out)])
     assert code == 0
     summary = json.loads((out / "results.json").read_text())
     labels = [row["label"] for row in summary["rows"]]
@@ -43,8 +44,9 @@ def test_reproduce_san_lenet_quick_on_digits(tmp_path):
     table = (out / "results.md").read_text()
     assert "SAN-d" in table and "±" in table
     assert (out / "attention_masks.png").stat().st_size > 1000
-    assert (out / "san_d" / "seed1" / "training_curves.png").exists()
-    model = keras.saving.load_model(out / "san_d" / "seed0" / "model.keras", safe_mode=True)
+    assert summary["seed_list"] == [1, 2]
+    assert (out / "san_d" / "seed2" / "training_curves.png").exists() and not (out / "san_d" / "seed0").exists()
+    model = keras.saving.load_model(out / "san_d" / "seed1" / "model.keras", safe_mode=True)
     assert any(layer.__class__.__name__ == "ScaleSpaceAttention" for layer in model.layers)
 
 

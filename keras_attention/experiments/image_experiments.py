@@ -95,8 +95,9 @@ def run_image_experiment(experiment, options):
     configs = experiment.configs
     width = experiment.extra.get("quick_width", 0.25) if options.quick else experiment.extra.get("width", 1.0)
     total = len([c for c in configs if not c.incompatible]) * seeds
+    seed_list = list(range(options.first_seed, options.first_seed + seeds))
     print(f"{experiment.name}: {experiment.paper_table} on {dataset} — {len(configs)} configurations x "
-          f"{seeds} seeds x {epochs} epochs -> {out_dir}", flush=True)
+          f"seeds {seed_list} x {epochs} epochs -> {out_dir}", flush=True)
 
     rows, done = [], 0
     for config in configs:
@@ -106,7 +107,7 @@ def run_image_experiment(experiment, options):
         size = image_size_for(config.builder, info["input_shape"])
         input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
         runs = []
-        for seed in range(seeds):
+        for seed in range(options.first_seed, options.first_seed + seeds):
             done += 1
             run_dir = out_dir / config.slug / f"seed{seed}"
             result_file = run_dir / "result.json"
@@ -169,6 +170,7 @@ def run_image_experiment(experiment, options):
         "paper_table": experiment.paper_table,
         "dataset": dataset,
         "seeds": seeds,
+        "seed_list": seed_list,
         "epochs": epochs,
         "quick": options.quick,
         "batch_size": options.batch_size,
@@ -217,7 +219,7 @@ def draw_masks(experiment, summary, dataset, out_dir, options, n_images=3):
         if "incompatible" in row or not row.get("attention"):
             continue
         slug = ImageConfig(row["label"], row["builder"]).slug
-        model_file = out_dir / slug / "seed0" / "model.keras"
+        model_file = out_dir / slug / f"seed{summary['seed_list'][0]}" / "model.keras"
         if not model_file.exists():
             continue
         model = keras.saving.load_model(model_file, safe_mode=True)

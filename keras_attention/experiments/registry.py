@@ -30,6 +30,7 @@ class RunOptions:
     out_dir: object
     dataset: str = None
     seeds: int = None
+    first_seed: int = 0
     epochs: int = None
     quick: bool = False
     resume: bool = False
