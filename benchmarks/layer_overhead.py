@@ -133,7 +133,7 @@ def write(rows, out_dir, args):
         lines += [
             f"## {shape_name}: batch {batch}, input {in_shape}, conv {filters}@{kernel}x{kernel}",
             "",
-            "| module | params | " + " | ".join(f"{m} ms (ratio)" for m in args.modes) + " |",
+            "| module | module params | " + " | ".join(f"{m} ms (ratio)" for m in args.modes) + " |",
             "|---|---:|" + "---:|" * len(args.modes),
         ]
         for name in MODULES:
