@@ -109,6 +109,9 @@ def build_parser():
     spa.add_argument("--batch-size", type=_positive_int, default=128)
     spa.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test images only")
     spa.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
+    from keras_attention.experiments.racknet_experiments import add_racknet_command
+
+    add_racknet_command(sub)
     return parser
 
 
@@ -273,7 +276,15 @@ def main(argv=None):
 
         print(__version__)
         return 0
-    commands = {"list": cmd_list, "train": cmd_train, "reproduce": cmd_reproduce, "sparsify": cmd_sparsify}
+    from keras_attention.experiments.racknet_experiments import cmd_racknet
+
+    commands = {
+        "list": cmd_list,
+        "train": cmd_train,
+        "reproduce": cmd_reproduce,
+        "racknet": cmd_racknet,
+        "sparsify": cmd_sparsify,
+    }
     if args.command not in commands:
         parser.print_help()
         return 2

@@ -64,4 +64,5 @@ def _load_all():
     # Importing the modules registers their experiments.
     from keras_attention.experiments import image_experiments  # noqa: F401
     from keras_attention.experiments import isparse_experiments  # noqa: F401
+    from keras_attention.experiments import racknet_experiments  # noqa: F401
     from keras_attention.experiments import sdma_experiments  # noqa: F401

@@ -1,0 +1,483 @@
+"""RACKNet from the command line and its experiment (dissertation ch. 3: Table 3.2, 3.6, 3.8, Fig. 3.4; SPEC §8).
+
+``keras-attention racknet analyze --dataset D --out plan.json`` analyses the training images of ``D``
+with :func:`keras_attention.racknet.analyze` (tqdm bar over the images), allocates ``--budget`` kernels
+the RACKNet way, writes the plan as JSON, prints it as a row of Table 3.2 with the seconds of every
+analysis phase, and draws ``<plan stem>_entropy.png`` next to it: per rack (octave), the histogram of
+the keypoint entropies with the fitted Gaussian components (Fig. 3.4). :func:`add_racknet_command`
+adds the command to the ``keras-attention`` parser and returns its handler.
+
+The ``racknet`` experiment (``keras-attention reproduce racknet``) analyses the training images once,
+allocates a budget of 400 kernels with each of the six strategies of §3.5.2 and trains the CNN of each
+allocation for several seeds: Table 3.6 (mean ± sample std of the top-1 test accuracy over the seeds)
+and Table 3.8 (seconds of the four analysis phases and of training).
+
+Readings of points the dissertation and SPEC leave open:
+
+* validation (§3.5.1, "10% of the training data was reserved for validation"): a fixed random 10 % of
+  the training split (``numpy.random.default_rng(0)``, the same for every strategy and seed) is the
+  validation set; the analysis sees the other 90 %, the images the networks are trained on; accuracy is
+  measured on the test split;
+* one analysis per data set (``analyze``'s ``seed=0``): the racks, layers and cluster counts do not
+  depend on the training seed. Seed ``k`` sets Keras' global seed (initial weights, shuffling) and the
+  seed of :func:`~keras_attention.racknet.allocate`, so only the ``random`` strategy's allocation
+  changes with the seed;
+* training: the dissertation's "RMSE as the model optimizer" names no optimizer; Adam (learning rate
+  1e-3) with cross-entropy, batch 128, 10 epochs, as in the package's other experiments, average
+  pooling and dropout 0.25 (§3.5.1 defaults); no augmentation;
+* SIFT on images smaller than 28 px finds almost nothing, so they are enlarged by
+  ``ceil(32 / min(H, W))`` before detection (4 for the 8x8 digits; :func:`default_upscale`);
+* Table 3.8's "Training" row is the mean, over seeds, of the training seconds (sum of the epoch times)
+  of the RACKNet-allocated network; every strategy's mean is in the Table 3.6 rows;
+* Fig. 3.4: ``RackPlan`` keeps the mixture, not the per-keypoint entropies, so the histogram is of the
+  keypoints of the first :data:`HISTOGRAM_IMAGES` analysed images, detected again with the plan's SIFT
+  settings (all of them, hence exactly the analysed keypoints, when there are no more images than
+  that); the components are drawn as ``weight * N(mean, std)`` densities;
+* the dissertation has no Fashion-MNIST or digits numbers; its MNIST / SVHN / CIFAR numbers of Tables
+  3.6 and 3.8 are printed next to ours when the experiment runs on one of those data sets.
+"""
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+from keras_attention.data import DATASETS, dataset_info, load_arrays
+from keras_attention.experiments.image_experiments import default_dataset
+from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.training import train_run
+from keras_attention.racknet import (
+    MIXTURES,
+    PHASES,
+    RackPlan,
+    allocate,
+    analyze,
+    build_model,
+    detect_keypoints,
+    keypoint_entropies,
+    to_gray_uint8,
+)
+
+DEFAULT_BUDGET = 400
+VALIDATION_FRACTION = 0.1
+HISTOGRAM_IMAGES = 5000
+HISTOGRAM_BIN_BITS = 0.05
+QUICK_TRAIN, QUICK_TEST = 512, 256
+PLAN_FILE = "plan.json"
+HISTOGRAM_FILE = "entropy_histogram.png"
+ACCURACY_FILE = "strategy_accuracy.png"
+
+# Table 3.6 order: strategy -> (label, observations it keeps).
+STRATEGY_ROWS = {
+    "random": ("Random", "o1, o2"),
+    "uniform_rack": ("Uniform Rack", "o1, o2"),
+    "uniform_layer": ("Uniform Layer", "o1, o2"),
+    "c_proportional": ("C-Proportional", "o1, o2, o3"),
+    "inverse_order": ("Inverse Order", "o1, o2, o4"),
+    "racknet": ("RACKNet", "o1, o2, o3, o4"),
+}
+# Table 3.6 (top-1 %) and Table 3.8 (seconds), for the data sets of this package that the dissertation used.
+PAPER_TABLE_3_6 = {
+    "mnist": {"random": 98.98, "uniform_rack": 98.97, "uniform_layer": 98.97, "c_proportional": 98.90,
+              "inverse_order": 98.99, "racknet": 99.25},
+    "svhn_cropped": {"random": 90.34, "uniform_rack": 90.90, "uniform_layer": 91.04, "c_proportional": 90.77,
+                     "inverse_order": 91.11, "racknet": 94.57},
+    "cifar10": {"random": 69.69, "uniform_rack": 70.18, "uniform_layer": 69.50, "c_proportional": 68.50,
+                "inverse_order": 69.88, "racknet": 71.65},
+}
+PAPER_TABLE_3_8 = {
+    "mnist": {"features": 340.34, "entropy": 81.04, "mixture": 1.79, "clustering": 75.76, "training": 929.33},
+    "svhn_cropped": {"features": 449.35, "entropy": 119.47, "mixture": 1.71, "clustering": 97.45,
+                     "training": 1396.79},
+    "cifar10": {"features": 302.10, "entropy": 60.41, "mixture": 2.17, "clustering": 62.13, "training": 1189.61},
+}
+PHASE_LABELS = {"features": "Feature", "entropy": "Entropy Histogram", "mixture": "Mixture Separation",
+                "clustering": "Clustering", "training": "Training"}
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def default_upscale(image_shape):
+    """SIFT enlargement for images of ``image_shape`` ``(H, W, ...)``: 1 from 28 px on, else ceil(32 / side)."""
+    side = min(int(image_shape[0]), int(image_shape[1]))
+    return 1 if side >= 28 else math.ceil(32 / side)
+
+
+def validation_split(n, fraction=VALIDATION_FRACTION):
+    """Boolean mask of the validation examples among ``n`` (a fixed random ``fraction``, at least one)."""
+    n_val = max(1, round(fraction * n)) if n > 1 else 0
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(0).permutation(n)[:n_val]] = True
+    return mask
+
+
+def entropy_sample(images, plan, max_images=HISTOGRAM_IMAGES, n_jobs=None):
+    """``(entropies, octaves)`` of the SIFT keypoints of the first ``max_images`` of ``images``.
+
+    Keypoints are detected with the plan's ``upscale`` and ``sift_params``, so for the images the plan
+    was made from they are exactly the analysed keypoints (module docstring).
+    """
+    gray = to_gray_uint8(images[:max_images])
+    keypoints = detect_keypoints(gray, upscale=plan.settings.get("upscale", 1),
+                                 sift_params=plan.settings.get("sift_params") or None, n_jobs=n_jobs)
+    return keypoint_entropies(gray, keypoints), keypoints.octave
+
+
+def plot_entropy_histogram(plan, entropies, octaves, path, title=""):
+    """Fig. 3.4 for every rack: entropy histogram (density) of the rack's octave and its Gaussian components."""
+    racks = plan.n_racks
+    fig, axes = plt.subplots(1, racks, figsize=(4.2 * racks, 3.4), squeeze=False)
+    top = max(float(np.max(entropies)) if entropies.size else 0.0,
+              max(c.mean + 3 * c.std for rack in plan.components for c in rack)) + HISTOGRAM_BIN_BITS
+    grid = np.linspace(0.0, top, 600)
+    bins = np.arange(0.0, top + HISTOGRAM_BIN_BITS, HISTOGRAM_BIN_BITS)
+    for i, (octave, components, ax) in enumerate(zip(plan.octaves, plan.components, axes[0])):
+        values = entropies[octaves == octave]
+        peak = 0.0
+        if values.size:
+            heights, _, _ = ax.hist(values, bins=bins, density=True, color="0.75", label=f"{values.size} keypoints")
+            peak = float(np.max(heights))
+        total = np.zeros_like(grid)
+        for j, comp in enumerate(components):
+            colour = f"C{j % 10}"
+            label = f"layer {j + 1}: mean {comp.mean:.2f}, w {comp.weight:.2f}"
+            if comp.std > 0:
+                density = comp.weight * np.exp(-0.5 * ((grid - comp.mean) / comp.std) ** 2) / (
+                    comp.std * math.sqrt(2 * math.pi))
+                total += density
+                ax.plot(grid, density, color=colour, label=label)
+                ax.fill_between(grid, density, color=colour, alpha=0.25)
+            else:
+                ax.axvline(comp.mean, color=colour, label=label)
+        if len(components) > 1 and total.any():
+            ax.plot(grid, total, "k--", linewidth=1, label="mixture")
+        if peak > 0:  # a near-degenerate component (e.g. flat scopes, 0 bits) must not hide the histogram
+            ax.set_ylim(0.0, 1.3 * max(peak, min(float(np.max(total)), 3.0 * peak)))
+        ax.set_title(f"rack {i + 1}: octave {octave}, {len(components)} component(s)", fontsize=9)
+        ax.set_xlabel("scope entropy (bits)")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def describe_plan(plan, name):
+    """The plan as a Table 3.2 row plus one line per layer (what ``racknet analyze`` prints)."""
+    lines = [
+        f"RACKNet plan for {name}: {plan.n_images} images, {plan.n_keypoints} SIFT keypoints, octave counts "
+        f"{plan.octave_counts}, upscale {plan.settings.get('upscale')}, mixture {plan.settings.get('mixture')}"
+        + (" (fallback plan: too few keypoints)" if plan.fallback else ""),
+        "",
+        f"{'Dataset':16s} Convolution Layers <Kernels> (budget {plan.budget}, '-' = down-sampling by 2)",
+        f"{name:16s} {plan}",
+        "",
+    ]
+    for i, (octave, rack) in enumerate(zip(plan.octaves, plan.components)):
+        lines.append(f"rack {i + 1} (octave {octave}, {sum(c.n_keypoints for c in rack)} keypoints):")
+        kernels = plan.allocation[i] if plan.allocation is not None else [None] * len(rack)
+        for j, (comp, k) in enumerate(zip(rack, kernels)):
+            lines.append(f"  layer {j + 1}: entropy mean {comp.mean:.3f} bits (std {comp.std:.3f}, weight "
+                         f"{comp.weight:.3f}), {comp.n_keypoints} keypoints, {comp.n_clusters} cluster(s)"
+                         + (f" -> {k} kernels" if k is not None else ""))
+    seconds = ", ".join(f"{p} {plan.timings.get(p, 0.0):.2f}" for p in PHASES)
+    lines += ["", f"seconds per phase: {seconds} (total {sum(plan.timings.get(p, 0.0) for p in PHASES):.2f})"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def _int_at_least(minimum):
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+
+
+def histogram_path(plan_path):
+    """Where ``racknet analyze`` draws the entropy histogram of the plan written to ``plan_path``."""
+    plan_path = Path(plan_path)
+    return plan_path.with_name(plan_path.stem + "_entropy.png")
+
+
+def cmd_racknet_analyze(args):
+    """``racknet analyze``: checks every argument and the output path before any work (module docstring)."""
+    if args.dataset not in DATASETS:
+        raise ValueError(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a directory; expected the path of the plan's JSON file.")
+    figure = histogram_path(out)
+    taken = [str(p) for p in (out, figure) if p.exists()]
+    if taken and not args.overwrite:
+        raise FileExistsError(f"{' and '.join(taken)} exist(s); pass --overwrite to replace the plan.")
+    info = dataset_info(args.dataset, data_dir=args.data_dir)
+    upscale = args.upscale or default_upscale(info["input_shape"])
+
+    images, _ = load_arrays(args.dataset, "train", data_dir=args.data_dir, limit=args.limit)
+    print(f"analysing {len(images)} {args.dataset} training images (SIFT upscale {upscale})", flush=True)
+    plan = analyze(images, mixture=args.mixture, upscale=upscale, seed=args.seed, n_jobs=args.jobs,
+                   progress=True, budget=args.budget)
+    entropies, octaves = entropy_sample(images, plan, n_jobs=args.jobs)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plan.to_json(out)
+    plot_entropy_histogram(plan, entropies, octaves, figure,
+                           title=f"{args.dataset}: keypoint entropy per octave and its Gaussian components")
+    print(describe_plan(plan, args.dataset))
+    print(f"plan: {out}\nentropy histogram: {figure}", flush=True)
+    return 0
+
+
+def cmd_racknet(args):
+    """Handler of the ``racknet`` command: runs its sub-command."""
+    return {"analyze": cmd_racknet_analyze}[args.racknet_command](args)
+
+
+def add_racknet_command(subparsers):
+    """Add ``racknet analyze`` to the ``keras-attention`` sub-parsers; return the handler (:func:`cmd_racknet`).
+
+    The ``racknet`` parser also sets the default ``racknet_handler`` to that handler.
+    """
+    racknet = subparsers.add_parser("racknet", help="RACKNet: derive a CNN's racks, layers and kernels from data")
+    actions = racknet.add_subparsers(dest="racknet_command", metavar="{analyze}", required=True)
+    analyze_parser = actions.add_parser(
+        "analyze", help="analyse a data set's SIFT features into a rack plan (JSON) and its entropy histogram (PNG)")
+    analyze_parser.add_argument("--dataset", required=True, help=f"one of: {', '.join(sorted(DATASETS))}")
+    analyze_parser.add_argument("--limit", type=_positive_int, help="analyse only the first N training images")
+    analyze_parser.add_argument("--budget", type=_positive_int, default=DEFAULT_BUDGET,
+                                help=f"kernels to allocate (default {DEFAULT_BUDGET})")
+    analyze_parser.add_argument("--upscale", type=_positive_int,
+                                help="enlarge images by K before SIFT (default: 1 from 28 px on, 4 for 8x8 digits)")
+    analyze_parser.add_argument("--mixture", choices=MIXTURES, default="bic",
+                                help="lowest-BIC GaussianMixture or Dirichlet-process BayesianGaussianMixture")
+    analyze_parser.add_argument("--out", type=Path, required=True, help="plan JSON file to write")
+    analyze_parser.add_argument("--overwrite", action="store_true", help="replace an existing plan")
+    analyze_parser.add_argument("--seed", type=_int_at_least(0), default=0,
+                                help="seed of the mixtures and DBSCAN subsamples")
+    analyze_parser.add_argument("--jobs", type=_positive_int, help="SIFT threads (default: up to 8)")
+    analyze_parser.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
+    racknet.set_defaults(racknet_handler=cmd_racknet)
+    return cmd_racknet
+
+
+# ------------------------------------------------------------------------------------------ experiment
+
+
+def _dataset(images, labels, batch_size, shuffle_seed=None):
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    data = data.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _mean_std(values):
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def run_racknet_experiment(experiment, options):
+    out_dir = Path(options.out_dir)
+    dataset = options.dataset or experiment.default_dataset or default_dataset(options.data_dir)
+    seeds = options.seeds or (2 if options.quick else experiment.default_seeds)
+    epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
+    budget = experiment.extra.get("budget", DEFAULT_BUDGET)
+    limit_train, limit_test = (QUICK_TRAIN, QUICK_TEST) if options.quick else (None, None)
+    info = dataset_info(dataset, data_dir=options.data_dir)
+    images, labels = load_arrays(dataset, "train", data_dir=options.data_dir, limit=limit_train)
+    x_test, y_test = load_arrays(dataset, "test", data_dir=options.data_dir, limit=limit_test)
+    val = validation_split(len(labels))
+    x_train, y_train, x_val, y_val = images[~val], labels[~val], images[val], labels[val]
+    upscale = default_upscale(info["input_shape"])
+    print(f"{experiment.name}: {experiment.paper_table} on {dataset} — {len(y_train)} training / {len(y_val)} "
+          f"validation / {len(y_test)} test images, budget {budget}, {len(STRATEGY_ROWS)} strategies x {seeds} "
+          f"seeds x {epochs} epochs -> {out_dir}", flush=True)
+
+    plan_file = out_dir / PLAN_FILE
+    if options.resume and plan_file.exists():
+        plan = RackPlan.from_json(plan_file)
+        print(f"plan from the earlier run: {plan}", flush=True)
+    else:
+        plan = analyze(x_train, upscale=upscale, progress=options.verbose == 1, budget=budget)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plan.to_json(plan_file)
+    print(describe_plan(plan, dataset), flush=True)
+    entropies, octaves = entropy_sample(x_train, plan)
+    plot_entropy_histogram(plan, entropies, octaves, out_dir / HISTOGRAM_FILE,
+                           title=f"{dataset}: keypoint entropy per octave and its Gaussian components")
+
+    val_ds = _dataset(x_val, y_val, options.batch_size)
+    test_ds = _dataset(x_test, y_test, options.batch_size)
+    rows, done, total = [], 0, len(STRATEGY_ROWS) * seeds
+    for strategy, (label, observations) in STRATEGY_ROWS.items():
+        runs, allocations = [], []
+        for seed in range(seeds):
+            done += 1
+            allocation = allocate(plan, budget, strategy, seed)
+            allocations.append(str(allocation))
+            run_dir = out_dir / strategy / f"seed{seed}"
+            result_file = run_dir / "result.json"
+            if options.resume and result_file.exists():
+                runs.append(json.loads(result_file.read_text()))
+                print(f"[{done}/{total}] {label} seed {seed}: done earlier, kept", flush=True)
+                continue
+            print(f"[{done}/{total}] {label} seed {seed}: {allocation}", flush=True)
+            keras.utils.set_random_seed(seed)
+            counts = [list(rack) for rack in allocation]
+            result = train_run(
+                lambda counts=counts, strategy=strategy: build_model(
+                    counts, info["input_shape"], info["num_classes"], name=f"racknet_{strategy}"),
+                _dataset(x_train, y_train, options.batch_size, shuffle_seed=seed),
+                epochs=epochs,
+                out_dir=run_dir,
+                val_ds=val_ds,
+                test_ds=test_ds,
+                strategy=options.strategy,
+                jit_compile=options.jit_compile,
+                verbose=options.verbose,
+            )
+            runs.append(json.loads(result_file.read_text()))
+            print(f"    top-1 {100 * result.test_metrics['top1']:.2f}  {result.train_seconds:.0f} s", flush=True)
+        top1 = [100 * r["test"]["top1"] for r in runs]
+        rows.append({
+            "strategy": strategy,
+            "label": label,
+            "observations": observations,
+            "allocations": allocations,
+            "params": [r["params"] for r in runs],
+            "top1": top1,
+            "top5": [100 * r["test"]["top5"] for r in runs],
+            "top1_mean_std": _mean_std(top1),
+            "train_seconds": [r["train_seconds"] for r in runs],
+            "train_seconds_mean": statistics.fmean(r["train_seconds"] for r in runs),
+        })
+    racknet_row = next(row for row in rows if row["strategy"] == "racknet")
+    summary = {
+        "experiment": experiment.name,
+        "paper_table": experiment.paper_table,
+        "dataset": dataset,
+        "seeds": seeds,
+        "epochs": epochs,
+        "quick": options.quick,
+        "batch_size": options.batch_size,
+        "budget": budget,
+        "images": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
+        "plan_row": str(plan),
+        "plan": plan.to_dict(),
+        "rows": rows,
+        "timings": {**{p: plan.timings.get(p, 0.0) for p in PHASES}, "training": racknet_row["train_seconds_mean"]},
+        "paper": experiment.paper.get(dataset, {}),
+        "paper_timings": experiment.extra.get("paper_timings", {}).get(dataset, {}),
+    }
+    write_racknet_summary(summary, out_dir)
+    plot_strategy_accuracy(summary, out_dir / ACCURACY_FILE)
+    return summary
+
+
+def write_racknet_summary(summary, out_dir):
+    """``results.json`` and ``results.md`` (Table 3.2 row, Table 3.6 and Table 3.8) in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    paper, paper_timings = summary["paper"], summary["paper_timings"]
+    images = summary["images"]
+    lines = [
+        f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}",
+        "",
+        f"{images['train']} training / {images['validation']} validation / {images['test']} test images; kernel "
+        f"budget {summary['budget']}; {summary['seeds']} seeds x {summary['epochs']} epochs, batch "
+        f"{summary['batch_size']}" + (" (quick mode: small subset, not comparable to the paper)"
+                                     if summary["quick"] else "") + ".",
+        "",
+        f"Table 3.2 (RACKNet allocation): `{summary['plan_row']}`",
+        "",
+        "Table 3.6: top-1 test accuracy in %, mean ± std over seeds.",
+        "",
+        "| strategy | observations | layers (kernels), seed 0 | params | top-1 | paper top-1 | train s (mean) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in summary["rows"]:
+        ref = paper.get(row["strategy"])
+        mean, std = row["top1_mean_std"]
+        lines.append(
+            f"| {row['label']} | ⟨{row['observations']}⟩ | `{row['allocations'][0]}` | {row['params'][0]} | "
+            f"{mean:.2f} ± {std:.2f} | {'-' if ref is None else f'{ref:.2f}'} | {row['train_seconds_mean']:.1f} |"
+        )
+    lines += ["", "Table 3.8: execution time in seconds (training: RACKNet network, mean over seeds).", "",
+              "| phase | seconds | paper |", "|---|---:|---:|"]
+    for phase, seconds in summary["timings"].items():
+        ref = paper_timings.get(phase)
+        lines.append(f"| {PHASE_LABELS[phase]} | {seconds:.2f} | {'-' if ref is None else f'{ref:.2f}'} |")
+    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+
+
+def plot_strategy_accuracy(summary, path):
+    """Bar chart of Table 3.6: mean top-1 per strategy with the std over seeds as error bars."""
+    rows = summary["rows"]
+    means = [row["top1_mean_std"][0] for row in rows]
+    stds = [row["top1_mean_std"][1] for row in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.bar(range(len(rows)), means, yerr=stds, capsize=4,
+           color=["C3" if row["strategy"] == "racknet" else "C0" for row in rows])
+    ax.set_xticks(range(len(rows)), [row["label"] for row in rows], rotation=20, fontsize=8)
+    low = min(m - s for m, s in zip(means, stds))
+    ax.set_ylim(max(0.0, low - 2.0), min(100.0, max(m + s for m, s in zip(means, stds)) + 1.0))
+    ax.set_ylabel("top-1 test accuracy (%)")
+    ax.set_title(f"{summary['dataset']}: kernel allocation strategies, budget {summary['budget']}, "
+                 f"{summary['seeds']} seed(s)", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+register(
+    Experiment(
+        name="racknet",
+        description="RACKNet vs five kernel allocation strategies (budget 400) and the cost of each phase.",
+        paper_table="Dissertation Tables 3.6, 3.8",
+        run=run_racknet_experiment,
+        default_dataset=None,
+        default_seeds=3,
+        default_epochs=10,
+        paper=PAPER_TABLE_3_6,
+        extra={"budget": DEFAULT_BUDGET, "paper_timings": PAPER_TABLE_3_8},
+    )
+)
+
+__all__ = [
+    "add_racknet_command",
+    "cmd_racknet",
+    "cmd_racknet_analyze",
+    "default_upscale",
+    "describe_plan",
+    "entropy_sample",
+    "histogram_path",
+    "plot_entropy_histogram",
+    "plot_strategy_accuracy",
+    "run_racknet_experiment",
+    "validation_split",
+    "write_racknet_summary",
+]
