@@ -1,12 +1,13 @@
-"""PNG figures that the CLI and the notebooks save: training curves and attention-mask grids."""
+"""PNG figures that the CLI and the notebooks save: training curves and attention-mask grids.
+
+The backend is left to matplotlib (Agg on a machine without a display, inline in a notebook); every
+figure is saved and closed, so nothing accumulates in long runs.
+"""
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def plot_training_curves(series, path, title=""):
