@@ -145,6 +145,18 @@ def _sequence(make_layer):
     return build
 
 
+def _mutual(make_layer):
+    """SDMA/SDCA take [series features, saliency features]; a Conv1D of the series stands in for the saliency."""
+
+    def build(inputs, classes):
+        saliency = keras.layers.Conv1D(inputs.shape[-1], 5, padding="same", name="saliency_stand_in")(inputs)
+        x = make_layer()([inputs, saliency])
+        x = keras.layers.GlobalAveragePooling1D()(x)
+        return keras.layers.Dense(classes, activation="softmax", name="classifier")(x)
+
+    return build
+
+
 # name -> (data kind, builder(inputs, classes) -> outputs)
 CASES = {
     "SqueezeExcitation": ("image", _single_input(_layer("squeeze_excitation", "SqueezeExcitation", reduction=2))),
@@ -163,6 +175,8 @@ CASES = {
     "MultiScaleSelfAttention": (
         "sequence", _sequence(_layer("multi_scale_self_attention", "MultiScaleSelfAttention", num_heads=2, key_dim=4)),
     ),
+    "SDMA": ("sequence", _mutual(_layer("sdma", "SDMA", units=8))),
+    "SDCA": ("sequence", _mutual(_layer("sdma", "SDCA", units=8))),
 }
 
 

@@ -44,6 +44,8 @@ LAYER_CASES = {
     "XM2A": ("xm2a", "XM2A", False),
     "XM2A-batchnorm": ("xm2a", "XM2A", True),
     "MultiScaleSelfAttention": ("multi_scale_self_attention", "MultiScaleSelfAttention", False),
+    "SDMA": ("sdma", "SDMA", False),
+    "SDCA": ("sdma", "SDCA", False),
 }
 # cases that also get the per-replica (unsynchronised) BatchNormalization runs: one image, one sequence layer
 LOCAL_BN_CASES = ("AWConv2D", "XM2A-batchnorm")

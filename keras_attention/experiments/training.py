@@ -65,6 +65,19 @@ class EpochHistory(keras.callbacks.Callback):
         return {k: [rec.get(k) for rec in ordered] for k in keys}
 
 
+class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that also backs up at the end of every epoch when ``save_freq`` counts batches.
+
+    Keras' callback, with a batch ``save_freq``, records a finished epoch only at the next batch backup, so a
+    kill just after an epoch ends would train that epoch again. Backing up at every epoch end closes that gap.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":
+            self._save_model()
+
+
 def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile=False):
     opt = {
         "adam": lambda: keras.optimizers.Adam(learning_rate),
@@ -111,15 +124,13 @@ def train_run(
         model = build_model()
         compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer, jit_compile=jit_compile)
     history = EpochHistory(out_dir / HISTORY_FILE)
-    backup = keras.callbacks.BackupAndRestore(
-        str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True
-    )
+    backup = EpochBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True)
     start = time.perf_counter()
     model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=epochs,
-        callbacks=[backup, history, *callbacks],
+        callbacks=[history, backup, *callbacks],  # history first: an epoch on disk is never lost to a kill
         verbose=verbose,
     )
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
