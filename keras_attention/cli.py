@@ -13,6 +13,7 @@ model, even with it; it prints the sparsity report and the test accuracy before 
 """
 
 import argparse
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -20,8 +21,9 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50")
-ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se")
+MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50", "cifar_resnet")
+ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se", "fa", "fa+se", "spanet", "nonlocal")
+BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 STRATEGIES = ("default", "mirrored", "multiworker")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
 
@@ -77,7 +79,12 @@ def build_parser():
     train = sub.add_parser("train", parents=[common], help="train one model")
     train.add_argument("--model", choices=MODELS, required=True)
     train.add_argument("--attention", choices=ATTENTIONS, default="none")
-    train.add_argument("--placement", choices=("bottleneck", "full"), default="bottleneck")
+    train.add_argument("--placement", choices=("bottleneck", "full"), default=None,
+                       help="attention placement (default: the builder's, bottleneck for slot modules)")
+    train.add_argument("--conv", choices=("standard", "aw"), help="ResNets: 'aw' uses AW-convolutions")
+    train.add_argument("--stage", type=_positive_int, help="ResNet stage after which spanet/nonlocal goes")
+    train.add_argument("--k", type=_positive_int, help="salient positions kept by spanet")
+    train.add_argument("--depth", type=_positive_int, help="cifar_resnet depth (6n+2)")
     train.add_argument("--dataset", required=True)
     train.add_argument("--epochs", type=_positive_int, default=10)
     train.add_argument("--seed", type=int, default=0)
@@ -135,7 +142,7 @@ def cmd_list(_args):
     from keras_attention.experiments.registry import list_experiments
 
     for name, exp in list_experiments().items():
-        print(f"{name:16s} {exp.paper_table:24s} {exp.description}")
+        print(f"{name:16s} {exp.paper_table}\n{'':16s} {exp.description}")
     return 0
 
 
@@ -149,22 +156,36 @@ def cmd_train(args):
     if args.dataset not in DATASETS:
         raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
     attention = None if args.attention == "none" else args.attention
-    out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{args.placement}-{args.dataset}-s{args.seed}"
+    builder = getattr(models, args.model)
+    accepted = inspect.signature(builder).parameters
+    options = {name: getattr(args, name) for name in BUILDER_OPTIONS if getattr(args, name) is not None}
+    for name in options:
+        if name not in accepted:
+            raise ValueError(f"--{name} does not apply to --model {args.model}.")
+    if args.placement is not None:
+        options["placement"] = args.placement
     info = dataset_info(args.dataset, data_dir=args.data_dir)
+    size = image_size_for(args.model, info["input_shape"])
+    input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
+
+    def build():
+        return builder(input_shape=input_shape, num_classes=info["num_classes"], attention=attention,
+                       width=args.width, **options)
+
+    build()  # a dry build: an invalid combination of arguments fails here, before any directory or data
+    keras.backend.clear_session()
+    placement = args.placement or "default"
+    out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
     out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     strategy = make_strategy(args.strategy)
     keras.utils.set_random_seed(args.seed)
-    size = image_size_for(args.model, info["input_shape"])
-    input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
     common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size, limit=args.limit)
     train_ds = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, augment=args.augment, **common)
     test_ds = image_dataset(args.dataset, "test", shuffle=False, **common)
-    builder = getattr(models, args.model)
-    print(f"training {args.model} (attention={args.attention}, placement={args.placement}) on {args.dataset} "
-          f"for {args.epochs} epochs -> {out}", flush=True)
+    print(f"training {args.model} (attention={args.attention}, placement={placement}, options={options}) on "
+          f"{args.dataset} for {args.epochs} epochs -> {out}", flush=True)
     result = train_run(
-        lambda: builder(input_shape=input_shape, num_classes=info["num_classes"], attention=attention,
-                        placement=args.placement, width=args.width),
+        build,
         train_ds,
         epochs=args.epochs,
         out_dir=out,

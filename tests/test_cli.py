@@ -70,6 +70,16 @@ def test_bad_arguments_fail_before_work(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
+def test_invalid_builder_combinations_fail_before_any_directory(tmp_path, capsys):
+    out = tmp_path / "never"
+    base = ["train", "--dataset", "digits", "--epochs", "1", "--out", str(out)]
+    assert main(base + ["--model", "lenet5", "--conv", "aw"]) == 2
+    assert "--conv does not apply to --model lenet5" in capsys.readouterr().err
+    assert main(base + ["--model", "resnet18", "--attention", "fa", "--placement", "full", "--width", "0.125"]) == 2
+    assert "placement" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def _history(out):
     path = out / "history.json"
     if not path.exists():

@@ -66,3 +66,4 @@ def _load_all():
     from keras_attention.experiments import isparse_experiments  # noqa: F401
     from keras_attention.experiments import racknet_experiments  # noqa: F401
     from keras_attention.experiments import sdma_experiments  # noqa: F401
+    from keras_attention.experiments import step7_experiments  # noqa: F401

@@ -1,10 +1,12 @@
 """Model builders: the seed architectures of the papers with attention slots (SPEC §10).
 
-Every builder is ``builder(input_shape, num_classes, attention=None, placement="bottleneck", width=1.0,
+Every image builder is ``builder(input_shape, num_classes, attention=None, placement=..., width=1.0,
 **options)`` and returns an uncompiled functional ``keras.Model``. ``attention`` is None or a kind
 registered in :mod:`keras_attention.models.attention_slots`; ``placement`` is ``"bottleneck"`` (one
 module right before each down-sampling) or ``"full"`` (one after every trainable convolution /
-recurrent layer; inside every block for residual networks).
+recurrent layer; inside every block for residual networks). VGG and the ResNets default to
+``placement=None`` (the kind's own default) and also take the deployed kinds ``"fa"`` / ``"fa+se"``
+(FANet Fig. 4), ``"spanet"`` / ``"nonlocal"`` after ``stage`` (ResNets), and ``conv="aw"``.
 
 Time-series networks of the SDMA chapter (``sdma_net`` and the Table 6.2 competitors) take
 ``(input_shape, num_classes, ..., task=...)``; those that use saliency take ``[series, saliency]``.
@@ -12,10 +14,13 @@ Time-series networks of the SDMA chapter (``sdma_net`` and the Table 6.2 competi
 
 from keras_attention.models.attention_slots import (
     ATTENTION_KINDS,
+    DEPLOYED_KINDS,
+    FA_KINDS,
     PLACEMENTS,
     apply_attention,
     attention_layers,
     register_attention,
+    resolve_deployment,
 )
 from keras_attention.models.lenet import lenet5
 from keras_attention.models.lstm import lstm4
@@ -42,6 +47,8 @@ BUILDERS = {
 __all__ = [
     "ATTENTION_KINDS",
     "BUILDERS",
+    "DEPLOYED_KINDS",
+    "FA_KINDS",
     "PLACEMENTS",
     "apply_attention",
     "attention_layers",
@@ -51,6 +58,7 @@ __all__ = [
     "lstm_baseline",
     "lstm4",
     "register_attention",
+    "resolve_deployment",
     "resnet18",
     "resnet50",
     "san1d_lstm",

@@ -24,33 +24,63 @@ bridges the C -> 4C expansion, and its smoothing kernel is 3x3, the block's spat
   convolution or the global pooling (4 for ResNet-18 / -50, 3 for the CIFAR ResNet). The stem is
   not attended in either placement.
 Modules are named ``<kind>_stage<s>_block<b>``.
+
+Step 7 options (SPEC §3-5, §10):
+- ``attention="fa"`` (FANet eq. 5-9, Fig. 1, 4): the multi-stage deployment. Inside every stage, the
+  blocks form one FA chain: block 1 of the stage (the paper's B_0) is the benchmark block without FA;
+  block ``b >= 2`` is recalibrated by ``fa_stage<s>_block<b>`` on ``[x, u]`` (b = 2) or ``[x, u, s]``
+  (b > 2), where ``x`` is the block input (the previous block's recalibrated output), ``u`` the block
+  output (after the residual addition and ReLU: the block is the whole transformation X_i -> U_i of
+  eq. 1), and ``s`` grows ``(B, 1), (B, 2), ...`` along the stage. Then the stages form a second chain:
+  stage 1 is the benchmark stage, stage ``t >= 2`` is recalibrated by ``fa_stage<t>`` on (stage input,
+  stage output after its block chain), whose shapes differ, so the FA layer's strided 1x1 projection
+  matches them (SPEC §3). This reading reproduces the parameter overheads of FANet Table I (e.g.
+  ResNet-56: +16.7 k here, +16 k in the paper). With ``"fa+se"`` every block also carries SE on its
+  residual branch (Fig. 5d; ``placement`` default ``"full"``). ``attention_options`` go to the FA
+  modules (``"fa"``) or are ``{"fa": {...}, "se": {...}}`` (``"fa+se"``).
+- ``attention="spanet"`` / ``"nonlocal"`` (SPANet Table 2): ONE module after the last block of stage
+  ``stage`` (1..number of stages, default 3, the "*" setting of SPANet Table 1), named
+  ``<kind>_stage<s>``; ``k`` salient positions for SPANet (default 2, the k of Table 1 / Table 2 for
+  ResNet-18). ``placement`` does not apply.
+- ``conv="aw"`` (AW paper Fig. 2): every 3x3 convolution inside the residual blocks is an ``AWConv2D``
+  (same filters, stride, ``same`` padding, no bias, still followed by BN), i.e. both convolutions of a
+  basic block and the middle one of a bottleneck block; the stem and the 1x1 convolutions stay plain
+  (the paper replaces "its 3x3 convolution" of each bottleneck). It combines with any slot attention,
+  e.g. ``attention="se"`` / ``"cbam"`` with ``placement="full"`` is AW-SE- / AW-CBAM-ResNet; the model
+  is named ``aw_<builder>...``.
 """
 
 import keras
 
-from keras_attention.layers._checks import check_positive_int
+from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.layers.aw_conv import AWConv2D
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,
     check_width,
     classifier_head,
-    model_name,
     scaled,
 )
 from keras_attention.models.attention_slots import (
     apply_attention,
-    check_attention,
-    check_attention_options,
-    check_placement,
+    apply_focus_association,
+    apply_stage_module,
+    resolve_deployment,
 )
 
 RESNET_LARGE_INPUT = 64  # from this size on: 7x7 stride-2 stem + max-pooling
 RESNET_MIN_SIZE = 8  # total stride of the stages after the small stem
 CIFAR_RESNET_MIN_SIZE = 4
+CONVS = ("standard", "aw")
+STAGE_KINDS = ("spanet", "nonlocal")  # one module after a stage (SPANet Table 2)
 
 
-def _conv_bn(x, filters, kernel, stride, tag, relu):
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{tag}_conv")(x)
+def _conv_bn(x, filters, kernel, stride, tag, relu, aw=False):
+    if aw:
+        x = AWConv2D(filters, kernel, strides=stride, padding="same", name=f"{tag}_conv")(x)
+    else:
+        x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                                name=f"{tag}_conv")(x)
     x = keras.layers.BatchNormalization(name=f"{tag}_bn")(x)
     if relu:
         x = keras.layers.Activation("relu", name=f"{tag}_relu")(x)
@@ -63,20 +93,20 @@ def _shortcut(x, filters, stride, tag):
     return _conv_bn(x, filters, 1, stride, f"{tag}_proj", relu=False)
 
 
-def _basic_block(x, filters, stride, tag, attend, attention, options):
+def _basic_block(x, filters, stride, tag, attend, attention, options, aw):
     shortcut = _shortcut(x, filters, stride, tag)
-    first = _conv_bn(x, filters, 3, stride, f"{tag}_1", relu=True)
-    y = _conv_bn(first, filters, 3, 1, f"{tag}_2", relu=False)
+    first = _conv_bn(x, filters, 3, stride, f"{tag}_1", relu=True, aw=aw)
+    y = _conv_bn(first, filters, 3, 1, f"{tag}_2", relu=False, aw=aw)
     if attend:
         y = apply_attention(attention, first, y, tag, kernel_size=3, options=options)
     y = keras.layers.Add(name=f"{tag}_add")([shortcut, y])
     return keras.layers.Activation("relu", name=f"{tag}_out")(y)
 
 
-def _bottleneck_block(x, filters, stride, tag, attend, attention, options):
+def _bottleneck_block(x, filters, stride, tag, attend, attention, options, aw):
     shortcut = _shortcut(x, 4 * filters, stride, tag)
     y = _conv_bn(x, filters, 1, 1, f"{tag}_1", relu=True)
-    middle = _conv_bn(y, filters, 3, stride, f"{tag}_2", relu=True)
+    middle = _conv_bn(y, filters, 3, stride, f"{tag}_2", relu=True, aw=aw)
     y = _conv_bn(middle, 4 * filters, 1, 1, f"{tag}_3", relu=False)
     if attend:
         y = apply_attention(attention, middle, y, tag, kernel_size=3, options=options)
@@ -84,43 +114,58 @@ def _bottleneck_block(x, filters, stride, tag, attend, attention, options):
     return keras.layers.Activation("relu", name=f"{tag}_out")(y)
 
 
-def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_classes, attention, placement,
-            width, options, name):
+def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_classes, deployment, aw, width, name):
     inputs = keras.Input(shape, name="image")
     if large_stem:
         x = _conv_bn(inputs, scaled(64, width), 7, 2, "stem", relu=True)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     else:
         x = _conv_bn(inputs, scaled(filters[0], width), 3, 1, "stem", relu=True)
+    d = deployment
+    stage_chain = None  # FA over the stages: [k_1 .. k_{t-1}]
     for stage, (count, f, stride) in enumerate(zip(blocks, filters, strides), start=1):
+        stage_input, block_chain = x, None  # FA over the blocks of this stage
         for b in range(1, count + 1):
-            attend = placement == "full" or b == count
-            x = block(x, scaled(f, width), stride if b == 1 else 1, f"stage{stage}_block{b}", attend, attention,
-                      options)
+            tag = f"stage{stage}_block{b}"
+            attend = d.slot is not None and (d.placement == "full" or b == count)
+            block_input = x
+            x = block(x, scaled(f, width), stride if b == 1 else 1, tag, attend, d.slot, d.slot_options, aw)
+            if d.fa and b >= 2:  # block 1 is the benchmark block (the paper's B_0)
+                x, block_chain = apply_focus_association(block_input, x, block_chain, f"fa_{tag}", d.fa_options)
+        if d.fa and stage >= 2:  # stage 1 is the benchmark stage
+            x, stage_chain = apply_focus_association(stage_input, x, stage_chain, f"fa_stage{stage}", d.fa_options)
+        if d.stage == stage:
+            x = apply_stage_module(d.attention, x, f"{d.attention}_stage{stage}", d.stage_options)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = classifier_head(x, num_classes)
-    return keras.Model(inputs, outputs, name=model_name(builder, attention, placement, name))
+    base = f"aw_{builder}" if aw else builder
+    return keras.Model(inputs, outputs, name=name if name is not None else deployment.model_name(base))
 
 
-def _checked(builder, input_shape, num_classes, width, attention, placement, attention_options, minimum):
+def _checked(builder, input_shape, num_classes, width, attention, placement, attention_options, minimum, conv,
+             stage, k, n_stages):
     shape = check_input_shape(builder, input_shape, rank=2, minimum=minimum)
-    return (
-        shape,
-        check_num_classes(builder, num_classes),
-        check_width(builder, width),
-        check_attention(attention),
-        check_placement(placement),
-        check_attention_options(attention_options),
-    )
+    num_classes = check_num_classes(builder, num_classes)
+    width = check_width(builder, width)
+    try:
+        conv = check_choice("conv", conv, set(CONVS))
+    except ValueError as error:
+        raise ValueError(f"{builder}: {error}") from None
+    deployment = resolve_deployment(builder, attention, placement, attention_options, fa=True,
+                                    stage_kinds=STAGE_KINDS, stage=stage, k=k, n_stages=n_stages)
+    return shape, num_classes, width, deployment, conv == "aw"
 
 
 def resnet18(
     input_shape,
     num_classes,
     attention=None,
-    placement="bottleneck",
+    placement=None,
     width=1.0,
     *,
+    conv="standard",
+    stage=None,
+    k=None,
     attention_options=None,
     name=None,
 ):
@@ -129,27 +174,40 @@ def resnet18(
     Args:
         input_shape: image shape without the batch axis; the 7x7 stem is used from 64 px on.
         num_classes: softmax classes (>= 2).
-        attention: None or a kind registered in :mod:`keras_attention.models.attention_slots`.
-        placement: ``"bottleneck"`` (last block of each stage) or ``"full"`` (every block).
+        attention: None, a kind registered in :mod:`keras_attention.models.attention_slots` (in the
+            slots given by ``placement``), ``"fa"`` / ``"fa+se"`` (FA over blocks and stages) or
+            ``"spanet"`` / ``"nonlocal"`` (one module after stage ``stage``); see the module docstring.
+        placement: ``"bottleneck"`` (last block of each stage) or ``"full"`` (every block); None is the
+            kind's default (``"bottleneck"``; ``"full"`` for the SE of ``"fa+se"``); must stay None for
+            ``"fa"``, ``"spanet"`` and ``"nonlocal"``.
         width: multiplier of every filter count (each at least 1).
-        attention_options: extra keyword arguments for every attention layer.
-        name: model name (default ``resnet18`` or ``resnet18_<kind>_<placement>``).
+        conv: ``"standard"`` or ``"aw"`` (AW-convolution for the blocks' 3x3 convolutions).
+        stage: for ``"spanet"`` / ``"nonlocal"``: the stage after which the module goes (default 3).
+        k: for ``"spanet"``: the number of salient positions (default 2).
+        attention_options: extra keyword arguments for every attention layer (for ``"fa+se"``:
+            ``{"fa": {...}, "se": {...}}``).
+        name: model name (default ``<builder>``, ``<builder>_<kind>_<placement>``, ``<builder>_fa``,
+            ``<builder>_<kind>_stage<s>``, with ``aw_`` in front for ``conv="aw"``).
     """
-    shape, num_classes, width, attention, placement, options = _checked(
-        "resnet18", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE
+    shape, num_classes, width, deployment, aw = _checked(
+        "resnet18", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE,
+        conv, stage, k, 4,
     )
     large = min(shape[:2]) >= RESNET_LARGE_INPUT
     return _resnet("resnet18", _basic_block, (2, 2, 2, 2), (64, 128, 256, 512), (1, 2, 2, 2), large, shape,
-                   num_classes, attention, placement, width, options, name)
+                   num_classes, deployment, aw, width, name)
 
 
 def resnet50(
     input_shape,
     num_classes,
     attention=None,
-    placement="bottleneck",
+    placement=None,
     width=1.0,
     *,
+    conv="standard",
+    stage=None,
+    k=None,
     attention_options=None,
     name=None,
 ):
@@ -157,36 +215,41 @@ def resnet50(
 
     Arguments as :func:`resnet18`.
     """
-    shape, num_classes, width, attention, placement, options = _checked(
-        "resnet50", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE
+    shape, num_classes, width, deployment, aw = _checked(
+        "resnet50", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE,
+        conv, stage, k, 4,
     )
     large = min(shape[:2]) >= RESNET_LARGE_INPUT
     return _resnet("resnet50", _bottleneck_block, (3, 4, 6, 3), (64, 128, 256, 512), (1, 2, 2, 2), large, shape,
-                   num_classes, attention, placement, width, options, name)
+                   num_classes, deployment, aw, width, name)
 
 
 def cifar_resnet(
     input_shape,
     num_classes,
     attention=None,
-    placement="bottleneck",
+    placement=None,
     width=1.0,
     *,
     depth=20,
+    conv="standard",
+    stage=None,
+    k=None,
     attention_options=None,
     name=None,
 ):
     """CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110, ...); 3n full / 3 bottleneck slots.
 
-    ``input_shape=(H, W, C)`` with H and W >= 4; other arguments as :func:`resnet18`.
+    ``input_shape=(H, W, C)`` with H and W >= 4; ``stage`` in 1..3; other arguments as :func:`resnet18`.
     """
     builder = "cifar_resnet"
     check_positive_int("depth", depth, minimum=8)
     if (depth - 2) % 6:
         raise ValueError(f"{builder}: argument `depth` must be 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...); got {depth}.")
-    shape, num_classes, width, attention, placement, options = _checked(
-        builder, input_shape, num_classes, width, attention, placement, attention_options, CIFAR_RESNET_MIN_SIZE
+    shape, num_classes, width, deployment, aw = _checked(
+        builder, input_shape, num_classes, width, attention, placement, attention_options, CIFAR_RESNET_MIN_SIZE,
+        conv, stage, k, 3,
     )
     n = (depth - 2) // 6
     return _resnet(f"cifar_resnet{depth}", _basic_block, (n, n, n), (16, 32, 64), (1, 2, 2), False, shape,
-                   num_classes, attention, placement, width, options, name)
+                   num_classes, deployment, aw, width, name)

@@ -12,6 +12,22 @@ Readings where SPEC is silent: all convolutions are 3x3 (SPEC; the paper's text 
 layers of VGG configuration C, SPEC wins); with ``batch_norm=True`` every convolution is
 conv (no bias) -> BN -> ReLU; the two hidden dense layers are followed by dropout 0.5 as in the VGG
 paper (``dropout`` argument, 0 disables it).
+
+FA (FANet Sec. III-C, Fig. 1, Table I; SPEC §3), ``attention="fa"``: the FANet paper deploys FA on VGG
+"for each block" of its 5 blocks, "the same as the case of n = 4 in Fig. 1". Reading: a block is one
+VGG block, its convolutions AND its closing max-pooling; block 1 is the benchmark block (B_0) without
+FA, and blocks 2..5 are recalibrated by one FA chain, ``fa_block<b>`` on ``[x, u]`` (block 2) and
+``[x, u, s]`` (blocks 3-5, ``s`` of shape ``(B, 1)``, ``(B, 2)``, ``(B, 3)``), ``x`` the block input (the
+previous block's recalibrated, pooled output) and ``u`` the block's pooled output. ``x`` and ``u``
+differ in size and channels, so FA's strided 1x1 projection (SPEC §3) matches them. Including the
+pooling is what reproduces FANet Table I's overhead for VGG-19 (+0.52 M parameters here at width 1,
++0.53 M in the paper: the projections 64->128->256->512->512 plus the focus layers; without the
+pooling the 512 -> 512 block would need no projection and the overhead would be about half).
+The paper's other changes to VGG-19 for CIFAR (BN before every activation, a single FC classifier)
+are not forced: ``batch_norm=True`` gives the BN, the dense head stays this builder's.
+``"fa+se"`` adds SE in the attention slots (``placement`` default ``"full"``: after every
+convolution); ``attention_options`` then is ``{"fa": {...}, "se": {...}}``. ``placement`` must stay
+None for ``"fa"``.
 """
 
 import numbers
@@ -24,14 +40,12 @@ from keras_attention.models._common import (
     check_num_classes,
     check_width,
     classifier_head,
-    model_name,
     scaled,
 )
 from keras_attention.models.attention_slots import (
     apply_attention,
-    check_attention,
-    check_attention_options,
-    check_placement,
+    apply_focus_association,
+    resolve_deployment,
 )
 
 VGG_FILTERS = (64, 128, 256, 512, 512)
@@ -45,16 +59,16 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
     shape = check_input_shape(builder, input_shape, rank=2, minimum=VGG_MIN_SIZE)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
-    attention = check_attention(attention)
-    placement = check_placement(placement)
-    options = check_attention_options(attention_options)
+    deployment = resolve_deployment(builder, attention, placement, attention_options, fa=True)
     batch_norm = check_bool("batch_norm", batch_norm)
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ValueError(f"{builder}: argument `dropout` must be a number in [0, 1); got {dropout!r}.")
 
     inputs = keras.Input(shape, name="image")
     x = inputs
+    d, chain = deployment, None
     for block, (convs, filters) in enumerate(zip(VGG_BLOCKS[depth], VGG_FILTERS), start=1):
+        block_input = x
         for i in range(1, convs + 1):
             tag = f"block{block}_conv{i}"
             previous = x
@@ -64,9 +78,11 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
                 x = keras.layers.Activation("relu", name=f"block{block}_relu{i}")(x)
             else:
                 x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", activation="relu", name=tag)(x)
-            if placement == "full" or i == convs:
-                x = apply_attention(attention, previous, x, tag, kernel_size=3, options=options)
+            if d.slot is not None and (d.placement == "full" or i == convs):
+                x = apply_attention(d.slot, previous, x, tag, kernel_size=3, options=d.slot_options)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+        if d.fa and block >= 2:  # block 1 is the benchmark block (the paper's B_0)
+            x, chain = apply_focus_association(block_input, x, chain, f"fa_block{block}", d.fa_options)
     units = 4096 if min(shape[:2]) >= VGG_LARGE_INPUT else 512
     x = keras.layers.Flatten(name="flatten")(x)
     for i in (1, 2):
@@ -74,14 +90,14 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
     outputs = classifier_head(x, num_classes)
-    return keras.Model(inputs, outputs, name=model_name(builder, attention, placement, name))
+    return keras.Model(inputs, outputs, name=name if name is not None else d.model_name(builder))
 
 
 def vgg16(
     input_shape,
     num_classes,
     attention=None,
-    placement="bottleneck",
+    placement=None,
     width=1.0,
     *,
     batch_norm=False,
@@ -94,13 +110,16 @@ def vgg16(
     Args:
         input_shape: image shape without the batch axis.
         num_classes: softmax classes (>= 2).
-        attention: None or a kind registered in :mod:`keras_attention.models.attention_slots`.
-        placement: ``"bottleneck"`` (before each max-pooling) or ``"full"`` (after every convolution).
+        attention: None, a kind registered in :mod:`keras_attention.models.attention_slots`, or
+            ``"fa"`` / ``"fa+se"`` (FA over the five blocks; see the module docstring).
+        placement: ``"bottleneck"`` (before each max-pooling) or ``"full"`` (after every convolution);
+            None is the kind's default (``"bottleneck"``; ``"full"`` for the SE of ``"fa+se"``); must stay
+            None for ``"fa"``.
         width: multiplier of every filter / unit count (each at least 1).
         batch_norm: conv -> BN -> ReLU instead of conv with ReLU (default False, as in the paper).
         dropout: dropout rate after the two hidden dense layers (0 disables it).
         attention_options: extra keyword arguments for every attention layer.
-        name: model name (default ``vgg16`` or ``vgg16_<kind>_<placement>``).
+        name: model name (default ``vgg16``, ``vgg16_<kind>_<placement>`` or ``vgg16_fa``).
     """
     return _vgg(16, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name)
 
@@ -109,7 +128,7 @@ def vgg19(
     input_shape,
     num_classes,
     attention=None,
-    placement="bottleneck",
+    placement=None,
     width=1.0,
     *,
     batch_norm=False,
