@@ -67,3 +67,4 @@ def _load_all():
     from keras_attention.experiments import racknet_experiments  # noqa: F401
     from keras_attention.experiments import sdma_experiments  # noqa: F401
     from keras_attention.experiments import step7_experiments  # noqa: F401
+    from keras_attention.experiments import xm2a_experiments  # noqa: F401

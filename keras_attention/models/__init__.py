@@ -22,6 +22,7 @@ from keras_attention.models.attention_slots import (
     register_attention,
     resolve_deployment,
 )
+from keras_attention.models.attention_encoder import attention_encoder, attention_parameter_count
 from keras_attention.models.lenet import lenet5
 from keras_attention.models.lstm import lstm4
 from keras_attention.models.resnet import cifar_resnet, resnet18, resnet50
@@ -51,7 +52,9 @@ __all__ = [
     "FA_KINDS",
     "PLACEMENTS",
     "apply_attention",
+    "attention_encoder",
     "attention_layers",
+    "attention_parameter_count",
     "cifar_resnet",
     "fusion_cross_attention",
     "lenet5",

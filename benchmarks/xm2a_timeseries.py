@@ -1,0 +1,117 @@
+"""XM2A on the bundled UEA/UCR series (dissertation Table 7.3, Fig. 7.4, Table 7.4; issue "Step 6").
+
+Runs the registered ``xm2a``, ``xm2a-variants`` and ``xm2a-ablation`` experiments (see
+``keras_attention/experiments/xm2a_experiments.py`` for the protocol: data splits, the CPU-feasible encoder
+depth of 2 blocks x 4 heads x key_dim 16, training, step timing, MiniRocket) and copies their summaries to
+
+    benchmarks/results/xm2a_comparison.{json,md}    Table 7.3 analog (+ params, step time, x MHA ratio)
+    benchmarks/results/xm2a_variants.{json,md,png}  Fig. 7.4 analog (accuracy vs parameters)
+    benchmarks/results/xm2a_ablation.{json,md}      Table 7.4 analog (talk x descriptor x norm)
+
+The per-run artefacts (models, histories, backups) stay in ``--work-dir/<experiment>``; a killed run
+continues with ``--resume`` (finished runs are kept, the interrupted one resumes from its last epoch backup).
+
+    python benchmarks/xm2a_timeseries.py                         # 3 seeds x 30 epochs x 6 data sets
+    python benchmarks/xm2a_timeseries.py --resume                # continue after a kill
+    python benchmarks/xm2a_timeseries.py --only xm2a --datasets BasicMotions,JapaneseVowels
+    python benchmarks/xm2a_timeseries.py --quick --work-dir /tmp/w --results-dir /tmp/r   # smoke run
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import keras
+import tensorflow as tf
+
+from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
+from keras_attention.experiments.image_experiments import prepare_out_dir
+from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
+
+# experiment -> file stem under --results-dir
+OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ablation": "xm2a_ablation"}
+
+
+def machine():
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical cores, TF {tf.__version__}, Keras {keras.__version__}"
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _experiments(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in OUTPUTS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(OUTPUTS)}, got {text}")
+    return names
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", type=_experiments, default=list(OUTPUTS),
+                        help=f"comma-separated experiments to run (default: {','.join(OUTPUTS)})")
+    parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the six of the module)")
+    parser.add_argument("--seeds", type=_positive_int, default=None, help="default 3 (quick: 1)")
+    parser.add_argument("--epochs", type=_positive_int, default=None, help="default 30 (quick: 1)")
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="capped at 16")
+    parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 block x 2 heads x key_dim 8")
+    parser.add_argument("--jit", action="store_true", help="compile training steps with XLA")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "xm2a-timeseries")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--resume", action="store_true", help="continue the runs saved in --work-dir")
+    parser.add_argument("--overwrite", action="store_true", help="start again in an existing --work-dir")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    results = Path(args.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    for name in args.only:
+        experiment = EXPERIMENTS[name]
+        work = prepare_out_dir(Path(args.work_dir) / name, overwrite=args.overwrite, resume=args.resume)
+        options = RunOptions(out_dir=work, dataset=args.datasets, seeds=args.seeds, epochs=args.epochs,
+                             quick=args.quick, resume=args.resume, jit_compile=args.jit,
+                             batch_size=args.batch_size, verbose=2)
+        start = time.perf_counter()
+        summary = experiment.run(experiment, options)
+        wall = time.perf_counter() - start
+        summary["machine"] = machine()
+        summary["wall_seconds"] = wall
+        summary["command"] = " ".join(["python", "benchmarks/xm2a_timeseries.py", *argv])
+        stem = OUTPUTS[name]
+        (results / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+        md = (work / "results.md").read_text()
+        md += f"\nMachine: {summary['machine']}; wall time {wall / 60:.1f} min; command: `{summary['command']}`.\n"
+        (results / f"{stem}.md").write_text(md)
+        if (work / "accuracy_vs_params.png").exists():
+            shutil.copyfile(work / "accuracy_vs_params.png", results / f"{stem}.png")
+        print(f"{name}: {results / (stem + '.md')} ({wall / 60:.1f} min)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

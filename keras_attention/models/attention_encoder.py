@@ -1,0 +1,164 @@
+"""Attention encoder for ``(T, V)`` series classification: the network of dissertation §7.6.1-7.6.3 (SPEC §7).
+
+``attention_encoder(input_shape, num_classes, attention="xm2a", ...)`` returns an uncompiled functional
+``keras.Model``::
+
+    x = Dense(d)(series)                                       # input projection, d = num_heads * key_dim
+    repeat num_layers times:
+        x = LayerNorm(x + Dropout(Attention(x)))               # skipped when attention is None
+        x = LayerNorm(x + Dropout(Dense(d)(relu(Dense(ff_dim)(x)))))
+    softmax(Dense(num_classes)(GlobalAveragePooling1D(x)))
+
+The paper follows the Transformer [114] ("8 attention heads, 64 hidden neurons in each attention head, and
+6 layers", §7.6.3), so the model width is the Transformer's ``d = num_heads * key_dim`` (512 in the
+paper's setting) and ``ff_dim`` defaults to the Transformer's ``4 * d``. ``attention`` picks the module
+in every block (the rows of Table 7.3):
+
+- ``"xm2a"``: :class:`keras_attention.layers.XM2A` (eq. 7.4-7.11) with ``variant``, ``talk``,
+  ``descriptor`` and ``norm``; its output projection W^O maps back to ``d``;
+- ``"msmsa"``: :class:`keras_attention.layers.MultiScaleSelfAttention` (kernels 2h-1), output ``d``;
+- ``"transformer"``: ``keras.layers.MultiHeadAttention(num_heads, key_dim)`` as self-attention (query =
+  key = value = x), output ``d``;
+- ``"self"``: single-head dot-product self-attention without learned projections ("Self [79]": q, k and
+  v are the features themselves): ``softmax_s(x_t . x_s / sqrt(d)) x_s``, i.e.
+  ``keras.layers.Attention()([x / sqrt(d), x])``. The ``1 / sqrt(d)`` is our addition (no parameters):
+  without it the layer-normalised features give dot products of order ``d`` and a one-hot softmax;
+- ``"se"`` / ``"bam"``: :class:`keras_attention.layers.SqueezeExcitation` / :class:`keras_attention.layers.BAM`
+  (rank 1) on the ``(T, d)`` sequence, in the same residual + LayerNorm slot (default reductions 16);
+- ``None``: no attention, the feed-forward sub-blocks only.
+
+Readings where SPEC and the dissertation are silent: post-norm blocks as in [114] (residual, then
+LayerNormalization with Keras' epsilon 1e-3); ``dropout`` on each sub-block's output before the residual;
+ReLU in the feed-forward block; no positional encoding (none is described), so the Transformer, Self
+and SE encoders see the series as an unordered set of time steps until the pooling, while XM2A, MSMSA
+(and BAM's dilated convolutions) see their neighbourhoods; the softmax head is float32 (mixed precision).
+The attention layer of block i is named ``block{i}_attention`` (:func:`attention_parameter_count` sums
+those).
+"""
+
+import math
+import numbers
+
+import keras
+
+from keras_attention.layers import BAM, XM2A, MultiScaleSelfAttention, SqueezeExcitation
+from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.layers.xm2a import VARIANTS
+from keras_attention.models._common import (
+    check_input_shape,
+    check_num_classes,
+    classifier_head,
+)
+
+BUILDER = "attention_encoder"
+ENCODER_ATTENTIONS = ("xm2a", "msmsa", "transformer", "se", "bam", "self")  # and None
+TALKS = ("scale", "self")
+DESCRIPTORS = ("mean", "max")
+NORMS = ("layer", "batch")
+
+
+def _prefixed(check, *args, **kwargs):
+    try:
+        return check(*args, **kwargs)
+    except ValueError as error:
+        raise ValueError(f"{BUILDER}: {error}") from None
+
+
+def model_width(num_heads, key_dim):
+    """The encoder's width ``d = num_heads * key_dim`` (the Transformer's d_model)."""
+    return num_heads * key_dim
+
+
+def _attention_layer(attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm):
+    name = f"block{i}_attention"
+    if attention == "xm2a":
+        return XM2A(num_heads, key_dim, variant=variant, talk=talk, descriptor=descriptor, norm=norm,
+                    output_dim=width, name=name)
+    if attention == "msmsa":
+        return MultiScaleSelfAttention(num_heads, key_dim, output_dim=width, name=name)
+    if attention == "se":
+        return SqueezeExcitation(name=name)
+    return BAM(name=name)
+
+
+def _apply_attention(x, attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm):
+    if attention == "transformer":
+        mha = keras.layers.MultiHeadAttention(num_heads, key_dim, name=f"block{i}_attention")
+        return mha(x, x)
+    if attention == "self":
+        query = keras.layers.Rescaling(1.0 / math.sqrt(width), name=f"block{i}_attention_query_scale")(x)
+        return keras.layers.Attention(name=f"block{i}_attention")([query, x])
+    layer = _attention_layer(attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm)
+    return layer(x)
+
+
+def attention_encoder(
+    input_shape,
+    num_classes,
+    attention="xm2a",
+    num_layers=6,
+    num_heads=8,
+    key_dim=64,
+    ff_dim=None,
+    dropout=0.1,
+    variant="xm2a",
+    talk="scale",
+    descriptor="mean",
+    norm="layer",
+    name=None,
+):
+    """Encoder classifier of ``(T, V)`` series with ``attention`` in every block (module docstring).
+
+    Args:
+        input_shape: ``(T, V)`` without the batch axis; ``T`` may be None.
+        num_classes: number of classes (>= 2).
+        attention: ``"xm2a"``, ``"msmsa"``, ``"transformer"``, ``"se"``, ``"bam"``, ``"self"`` or None.
+        num_layers: encoder blocks (the paper: 6).
+        num_heads, key_dim: heads and per-head width of XM2A / MSMSA / MultiHeadAttention (paper: 8, 64);
+            they also set the model width ``d = num_heads * key_dim`` for every ``attention``.
+        ff_dim: hidden units of the feed-forward block (default ``4 * d``).
+        dropout: rate on each sub-block's output, in [0, 1).
+        variant, talk, descriptor, norm: XM2A's options (Table 7.1, Table 7.4); checked for every
+            ``attention``, used by ``"xm2a"`` only.
+        name: model name (default ``attention_encoder_<attention or none>``).
+    """
+    shape = check_input_shape(BUILDER, input_shape, rank=1, minimum=1, allow_unknown=True)
+    num_classes = check_num_classes(BUILDER, num_classes)
+    if attention is not None:
+        _prefixed(check_choice, "attention", attention, set(ENCODER_ATTENTIONS))
+    num_layers = _prefixed(check_positive_int, "num_layers", num_layers)
+    num_heads = _prefixed(check_positive_int, "num_heads", num_heads)
+    key_dim = _prefixed(check_positive_int, "key_dim", key_dim)
+    width = model_width(num_heads, key_dim)
+    ff_dim = 4 * width if ff_dim is None else _prefixed(check_positive_int, "ff_dim", ff_dim)
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{BUILDER}: argument `dropout` must be a number in [0, 1); got {dropout!r}.")
+    variant = _prefixed(check_choice, "variant", variant, set(VARIANTS))
+    talk = _prefixed(check_choice, "talk", talk, set(TALKS))
+    descriptor = _prefixed(check_choice, "descriptor", descriptor, set(DESCRIPTORS))
+    norm = _prefixed(check_choice, "norm", norm, set(NORMS))
+
+    inputs = keras.Input(shape, name="series")
+    x = keras.layers.Dense(width, name="input_projection")(inputs)
+    for i in range(1, num_layers + 1):
+        if attention is not None:
+            a = _apply_attention(x, attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm)
+            a = keras.layers.Dropout(dropout, name=f"block{i}_attention_dropout")(a)
+            x = keras.layers.Add(name=f"block{i}_attention_residual")([x, a])
+            x = keras.layers.LayerNormalization(name=f"block{i}_attention_norm")(x)
+        f = keras.layers.Dense(ff_dim, activation="relu", name=f"block{i}_ff_hidden")(x)
+        f = keras.layers.Dense(width, name=f"block{i}_ff_output")(f)
+        f = keras.layers.Dropout(dropout, name=f"block{i}_ff_dropout")(f)
+        x = keras.layers.Add(name=f"block{i}_ff_residual")([x, f])
+        x = keras.layers.LayerNormalization(name=f"block{i}_ff_norm")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = classifier_head(x, num_classes)
+    return keras.Model(inputs, outputs, name=name or f"{BUILDER}_{attention or 'none'}")
+
+
+def attention_parameter_count(model):
+    """Parameters of the attention layers (``block{i}_attention``) of an :func:`attention_encoder` model."""
+    return int(sum(layer.count_params() for layer in model.layers if layer.name.endswith("_attention")))
+
+
+__all__ = ["ENCODER_ATTENTIONS", "attention_encoder", "attention_parameter_count", "model_width"]
