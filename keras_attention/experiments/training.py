@@ -132,6 +132,7 @@ def train_run(
         epochs=epochs,
         callbacks=[history, backup, *callbacks],  # history first: an epoch on disk is never lost to a kill
         verbose=verbose,
+        shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
     )
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
     series = history.as_series()
