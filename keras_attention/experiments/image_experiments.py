@@ -20,7 +20,7 @@ from keras_attention import models
 from keras_attention.data import dataset_info, image_dataset, load_arrays
 from keras_attention.experiments.plots import plot_attention_grid
 from keras_attention.experiments.registry import Experiment, register
-from keras_attention.experiments.training import train_run
+from keras_attention.experiments.training import train_experiment_run
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
 
@@ -132,18 +132,15 @@ def run_image_experiment(experiment, options):
                     **config.options,
                 )
 
-            result = train_run(
+            result = train_experiment_run(
+                experiment,
+                options,
                 build,
                 train_ds,
                 epochs=epochs,
                 out_dir=run_dir,
                 val_ds=test_ds,
                 test_ds=test_ds,
-                strategy=options.strategy,
-                jit_compile=options.jit_compile,
-                learning_rate=experiment.extra.get("learning_rate", 1e-3),
-                optimizer=experiment.extra.get("optimizer", "adam"),
-                verbose=options.verbose,
             )
             runs.append(json.loads(result_file.read_text()))
             print(f"    top-1 {100 * result.test_metrics['top1']:.2f}  top-5 {100 * result.test_metrics['top5']:.2f}"

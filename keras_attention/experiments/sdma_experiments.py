@@ -40,7 +40,7 @@ import numpy as np
 
 from keras_attention.data import load_timeseries
 from keras_attention.experiments.registry import Experiment, register
-from keras_attention.experiments.training import train_run
+from keras_attention.experiments.training import train_experiment_run
 from keras_attention.models.sdma_net import sdma_net
 from keras_attention.models.timeseries_nets import (
     fusion_cross_attention,
@@ -229,18 +229,15 @@ def _run_network(experiment, options, config, cache, seed, epochs, run_dir):
             kwargs.setdefault("units", units)
         return builder(input_shape, data.n_classes, **kwargs)
 
-    train_run(
+    train_experiment_run(
+        experiment,
+        options,
         build,
         train_ds,
         epochs=epochs,
         out_dir=run_dir,
         val_ds=val_ds,
         test_ds=test_ds,
-        strategy=options.strategy,
-        jit_compile=options.jit_compile,
-        learning_rate=experiment.extra.get("learning_rate", 1e-3),
-        optimizer=experiment.extra.get("optimizer", "adam"),
-        verbose=options.verbose,
     )
     return json.loads((run_dir / "result.json").read_text())
 

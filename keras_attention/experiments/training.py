@@ -145,3 +145,21 @@ def train_run(
     summary = {"test": test_metrics, "train_seconds": train_seconds, "params": int(model.count_params())}
     (out_dir / "result.json").write_text(json.dumps(summary, indent=1))
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model)
+
+
+def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None):
+    """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
+    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.extra``."""
+    return train_run(
+        build_model,
+        train_ds,
+        epochs=epochs,
+        out_dir=out_dir,
+        val_ds=val_ds,
+        test_ds=test_ds,
+        strategy=options.strategy,
+        jit_compile=options.jit_compile,
+        learning_rate=experiment.extra.get("learning_rate", 1e-3),
+        optimizer=experiment.extra.get("optimizer", "adam"),
+        verbose=options.verbose,
+    )

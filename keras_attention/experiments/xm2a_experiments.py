@@ -50,7 +50,7 @@ import numpy as np
 from keras_attention.data import load_timeseries
 from keras_attention.experiments.image_experiments import _fmt, _mean_std
 from keras_attention.experiments.registry import Experiment, register
-from keras_attention.experiments.training import compile_classifier, train_run
+from keras_attention.experiments.training import compile_classifier, train_experiment_run
 from keras_attention.models.attention_encoder import (
     attention_encoder,
     attention_parameter_count,
@@ -165,18 +165,15 @@ def _run_network(experiment, options, config, data, x, y, seed, epochs, run_dir,
         return attention_encoder((data.length, data.n_variates), data.n_classes, config.attention,
                                  **depth, **config.options)
 
-    result = train_run(
+    result = train_experiment_run(
+        experiment,
+        options,
         build,
         train_ds,
         epochs=epochs,
         out_dir=run_dir,
         val_ds=val_ds,
         test_ds=test_ds,
-        strategy=options.strategy,
-        jit_compile=options.jit_compile,
-        learning_rate=experiment.extra.get("learning_rate", 1e-3),
-        optimizer=experiment.extra.get("optimizer", "adam"),
-        verbose=options.verbose,
     )
     return add_cost(experiment, options, result.model, seed, x, y, run_dir)
 
