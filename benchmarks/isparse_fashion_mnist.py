@@ -19,7 +19,6 @@ The per-run artefacts (models, histories, backups) stay in ``--work-dir``; a kil
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -31,9 +30,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
 from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402
 from keras_attention.experiments.isparse_experiments import (  # noqa: E402
     SPARSIFY_LEVELS,
@@ -41,22 +37,12 @@ from keras_attention.experiments.isparse_experiments import (  # noqa: E402
     format_isparse_markdown,
     run_isparse_lenet,
 )
+from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.experiments.registry import RunOptions, get_experiment  # noqa: E402
 
 NAME = "isparse_fashion_mnist"
 
 
-def cpu_description():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 
 def _levels(text):
@@ -104,7 +90,7 @@ def main(argv=None):
     summary = run_isparse_lenet(get_experiment("isparse-lenet"), options, sparsify_levels=args.sparsify_levels,
                                 train_levels=args.train_levels, max_samples=args.samples)
     wall = time.perf_counter() - start
-    summary["machine"] = cpu_description()
+    summary["machine"] = machine_description()
     summary["wall_seconds"] = wall
     summary["command"] = " ".join(["python", "benchmarks/isparse_fashion_mnist.py", *(argv or sys.argv[1:])])
 

@@ -12,7 +12,6 @@ the machine hits every configuration alike), in eager mode, as a ``tf.function``
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.layers import BAM, CBAM, SAN, SqueezeExcitation  # noqa: E402
 
 SHAPES = {
@@ -44,17 +44,6 @@ MODULES = {
 }
 
 
-def cpu_description():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 
 def build(shape, make_module):
@@ -119,7 +108,7 @@ def run(steps, warmup, shapes, modes):
 
 def write(rows, out_dir, args):
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": cpu_description(), "steps": args.steps, "warmup": args.warmup, "shapes": SHAPES}
+    meta = {"machine": machine_description(), "steps": args.steps, "warmup": args.warmup, "shapes": SHAPES}
     (out_dir / "layer_overhead.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
     lines = [
         "# Attention-module overhead (forward + backward, one training step)",

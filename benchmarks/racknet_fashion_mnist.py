@@ -13,7 +13,6 @@ for ``--epochs`` epochs per seed and tested on the 10 000 test images. The train
 import argparse
 import json
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -21,11 +20,10 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
-import tensorflow as tf
 
 from keras_attention.experiments import racknet_experiments
 from keras_attention.experiments.image_experiments import prepare_out_dir
+from keras_attention.experiments.machine import machine_description
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
 
 # experiment output -> suffix of the copy in --out
@@ -37,14 +35,6 @@ COPIES = {
 }
 
 
-def machine():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 
 def main(argv=None):
@@ -73,10 +63,10 @@ def main(argv=None):
     stem = f"racknet_{args.dataset}" + ("_quick" if args.quick else "")
     for name, suffix in COPIES.items():
         shutil.copyfile(work / name, args.out / (stem + suffix))
-    record = {**summary, "machine": machine(), "wall_seconds": wall, "work_dir": str(work)}
+    record = {**summary, "machine": machine_description(), "wall_seconds": wall, "work_dir": str(work)}
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
     with open(args.out / f"{stem}.md", "a", encoding="utf-8") as handle:
-        handle.write(f"\n{machine()}; whole run {wall:.0f} s.\n")
+        handle.write(f"\n{machine_description()}; whole run {wall:.0f} s.\n")
     print(f"wrote {args.out / stem}{{.json,.md,_entropy.png,_accuracy.png}} in {wall:.0f} s")
     return 0
 

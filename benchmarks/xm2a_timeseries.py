@@ -20,7 +20,6 @@ continues with ``--resume`` (finished runs are kept, the interrupted one resumes
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -32,25 +31,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import keras
-import tensorflow as tf
 
 from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
 from keras_attention.experiments.image_experiments import prepare_out_dir
+from keras_attention.experiments.machine import machine_description
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
 
 # experiment -> file stem under --results-dir
 OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ablation": "xm2a_ablation"}
 
 
-def machine():
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 
 def _positive_int(text):
@@ -99,7 +89,7 @@ def main(argv=None):
         start = time.perf_counter()
         summary = experiment.run(experiment, options)
         wall = time.perf_counter() - start
-        summary["machine"] = machine()
+        summary["machine"] = machine_description()
         summary["wall_seconds"] = wall
         summary["command"] = " ".join(["python", "benchmarks/xm2a_timeseries.py", *argv])
         stem = OUTPUTS[name]
