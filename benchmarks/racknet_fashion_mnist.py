@@ -48,13 +48,16 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--resume", action="store_true", help="continue the runs saved in --work-dir")
     parser.add_argument("--overwrite", action="store_true", help="start --work-dir again")
+    parser.add_argument("--train-limit", type=int, help="analyse and train on the first N training images only")
+    parser.add_argument("--test-limit", type=int, help="test on the first N test images only")
     args = parser.parse_args(argv)
 
     work = args.work_dir or Path("runs") / (f"racknet-{args.dataset}" + ("-quick" if args.quick else ""))
     work = prepare_out_dir(work, overwrite=args.overwrite, resume=args.resume)
     experiment = EXPERIMENTS["racknet"]
     options = RunOptions(out_dir=work, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                         quick=args.quick, resume=args.resume, batch_size=args.batch_size, verbose=2)
+                         quick=args.quick, resume=args.resume, batch_size=args.batch_size, verbose=2,
+                         train_limit=args.train_limit, test_limit=args.test_limit)
     start = time.perf_counter()
     summary = experiment.run(experiment, options)
     wall = time.perf_counter() - start

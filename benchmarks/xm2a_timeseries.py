@@ -43,6 +43,28 @@ OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ab
 
 
 
+def reuse_runs(source, target, configs):
+    """Copy the finished ``<dataset>/<slug>/seed<k>`` runs of ``source`` whose row (same label, hence the
+    same network and protocol) is one of ``configs`` into ``target`` when ``target`` has no such run;
+    returns how many were copied. ``xm2a-variants`` rows are all rows of ``xm2a``: without this they would
+    be trained twice with identical seeds."""
+    slugs = {config.slug for config in configs}
+    copied = 0
+    if not source.is_dir():
+        return 0
+    for result in sorted(source.glob("*/*/seed*/result.json")):
+        run = result.parent
+        dataset, slug = run.parent.parent.name, run.parent.name
+        if slug not in slugs or "step_ms" not in json.loads(result.read_text()):
+            continue
+        destination = target / dataset / slug / run.name
+        if destination.exists():
+            continue
+        shutil.copytree(run, destination)
+        copied += 1
+    return copied
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -80,11 +102,16 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
+    finished = set()
     for name in args.only:
         experiment = EXPERIMENTS[name]
         work = prepare_out_dir(Path(args.work_dir) / name, overwrite=args.overwrite, resume=args.resume)
+        # only runs of this invocation's xm2a (same datasets, seeds, epochs, depth) are taken over
+        reused = reuse_runs(Path(args.work_dir) / "xm2a", work, experiment.configs) if "xm2a" in finished else 0
+        if reused:
+            print(f"{name}: {reused} finished runs of identical rows taken over from the xm2a run", flush=True)
         options = RunOptions(out_dir=work, dataset=args.datasets, seeds=args.seeds, epochs=args.epochs,
-                             quick=args.quick, resume=args.resume, jit_compile=args.jit,
+                             quick=args.quick, resume=args.resume or bool(reused), jit_compile=args.jit,
                              batch_size=args.batch_size, verbose=2)
         start = time.perf_counter()
         summary = experiment.run(experiment, options)
@@ -100,6 +127,7 @@ def main(argv=None):
         if (work / "accuracy_vs_params.png").exists():
             shutil.copyfile(work / "accuracy_vs_params.png", results / f"{stem}.png")
         print(f"{name}: {results / (stem + '.md')} ({wall / 60:.1f} min)", flush=True)
+        finished.add(name)
     return 0
 
 

@@ -102,6 +102,12 @@ def build_parser():
     rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
     rep.add_argument("--epochs", type=_positive_int)
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
+    rep.add_argument("--train-limit", type=_positive_int, default=None,
+                     help="image experiments: train on the first N training images only")
+    rep.add_argument("--test-limit", type=_positive_int, default=None,
+                     help="image experiments: evaluate on the first N test images only")
+    rep.add_argument("--width", type=_positive_float, default=None,
+                     help="image experiments: filter-count multiplier (default: the experiment's)")
 
     spa = sub.add_parser("sparsify", help="sparsify a saved model once, without retraining (iSparse sparsify-with)")
     spa.add_argument("model", type=Path, help="the saved .keras model (it is not modified)")
@@ -122,14 +128,55 @@ def build_parser():
     return parser
 
 
+def check_tf_config(text):
+    """The parsed ``TF_CONFIG`` of a multi-worker run, or SystemExit saying what is wrong with it."""
+    import json
+
+    example = '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}'
+    if text is None:
+        raise SystemExit(f"--strategy multiworker needs the TF_CONFIG environment variable, e.g. {example}.")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"TF_CONFIG is not valid JSON ({error}): {text!r}; expected e.g. {example}.") from None
+    workers = config.get("cluster", {}).get("worker") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(workers, list) or not workers:
+        raise SystemExit(f"TF_CONFIG has no cluster.worker list: {text!r}; expected e.g. {example}.")
+    if (not isinstance(task, dict) or task.get("type") not in ("worker", "chief")
+            or not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(workers)):
+        raise SystemExit(f"TF_CONFIG task must be {{'type': 'worker', 'index': 0..{len(workers) - 1}}}, "
+                         f"got {task!r}.")
+    return config
+
+
+def _keras_version():
+    import keras
+
+    return keras.__version__
+
+
 def make_strategy(name):
+    """The ``tf.distribute`` strategy of ``--strategy`` (None for default).
+
+    Call it before TensorFlow runs anything: MultiWorkerMirroredStrategy configures collective ops, which
+    TensorFlow accepts only at program start-up."""
+    if name == "multiworker":
+        config = check_tf_config(os.environ.get("TF_CONFIG"))
+        workers = len(config["cluster"]["worker"]) + len(config["cluster"].get("chief", []))
+        if workers > 1:
+            raise SystemExit(
+                f"--strategy multiworker: TF_CONFIG names {workers} workers, but Keras "
+                f"{_keras_version()}'s Model.fit cannot train across workers with "
+                "tf.distribute.MultiWorkerMirroredStrategy (it fails reducing the first batch; upstream "
+                "keras-team/keras#20585). Use --strategy mirrored on one machine with several GPUs; a one-worker "
+                "TF_CONFIG runs."
+            )
     import tensorflow as tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise SystemExit("--strategy multiworker needs the TF_CONFIG environment variable (cluster and task).")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return None
 
@@ -155,6 +202,7 @@ def cmd_train(args):
 
     if args.dataset not in DATASETS:
         raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    strategy = make_strategy(args.strategy)  # first: multi-worker collectives must be set up before any op
     attention = None if args.attention == "none" else args.attention
     builder = getattr(models, args.model)
     accepted = inspect.signature(builder).parameters
@@ -177,7 +225,6 @@ def cmd_train(args):
     placement = args.placement or "default"
     out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
     out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
-    strategy = make_strategy(args.strategy)
     keras.utils.set_random_seed(args.seed)
     common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size, limit=args.limit)
     train_ds = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, augment=args.augment, **common)
@@ -207,6 +254,7 @@ def cmd_reproduce(args):
     from keras_attention.experiments.registry import RunOptions, get_experiment
 
     experiment = get_experiment(args.experiment)
+    strategy = make_strategy(args.strategy)  # before any op (multi-worker collectives)
     out = args.out or Path("runs") / (args.experiment + ("-quick" if args.quick else ""))
     out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     options = RunOptions(
@@ -218,10 +266,13 @@ def cmd_reproduce(args):
         quick=args.quick,
         resume=args.resume,
         jit_compile=args.jit,
-        strategy=make_strategy(args.strategy),
+        strategy=strategy,
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         verbose=_verbose(),
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+        width=args.width,
     )
     experiment.run(experiment, options)
     print(f"results: {out / 'results.md'}", flush=True)

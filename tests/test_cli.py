@@ -33,9 +33,11 @@ def test_unknown_experiment_is_a_clear_error(tmp_path, capsys):
 def test_reproduce_san_lenet_quick_on_digits(tmp_path):
     out = tmp_path / "run"
     code = main(["reproduce", "san-lenet", "--quick", "--dataset", "digits", "--seeds", "2", "--first-seed", "1",
-                 "--out", str(out)])
+                 "--train-limit", "100", "--test-limit", "60", "--width", "0.5", "--out", str(out)])
     assert code == 0
     summary = json.loads((out / "results.json").read_text())
+    assert (summary["train_limit"], summary["test_limit"], summary["width"]) == (100, 60, 0.5)
+    assert "first 100 training images and the first 60 test images" in (out / "results.md").read_text()
     labels = [row["label"] for row in summary["rows"]]
     assert labels == ["Base Model", "CBAM", "BAM", "SAN-c", "SAN-d"]
     for row in summary["rows"]:
@@ -48,6 +50,8 @@ def test_reproduce_san_lenet_quick_on_digits(tmp_path):
     assert (out / "san_d" / "seed2" / "training_curves.png").exists() and not (out / "san_d" / "seed0").exists()
     model = keras.saving.load_model(out / "san_d" / "seed1" / "model.keras", safe_mode=True)
     assert any(layer.__class__.__name__ == "ScaleSpaceAttention" for layer in model.layers)
+    first_conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert first_conv.filters == 3  # LeNet-5's 6 filters x width 0.5
 
 
 def test_existing_output_directory_is_never_overwritten_silently(tmp_path, capsys):

@@ -19,7 +19,7 @@ import numpy as np
 from keras_attention import models
 from keras_attention.data import dataset_info, image_dataset, load_arrays
 from keras_attention.experiments.plots import plot_attention_grid
-from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.registry import Experiment, register, run_limits, subset_note
 from keras_attention.experiments.training import train_experiment_run
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
@@ -90,10 +90,11 @@ def run_image_experiment(experiment, options):
     dataset = options.dataset or experiment.default_dataset or default_dataset(options.data_dir)
     seeds = options.seeds or (2 if options.quick else experiment.default_seeds)
     epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
-    limit_train, limit_test = (QUICK_TRAIN, QUICK_TEST) if options.quick else (None, None)
+    limit_train, limit_test = run_limits(options, QUICK_TRAIN, QUICK_TEST)
     info = dataset_info(dataset, data_dir=options.data_dir)
     configs = experiment.configs
-    width = experiment.extra.get("quick_width", 0.25) if options.quick else experiment.extra.get("width", 1.0)
+    width = options.width or (experiment.extra.get("quick_width", 0.25) if options.quick
+                              else experiment.extra.get("width", 1.0))
     total = len([c for c in configs if not c.incompatible]) * seeds
     seed_list = list(range(options.first_seed, options.first_seed + seeds))
     print(f"{experiment.name}: {experiment.paper_table} on {dataset} — {len(configs)} configurations x "
@@ -170,6 +171,9 @@ def run_image_experiment(experiment, options):
         "seed_list": seed_list,
         "epochs": epochs,
         "quick": options.quick,
+        "width": width,
+        "train_limit": limit_train,
+        "test_limit": limit_test,
         "batch_size": options.batch_size,
         "rows": rows,
         "paper": experiment.paper.get(dataset, {}),
@@ -186,8 +190,10 @@ def write_summary(summary, out_dir):
     lines = [
         f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}",
         "",
-        f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}"
+        f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}, width "
+        f"{summary.get('width', 1.0):g}"
         + (" (quick mode: small subset, not comparable to the paper)" if summary["quick"] else "")
+        + subset_note(summary)
         + ". Accuracy in %, mean ± std over seeds.",
         "",
         "| model | top-1 | top-5 | paper top-1 | paper top-5 | train s (mean) | params |",

@@ -53,7 +53,7 @@ import tensorflow as tf
 
 from keras_attention.data import DATASETS, dataset_info, load_arrays
 from keras_attention.experiments.image_experiments import default_dataset
-from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.registry import Experiment, register, run_limits, subset_note
 from keras_attention.experiments.training import train_run
 from keras_attention.racknet import (
     MIXTURES,
@@ -302,7 +302,7 @@ def run_racknet_experiment(experiment, options):
     seeds = options.seeds or (2 if options.quick else experiment.default_seeds)
     epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
     budget = experiment.extra.get("budget", DEFAULT_BUDGET)
-    limit_train, limit_test = (QUICK_TRAIN, QUICK_TEST) if options.quick else (None, None)
+    limit_train, limit_test = run_limits(options, QUICK_TRAIN, QUICK_TEST)
     info = dataset_info(dataset, data_dir=options.data_dir)
     images, labels = load_arrays(dataset, "train", data_dir=options.data_dir, limit=limit_train)
     x_test, y_test = load_arrays(dataset, "test", data_dir=options.data_dir, limit=limit_test)
@@ -379,6 +379,8 @@ def run_racknet_experiment(experiment, options):
         "seeds": seeds,
         "epochs": epochs,
         "quick": options.quick,
+        "train_limit": limit_train,
+        "test_limit": limit_test,
         "batch_size": options.batch_size,
         "budget": budget,
         "images": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
@@ -407,7 +409,7 @@ def write_racknet_summary(summary, out_dir):
         f"{images['train']} training / {images['validation']} validation / {images['test']} test images; kernel "
         f"budget {summary['budget']}; {summary['seeds']} seeds x {summary['epochs']} epochs, batch "
         f"{summary['batch_size']}" + (" (quick mode: small subset, not comparable to the paper)"
-                                     if summary["quick"] else "") + ".",
+                                     if summary["quick"] else "") + subset_note(summary) + ".",
         "",
         f"Table 3.2 (RACKNet allocation): `{summary['plan_row']}`",
         "",

@@ -39,6 +39,27 @@ class RunOptions:
     batch_size: int = 128
     data_dir: str = None
     verbose: object = "auto"
+    train_limit: int = None
+    test_limit: int = None
+    width: float = None
+
+
+def run_limits(options, quick_train, quick_test):
+    """(train, test) image limits of a run: the explicit ``train_limit`` / ``test_limit``, else the quick
+    subset sizes in quick mode, else ``None`` (everything)."""
+    train = options.train_limit or (quick_train if options.quick else None)
+    test = options.test_limit or (quick_test if options.quick else None)
+    return train, test
+
+
+def subset_note(summary):
+    """The markdown phrase that says a run used image subsets (empty when it used every image)."""
+    parts = []
+    if summary.get("train_limit"):
+        parts.append(f"the first {summary['train_limit']} training images")
+    if summary.get("test_limit"):
+        parts.append(f"the first {summary['test_limit']} test images")
+    return f" (subset: {' and '.join(parts)})" if parts else ""
 
 
 def register(experiment):

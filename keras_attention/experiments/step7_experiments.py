@@ -66,7 +66,7 @@ from keras_attention.experiments.image_experiments import (
     ImageConfig,
     run_image_experiment,
 )
-from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.registry import Experiment, register, subset_note
 from keras_attention.experiments.training import compile_classifier
 from keras_attention.layers import (
     CBAM,
@@ -285,8 +285,10 @@ def format_step7_markdown(summary, table):
     lines = [
         f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']} (32 x 32)",
         "",
-        f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}"
+        f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}, width "
+        f"{summary.get('width', 1.0):g}"
         + (" (quick mode: small subset, not comparable to the paper)" if summary["quick"] else "")
+        + subset_note(summary)
         + f". Mean ± std over seeds. MMACs: multiply-accumulates per image (module docstring); step ms: median "
         f"of {summary['timed_steps']} training steps of batch {summary['measured_batch']}. Paper columns: "
         f"{ref['source']}.",
