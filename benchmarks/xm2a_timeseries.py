@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
 from keras_attention.experiments.image_experiments import prepare_out_dir
-from keras_attention.experiments.machine import machine_description
+from keras_attention.experiments.publish import publish_results
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
 
 # experiment -> file stem under --results-dir
@@ -116,17 +116,11 @@ def main(argv=None):
         start = time.perf_counter()
         summary = experiment.run(experiment, options)
         wall = time.perf_counter() - start
-        summary["machine"] = machine_description()
-        summary["wall_seconds"] = wall
-        summary["command"] = " ".join(["python", "benchmarks/xm2a_timeseries.py", *argv])
         stem = OUTPUTS[name]
-        (results / f"{stem}.json").write_text(json.dumps(summary, indent=1))
-        md = (work / "results.md").read_text()
-        md += f"\nMachine: {summary['machine']}; wall time {wall / 60:.1f} min; command: `{summary['command']}`.\n"
-        (results / f"{stem}.md").write_text(md)
-        if (work / "accuracy_vs_params.png").exists():
-            shutil.copyfile(work / "accuracy_vs_params.png", results / f"{stem}.png")
-        print(f"{name}: {results / (stem + '.md')} ({wall / 60:.1f} min)", flush=True)
+        md = publish_results(summary, work, results, stem, wall_seconds=wall,
+                             command=" ".join(["python", "benchmarks/xm2a_timeseries.py", *argv]),
+                             figures={"accuracy_vs_params.png": f"{stem}.png"})
+        print(f"{name}: {md} ({wall / 60:.1f} min)", flush=True)
         finished.add(name)
     return 0
 
