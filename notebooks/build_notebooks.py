@@ -1014,6 +1014,34 @@ FA_SPANET_AW = [
     '''),
 ]
 
+def committed_results(*names):
+    """Two closing cells: the full-run results committed under ``benchmarks/results`` (tables and figures),
+    shown next to what this notebook just ran; a file not committed yet is named as such."""
+    listing = ", ".join(repr(name) for name in names)
+    return [
+        md("""
+        ## The full run committed with the package
+
+        The cells above run the experiment at notebook size. The full run (all seeds, the data and epochs its
+        header states) was made with the benchmark script or `keras-attention reproduce` and committed in
+        `benchmarks/results/`; its tables and figures follow.
+        """),
+        code(f'''
+        from IPython.display import Markdown
+
+        ROOT = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "benchmarks" / "results").is_dir()), None)
+        for name in [{listing}]:
+            path = None if ROOT is None else ROOT / "benchmarks" / "results" / name
+            if path is None or not path.exists():
+                print(f"{{name}}: not committed yet")
+            elif path.suffix == ".png":
+                show_png(path)
+            else:
+                display(Markdown(path.read_text()))
+        '''),
+    ]
+
+
 NOTEBOOKS = {
     "san": SAN,
     "isparse": ISPARSE,
@@ -1024,13 +1052,27 @@ NOTEBOOKS = {
 }
 
 
+COMMITTED = {
+    "san": ["san_lenet_fashion_mnist.md", "san_lenet_fashion_mnist.png", "layer_overhead.md"],
+    "isparse": ["isparse_fashion_mnist.md", "isparse_fashion_mnist_sparsify_with.png",
+                "isparse_fashion_mnist_train_with.png"],
+    "racknet": ["racknet_digits.md", "racknet_digits_entropy.png", "racknet_fashion_mnist.md",
+                "racknet_fashion_mnist_entropy.png", "racknet_fashion_mnist_accuracy.png"],
+    "saliency_sdma": ["sdma_comparison.md", "sdma_ablation.md", "sdma_events.md",
+                      "sdma_saliency_JapaneseVowels.png"],
+    "xm2a": ["xm2a_comparison.md", "xm2a_variants.md", "xm2a_variants.png", "xm2a_ablation.md",
+             "xm2a_step_time.md"],
+    "fa_spanet_awconv": ["fa_fashion_mnist.md", "spanet_fashion_mnist.md", "awconv_fashion_mnist.md"],
+}
+
+
 def build(name):
     """The notebook ``name`` as an ``nbformat`` node, without outputs."""
     nb = nbformat.v4.new_notebook()
     nb.nbformat, nb.nbformat_minor = 4, 5
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     cells = []
-    for index, (kind, source) in enumerate(NOTEBOOKS[name]):
+    for index, (kind, source) in enumerate([*NOTEBOOKS[name], *committed_results(*COMMITTED[name])]):
         cell_id = f"{name.replace('_', '-')}-{index:02d}"
         if kind == "markdown":
             cells.append(nbformat.v4.new_markdown_cell(source, id=cell_id))
