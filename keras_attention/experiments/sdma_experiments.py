@@ -30,6 +30,7 @@ style: a test series with its events, and its saliency series; :func:`plot_serie
 """
 
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -355,8 +356,14 @@ def write_summary(summary, out_dir):
                 cells.append("-")
             else:
                 params = "-" if cell["params"] is None else str(cell["params"])
-                cells.append(f"{cell['train_seconds_mean']:.0f} ({params})")
+                seconds = cell["train_seconds_mean"]
+                cells.append(f"{seconds:.{0 if seconds >= 10 else 1}f} ({params})")
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    steps = {d: math.ceil(info["train"] / summary["batch_size"]) * summary["epochs"]
+             for d, info in summary.get("dataset_info", {}).items() if d in datasets}
+    if steps:
+        lines += ["", "Optimizer steps per network run (training series / batch x epochs): "
+                  + ", ".join(f"{d} {n}" for d, n in steps.items()) + "."]
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
