@@ -18,9 +18,7 @@ continues with ``--resume`` (finished runs are kept, the interrupted one resumes
 """
 
 import argparse
-import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,34 +33,13 @@ sys.path.insert(0, str(ROOT))
 from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
 from keras_attention.experiments.image_experiments import prepare_out_dir
 from keras_attention.experiments.publish import publish_results
+from keras_attention.experiments.reuse import reuse_runs
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
 
 # experiment -> file stem under --results-dir
 OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ablation": "xm2a_ablation"}
 
 
-
-
-def reuse_runs(source, target, configs):
-    """Copy the finished ``<dataset>/<slug>/seed<k>`` runs of ``source`` whose row (same label, hence the
-    same network and protocol) is one of ``configs`` into ``target`` when ``target`` has no such run;
-    returns how many were copied. ``xm2a-variants`` rows are all rows of ``xm2a``: without this they would
-    be trained twice with identical seeds."""
-    slugs = {config.slug for config in configs}
-    copied = 0
-    if not source.is_dir():
-        return 0
-    for result in sorted(source.glob("*/*/seed*/result.json")):
-        run = result.parent
-        dataset, slug = run.parent.parent.name, run.parent.name
-        if slug not in slugs or "step_ms" not in json.loads(result.read_text()):
-            continue
-        destination = target / dataset / slug / run.name
-        if destination.exists():
-            continue
-        shutil.copytree(run, destination)
-        copied += 1
-    return copied
 
 
 def _positive_int(text):
