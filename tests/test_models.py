@@ -262,6 +262,14 @@ def test_width_scaling_and_input_size_switches():
     assert tuple(r50.get_layer("global_pool").input.shape) == (None, 4, 4, 256)
 
 
+def test_builder_batch_norms_use_the_papers_momentum():
+    # PyTorch's default (0.1 in its convention); Keras' 0.99 lags in short runs (see models/_common.py)
+    for model in (vgg16((32, 32, 3), 10, width=1 / 16, batch_norm=True), resnet18((32, 32, 3), 10, width=0.125),
+                  resnet50((32, 32, 3), 10, width=0.0625), cifar_resnet((32, 32, 1), 10, depth=20, width=0.25)):
+        norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        assert norms and {layer.momentum for layer in norms} == {0.9}, model.name
+
+
 def test_attention_options_reach_the_modules():
     model = vgg16((32, 32, 1), 4, "san-c", width=W, attention_options={"smoothing_mode": "depthwise", "kernel_size": 1})
     for layer in attention_layers(model):

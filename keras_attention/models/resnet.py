@@ -55,6 +55,7 @@ import keras
 from keras_attention.layers._checks import check_choice, check_positive_int
 from keras_attention.layers.aw_conv import AWConv2D
 from keras_attention.models._common import (
+    BN_MOMENTUM,
     check_input_shape,
     check_num_classes,
     check_width,
@@ -81,7 +82,7 @@ def _conv_bn(x, filters, kernel, stride, tag, relu, aw=False):
     else:
         x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
                                 name=f"{tag}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{tag}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{tag}_bn")(x)
     if relu:
         x = keras.layers.Activation("relu", name=f"{tag}_relu")(x)
     return x

@@ -36,6 +36,7 @@ import keras
 
 from keras_attention.layers._checks import check_bool
 from keras_attention.models._common import (
+    BN_MOMENTUM,
     check_input_shape,
     check_num_classes,
     check_width,
@@ -74,7 +75,7 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
             previous = x
             if batch_norm:
                 x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False, name=tag)(x)
-                x = keras.layers.BatchNormalization(name=f"block{block}_bn{i}")(x)
+                x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{block}_bn{i}")(x)
                 x = keras.layers.Activation("relu", name=f"block{block}_relu{i}")(x)
             else:
                 x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", activation="relu", name=tag)(x)
