@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from keras_attention.cli import positive_int  # noqa: E402
 from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402
 from keras_attention.experiments.isparse_experiments import (  # noqa: E402
     SPARSIFY_LEVELS,
@@ -52,23 +53,16 @@ def _levels(text):
     return values
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=_positive_int, default=3)
-    parser.add_argument("--epochs", type=_positive_int, default=10)
-    parser.add_argument("--batch-size", type=_positive_int, default=128)
+    parser.add_argument("--seeds", type=positive_int, default=3)
+    parser.add_argument("--epochs", type=positive_int, default=10)
+    parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--sparsify-levels", type=_levels, default=None,
                         help=f"comma-separated sparsify-with factors (default {','.join(map(str, SPARSIFY_LEVELS))})")
     parser.add_argument("--train-levels", type=_levels, default=None,
                         help=f"comma-separated train-with targets (default {','.join(map(str, TRAIN_LEVELS))})")
-    parser.add_argument("--samples", type=_positive_int, default=256, help="iSparse score samples (>= 2)")
+    parser.add_argument("--samples", type=positive_int, default=256, help="iSparse score samples (>= 2)")
     parser.add_argument("--quick", action="store_true", help="512 train / 256 test images: a smoke run")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "isparse-fashion-mnist")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")

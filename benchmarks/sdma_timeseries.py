@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from keras_attention.cli import comma_subset, positive_int  # noqa: E402
 from keras_attention.data import load_timeseries  # noqa: E402
 from keras_attention.experiments import sdma_experiments  # noqa: E402
 from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402
@@ -45,21 +46,6 @@ from keras_attention.saliency import extract_events, saliency_series  # noqa: E4
 
 OUTPUTS = {"sdma": "sdma_comparison", "sdma-ablation": "sdma_ablation", "events": "sdma_events"}
 TIMING_REPEATS = 3
-
-
-def _names(text, known):
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in known]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(known)}, got {text}")
-    return names
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def time_events(datasets, repeats=TIMING_REPEATS):
@@ -109,13 +95,13 @@ def write_events(rows, results, command):
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", type=lambda t: _names(t, list(OUTPUTS)), default=list(OUTPUTS),
+    parser.add_argument("--only", type=comma_subset(list(OUTPUTS)), default=list(OUTPUTS),
                         help=f"comma-separated parts to run (default: {','.join(OUTPUTS)})")
     parser.add_argument("--datasets", default=None,
                         help="comma-separated data sets (default: each experiment's; events: the six of sdma)")
-    parser.add_argument("--seeds", type=_positive_int, default=None, help="default 3 (quick: 1)")
-    parser.add_argument("--epochs", type=_positive_int, default=None, help="default 20 (quick: 1)")
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="capped at 16")
+    parser.add_argument("--seeds", type=positive_int, default=None, help="default 3 (quick: 1)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default 20 (quick: 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="capped at 16")
     parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 epoch")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")

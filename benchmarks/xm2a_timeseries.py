@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+from keras_attention.cli import comma_subset, positive_int
 from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
 from keras_attention.experiments.image_experiments import prepare_out_dir
 from keras_attention.experiments.publish import publish_results
@@ -42,29 +43,14 @@ OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ab
 
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def _experiments(text):
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in OUTPUTS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(OUTPUTS)}, got {text}")
-    return names
-
-
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", type=_experiments, default=list(OUTPUTS),
+    parser.add_argument("--only", type=comma_subset(list(OUTPUTS)), default=list(OUTPUTS),
                         help=f"comma-separated experiments to run (default: {','.join(OUTPUTS)})")
     parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the six of the module)")
-    parser.add_argument("--seeds", type=_positive_int, default=None, help="default 3 (quick: 1)")
-    parser.add_argument("--epochs", type=_positive_int, default=None, help="default 30 (quick: 1)")
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="capped at 16")
+    parser.add_argument("--seeds", type=positive_int, default=None, help="default 3 (quick: 1)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default 30 (quick: 1)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="capped at 16")
     parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 block x 2 heads x key_dim 8")
     parser.add_argument("--jit", action="store_true", help="compile training steps with XLA")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "xm2a-timeseries")

@@ -28,7 +28,21 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
 
 
-def _positive_int(text):
+def comma_subset(known):
+    """argparse type: a comma-separated, non-empty subset of ``known`` (used by the benchmark scripts)."""
+
+    def parse(text):
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in known]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(known)}, got {text}")
+        return names
+
+    return parse
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (also used by the benchmark scripts)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
@@ -73,7 +87,7 @@ def build_parser():
     common.add_argument("--jit", action="store_true", help="compile training steps with XLA (jit_compile=True)")
     common.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="tf.distribute strategy; multiworker reads TF_CONFIG")
-    common.add_argument("--batch-size", type=_positive_int, default=128)
+    common.add_argument("--batch-size", type=positive_int, default=128)
     common.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
 
     train = sub.add_parser("train", parents=[common], help="train one model")
@@ -82,29 +96,29 @@ def build_parser():
     train.add_argument("--placement", choices=("bottleneck", "full"), default=None,
                        help="attention placement (default: the builder's, bottleneck for slot modules)")
     train.add_argument("--conv", choices=("standard", "aw"), help="ResNets: 'aw' uses AW-convolutions")
-    train.add_argument("--stage", type=_positive_int, help="ResNet stage after which spanet/nonlocal goes")
-    train.add_argument("--k", type=_positive_int, help="salient positions kept by spanet")
-    train.add_argument("--depth", type=_positive_int, help="cifar_resnet depth (6n+2)")
+    train.add_argument("--stage", type=positive_int, help="ResNet stage after which spanet/nonlocal goes")
+    train.add_argument("--k", type=positive_int, help="salient positions kept by spanet")
+    train.add_argument("--depth", type=positive_int, help="cifar_resnet depth (6n+2)")
     train.add_argument("--dataset", required=True)
-    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--epochs", type=positive_int, default=10)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--width", type=_positive_float, default=1.0, help="filter-count multiplier")
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
     train.add_argument("--augment", action="store_true", help="CIFAR-style crop + flip augmentation")
-    train.add_argument("--backup-every", type=_positive_int, default=None,
+    train.add_argument("--backup-every", type=positive_int, default=None,
                        help="batches between backups (default: every epoch)")
-    train.add_argument("--limit", type=_positive_int, default=None, help="use only the first N images")
+    train.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
 
     rep = sub.add_parser("reproduce", parents=[common], help="reproduce a paper experiment")
     rep.add_argument("experiment")
     rep.add_argument("--dataset", help="dataset name (default: the experiment's; offline default for san-lenet)")
-    rep.add_argument("--seeds", type=_positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
+    rep.add_argument("--seeds", type=positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
     rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
-    rep.add_argument("--epochs", type=_positive_int)
+    rep.add_argument("--epochs", type=positive_int)
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
-    rep.add_argument("--train-limit", type=_positive_int, default=None,
+    rep.add_argument("--train-limit", type=positive_int, default=None,
                      help="image experiments: train on the first N training images only")
-    rep.add_argument("--test-limit", type=_positive_int, default=None,
+    rep.add_argument("--test-limit", type=positive_int, default=None,
                      help="image experiments: evaluate on the first N test images only")
     rep.add_argument("--width", type=_positive_float, default=None,
                      help="image experiments: filter-count multiplier (default: the experiment's)")
@@ -119,8 +133,8 @@ def build_parser():
     spa.add_argument("--out", type=Path, required=True, help="the sparsified .keras file to write")
     spa.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     spa.add_argument("--seed", type=int, default=0, help="seed of the sample draw and of the random strategy")
-    spa.add_argument("--batch-size", type=_positive_int, default=128)
-    spa.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test images only")
+    spa.add_argument("--batch-size", type=positive_int, default=128)
+    spa.add_argument("--limit", type=positive_int, default=None, help="evaluate on the first N test images only")
     spa.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
     from keras_attention.experiments.racknet_experiments import add_racknet_command
 
