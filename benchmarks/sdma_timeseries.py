@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from keras_attention.cli import comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
 from keras_attention.data import load_timeseries  # noqa: E402
 from keras_attention.experiments import sdma_experiments  # noqa: E402
 from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from keras_attention.cli import comma_subset, positive_int
+from keras_attention.experiments.arguments import comma_subset, positive_int
 from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
 from keras_attention.experiments.image_experiments import prepare_out_dir
 from keras_attention.experiments.publish import publish_results

@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from keras_attention.experiments.arguments import positive_int
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -26,27 +28,6 @@ ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se", "fa", "fa+se", "spa
 BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 STRATEGIES = ("default", "mirrored", "multiworker")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
-
-
-def comma_subset(known):
-    """argparse type: a comma-separated, non-empty subset of ``known`` (used by the benchmark scripts)."""
-
-    def parse(text):
-        names = [name.strip() for name in text.split(",") if name.strip()]
-        unknown = [name for name in names if name not in known]
-        if not names or unknown:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {', '.join(known)}, got {text}")
-        return names
-
-    return parse
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1 (also used by the benchmark scripts)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def _positive_float(text):

@@ -37,7 +37,6 @@ Readings of points the dissertation and SPEC leave open:
   3.6 and 3.8 are printed next to ours when the experiment runs on one of those data sets.
 """
 
-import argparse
 import json
 import math
 import statistics
@@ -52,6 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_attention.data import DATASETS, dataset_info, load_arrays
+from keras_attention.experiments.arguments import int_at_least, positive_int
 from keras_attention.experiments.image_experiments import default_dataset
 from keras_attention.experiments.registry import Experiment, register, run_limits, subset_note
 from keras_attention.experiments.training import train_run
@@ -201,17 +201,6 @@ def describe_plan(plan, name):
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def _int_at_least(minimum):
-    def parse(text):
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
 
 
 def histogram_path(plan_path):
@@ -264,18 +253,18 @@ def add_racknet_command(subparsers):
     analyze_parser = actions.add_parser(
         "analyze", help="analyse a data set's SIFT features into a rack plan (JSON) and its entropy histogram (PNG)")
     analyze_parser.add_argument("--dataset", required=True, help=f"one of: {', '.join(sorted(DATASETS))}")
-    analyze_parser.add_argument("--limit", type=_positive_int, help="analyse only the first N training images")
-    analyze_parser.add_argument("--budget", type=_positive_int, default=DEFAULT_BUDGET,
+    analyze_parser.add_argument("--limit", type=positive_int, help="analyse only the first N training images")
+    analyze_parser.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
                                 help=f"kernels to allocate (default {DEFAULT_BUDGET})")
-    analyze_parser.add_argument("--upscale", type=_positive_int,
+    analyze_parser.add_argument("--upscale", type=positive_int,
                                 help="enlarge images by K before SIFT (default: 1 from 28 px on, 4 for 8x8 digits)")
     analyze_parser.add_argument("--mixture", choices=MIXTURES, default="bic",
                                 help="lowest-BIC GaussianMixture or Dirichlet-process BayesianGaussianMixture")
     analyze_parser.add_argument("--out", type=Path, required=True, help="plan JSON file to write")
     analyze_parser.add_argument("--overwrite", action="store_true", help="replace an existing plan")
-    analyze_parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    analyze_parser.add_argument("--seed", type=int_at_least(0), default=0,
                                 help="seed of the mixtures and DBSCAN subsamples")
-    analyze_parser.add_argument("--jobs", type=_positive_int, help="SIFT threads (default: up to 8)")
+    analyze_parser.add_argument("--jobs", type=positive_int, help="SIFT threads (default: up to 8)")
     analyze_parser.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
     racknet.set_defaults(racknet_handler=cmd_racknet)
     return cmd_racknet
