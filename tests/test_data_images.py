@@ -17,8 +17,8 @@ from keras_attention.data import (
     write_idx,
 )
 from keras_attention.data import images as images_module
+from real_data import DATA_ROOT, FASHION_DIR, FASHION_TEST, FASHION_TRAIN, fashion_mnist, write_slice
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -121,23 +121,38 @@ def test_read_idx_errors(tmp_path):
         read_idx(tmp_path / "absent.idx")
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
-def test_real_fashion_mnist_from_debian(no_system_data, monkeypatch):
-    monkeypatch.setattr(images_module, "SYSTEM_DATA_DIRS", ("/usr/share/datasets",))
+def test_real_fashion_mnist_slice_through_the_package(no_system_data, monkeypatch):
+    # the committed slice: the first 2000 training and 1000 test images of Fashion-MNIST
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(DATA_ROOT))
     x_train, y_train = load_arrays("fashion_mnist", "train", source="local")
     x_test, y_test = load_arrays("fashion_mnist", "test", source="local")
-    assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
+    assert x_train.shape == (FASHION_TRAIN, 28, 28, 1) and x_test.shape == (FASHION_TEST, 28, 28, 1)
     assert x_train.dtype == np.uint8 and y_train.dtype == np.int64
-    np.testing.assert_array_equal(np.bincount(y_train), [6000] * 10)
-    np.testing.assert_array_equal(np.bincount(y_test), [1000] * 10)
-    # published statistic of the training pixels: mean 0.2860, std 0.3530 (on [0, 1])
-    assert abs(x_train.mean() / 255 - 0.2860) < 1e-4
-    assert abs(x_train.std() / 255 - 0.3530) < 1e-4
-    # the first test labels of Fashion-MNIST: ankle boot, pullover, trouser, trouser, shirt
+    assert set(np.unique(y_train)) == set(range(10)) and set(np.unique(y_test)) == set(range(10))
+    # the first labels of Fashion-MNIST: train ankle boot, T-shirt, T-shirt, dress, T-shirt;
+    # test ankle boot, pullover, trouser, trouser, shirt
+    np.testing.assert_array_equal(y_train[:5], [9, 0, 0, 3, 0])
     np.testing.assert_array_equal(y_test[:5], [9, 2, 1, 1, 6])
+    # pixel statistics of the slice on [0, 1] (the full training set's are mean 0.2860, std 0.3530)
+    assert abs(x_train.mean() / 255 - 0.2860) < 0.01 and abs(x_train.std() / 255 - 0.3530) < 0.01
     x_few, y_few = load_arrays("fashion_mnist", "test", source="local", limit=7)
     np.testing.assert_array_equal(x_few, x_test[:7])
     np.testing.assert_array_equal(y_few, y_test[:7])
+
+
+def test_tests_read_the_committed_slice_not_a_system_copy():
+    # conftest points KERAS_ATTENTION_DATA at tests/data, searched before /usr/share/datasets
+    x, y = load_arrays("fashion_mnist", "train")
+    assert x.shape == (FASHION_TRAIN, 28, 28, 1)
+    np.testing.assert_array_equal(x[..., 0], fashion_mnist("train")[0])
+
+
+def test_slice_script_rewrites_identical_bytes(tmp_path):
+    write_slice(FASHION_DIR, tmp_path / "again", sizes={"train": FASHION_TRAIN, "t10k": FASHION_TEST})
+    for path in sorted(FASHION_DIR.glob("*.gz")):
+        assert (tmp_path / "again" / path.name).read_bytes() == path.read_bytes(), path.name
+    write_slice(FASHION_DIR, tmp_path / "small", sizes={"train": 3, "t10k": 2})
+    np.testing.assert_array_equal(read_idx(tmp_path / "small" / "t10k-labels-idx1-ubyte.gz"), [9, 2])
 
 
 # ----------------------------------------------------------------------------------------- local sources

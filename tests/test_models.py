@@ -5,15 +5,14 @@ the BasicMotions series bundled with aeon. The heaviest cases (ResNet-50 / VGG-1
 placement) carry ``pytest.mark.slow``; the whole file runs in about a minute on 2 idle cores.
 """
 
-import gzip
 import importlib
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from real_data import fashion_floats
 from keras_attention.layers.scale_space_attention import ScaleSpaceAttention
 from keras_attention.models import (
     ATTENTION_KINDS,
@@ -30,7 +29,6 @@ from keras_attention.models import (
 )
 from keras_attention.models._common import scaled
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 W = 0.125  # width multiplier of the tests
 
 # builder -> (input shape used in the tests, bottleneck modules, full modules)
@@ -64,17 +62,10 @@ def _cases():
 
 
 # ----------------------------------------------------------------------------- real data slices
-def _idx(name, header):
-    with gzip.open(FASHION / name, "rb") as f:
-        return np.frombuffer(f.read(), np.uint8, offset=header)
-
-
 @pytest.fixture(scope="module")
 def fashion():
-    """16 Fashion-MNIST test images (28, 28, 1) in [0, 1] and their labels."""
-    images = _idx("t10k-images-idx3-ubyte.gz", 16)[: 16 * 784].reshape(16, 28, 28, 1).astype("float32") / 255.0
-    labels = _idx("t10k-labels-idx1-ubyte.gz", 8)[:16].astype("int32")
-    return images, labels
+    """16 Fashion-MNIST test images (28, 28, 1) in [0, 1] and their labels (the committed slice)."""
+    return fashion_floats(16)
 
 
 @pytest.fixture(scope="module")

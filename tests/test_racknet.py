@@ -1,7 +1,5 @@
 """RACKNet (SPEC §8): octave unpacking, scope entropy, mixtures, clusters, allocation, plan JSON, builder."""
 
-import gzip
-import os
 import re
 
 import keras
@@ -10,6 +8,7 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
+from real_data import fashion_mnist  # noqa: E402
 from keras_attention.racknet import (  # noqa: E402
     STRATEGIES,
     Allocation,
@@ -29,7 +28,6 @@ from keras_attention.racknet import (  # noqa: E402
     unpack_octave,
 )
 
-FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +82,9 @@ def test_unpack_octave_arrays_and_errors():
 
 
 def _fashion(n):
-    with gzip.open(FASHION) as handle:
-        return np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n].copy()
+    return fashion_mnist("train", n)[0]
 
 
-@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST IDX files not installed")
 def test_unpack_octave_on_real_keypoints_matches_size():
     # OpenCV: size = 2 * 1.6 * 2**octave * 2**((layer + xi) / 3), xi = byte3 / 255 - 0.5 (in [-0.5, 0.5]).
     images = _fashion(20)

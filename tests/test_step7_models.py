@@ -8,14 +8,13 @@ The experiment functions run in quick mode on a tiny slice.
 """
 
 import dataclasses
-import gzip
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from real_data import fashion_floats
 from keras_attention.experiments import image_experiments
 from keras_attention.experiments.image_experiments import ImageConfig
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
@@ -40,7 +39,6 @@ from keras_attention.models import (
 )
 from keras_attention.models._common import scaled
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 W = 0.125
 
 
@@ -48,17 +46,10 @@ def _of(model, cls):
     return [layer for layer in model.layers if isinstance(layer, cls)]
 
 
-def _idx(name, header):
-    with gzip.open(FASHION / name, "rb") as f:
-        return np.frombuffer(f.read(), np.uint8, offset=header)
-
-
 @pytest.fixture(scope="module")
 def fashion32():
-    """8 Fashion-MNIST test images zero-padded to (32, 32, 1) in [0, 1] and their labels."""
-    images = _idx("t10k-images-idx3-ubyte.gz", 16)[: 8 * 784].reshape(8, 28, 28, 1).astype("float32") / 255.0
-    labels = _idx("t10k-labels-idx1-ubyte.gz", 8)[:8].astype("int32")
-    return np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)]), labels
+    """8 Fashion-MNIST test images zero-padded to (32, 32, 1) in [0, 1] and their labels (the committed slice)."""
+    return fashion_floats(8, size=32)
 
 
 # ----------------------------------------------------------------------------- FA deployment

@@ -76,7 +76,8 @@ def read_idx(path, limit=None):
 def write_idx(path, array, compress=None):
     """Write ``array`` as an IDX file (gzip-compressed when ``compress``, default: ``path`` ends in .gz).
 
-    The inverse of :func:`read_idx`, for exporting data sets in MNIST format.
+    The inverse of :func:`read_idx`, for exporting data sets in MNIST format. The gzip header carries no
+    timestamp, so the same array always gives the same bytes.
     """
     array = np.asarray(array)
     codes = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
@@ -88,5 +89,5 @@ def write_idx(path, array, compress=None):
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
     compress = os.fspath(path).endswith(".gz") if compress is None else compress
-    with (gzip.open(path, "wb") if compress else open(path, "wb")) as handle:
+    with (gzip.GzipFile(path, "wb", mtime=0) if compress else open(path, "wb")) as handle:
         handle.write(payload)
