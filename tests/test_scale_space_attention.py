@@ -289,3 +289,92 @@ def test_sequential_use_with_network_input_as_previous(rng):
     clone.set_weights(model.get_weights())
     x = rng.normal(size=(2, 8, 8, 1)).astype("float32")
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(clone(x)))
+
+
+# ----------------------------------------------------------------------------- unknown spatial sizes
+# Two call-time spatial sizes per case and rank, chosen so that SPEC §1.1 picks the named rule:
+# crop: a `valid` 5-wide convolution (12 -> 8, 13 -> 9: not multiples, even differences);
+# pool: previous is the tensor before AveragePooling(2), current a `same` convolution after it.
+UNKNOWN_SIZES = {
+    "crop": {2: [(12, 13), (9, 16)], 1: [(11,), (14,)]},
+    "pool": {2: [(8, 10), (12, 6)], 1: [(10,), (16,)]},
+    "identity": {2: [(7, 9), (5, 6)], 1: [(9,), (6,)]},
+}
+
+
+def _conv_san_model(rank, case, spatial):
+    """Returns (model, rule SPEC §1.1 picks for these static sizes, or None when they are unknown)."""
+    conv = keras.layers.Conv2D if rank == 2 else keras.layers.Conv1D
+    pool = keras.layers.AveragePooling2D if rank == 2 else keras.layers.AveragePooling1D
+    inp = keras.Input(tuple(spatial) + (1,))
+    if case == "crop":
+        previous, current = inp, conv(4, 5)(inp)
+    elif case == "pool":
+        previous = conv(3, 3, padding="same")(inp)
+        current = conv(4, 3, padding="same")(pool(2)(previous))
+    else:
+        previous, current = inp, conv(4, 3, padding="same")(inp)
+    sizes = (tuple(previous.shape[1:-1]), tuple(current.shape[1:-1]))
+    kind = None if None in sizes[0] + sizes[1] else spatial_alignment(*sizes)[0]
+    model = keras.Model(inp, SAN(variant="d", bias_initializer="random_normal")([previous, current]))
+    return model, kind
+
+
+def _symbolic_size_function(model, rank, jit_compile=False):
+    """`model` traced once with every size unknown (the alignment sees symbolic sizes)."""
+    spec = tf.TensorSpec((None,) * (rank + 2), "float32")
+    return tf.function(lambda x: model(x), input_signature=[spec], jit_compile=jit_compile, autograph=False)
+
+
+@pytest.mark.parametrize("case", ["crop", "pool", "identity"])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_unknown_spatial_sizes_align_at_call_time_like_static_shapes(rng, rank, case):
+    model, kind = _conv_san_model(rank, case, (None,) * rank)
+    assert kind is None
+    graph = _symbolic_size_function(model, rank)
+    for spatial in UNKNOWN_SIZES[case][rank]:
+        static, kind = _conv_san_model(rank, case, spatial)
+        assert kind == case
+        static.set_weights(model.get_weights())
+        x = rng.normal(size=(2,) + spatial + (1,)).astype("float32")
+        expected = np.asarray(static(x))
+        np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-6)  # eager: sizes known at call
+        np.testing.assert_allclose(np.asarray(graph(x)), expected, atol=1e-6)  # graph: sizes symbolic
+
+
+@pytest.mark.parametrize("case", ["crop", "pool"])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_unknown_spatial_sizes_under_jit_compile(rng, rank, case):
+    model, _ = _conv_san_model(rank, case, (None,) * rank)
+    xla = _symbolic_size_function(model, rank, jit_compile=True)
+    model.compile(loss="mse", jit_compile=True)
+    for spatial in UNKNOWN_SIZES[case][rank]:
+        static, _ = _conv_san_model(rank, case, spatial)
+        static.set_weights(model.get_weights())
+        x = rng.normal(size=(2,) + spatial + (1,)).astype("float32")
+        expected = np.asarray(static(x))
+        np.testing.assert_allclose(np.asarray(xla(x)), expected, atol=1e-6)
+        np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_impossible_unknown_spatial_sizes_name_both_shapes(rank):
+    # A `valid` 2-wide convolution: 7 -> 6 and 9 -> 8 are neither multiples nor even differences.
+    conv = keras.layers.Conv2D if rank == 2 else keras.layers.Conv1D
+    inp = keras.Input((None,) * rank + (1,))
+    model = keras.Model(inp, SAN()([inp, conv(4, 2)(inp)]))
+    x = np.zeros((1,) + (7, 9)[:rank] + (1,), "float32")
+    prev, cur = ((r"\(7, 9\)", r"\(6, 8\)"), (r"\(7,\)", r"\(6,\)"))[2 - rank]
+    with pytest.raises(ValueError, match=rf"Cannot align spatial shapes previous={prev} and current={cur}"):
+        model(x)
+    sizes = (r"\[7 9\] \[6 8\]", r"\[7\] \[6\]")[2 - rank]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"(?s)Cannot align spatial shapes.*{sizes}"):
+        _symbolic_size_function(model, rank)(x)
+
+
+def test_known_sizes_that_rule_out_every_alignment_are_refused_when_built():
+    with pytest.raises(ValueError, match=r"previous=\(None, 7\) and current=\(None, 4\): expected equal sizes"):
+        SAN()([keras.Input((None, 7, 1)), keras.Input((None, 4, 2))])
+    # still possible for some heights (crop 7 -> 5), so it is left to the call
+    out = SAN()([keras.Input((None, 7, 1)), keras.Input((None, 5, 2))])
+    assert tuple(out.shape) == (None, None, 5, 2)

@@ -6,6 +6,9 @@ mask built from how it differs from ``previous`` (the output of layer l-1):
 1. spatial alignment of ``previous`` to ``current`` (not in the paper, SPEC §1.1): identity when the
    spatial shapes agree, average pooling when every previous size is an integer multiple, centre crop
    when every difference is even and non-negative (a ``valid`` convolution between them);
+   when every spatial size is known at build time the rule is chosen then (``spatial_alignment``);
+   when any is unknown (``None``) it is chosen at call time by the same rules (see "Unknown spatial
+   sizes" below);
 2. cross-layer channel alignment, CCA (eq. 6-7): the channel mean of ``previous`` broadcast to ``C``;
 3. difference of convolutions, DoC (eq. 8): ``d = |current - p|``;
 4. soft extrema (eq. 9-10): ``e = alpha * d`` with ``alpha`` the fraction of the 3x3 (rank 1: 3)
@@ -18,9 +21,35 @@ mask built from how it differs from ``previous`` (the output of layer l-1):
 
 Reading of the paper where SPEC is silent: the smoothing kernel is initialised with Glorot-uniform and
 the bias with zeros (Keras' Conv defaults, as the authors' Keras code would have had).
+
+Unknown spatial sizes (SPEC §1.1 read for shapes such as ``keras.Input((None, None, 1))``): a ``None``
+on either side can hide any size, so equal static shapes such as ``(None, None)`` and ``(None, None)``
+do not mean identity. When any spatial size of ``previous`` or ``current`` is unknown at build time,
+the build only checks that the known sizes still allow one of the rules (all of them integer multiples,
+or all differences even and non-negative; otherwise the SPEC's ``ValueError`` naming both shapes) and
+leaves the choice to the call, which applies SPEC §1.1 to the call-time sizes in the same order
+(identity, then average pooling, then centre crop):
+
+* sizes known at call time (eager calls, JAX/PyTorch, and every ``jit_compile=True`` trace whose
+  shapes are static): ``spatial_alignment`` decides exactly as it does at build time, the same
+  ``ops.average_pool`` / slice is applied, and an impossible pair raises the same ``ValueError``
+  naming both call-time shapes;
+* sizes that are symbolic at call time (a TensorFlow graph traced with ``None`` sizes): the rule is
+  computed from ``ops.shape`` in ``keras.ops``: ``previous`` is sliced to the window ``factor * S``
+  starting at ``offset`` (pool: ``factor = S' // S``, ``offset = 0``; crop: ``factor = 1``,
+  ``offset = (S' - S) / 2``; identity is both with ``factor = 1``, ``offset = 0``), reshaped to
+  ``(B, S[0], factor[0], ..., C')`` and averaged over the factor axes, which is the average pooling of
+  the static path. An impossible pair fails a runtime assertion (``InvalidArgumentError``) whose
+  message starts like the ``ValueError`` and is followed by both call-time sizes. XLA drops
+  assertions: inside ``jit_compile=True`` with sizes still symbolic in the trace, an impossible pair
+  gets an invalid slice size, so it fails at compile time with XLA's slice error (which does not name
+  the shapes) rather than returning a wrongly aligned tensor.
+
+A layer whose sizes were all known at build time keeps its build-time decision for every later call.
 """
 
 import itertools
+import numbers
 
 import keras
 from keras import ops
@@ -36,11 +65,20 @@ from keras_attention.layers._checks import (
 VARIANT_DILATION = {"c": 1, "d": 2}
 
 
+def _misalignment_message(prev, cur):
+    return (
+        f"Cannot align spatial shapes previous={shape_str(prev)} and current={shape_str(cur)}: expected "
+        "equal sizes, previous sizes that are integer multiples of current's (average pooling), or "
+        "differences that are even and non-negative (centre crop)."
+    )
+
+
 def spatial_alignment(previous_spatial, current_spatial):
     """Decide how ``previous`` is aligned to ``current`` (SPEC §1.1).
 
     Returns ``("identity", None)``, ``("pool", factors)`` or ``("crop", offsets)``; raises a ValueError
-    naming both shapes otherwise. Unknown (None) sizes align only with an unknown size in the same place.
+    naming both shapes otherwise. Unknown (None) sizes align only with an unknown size in the same place;
+    the layer itself calls this only with known sizes (see ``build_time_alignment``).
     """
     prev, cur = tuple(previous_spatial), tuple(current_spatial)
     if prev == cur:
@@ -54,11 +92,90 @@ def spatial_alignment(previous_spatial, current_spatial):
         return "pool", tuple(p // c for p, c in zip(prev, cur))
     if all(p - c >= 0 and (p - c) % 2 == 0 for p, c in zip(prev, cur)):
         return "crop", tuple((p - c) // 2 for p, c in zip(prev, cur))
-    raise ValueError(
-        f"Cannot align spatial shapes previous={shape_str(prev)} and current={shape_str(cur)}: expected "
-        "equal sizes, previous sizes that are integer multiples of current's (average pooling), or "
-        "differences that are even and non-negative (centre crop)."
+    raise ValueError(_misalignment_message(prev, cur))
+
+
+def build_time_alignment(previous_spatial, current_spatial):
+    """The layer's build-time decision: ``spatial_alignment`` when every size is known, else ``("dynamic", None)``.
+
+    With unknown sizes the rule is chosen at call time (``align_at_call_time``); the known sizes must
+    still allow one rule (all integer multiples, or all differences even and non-negative), otherwise
+    the ValueError of ``spatial_alignment`` naming both shapes is raised now.
+    """
+    prev, cur = tuple(previous_spatial), tuple(current_spatial)
+    if all(s is not None for s in prev + cur):
+        return spatial_alignment(prev, cur)
+    known = [(p, c) for p, c in zip(prev, cur) if p is not None and c is not None]
+    poolable = all(c > 0 and p % c == 0 for p, c in known)
+    croppable = all(p - c >= 0 and (p - c) % 2 == 0 for p, c in known)
+    if not (poolable or croppable):
+        raise ValueError(_misalignment_message(prev, cur))
+    return "dynamic", None
+
+
+def apply_alignment(previous, kind, arg):
+    """Apply a ``spatial_alignment`` decision to ``previous`` (static sizes)."""
+    if kind == "pool":
+        return ops.average_pool(previous, pool_size=arg, strides=arg, padding="valid")
+    if kind == "crop":
+        sizes = previous.shape[1:-1]
+        index = tuple(slice(o, s - o) for o, s in zip(arg, sizes))
+        return previous[(slice(None),) + index + (slice(None),)]
+    return previous
+
+
+def _assert_alignable(previous, ok, prev_sizes, cur_sizes, prev_static, cur_static):
+    """Runtime check for sizes only known when a TensorFlow graph runs (keras.ops has no assertion).
+
+    Returns ``previous`` made to depend on the check, so the check fails before anything that uses it.
+    """
+    if keras.backend.backend() != "tensorflow":  # other backends always see integer sizes
+        return previous
+    import tensorflow as tf
+
+    message = (
+        _misalignment_message(prev_static, cur_static)
+        + " Sizes unknown when traced; previous and current spatial sizes at call time:"
     )
+    check = tf.debugging.Assert(ok, [message, prev_sizes, cur_sizes], summarize=16)
+    with tf.control_dependencies([check]):
+        return tf.identity(previous)
+
+
+def _static_sizes(sizes):
+    return tuple(s if isinstance(s, numbers.Integral) else None for s in sizes)
+
+
+def align_at_call_time(previous, current):
+    """SPEC §1.1 decided from the call-time shapes of ``previous`` and ``current`` (rank 1 or 2)."""
+    prev_shape, cur_shape = ops.shape(previous), ops.shape(current)
+    prev, cur = tuple(prev_shape[1:-1]), tuple(cur_shape[1:-1])
+    if all(isinstance(s, numbers.Integral) for s in prev + cur):
+        prev, cur = tuple(int(s) for s in prev), tuple(int(s) for s in cur)
+        return apply_alignment(previous, *spatial_alignment(prev, cur))
+    # Symbolic sizes (TensorFlow graph): one slice + reshape + mean covers the three rules.
+    rank = len(cur)
+    p = ops.stack([ops.convert_to_tensor(s, dtype="int32") for s in prev])
+    c = ops.stack([ops.convert_to_tensor(s, dtype="int32") for s in cur])
+    c_nonzero = ops.maximum(c, 1)
+    poolable = ops.all(ops.logical_and(ops.greater(c, 0), ops.equal(p % c_nonzero, 0)))
+    diff = p - c
+    croppable = ops.all(ops.logical_and(ops.greater_equal(diff, 0), ops.equal(diff % 2, 0)))
+    alignable = ops.logical_or(poolable, croppable)
+    previous = _assert_alignable(previous, alignable, p, c, _static_sizes(prev), _static_sizes(cur))
+    factors = ops.where(poolable, p // c_nonzero, ops.ones_like(p))
+    offsets = ops.where(poolable, ops.zeros_like(p), diff // 2)
+    # XLA drops assertions: an impossible pair gets the invalid slice size -2, so the slice fails
+    # (at XLA compile time) instead of returning a wrongly aligned tensor.
+    window = ops.where(alignable, factors * c, ops.full_like(p, -2))
+    begin = [0] + [offsets[i] for i in range(rank)] + [0]
+    size = [-1] + [window[i] for i in range(rank)] + [-1]
+    window_previous = ops.slice(previous, begin, size)
+    blocks = [-1]
+    for i in range(rank):
+        blocks += [cur[i], factors[i]]
+    blocks.append(prev_shape[-1])
+    return ops.mean(ops.reshape(window_previous, blocks), axis=tuple(2 + 2 * i for i in range(rank)))
 
 
 def soft_extrema_weights(d, spatial_rank):
@@ -78,7 +195,8 @@ class ScaleSpaceAttention(keras.layers.Layer):
 
     Call: ``layer([previous, current])`` with ``previous`` of shape ``(B, *S', C')`` (output of layer
     l-1, or the network input) and ``current`` of shape ``(B, *S, C)``. Returns ``current * mask``, or
-    ``(current * mask, mask)`` with ``return_attention=True``.
+    ``(current * mask, mask)`` with ``return_attention=True``. Spatial sizes may be unknown (``None``)
+    when the layer is built; ``previous`` is then aligned at call time (module docstring).
 
     Args:
         variant: ``"c"`` (conventional smoothing convolution, dilation 1) or ``"d"`` (dilation 2).
@@ -143,7 +261,7 @@ class ScaleSpaceAttention(keras.layers.Layer):
                 f"previous {shape_str(previous)} and current {shape_str(current)}: without cross-layer "
                 "channel alignment both need the same channel count."
             )
-        alignment = spatial_alignment(previous[1:-1], current[1:-1])
+        alignment = build_time_alignment(previous[1:-1], current[1:-1])
         return previous, current, alignment
 
     def build(self, input_shape):
@@ -166,19 +284,15 @@ class ScaleSpaceAttention(keras.layers.Layer):
                 regularizer=self.bias_regularizer,
             )
 
-    def _align(self, previous):
+    def _align(self, previous, current):
         kind, arg = self._alignment
-        if kind == "pool":
-            return ops.average_pool(previous, pool_size=arg, strides=arg, padding="valid")
-        if kind == "crop":
-            sizes = previous.shape[1:-1]
-            index = tuple(slice(o, s - o) for o, s in zip(arg, sizes))
-            return previous[(slice(None),) + index + (slice(None),)]
-        return previous
+        if kind == "dynamic":
+            return align_at_call_time(previous, current)
+        return apply_alignment(previous, kind, arg)
 
     def call(self, inputs):
         previous, current = inputs
-        previous = self._align(previous)
+        previous = self._align(previous, current)
         p = ops.mean(previous, axis=-1, keepdims=True) if self.channel_alignment else previous
         diff = current - p
         d = ops.abs(diff) if self.absolute else diff
