@@ -1,5 +1,9 @@
 """iSparse (SPEC §9): InfFS, channel-level edge scores, masks, sparsify, sparsity_report and the ISparse callback."""
 
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -10,7 +14,9 @@ from sklearn.datasets import load_digits
 from keras_attention.layers import ScaleSpaceAttention
 from keras_attention.sparsity import (
     ISparse,
+    MaskConstraint,
     ScorePlan,
+    carried_masks,
     edge_scores,
     format_sparsity_report,
     inffs,
@@ -19,6 +25,7 @@ from keras_attention.sparsity import (
     masks,
     sparsify,
     sparsity_report,
+    strip_masks,
 )
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -357,6 +364,109 @@ def test_isparse_other_strategies_need_no_samples(strategy, digits):
         np.testing.assert_array_equal(w != 0, cb.masks[name])
 
 
+# ------------------------------------------------------------------------- masks carried through save / load
+
+
+def test_mask_constraint_config_round_trip():
+    mask = np.random.default_rng(0).random((3, 5, 7)) < 0.4  # 105 entries: not a whole number of bytes
+    record = MaskConstraint(mask, keras.constraints.MaxNorm(2.0), active=False)
+    again = keras.constraints.get(keras.constraints.serialize(record))
+    assert isinstance(again, MaskConstraint) and not again.active
+    np.testing.assert_array_equal(again.mask_array(), mask)
+    assert isinstance(again.base, keras.constraints.MaxNorm) and again.base.max_value == 2.0
+    w = np.random.default_rng(1).normal(size=mask.shape).astype("float32")
+    np.testing.assert_allclose(np.asarray(again(w)), np.asarray(again.base(w)))  # dormant: the base only
+    active = MaskConstraint.from_config(MaskConstraint(mask).get_config())
+    np.testing.assert_array_equal(np.asarray(active(w)), w * mask)
+    assert active.base is None and active.active
+    with pytest.raises(ValueError, match="needs 15 bytes"):
+        MaskConstraint.from_config({"mask": {"shape": [3, 5, 8], "bits": record.get_config()["mask"]["bits"]}})
+
+
+def test_isparse_resumes_from_saved_masks_after_load(digits, tmp_path):
+    x, y = digits
+    model = mlp()
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    checkpoint = keras.callbacks.ModelCheckpoint(tmp_path / "checkpoint.keras")  # saved while ISparse runs
+    cb = ISparse(0.5, x[:300], max_samples=128)
+    model.fit(x[:1200], y[:1200], epochs=1, batch_size=64, callbacks=[cb, checkpoint], verbose=0)
+    assert sparsity_report(model)[-1]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    zeros = {name: kernel(model, name) == 0 for name in ("h", "o")}
+    for name, m in cb.masks.items():
+        np.testing.assert_array_equal(~zeros[name], m)
+    assert model.get_layer("h").kernel.constraint is None  # the active constraint is gone after fit
+    path = tmp_path / "sparse.keras"
+    model.save(path)
+    for file in (path, tmp_path / "checkpoint.keras"):
+        loaded = keras.saving.load_model(file, safe_mode=True)
+        assert set(carried_masks(loaded)) == {"h", "o"}
+        for name, m in carried_masks(loaded).items():
+            np.testing.assert_array_equal(m, cb.masks[name])
+        # the masks do not change the loaded model's outputs
+        np.testing.assert_array_equal(np.asarray(loaded(x[:64])), np.asarray(model(x[:64])))
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # resume at epoch 1 with a NEW callback whose first update is at epoch 2: the saved masks hold
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    resumed = ISparse(0.5, x[:300], max_samples=128, update_every=2)
+    history = loaded.fit(
+        x[:1200], y[:1200], initial_epoch=1, epochs=2, batch_size=64, callbacks=[resumed], verbose=0
+    )
+    assert resumed.current_sparsity is None  # no update ran: the carried masks were in force
+    rows = {r["layer"]: r for r in sparsity_report(loaded)}
+    for name in ("h", "o"):
+        w = kernel(loaded, name)
+        assert rows[name]["sparsity"] >= 0.5 - 1e-6 and history.history[f"sparsity/{name}"][0] >= 0.5 - 1e-6
+        assert np.count_nonzero(w[zeros[name]]) == 0  # every weight pruned before the resume is still zero
+        assert np.any(w != kernel(model, name))  # ... while the kept ones trained on
+        np.testing.assert_array_equal(resumed.masks[name], ~zeros[name])
+    assert rows["total"]["sparsity"] >= 0.5 - 1e-6
+    # a second resume starts where this one stopped; the scheduled update (epoch 2) keeps 50 %
+    again = ISparse(0.5, x[:300], max_samples=128, update_every=2)
+    loaded.fit(x[:1200], y[:1200], initial_epoch=2, epochs=3, batch_size=64, callbacks=[again], verbose=0)
+    assert again.current_sparsity == 0.5
+    for name in ("h", "o"):
+        w = kernel(loaded, name)
+        assert np.count_nonzero(w) == kept_count(w.size, 0.5)
+        np.testing.assert_array_equal(carried_masks(loaded)[name], w != 0)
+
+
+def test_sparsify_output_carries_masks_through_save_load(digits, tmp_path):
+    x, y = digits
+    model = mlp()
+    new = sparsify(model, 0.5, strategy="magnitude")
+    assert set(carried_masks(new)) == {"h", "o"} and model.get_layer("h").kernel_constraint is None
+    for name, m in carried_masks(new).items():
+        np.testing.assert_array_equal(m, kernel(new, name) != 0)
+    path = tmp_path / "sparsified.keras"
+    new.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded(x[:64])), np.asarray(new(x[:64])))
+    for name, m in carried_masks(loaded).items():
+        np.testing.assert_array_equal(m, kernel(new, name) != 0)
+    # sparsifying a model that carries masks replaces them
+    sparser = sparsify(loaded, 0.8, strategy="magnitude")
+    for name, m in carried_masks(sparser).items():
+        np.testing.assert_array_equal(m, kernel(sparser, name) != 0)
+        assert np.count_nonzero(m) == kept_count(m.size, 0.8)
+    for name, m in carried_masks(loaded).items():  # ... and leaves the source's alone
+        np.testing.assert_array_equal(m, kernel(new, name) != 0)
+    # carried masks are dormant: training without the callback may regrow pruned weights ...
+    loaded.compile("adam", "sparse_categorical_crossentropy")
+    loaded.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
+    assert sparsity_report(loaded)[-1]["sparsity"] < 0.4
+    # ... an ISparse run before its start_epoch keeps them; after strip_masks it trains dense
+    sparser.compile("adam", "sparse_categorical_crossentropy")
+    cb = ISparse(0.8, strategy="magnitude", start_epoch=5)
+    sparser.fit(x[:256], y[:256], epochs=1, batch_size=64, callbacks=[cb], verbose=0)
+    for name, m in carried_masks(sparser).items():
+        assert np.count_nonzero(kernel(sparser, name)[~m]) == 0 and np.count_nonzero(m) == kept_count(m.size, 0.8)
+    strip_masks(sparser)
+    assert carried_masks(sparser) == {} and sparser.get_layer("h").kernel.constraint is None
+    cb = ISparse(0.8, strategy="magnitude", start_epoch=5)
+    sparser.fit(x[:256], y[:256], epochs=1, batch_size=64, callbacks=[cb], verbose=0)
+    assert sparsity_report(sparser)[-1]["sparsity"] < 0.4
+
+
 # ------------------------------------------------------------------------------------------------ errors
 
 
@@ -443,3 +553,31 @@ def test_channel_changing_weightless_layer_and_subclassed_model():
     sub(np.ones((2, 3)))
     with pytest.raises(ValueError, match="functional or Sequential"):
         sparsify(sub, 0.5, strategy="magnitude")
+
+
+# --------------------------------------------------------------------------------------- a fresh process
+
+
+def test_isparse_model_loads_in_fresh_process(digits, tmp_path):
+    x, y = digits
+    model = lenet()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    xi = x[:256].reshape(-1, 8, 8, 1)
+    model.fit(xi, y[:256], epochs=1, batch_size=64, callbacks=[ISparse(0.6, xi[:64])], verbose=0)
+    path = tmp_path / "sparse.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", xi[:32])
+    # a user's process imports the package only; that registers MaskConstraint (the carried masks)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, keras
+        import keras_attention
+        model = keras.saving.load_model({str(path)!r}, safe_mode=True)
+        np.save({str(tmp_path / "pred.npy")!r}, np.asarray(model(np.load({str(tmp_path / "x.npy")!r}))))
+        np.save({str(tmp_path / "zeros.npy")!r}, np.asarray(model.get_layer("fc1").kernel.numpy() == 0))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), np.asarray(model(xi[:32])))
+    np.testing.assert_array_equal(np.load(tmp_path / "zeros.npy"), kernel(model, "fc1") == 0)

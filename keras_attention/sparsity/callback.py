@@ -7,24 +7,39 @@ sparsity), derives the masks at the scheduled sparsity (:func:`~keras_attention.
 and multiplies the kernels by them.
 
 Keeping pruned weights at exactly zero after every optimizer step, whatever the optimizer: at
-``on_train_begin`` every prunable kernel variable gets a constraint ``w -> base(w) * M`` (``base`` the
-layer's own kernel constraint, if any) reading a non-trainable mask variable, and the train function is
-rebuilt so that the compiled step includes it. Keras optimizers apply variable constraints right after
-each update inside the train step, so the masked entries are zero after every step - also with
-``steps_per_execution > 1``, XLA, momentum / Adam / AdamW and loss scaling. For the kept edges this is
-exactly eq. 4.13 (``W' = W - eta (M * Err)``): their update does not depend on the masked entries. The
-optimizer still sees the full gradient of the masked entries, so e.g. Adam's moments for them move; the
-constraint undoes the resulting step, and the moments matter only if a later update re-enables such an
-edge (it then restarts from 0). ``on_train_end`` restores the original constraints (pruned weights stay
+``on_train_begin`` every prunable kernel variable gets an active
+:class:`~keras_attention.sparsity.MaskConstraint` ``w -> base(w) * M`` (``base`` the layer's own kernel
+constraint, if any) reading a non-trainable mask variable, and the train function is rebuilt so that the
+compiled step includes it. Keras optimizers apply variable constraints right after each update inside the
+train step, so the masked entries are zero after every step - also with ``steps_per_execution > 1``, XLA,
+momentum / Adam / AdamW and loss scaling. For the kept edges this is exactly eq. 4.13
+(``W' = W - eta (M * Err)``): their update does not depend on the masked entries. The optimizer still sees
+the full gradient of the masked entries, so e.g. Adam's moments for them move; the constraint undoes the
+resulting step, and the moments matter only if a later update re-enables such an edge (it then restarts
+from 0). ``on_train_end`` gives the kernel variables their own constraints back (pruned weights stay
 zero; training further without the callback may regrow them) and drops the train function so the next
 ``fit`` traces a clean one.
+
+The model carries its masks: whenever masks are set (every update, and at ``on_train_begin``), each
+prunable layer's ``kernel_constraint`` becomes a dormant ``MaskConstraint`` recording its mask (see
+:mod:`keras_attention.sparsity.mask_constraint`). So the masks travel with ``model.save`` - also a
+checkpoint written mid-``fit`` - and ``keras.saving.load_model(..., safe_mode=True)`` (the loading process
+imports ``keras_attention.sparsity``); they never change the model's outputs. Resuming: an ``ISparse``
+callback (a new one, e.g. after a reload) on a model that carries masks starts from them - they are in
+force, pruned weights stay zero, from the first step of its ``fit`` until its own first scheduled update
+recomputes the masks at the scheduled sparsity (as the schedule says; a polynomial ramp restarted at
+``start_epoch`` may so re-enable edges). This holds also before ``start_epoch``: a model that carries
+masks does not silently turn dense again. ``fit(..., initial_epoch=e)`` with the original schedule
+continues where the interrupted run stopped. To start over dense, drop the masks first with
+:func:`~keras_attention.sparsity.strip_masks`. A model without masks starts from those of this callback's
+previous ``fit`` (if any), else dense.
 
 Schedules: ``"constant"`` prunes to ``sparsity`` from ``start_epoch`` on; ``"polynomial"`` ramps
 ``s(e) = sparsity * (1 - (1 - (e - start_epoch) / (end_epoch - start_epoch)) ** power)`` from 0 at
 ``start_epoch`` to ``sparsity`` at ``end_epoch`` (Zhu & Gupta's cubic schedule for ``power=3``) and stays
 there. Updates happen at ``on_epoch_begin`` of ``start_epoch + k * update_every`` (and of ``end_epoch``
-for the polynomial ramp); before ``start_epoch`` the network trains dense. Epochs are counted as Keras
-does (``initial_epoch`` included).
+for the polynomial ramp); before ``start_epoch`` the network trains dense (unless it carries masks, see
+above). Epochs are counted as Keras does (``initial_epoch`` included).
 
 Logs: at the end of every epoch ``logs["sparsity/<layer name>"]`` is the fraction of zero kernel
 entries of each prunable layer and ``logs["sparsity"]`` that of all of them together, so they land in
@@ -33,28 +48,15 @@ entries of each prunable layer and ``logs["sparsity"]`` that of all of them toge
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_attention.layers._checks import check_choice, check_positive_int
 from keras_attention.sparsity.inffs import check_alpha
+from keras_attention.sparsity.mask_constraint import MaskConstraint, carried_masks, record_masks, unwrap
 from keras_attention.sparsity.masking import STRATEGIES, apply_masks, check_sparsity, masks, strategy_scores
 from keras_attention.sparsity.propagation import ScorePlan, kernel_array, kernel_variable
 from keras_attention.sparsity.samples import collect_samples
 
 SCHEDULES = ("constant", "polynomial")
-
-
-class MaskConstraint:
-    """Variable constraint ``w -> base(w) * mask`` (``mask`` a Keras variable updated by the callback)."""
-
-    def __init__(self, mask, base=None):
-        self.mask = mask
-        self.base = base
-
-    def __call__(self, w):
-        if self.base is not None:
-            w = self.base(w)
-        return w * ops.cast(self.mask, w.dtype)
 
 
 class ISparse(keras.callbacks.Callback):
@@ -77,8 +79,9 @@ class ISparse(keras.callbacks.Callback):
         batch_size: batch size of the scoring inference pass.
         verbose: 1 prints the sparsity at each update.
 
-    After each update ``self.masks`` holds ``{layer name: bool mask}`` and ``self.current_sparsity`` the
-    scheduled sparsity.
+    ``self.masks`` holds the masks in force, ``{layer name: bool mask}`` (after each update, and from
+    ``on_train_begin`` on those the model carries); after each update ``self.current_sparsity`` is the
+    scheduled sparsity (None before the first update).
     """
 
     def __init__(
@@ -149,18 +152,30 @@ class ISparse(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._plan = ScorePlan(self.model)  # raises before anything changes
+        carried = carried_masks(self.model)
         if self.strategy == "random" and self._random_scores is None:
             self._random_scores = strategy_scores(self._plan, "random", seed=self.seed)
         for layer in self._plan.prunable:
             var = kernel_variable(layer)
+            if layer.name in carried:  # resuming: the model's own masks win
+                self.masks[layer.name] = carried[layer.name]
+            initial = self.masks.get(layer.name)
+            if initial is not None and tuple(initial.shape) != tuple(var.shape):
+                self.masks.pop(layer.name)
+                initial = None
+            initial = np.ones(var.shape, "float32") if initial is None else initial.astype("float32")
             mask = self._mask_vars.get(layer.name)
             if mask is None or tuple(mask.shape) != tuple(var.shape):
-                initial = self.masks.get(layer.name)
-                initial = np.ones(var.shape, "float32") if initial is None else initial.astype("float32")
                 mask = keras.Variable(initial, trainable=False, dtype="float32", name=f"isparse_mask_{layer.name}")
                 self._mask_vars[layer.name] = mask
+            else:
+                mask.assign(initial)
             self._saved_constraints[layer.name] = var.constraint
-            var.constraint = MaskConstraint(mask, var.constraint)
+            var.constraint = MaskConstraint(mask, unwrap(var.constraint))
+        names = {layer.name for layer in self._plan.prunable}
+        in_force = {name: m for name, m in self.masks.items() if name in names}
+        apply_masks(self.model, in_force)
+        record_masks(self.model, in_force)
         self.model.make_train_function(force=True)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -183,7 +198,7 @@ class ISparse(keras.callbacks.Callback):
             return
         for layer in self._plan.prunable:
             if layer.name in self._saved_constraints:
-                kernel_variable(layer).constraint = self._saved_constraints.pop(layer.name)
+                kernel_variable(layer).constraint = unwrap(self._saved_constraints.pop(layer.name))
         self.model.train_function = None
 
     # --- the update -----------------------------------------------------------------------------------
@@ -204,6 +219,7 @@ class ISparse(keras.callbacks.Callback):
         for name, mask in self.masks.items():
             self._mask_vars[name].assign(mask.astype("float32"))
         apply_masks(self.model, self.masks)
+        record_masks(self.model, self.masks)
         self.current_sparsity = target
         if self.verbose:
             print(f"ISparse: epoch {epoch}, sparsity {target:.4f} ({self.strategy})")

@@ -10,7 +10,10 @@ index (C order) - the masks are deterministic. Biases are never pruned.
 ``sparsify(model, sparsity, x, strategy)`` (sparsify-with, no retraining) returns a NEW model: a
 ``keras.models.clone_model`` copy with the original's weights, whose kernels are multiplied by the
 masks, so the layer computes ``act((W * M) x + b)`` (eq. 4.12). The original model is not touched. The
-copy is not compiled. Strategies differ only in the score that ranks the edges:
+copy is not compiled; it carries its masks (dormant
+:class:`~keras_attention.sparsity.mask_constraint.MaskConstraint` kernel constraints: they survive
+``model.save`` / ``load_model`` and an :class:`~keras_attention.sparsity.ISparse` run on the copy starts
+from them) without any effect on its outputs. Strategies differ only in the score that ranks the edges:
 
 - ``"isparse"``: ``E`` of :func:`~keras_attention.sparsity.propagation.edge_scores` (needs ``x``);
 - ``"magnitude"``: ``E = |W|`` (retraining-free magnitude pruning);
@@ -27,6 +30,7 @@ import keras
 import numpy as np
 
 from keras_attention.layers._checks import check_choice
+from keras_attention.sparsity.mask_constraint import record_masks, unwrap
 from keras_attention.sparsity.propagation import (
     ScorePlan,
     is_prunable,
@@ -134,7 +138,7 @@ def sparsify(model, sparsity, x=None, strategy="isparse", seed=None, *, alpha=0.
         alpha, batch_size, max_samples: see :func:`edge_scores`.
 
     Returns:
-        the sparsified copy (not compiled).
+        the sparsified copy (not compiled), carrying its masks.
     """
     check_choice("strategy", strategy, set(STRATEGIES))
     if not isinstance(sparsity, dict):
@@ -150,6 +154,10 @@ def sparsify(model, sparsity, x=None, strategy="isparse", seed=None, *, alpha=0.
     new = keras.models.clone_model(model)
     new.set_weights(model.get_weights())
     apply_masks(new, layer_masks)
+    record_masks(new, layer_masks)  # replaces any masks the clone inherited from ``model``'s config
+    for name in layer_masks:
+        var = kernel_variable(new.get_layer(name))
+        var.constraint = unwrap(var.constraint)
     return new
 
 
