@@ -426,3 +426,98 @@ def test_analyze_too_few_keypoints_and_fallback(digits):
         analyze(digits[:5] * 16)
     with pytest.raises(ValueError, match="`upscale` must be an integer >= 1"):
         analyze(digits[:5], upscale=0)
+
+
+# -- analyze: the budget is checked before the work it would waste ------------------------------------
+
+
+def _clustering_ran(*args, **kwargs):
+    raise AssertionError("clustering ran")
+
+
+def _budget_error_prefix(budget, n_layers):
+    """The start of `allocate`'s error, which the early checks of `analyze` share."""
+    return f"Argument `budget`={budget} is smaller than the number of convolution layers in the plan ({n_layers}"
+
+
+def test_analyze_budget_below_layers_fails_before_clustering(digits, monkeypatch):
+    from keras_attention.racknet import analysis
+
+    images = digits[:200]
+    # one rack (min_fraction=0.3 keeps octave 0 alone) of >= 2 layers, and the default 3 racks of more layers
+    one_rack = analyze(images, upscale=4, min_fraction=0.3, n_jobs=2)
+    assert one_rack.n_racks == 1 and one_rack.n_layers >= 2
+    racks = analyze(images, upscale=4, n_jobs=2)
+    assert racks.n_layers > racks.n_racks >= 2
+    with pytest.raises(ValueError) as from_allocate:
+        allocate(one_rack, 1)
+
+    monkeypatch.setattr(analysis, "count_clusters", _clustering_ran)
+    with pytest.raises(ValueError) as caught:
+        analyze(images, upscale=4, min_fraction=0.3, n_jobs=2, budget=1)
+    message = str(caught.value)
+    n = one_rack.n_layers
+    assert message.startswith(_budget_error_prefix(1, n))
+    assert str(from_allocate.value).startswith(_budget_error_prefix(1, n))  # same wording as `allocate`
+    assert f"racks {n}: [{n}] layers per rack for octaves {one_rack.octaves}" in message
+    assert "every layer needs at least one kernel" in message
+    assert "Detected after the mixtures, before clustering" in message
+    assert f"raise `budget` to at least {n}" in message
+    assert "raising `min_fraction` (now 0.3) or lowering `max_components` (now 6)" in message
+
+    # several racks: a budget that covers the racks but not the layers fails after the mixtures as well
+    budget = racks.n_racks
+    with pytest.raises(ValueError) as caught:
+        analyze(images, upscale=4, n_jobs=2, budget=budget)
+    message = str(caught.value)
+    assert message.startswith(_budget_error_prefix(budget, racks.n_layers))
+    assert f"racks {racks}: {racks.layers_per_rack} layers per rack for octaves {racks.octaves}" in message
+    assert "before clustering" in message and f"raise `budget` to at least {racks.n_layers}" in message
+
+    # a sufficient budget still clusters and returns the allocated plan
+    monkeypatch.undo()
+    plan = analyze(images, upscale=4, min_fraction=0.3, n_jobs=2, budget=n)
+    assert plan.components == one_rack.components
+    assert plan.budget == n and plan.allocation == [[1] * n] == allocate(one_rack, n)
+    plan = analyze(images, upscale=4, n_jobs=2, budget=racks.n_layers + 5)
+    assert plan.components == racks.components and plan.allocation == allocate(racks, racks.n_layers + 5)
+    assert sum(map(sum, plan.allocation)) == racks.n_layers + 5
+
+
+def test_analyze_budget_checked_before_sift_and_before_entropy(monkeypatch):
+    from keras_attention.racknet import analysis
+
+    images = _fashion(50)
+    reference = analyze(images, n_jobs=2)
+    assert reference.n_racks >= 2
+
+    def never(name):
+        def fail(*args, **kwargs):
+            raise AssertionError(f"{name} ran")
+
+        return fail
+
+    # known from the arguments alone: checked before the SIFT pass
+    monkeypatch.setattr(analysis, "detect_keypoints", never("SIFT"))
+    for bad in (0, -3, 2.5, True, "8"):
+        with pytest.raises(ValueError, match="`budget` must be an integer >= 1"):
+            analyze(images, budget=bad)
+    monkeypatch.undo()
+
+    # the racks are known right after the SIFT pass: fewer kernels than racks fails before the entropy pass
+    for name in ("keypoint_entropies", "fit_mixture", "count_clusters"):
+        monkeypatch.setattr(analysis, name, never(name))
+    r = reference.n_racks
+    with pytest.raises(ValueError) as caught:
+        analyze(images, n_jobs=2, budget=r - 1)
+    message = str(caught.value)
+    assert message.startswith(f"Argument `budget`={r - 1} is smaller than the number of convolution layers in the plan")
+    assert f"(at least {r}: {r} racks (octaves {reference.octaves}) of at least one layer each" in message
+    assert "before the entropy pass, the mixtures and clustering" in message
+    assert f"raise `budget` to at least {r}" in message and "raise `min_fraction` (now 0.05)" in message
+    monkeypatch.undo()
+
+    # the one-layer fallback plan takes any budget >= 1, without clustering
+    monkeypatch.setattr(analysis, "count_clusters", _clustering_ran)
+    plan = analyze(np.zeros((3, 16, 16), np.uint8), fallback=True, budget=1)
+    assert plan.fallback and plan.allocation == [[1]] and str(plan) == "1 (1)"

@@ -8,43 +8,15 @@
 - :mod:`~keras_attention.data.idx` -- the IDX (MNIST format) reader :func:`read_idx` and writer.
 """
 
-from keras_attention.data.idx import read_idx, write_idx
-from keras_attention.data.timeseries import (
-    CLASSIFICATION_DATASETS,
-    FORECASTING_DATASETS,
-    ForecastingData,
-    TimeSeriesData,
-    forecasting_windows,
-    load_forecasting,
-    load_forecasting_series,
-    load_timeseries,
-)
-from keras_attention.data.images import (
-    DATASETS,
-    ENV_VAR,
-    DatasetNotFoundError,
-    DatasetSpec,
-    dataset_info,
-    image_dataset,
-    load_arrays,
-)
+from keras_attention.utils.lazy import lazy_exports
 
-__all__ = [
-    "CLASSIFICATION_DATASETS",
-    "FORECASTING_DATASETS",
-    "ForecastingData",
-    "TimeSeriesData",
-    "forecasting_windows",
-    "load_forecasting",
-    "load_forecasting_series",
-    "load_timeseries",
-    "DATASETS",
-    "ENV_VAR",
-    "DatasetNotFoundError",
-    "DatasetSpec",
-    "dataset_info",
-    "image_dataset",
-    "load_arrays",
-    "read_idx",
-    "write_idx",
-]
+_EXPORTS = {
+    **dict.fromkeys(["read_idx", "write_idx"], ".idx"),
+    **dict.fromkeys(["CLASSIFICATION_DATASETS", "FORECASTING_DATASETS", "ForecastingData", "TimeSeriesData",
+                     "forecasting_windows", "load_forecasting", "load_forecasting_series", "load_timeseries"],
+                    ".timeseries"),
+    **dict.fromkeys(["DATASETS", "ENV_VAR", "DatasetNotFoundError", "DatasetSpec", "dataset_info", "image_dataset",
+                     "load_arrays"], ".images"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

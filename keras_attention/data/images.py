@@ -33,6 +33,9 @@ is given, augment (train only: zero-pad 4 pixels on every side, random crop back
 horizontal flip), batch and prefetch. With a ``seed`` the sequence of batches (shuffling and
 augmentation, epoch after epoch) is the same for every pipeline built with that seed; as everywhere in
 TensorFlow, it also depends on the global seed when one is set (``keras.utils.set_random_seed``).
+
+TensorFlow is imported by the functions that read or build data, not by the module, so that
+:data:`DATASETS` and :func:`dataset_info` are read without it (``keras-attention --help``).
 """
 
 import dataclasses
@@ -40,9 +43,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from keras_attention.layers._checks import check_bool, check_choice, check_positive_int
+from keras_attention.utils.checks import check_bool, check_choice, check_positive_int
 
 ENV_VAR = "KERAS_ATTENTION_DATA"
 SYSTEM_DATA_DIRS = ("/usr/share/datasets",)
@@ -281,6 +283,7 @@ def _tfds_data_dir(data_dir):
 
 def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
     """``(dataset of (uint8 image, int64 label), tried)``; dataset is None when tfds failed."""
+    import tensorflow as tf
     tfds_split = dict(spec.tfds_splits)[split]
     where = f"tensorflow-datasets {spec.tfds_name!r} split {tfds_split!r} in data_dir {_tfds_data_dir(data_dir)!r}"
     try:
@@ -348,6 +351,7 @@ def _resolve(spec, split, source, data_dir, limit, shuffle_files=False, seed=Non
 
 
 def _resize_uint8(size):
+    import tensorflow as tf
     def resize(image, label):
         image = tf.image.resize(image, size, method="bilinear", antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8), label
@@ -364,6 +368,7 @@ def load_arrays(name, split="train", source="auto", data_dir=None, limit=None, i
     Raises ValueError for bad arguments, before any I/O, and :class:`DatasetNotFoundError` when no
     source has the data.
     """
+    import tensorflow as tf
     spec, size = _check_common(name, split, source, data_dir, limit, image_size)
     kind, found = _resolve(spec, split, source, data_dir, limit)
     size = _output_size(spec, size)
@@ -390,6 +395,7 @@ def load_arrays(name, split="train", source="auto", data_dir=None, limit=None, i
 
 def _augment(image, seeds):
     """CIFAR-style augmentation of one float image: zero-pad, random crop back, random horizontal flip."""
+    import tensorflow as tf
     shape = tf.shape(image)
     padded = tf.pad(image, [[AUGMENT_PADDING, AUGMENT_PADDING], [AUGMENT_PADDING, AUGMENT_PADDING], [0, 0]])
     image = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
@@ -408,6 +414,7 @@ def image_dataset(name, split="train", batch_size=128, source="auto", data_dir=N
     Raises ValueError for bad arguments, before any I/O, and :class:`DatasetNotFoundError` when no
     source has the data.
     """
+    import tensorflow as tf
     spec, size = _check_common(name, split, source, data_dir, limit, image_size)
     check_positive_int("batch_size", batch_size)
     shuffle = split == "train" if shuffle is None else check_bool("shuffle", shuffle)

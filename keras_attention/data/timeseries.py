@@ -41,7 +41,7 @@ import numbers
 
 import numpy as np
 
-from keras_attention.layers._checks import check_choice, check_positive_int, shape_str
+from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
 
 # name -> aeon's equal-length copy (None when the set is equal-length already).
 CLASSIFICATION_DATASETS = {

@@ -24,7 +24,7 @@ Reading of what SPEC and the paper leave open:
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import check_bool, check_feature_shape, check_positive_int
+from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3

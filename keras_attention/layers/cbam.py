@@ -24,7 +24,7 @@ Reading of what SPEC and the paper leave open:
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import check_bool, check_feature_shape, check_positive_int
+from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")

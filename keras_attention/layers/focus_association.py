@@ -33,7 +33,7 @@ import math
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import check_positive_int, is_shape, shape_str
+from keras_attention.utils.checks import check_positive_int, is_shape, shape_str
 
 
 def projection_strides(x_shape, u_shape):

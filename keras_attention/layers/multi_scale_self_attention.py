@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.layers._checks import check_positive_int
+from keras_attention.utils.checks import check_positive_int
 from keras_attention.layers.xm2a import check_sequence_shape
 
 

@@ -26,7 +26,7 @@ Reading of what the paper leaves open:
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import (
+from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
     check_feature_shape,

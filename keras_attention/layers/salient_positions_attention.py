@@ -32,7 +32,7 @@ import math
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import (
+from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
     check_feature_shape,

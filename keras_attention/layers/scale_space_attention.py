@@ -54,7 +54,7 @@ import numbers
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import (
+from keras_attention.utils.checks import (
     check_bool,
     check_choice,
     check_positive_int,

@@ -30,7 +30,7 @@ Readings where SPEC is silent:
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import (
+from keras_attention.utils.checks import (
     check_bool,
     check_positive_int,
     shape_str,

@@ -17,7 +17,7 @@ defaults). The hidden width is at least one unit, so narrow layers (``C < reduct
 import keras
 from keras import ops
 
-from keras_attention.layers._checks import (
+from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
     check_feature_shape,

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.layers._checks import (
+from keras_attention.utils.checks import (
     check_bool,
     check_choice,
     check_positive_int,

@@ -6,40 +6,16 @@ descriptor clusters -> kernel weights), ``allocate(plan, budget, strategy) -> Al
 (``pip install keras-attention[vision]``), imported only when features are extracted.
 """
 
-from keras_attention.racknet.allocation import STRATEGIES, Allocation, allocate, largest_remainder, strategy_weights
-from keras_attention.racknet.analysis import MIXTURES, analyze, count_clusters, fit_mixture
-from keras_attention.racknet.builder import build_model
-from keras_attention.racknet.features import (
-    Keypoints,
-    detect_keypoints,
-    keypoint_entropies,
-    scope_bounds,
-    scope_entropies,
-    to_gray_uint8,
-    unpack_octave,
-)
-from keras_attention.racknet.plan import PHASES, Component, RackPlan, format_row
+from keras_attention.utils.lazy import lazy_exports
 
-__all__ = [
-    "PHASES",
-    "MIXTURES",
-    "STRATEGIES",
-    "Allocation",
-    "Component",
-    "Keypoints",
-    "RackPlan",
-    "allocate",
-    "analyze",
-    "build_model",
-    "count_clusters",
-    "detect_keypoints",
-    "fit_mixture",
-    "format_row",
-    "keypoint_entropies",
-    "largest_remainder",
-    "scope_bounds",
-    "scope_entropies",
-    "strategy_weights",
-    "to_gray_uint8",
-    "unpack_octave",
-]
+_EXPORTS = {
+    **dict.fromkeys(["DEFAULT_BUDGET", "STRATEGIES", "Allocation", "allocate", "largest_remainder",
+                     "strategy_weights"], ".allocation"),
+    **dict.fromkeys(["MIXTURES", "analyze", "count_clusters", "fit_mixture"], ".analysis"),
+    "build_model": ".builder",
+    **dict.fromkeys(["Keypoints", "detect_keypoints", "keypoint_entropies", "scope_bounds", "scope_entropies",
+                     "to_gray_uint8", "unpack_octave"], ".features"),
+    **dict.fromkeys(["PHASES", "Component", "RackPlan", "format_row"], ".plan"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

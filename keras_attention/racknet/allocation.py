@@ -29,8 +29,10 @@ Strategies and their weights (rack ``i``, layer ``j`` in ascending component mea
 
 import numpy as np
 
-from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.racknet.plan import RackPlan, format_row
+
+DEFAULT_BUDGET = 400  # kernels allocated when no budget is given (the dissertation's Table 3.6 budget)
 
 STRATEGIES = ("racknet", "random", "uniform_rack", "uniform_layer", "c_proportional", "inverse_order")
 

@@ -30,7 +30,15 @@ Readings where SPEC is silent:
   2000x128 descriptors, thread start-up and oversubscription cost far more than they save;
 * too few keypoints (fewer than ``min_keypoints`` in all) is a ValueError that says what was found and
   what to try; with ``fallback=True`` a minimal plan is returned instead: one rack (the most populated
-  octave, or 0 when nothing was found) with one layer, ``fallback=True`` recorded in the plan.
+  octave, or 0 when nothing was found) with one layer, ``fallback=True`` recorded in the plan;
+* ``budget`` (every layer needs at least one kernel, so ``budget`` must cover the plan's number of
+  layers, as in :func:`~keras_attention.racknet.allocation.allocate`) is checked as soon as each bound
+  is known, never after the clustering: before the SIFT pass, ``budget`` must be an integer >= 1 (no
+  argument forces more than one layer: every plan has at least one rack of at least one layer); after
+  the SIFT pass, once the racks are known, ``budget`` >= number of racks (each rack holds at least one
+  layer), before the entropy pass and the mixtures; after the mixtures, ``budget`` >= number of layers
+  (the components of every rack), before the clustering (the same for the one-layer fallback plan).
+  A ValueError names ``budget``, the layers found and what to change.
 """
 
 import time
@@ -38,9 +46,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from keras_attention.layers._checks import check_bool, check_choice, check_positive_int
+from keras_attention.utils.checks import check_bool, check_choice, check_positive_int
 from keras_attention.racknet.features import detect_keypoints, keypoint_entropies, require_cv2, to_gray_uint8
-from keras_attention.racknet.plan import Component, RackPlan
+from keras_attention.racknet.plan import Component, RackPlan, format_row
 
 MIXTURES = ("bic", "dirichlet")
 DIRICHLET_MIN_WEIGHT = 0.01
@@ -56,6 +64,15 @@ def _check_positive_float(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"Argument `{name}` must be a positive number; got {value!r}.")
     return float(value)
+
+
+def _check_budget_covers(budget, n_layers, found, detected, advice):
+    """Raise the ValueError of ``allocate`` (``budget`` < layers) early; ``found``: the layers known so far."""
+    if budget is not None and budget < n_layers:
+        raise ValueError(
+            f"Argument `budget`={budget} is smaller than the number of convolution layers in the plan "
+            f"({found}); every layer needs at least one kernel. Detected {detected}: {advice}."
+        )
 
 
 def fit_mixture(values, max_components=6, mixture="bic", seed=0):
@@ -197,6 +214,10 @@ def analyze(
                 "for a minimal one-rack, one-layer plan."
             )
         octave = int(octave_ids[np.argmax(octave_sizes)]) if octave_ids.size else 0
+        _check_budget_covers(
+            budget, 1, f"1, racks 1: the one-layer fallback plan, octave {octave}",
+            "before the entropy pass and clustering", "raise `budget` to at least 1",
+        )
         mean = 0.0
         if len(keypoints):
             mean = float(np.mean(keypoint_entropies(gray, keypoints)))
@@ -209,11 +230,7 @@ def analyze(
         )
         return plan.allocated(budget) if budget is not None else plan
 
-    start = time.perf_counter()
-    entropy = keypoint_entropies(gray, keypoints)
-    timings["entropy"] = time.perf_counter() - start
-
-    start = time.perf_counter()
+    # racks depend on the octave counts alone: check them (and the budget's bound) before any further work
     fractions = octave_sizes / octave_sizes.sum()
     racks = [int(o) for o, f in zip(octave_ids, fractions) if f >= min_fraction]
     if not racks:
@@ -222,12 +239,37 @@ def analyze(
             f"Argument `min_fraction`={min_fraction} leaves no rack: the octaves hold these fractions of the "
             f"{len(keypoints)} keypoints: {shares}. Lower `min_fraction`."
         )
+    _check_budget_covers(
+        budget,
+        len(racks),
+        f"at least {len(racks)}: {len(racks)} racks (octaves {racks}) of at least one layer each, up to "
+        f"`max_components`={max_components} each",
+        "after the SIFT pass, before the entropy pass, the mixtures and clustering",
+        f"raise `budget` to at least {len(racks)} (the mixtures may give up to "
+        f"{len(racks) * max_components} layers), or raise `min_fraction` (now {min_fraction}) to get fewer racks",
+    )
+
+    start = time.perf_counter()
+    entropy = keypoint_entropies(gray, keypoints)
+    timings["entropy"] = time.perf_counter() - start
+
+    start = time.perf_counter()
     fits = []
     for octave in racks:
         rows = np.flatnonzero(keypoints.octave == octave)
         components, labels = fit_mixture(entropy[rows], max_components, mixture, seed)
         fits.append((rows, components, labels))
     timings["mixture"] = time.perf_counter() - start
+    layers_per_rack = [len(components) for _, components, _ in fits]
+    n_layers = sum(layers_per_rack)
+    _check_budget_covers(
+        budget,
+        n_layers,
+        f"{n_layers}, racks {format_row(layers_per_rack)}: {layers_per_rack} layers per rack for octaves {racks}",
+        "after the mixtures, before clustering",
+        f"raise `budget` to at least {n_layers}, or get fewer layers by raising `min_fraction` (now "
+        f"{min_fraction}) or lowering `max_components` (now {max_components})",
+    )
 
     start = time.perf_counter()
     plan_components = []

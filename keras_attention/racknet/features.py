@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_attention.layers._checks import check_bool, check_positive_int
+from keras_attention.utils.checks import check_bool, check_positive_int
 
 #: Most pixels gathered at once when counting scope values (bounds the memory of the entropy phase).
 WINDOW_BATCH_ELEMENTS = 1 << 22

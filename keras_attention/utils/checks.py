@@ -1,4 +1,4 @@
-"""Input checks shared by the layers: every error names the argument, the value and what was expected."""
+"""Argument checks shared by the whole package: every error names the argument, the value and what was expected."""
 
 import numbers
 
