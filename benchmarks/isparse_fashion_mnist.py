@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from keras_attention.experiments.arguments import positive_int  # noqa: E402
-from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402
+from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
 from keras_attention.experiments.isparse_experiments import (  # noqa: E402
     SPARSIFY_LEVELS,
     TRAIN_LEVELS,

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 from keras_attention.experiments import racknet_experiments
-from keras_attention.experiments.image_experiments import prepare_out_dir
+from keras_attention.experiments.run_directory import prepare_out_dir
 from keras_attention.experiments.machine import machine_description
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
 

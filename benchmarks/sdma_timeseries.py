@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
 from keras_attention.data import load_timeseries  # noqa: E402
 from keras_attention.experiments import sdma_experiments  # noqa: E402
-from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402
+from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
 from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions  # noqa: E402

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
-from keras_attention.experiments.image_experiments import prepare_out_dir  # noqa: E402
+from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
 from keras_attention.experiments.registry import RunOptions, get_experiment  # noqa: E402
 

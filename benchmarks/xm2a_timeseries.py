@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from keras_attention.experiments.arguments import comma_subset, positive_int
 from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
-from keras_attention.experiments.image_experiments import prepare_out_dir
+from keras_attention.experiments.run_directory import prepare_out_dir
 from keras_attention.experiments.publish import publish_results
 from keras_attention.experiments.reuse import reuse_runs
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions

@@ -12,29 +12,29 @@ one new ``.keras`` file and never replaces an existing one without ``--overwrite
 model, even with it; it prints the sparsity report and the test accuracy before and after.
 """
 
-import argparse
-import inspect
 import os
-import sys
-from pathlib import Path
 
-from keras_attention.experiments.arguments import positive_int
-
+# Before anything imports TensorFlow: no oneDNN / CUDA start-up lines for a command-line user.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import inspect  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# Parsing needs only these light modules (no Keras, no TensorFlow): --help and argument errors answer at once.
+from keras_attention.data.images import DATASETS  # noqa: E402
+from keras_attention.experiments.arguments import int_at_least, positive_float, positive_int  # noqa: E402
+from keras_attention.experiments.registry import EXPERIMENT_MODULES  # noqa: E402
+from keras_attention.racknet.allocation import DEFAULT_BUDGET  # noqa: E402
+from keras_attention.racknet.analysis import MIXTURES  # noqa: E402
 
 MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50", "cifar_resnet")
 ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se", "fa", "fa+se", "spanet", "nonlocal")
 BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 STRATEGIES = ("default", "mirrored", "multiworker")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
-
-
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
 
 
 def _sparsity(text):
@@ -54,8 +54,28 @@ def _samples(text):
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it is unset (None / a flag) or the help already explains it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _formatted(sub, name, **kwargs):
+    """A sub-command parser whose --help shows every default."""
+    return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+
+def _dataset_help(what):
+    return f"{what}; one of: {', '.join(sorted(DATASETS))}"
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-attention", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="keras-attention", description=__doc__.split("\n\n")[0],
+                                     formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
 
@@ -63,63 +83,80 @@ def build_parser():
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, help="output directory (default: runs/<name>)")
-    common.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    common.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    common.add_argument("--overwrite", action="store_true",
+                        help="replace the run saved in --out (checked first; only a directory this package wrote)")
+    common.add_argument("--resume", action="store_true", help="continue the run saved in --out (same settings)")
     common.add_argument("--jit", action="store_true", help="compile training steps with XLA (jit_compile=True)")
     common.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="tf.distribute strategy; multiworker reads TF_CONFIG")
-    common.add_argument("--batch-size", type=positive_int, default=128)
+    common.add_argument("--batch-size", type=positive_int, default=128, help="examples per optimizer step")
     common.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
 
-    train = sub.add_parser("train", parents=[common], help="train one model")
-    train.add_argument("--model", choices=MODELS, required=True)
-    train.add_argument("--attention", choices=ATTENTIONS, default="none")
+    train = _formatted(sub, "train", parents=[common], help="train one model")
+    train.add_argument("--model", choices=MODELS, required=True, help="model builder")
+    train.add_argument("--attention", choices=ATTENTIONS, default="none", help="attention module")
     train.add_argument("--placement", choices=("bottleneck", "full"), default=None,
                        help="attention placement (default: the builder's, bottleneck for slot modules)")
     train.add_argument("--conv", choices=("standard", "aw"), help="ResNets: 'aw' uses AW-convolutions")
     train.add_argument("--stage", type=positive_int, help="ResNet stage after which spanet/nonlocal goes")
     train.add_argument("--k", type=positive_int, help="salient positions kept by spanet")
     train.add_argument("--depth", type=positive_int, help="cifar_resnet depth (6n+2)")
-    train.add_argument("--dataset", required=True)
-    train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--width", type=_positive_float, default=1.0, help="filter-count multiplier")
-    train.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    train.add_argument("--dataset", required=True, help=_dataset_help("image data set"))
+    train.add_argument("--epochs", type=positive_int, default=10, help="training epochs")
+    train.add_argument("--seed", type=int, default=0, help="seed of the weights and the shuffling")
+    train.add_argument("--width", type=positive_float, default=1.0, help="filter-count multiplier")
+    train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--augment", action="store_true", help="CIFAR-style crop + flip augmentation")
     train.add_argument("--backup-every", type=positive_int, default=None,
                        help="batches between backups (default: every epoch)")
     train.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
 
-    rep = sub.add_parser("reproduce", parents=[common], help="reproduce a paper experiment")
-    rep.add_argument("experiment")
-    rep.add_argument("--dataset", help="dataset name (default: the experiment's; offline default for san-lenet)")
+    rep = _formatted(sub, "reproduce", parents=[common], help="reproduce a paper experiment")
+    rep.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(sorted(EXPERIMENT_MODULES))}")
+    rep.add_argument("--dataset", help=_dataset_help(
+        "data set (default: the experiment's; for san-lenet local Fashion-MNIST, else tensorflow-datasets, else "
+        "digits); time-series experiments take UEA/UCR names, comma-separated"))
     rep.add_argument("--seeds", type=positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
     rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
-    rep.add_argument("--epochs", type=positive_int)
+    rep.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's)")
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
     rep.add_argument("--train-limit", type=positive_int, default=None,
                      help="image experiments: train on the first N training images only")
     rep.add_argument("--test-limit", type=positive_int, default=None,
                      help="image experiments: evaluate on the first N test images only")
-    rep.add_argument("--width", type=_positive_float, default=None,
+    rep.add_argument("--width", type=positive_float, default=None,
                      help="image experiments: filter-count multiplier (default: the experiment's)")
 
-    spa = sub.add_parser("sparsify", help="sparsify a saved model once, without retraining (iSparse sparsify-with)")
+    spa = _formatted(sub, "sparsify", help="sparsify a saved model once, without retraining (iSparse sparsify-with)")
     spa.add_argument("model", type=Path, help="the saved .keras model (it is not modified)")
     spa.add_argument("--sparsity", type=_sparsity, required=True, help="fraction of kernel entries pruned per layer")
-    spa.add_argument("--dataset", required=True, help="data set of the score samples and the test accuracy")
+    spa.add_argument("--dataset", required=True, help=_dataset_help("data set of the score samples and the test accuracy"))
     spa.add_argument("--strategy", choices=SPARSIFY_STRATEGIES, default="isparse",
                      help="edge ranking: isparse (output-informed), magnitude (|W|) or random (DropConnect)")
     spa.add_argument("--samples", type=_samples, default=256, help="training images scored by isparse")
     spa.add_argument("--out", type=Path, required=True, help="the sparsified .keras file to write")
     spa.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     spa.add_argument("--seed", type=int, default=0, help="seed of the sample draw and of the random strategy")
-    spa.add_argument("--batch-size", type=positive_int, default=128)
+    spa.add_argument("--batch-size", type=positive_int, default=128, help="examples per batch")
     spa.add_argument("--limit", type=positive_int, default=None, help="evaluate on the first N test images only")
     spa.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
-    from keras_attention.experiments.racknet_experiments import add_racknet_command
 
-    add_racknet_command(sub)
+    racknet = sub.add_parser("racknet", help="RACKNet: derive a CNN's racks, layers and kernels from data")
+    actions = racknet.add_subparsers(dest="racknet_command", metavar="{analyze}", required=True)
+    analyze = _formatted(actions, "analyze", help="analyse a data set's SIFT features into a rack plan (JSON) and its "
+                                                  "entropy histogram (PNG)")
+    analyze.add_argument("--dataset", required=True, help=_dataset_help("image data set"))
+    analyze.add_argument("--limit", type=positive_int, help="analyse only the first N training images")
+    analyze.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET, help="kernels to allocate")
+    analyze.add_argument("--upscale", type=positive_int,
+                         help="enlarge images by K before SIFT (default: 1 from 28 px on, 4 for 8x8 digits)")
+    analyze.add_argument("--mixture", choices=MIXTURES, default="bic",
+                         help="lowest-BIC GaussianMixture or Dirichlet-process BayesianGaussianMixture")
+    analyze.add_argument("--out", type=Path, required=True, help="plan JSON file to write")
+    analyze.add_argument("--overwrite", action="store_true", help="replace an existing plan")
+    analyze.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the mixtures and DBSCAN subsamples")
+    analyze.add_argument("--jobs", type=positive_int, help="SIFT threads (default: up to 8)")
+    analyze.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
     return parser
 
 
@@ -188,16 +225,53 @@ def cmd_list(_args):
     return 0
 
 
+# Settings that do not change what a run computes: a --resume may differ in them.
+RUNTIME_ARGS = {"out", "overwrite", "resume", "jit", "strategy", "data_dir", "command", "version", "backup_every",
+                "seeds", "first_seed", "argv"}
+
+
+def run_config(args, **resolved):
+    """The settings recorded in a run's manifest and compared by --resume (RUNTIME_ARGS left out)."""
+    config = {key: value for key, value in vars(args).items() if key not in RUNTIME_ARGS}
+    return {"command": args.command, **config, **resolved}
+
+
+def command_line(args):
+    """The command as the user typed it (recorded in a run's manifest)."""
+    return ["keras-attention", *getattr(args, "argv", [])]
+
+
+def register_package_objects():
+    """Import the modules whose classes Keras must know to load or build this package's models."""
+    from keras_attention import layers, sparsity  # noqa: F401
+
+
+def check_image_data(dataset, data_dir):
+    """Raise DatasetNotFoundError (listing every place tried) unless both splits of ``dataset`` can be read."""
+    from keras_attention.data import load_arrays
+
+    for split in ("train", "test"):
+        load_arrays(dataset, split, data_dir=data_dir, limit=1)
+
+
 def cmd_train(args):
-    from keras_attention.data import DATASETS, dataset_info, image_dataset
-    from keras_attention.experiments.image_experiments import image_size_for, prepare_out_dir
-    from keras_attention.experiments.training import train_run
-    import keras
-    from keras_attention import models
+    from keras_attention.experiments.run_directory import RunDirectory
 
     if args.dataset not in DATASETS:
         raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
-    strategy = make_strategy(args.strategy)  # first: multi-worker collectives must be set up before any op
+    placement = args.placement or "default"
+    out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
+    run_dir = RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
+                           command=command_line(args)).check()
+    strategy = make_strategy(args.strategy)  # before any op: multi-worker collectives are set up at start-up
+
+    import keras
+
+    from keras_attention import models
+    from keras_attention.data import dataset_info, image_dataset
+    from keras_attention.experiments.image_experiments import image_size_for
+    from keras_attention.experiments.training import train_run
+
     attention = None if args.attention == "none" else args.attention
     builder = getattr(models, args.model)
     accepted = inspect.signature(builder).parameters
@@ -217,9 +291,8 @@ def cmd_train(args):
 
     build()  # a dry build: an invalid combination of arguments fails here, before any directory or data
     keras.backend.clear_session()
-    placement = args.placement or "default"
-    out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
-    out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
+    check_image_data(args.dataset, args.data_dir)
+    out = run_dir.claim()  # only now, with everything validated, is an old run replaced
     keras.utils.set_random_seed(args.seed)
     common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size, limit=args.limit)
     train_ds = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, augment=args.augment, **common)
@@ -244,17 +317,35 @@ def cmd_train(args):
     return 0
 
 
-def cmd_reproduce(args):
-    from keras_attention.experiments.image_experiments import prepare_out_dir
-    from keras_attention.experiments.registry import RunOptions, get_experiment
+def reproduce_dataset(experiment, args):
+    """The data set a reproduce run uses: ``--dataset``, else the experiment's default, else the offline
+    default of the image experiments (local Fashion-MNIST, tensorflow-datasets, digits; printed with why)."""
+    if args.dataset or experiment.default_dataset:
+        return args.dataset or experiment.default_dataset
+    from keras_attention.experiments.image_experiments import default_dataset
 
-    experiment = get_experiment(args.experiment)
-    strategy = make_strategy(args.strategy)  # before any op (multi-worker collectives)
+    return default_dataset(args.data_dir)
+
+
+def cmd_reproduce(args):
+    from keras_attention.experiments.registry import RunOptions, get_experiment
+    from keras_attention.experiments.run_directory import RunDirectory, check_out_path
+
+    if args.experiment not in EXPERIMENT_MODULES:
+        raise ValueError(f"Unknown experiment {args.experiment!r}; known experiments: "
+                         f"{', '.join(sorted(EXPERIMENT_MODULES))}.")
     out = args.out or Path("runs") / (args.experiment + ("-quick" if args.quick else ""))
-    out = prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
+    check_out_path(out)
+    strategy = make_strategy(args.strategy)  # before any op (multi-worker collectives)
+    experiment = get_experiment(args.experiment)
+    dataset = reproduce_dataset(experiment, args)
+    if isinstance(dataset, str) and dataset in DATASETS:
+        check_image_data(dataset, args.data_dir)
+    config = run_config(args, dataset=dataset)
+    out = RunDirectory(out, config, overwrite=args.overwrite, resume=args.resume, command=command_line(args)).claim()
     options = RunOptions(
         out_dir=out,
-        dataset=args.dataset,
+        dataset=args.dataset or (dataset if experiment.default_dataset is None else None),
         seeds=args.seeds,
         first_seed=args.first_seed,
         epochs=args.epochs,
@@ -291,19 +382,20 @@ def _check_sparsify_paths(model_path, out, overwrite):
 
 
 def cmd_sparsify(args):
-    from keras_attention.data import DATASETS, dataset_info
-
     _check_sparsify_paths(args.model, args.out, args.overwrite)
     if args.dataset not in DATASETS:
         raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
-    info = dataset_info(args.dataset, data_dir=args.data_dir)
 
     import keras
 
-    from keras_attention.data import image_dataset
+    from keras_attention.data import dataset_info, image_dataset
     from keras_attention.experiments.isparse_experiments import dataset_labels, topk_accuracy
     from keras_attention.sparsity import format_sparsity_report, sparsify, sparsity_report
+    from keras_attention.utils.files import save_model
 
+    info = dataset_info(args.dataset, data_dir=args.data_dir)
+    check_image_data(args.dataset, args.data_dir)
+    register_package_objects()
     model = keras.saving.load_model(args.model, safe_mode=True, compile=False)
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 4 or shape[-1] != info["input_shape"][-1] or None in shape[1:]:
@@ -328,23 +420,26 @@ def cmd_sparsify(args):
           f"top-5 {100 * before['top5']:.2f}% -> {100 * after['top5']:.2f}% ({len(labels)} test images)")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.stem + ".partial.keras")
-    sparse.save(partial)
-    os.replace(partial, args.out)
+    save_model(sparse, args.out)
     print(f"sparsified model: {args.out}", flush=True)
     return 0
+
+
+def cmd_racknet(args):
+    from keras_attention.experiments.racknet_experiments import cmd_racknet as run_racknet
+
+    return run_racknet(args)
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.version:
         from keras_attention import __version__
 
         print(__version__)
         return 0
-    from keras_attention.experiments.racknet_experiments import cmd_racknet
-
     commands = {
         "list": cmd_list,
         "train": cmd_train,

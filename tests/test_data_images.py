@@ -1,6 +1,7 @@
 """keras_attention.data image pipelines: IDX reader, local sources, tfds plumbing, tf.data pipelines."""
 
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -381,3 +382,257 @@ def test_tfds_plumbing_with_mock_data(no_system_data):
         for (xa, ya), (xb, yb) in zip(*shuffled):
             np.testing.assert_array_equal(xa, xb)
             np.testing.assert_array_equal(ya, yb)
+
+
+# -------------------------------------------------------------------------------- truncated / corrupt gz
+
+
+def _gz_labels_copy(directory):
+    """A directory holding the four committed slice files; returns it and its t10k labels file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in FASHION_DIR.glob("*.gz"):
+        (directory / path.name).write_bytes(path.read_bytes())
+    return directory, directory / "t10k-labels-idx1-ubyte.gz"
+
+
+@pytest.mark.parametrize("cut", ["half", "trailer", "header"])
+def test_truncated_gz_idx_names_the_file(no_system_data, cut):
+    directory, labels = _gz_labels_copy(no_system_data / "cut")
+    data = labels.read_bytes()
+    assert data[:2] == b"\x1f\x8b" and len(data) > 100
+    # an interrupted download: half of the stream, all but part of the 8-byte trailer, or only the header
+    keep = {"half": len(data) // 2, "trailer": len(data) - 4, "header": 15}[cut]
+    labels.write_bytes(data[:keep])
+    pattern = rf"IDX file {re.escape(repr(str(labels)))} is a truncated or corrupt gzip file \(EOFError: "
+    with pytest.raises(ValueError, match=pattern):
+        read_idx(labels)
+    with pytest.raises(ValueError, match=pattern):
+        load_arrays("fashion_mnist", "test", source="local", data_dir=directory)
+    with pytest.raises(ValueError, match="truncated"):
+        load_arrays("fashion_mnist", "test", data_dir=directory)  # auto: a damaged local file is not skipped
+
+
+def test_corrupt_gz_idx_names_the_file(no_system_data, tmp_path):
+    directory, labels = _gz_labels_copy(no_system_data / "bad")
+    data = labels.read_bytes()
+    expected = read_idx(labels)
+    # a flipped CRC in the trailer: the bytes decompress but the check fails
+    labels.write_bytes(data[:-8] + bytes(b ^ 0xFF for b in data[-8:-4]) + data[-4:])
+    pattern = (rf"IDX file {re.escape(repr(str(labels)))} is a truncated or corrupt gzip file "
+               r"\(BadGzipFile: CRC check failed")
+    with pytest.raises(ValueError, match=pattern):
+        read_idx(labels)
+    with pytest.raises(ValueError, match=pattern):
+        load_arrays("fashion_mnist", "test", source="local", data_dir=directory)
+    # an unknown compression method in the gzip header
+    labels.write_bytes(data[:2] + b"\x07" + data[3:])
+    with pytest.raises(ValueError, match=r"bad.*t10k-labels-idx1-ubyte\.gz.* truncated or corrupt gzip file "
+                                         r"\(BadGzipFile: Unknown compression method"):
+        read_idx(labels, limit=3)
+    # a written .gz file cut short by write_idx's own output: the same message
+    short = tmp_path / "short.idx.gz"
+    write_idx(short, np.arange(600, dtype=np.uint8).reshape(6, 100))
+    short.write_bytes(short.read_bytes()[:-10])
+    with pytest.raises(ValueError, match=r"short\.idx\.gz.* is a truncated or corrupt gzip file"):
+        read_idx(short)
+    # the first records of a truncated file are still read with `limit` (the rest is never decompressed)
+    labels.write_bytes(data[: len(data) - 4])
+    np.testing.assert_array_equal(read_idx(labels, limit=5), expected[:5])
+
+
+# ------------------------------------------------------------------------------- tfds with a real builder
+
+
+def test_tfds_download_fails_for_the_network_not_an_import(tmp_path, monkeypatch):
+    # the real mnist builder, with every connection refused: the failure must be the network's; with
+    # tensorflow-datasets 4.9.10 on Python >= 3.9 and no importlib_resources installed it was
+    # ModuleNotFoundError: No module named 'importlib_resources' (hence install_requires)
+    import socket
+    import time
+
+    import tensorflow_datasets as tfds
+
+    blocked = "network blocked by the test"
+
+    def refuse(*args, **kwargs):
+        raise OSError(blocked)
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(time, "sleep", lambda *args, **kwargs: None)  # tfds / urllib3 retry with back-off
+    start = time.monotonic()
+    with pytest.raises(Exception) as info:
+        tfds.builder("mnist", data_dir=tmp_path).download_and_prepare()
+    assert time.monotonic() - start < 60
+    error = info.value
+    assert not isinstance(error, ImportError), f"tfds failed on an import, not the network: {error!r}"
+    assert isinstance(error, OSError), repr(error)  # requests' ConnectionError is an OSError
+    chain, cause = [], error
+    while cause is not None and len(chain) < 20:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    assert blocked in str(error) or any(blocked in str(c) for c in chain), repr(error)
+
+
+def test_importlib_resources_is_installed_and_required():
+    import configparser
+
+    import importlib_resources  # noqa: F401 -- tensorflow-datasets imports it on every Python version
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    requires = config["options"]["install_requires"].split()
+    assert any(r.startswith("importlib_resources") for r in requires), requires
+
+
+# ------------------------------------------------------------------------------------ default data set
+
+
+class FakeBuilder:
+    """Stands for ``tfds.builder(...)``: records its calls, prepared or not, downloads or fails."""
+
+    def __init__(self, prepared=False, download_error=None):
+        self.prepared, self.download_error, self.calls = prepared, download_error, []
+
+    def __call__(self, name, data_dir=None, **kwargs):
+        self.calls.append(("builder", name, data_dir))
+        return self
+
+    def is_prepared(self):
+        return self.prepared
+
+    def download_and_prepare(self, *args, **kwargs):
+        self.calls.append(("download_and_prepare",))
+        if self.download_error is not None:
+            raise self.download_error
+        self.prepared = True
+
+
+@pytest.fixture
+def fake_tfds(monkeypatch, no_system_data):
+    """A fake ``tfds.builder`` (not prepared by default), a tfds data dir inside the test directory and
+    no HTTPS proxy (the network probe goes to the download host itself)."""
+    import tensorflow_datasets as tfds
+
+    builder = FakeBuilder()
+    monkeypatch.setattr(tfds, "builder", builder)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(no_system_data / "tfds"))
+    for variable in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    return builder
+
+
+def offline_probe(monkeypatch):
+    """No network: every new connection (the probe's included) fails at once."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_default_image_dataset_prefers_local_idx_files(fake_tfds, monkeypatch):
+    directory, _ = _gz_labels_copy(Path(images_module.SYSTEM_DATA_DIRS[0]) / "fashion-mnist")
+    name, reason = images_module.default_image_dataset()
+    assert name == "fashion_mnist"
+    assert reason == f"local IDX files in {str(directory)!r}"
+    assert fake_tfds.calls == []  # tfds is not consulted when local files exist
+    # data_dir is the only local place searched, as in load_arrays
+    mine, _ = _gz_labels_copy(directory.parent.parent / "mine")
+    assert images_module.default_image_dataset(data_dir=mine) == ("fashion_mnist", f"local IDX files in {str(mine)!r}")
+    # KERAS_ATTENTION_DATA comes before the system directory
+    env, _ = _gz_labels_copy(directory.parent.parent / "env" / "fashion_mnist")
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(env.parent))
+    assert images_module.default_image_dataset()[1] == f"local IDX files in {str(env)!r}"
+    with pytest.raises(ValueError, match=r"`data_dir` must be None or a path; got 3"):
+        images_module.default_image_dataset(data_dir=3)
+
+
+def test_default_image_dataset_uses_prepared_tfds_without_network(fake_tfds, no_system_data, monkeypatch):
+    offline_probe(monkeypatch)
+    fake_tfds.prepared = True
+    name, reason = images_module.default_image_dataset()
+    assert name == "fashion_mnist"
+    assert reason == f"tensorflow-datasets, already prepared in {str(no_system_data / 'tfds')!r}"
+    assert fake_tfds.calls == [("builder", "fashion_mnist", None)]  # no download
+    # with data_dir: no local files there, tfds looks in data_dir
+    name, reason = images_module.default_image_dataset(data_dir=no_system_data / "given")
+    assert (name, reason) == ("fashion_mnist", f"tensorflow-datasets, already prepared in "
+                                               f"{str(no_system_data / 'given')!r}")
+    assert fake_tfds.calls[-1] == ("builder", "fashion_mnist", str(no_system_data / "given"))
+
+
+def test_default_image_dataset_falls_back_to_digits_offline(fake_tfds, no_system_data, monkeypatch):
+    offline_probe(monkeypatch)
+    (no_system_data / "env").mkdir()
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(no_system_data / "env"))
+    name, reason = images_module.default_image_dataset()
+    assert name == "digits"
+    tfds_dir = str(no_system_data / "tfds")
+    assert reason == (
+        f"no local Fashion-MNIST IDX files in {str(no_system_data / 'env')!r} or "
+        f"{str(no_system_data / 'system')!r}, tensorflow-datasets has not prepared 'fashion_mnist' in "
+        f"{tfds_dir!r} and there is no network to download it (storage.googleapis.com:443 could not be "
+        f"reached: OSError: network blocked by the test); using scikit-learn's bundled digits"
+    )
+    # a probe that times out says how long it waited
+    import socket
+
+    def slow(address, timeout=None, **kwargs):
+        raise socket.timeout("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", slow)
+    assert ("(storage.googleapis.com:443 could not be reached after 3 s: TimeoutError: timed out); "
+            "using scikit-learn's bundled digits") in images_module.default_image_dataset()[1]
+    assert ("download_and_prepare",) not in fake_tfds.calls
+    # digits is then really there
+    assert load_arrays(name, "test", limit=2)[0].shape == (2, 8, 8, 1)
+
+
+def test_default_image_dataset_downloads_when_the_network_answers(fake_tfds, no_system_data, monkeypatch):
+    import socket
+
+    probes = []
+
+    class Connection:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def connect(address, timeout=None, **kwargs):
+        probes.append((address, timeout))
+        return Connection()
+
+    monkeypatch.setattr(socket, "create_connection", connect)
+    tfds_dir = str(no_system_data / "tfds")
+    assert images_module.default_image_dataset() == ("fashion_mnist", f"tensorflow-datasets, downloaded to "
+                                                                      f"{tfds_dir!r}")
+    assert probes == [(("storage.googleapis.com", 443), 3.0)]
+    assert fake_tfds.calls[-1] == ("download_and_prepare",)
+    # a failed download falls through to digits and says why
+    failing = FakeBuilder(download_error=ConnectionError("reset by peer"))
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tfds, "builder", failing)
+    name, reason = images_module.default_image_dataset()
+    assert name == "digits"
+    assert (f"tensorflow-datasets has not prepared 'fashion_mnist' in {tfds_dir!r} and downloading it to "
+            f"{tfds_dir!r} failed (ConnectionError: reset by peer); using scikit-learn's bundled digits") in reason
+    assert reason.startswith("no local Fashion-MNIST IDX files in ")
+
+
+def test_default_image_dataset_without_usable_tfds(no_system_data, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def broken(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'importlib_resources'")
+
+    monkeypatch.setattr(tfds, "builder", broken)
+    name, reason = images_module.default_image_dataset()
+    assert name == "digits"
+    assert ("tensorflow-datasets is not usable (ModuleNotFoundError: No module named 'importlib_resources'); "
+            "using scikit-learn's bundled digits") in reason

@@ -1,7 +1,6 @@
 """``racknet analyze`` on real digits (plan JSON + entropy PNG, no silent overwrite, argument errors before any
 work) and the ``racknet`` experiment in quick mode (Table 3.6 with all six strategies, Table 3.8 timings)."""
 
-import argparse
 import dataclasses
 import json
 import re
@@ -10,6 +9,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from keras_attention.cli import build_parser
 from keras_attention.data import load_arrays
 from keras_attention.experiments import racknet_experiments as rx
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
@@ -17,12 +17,9 @@ from keras_attention.racknet import PHASES, STRATEGIES, RackPlan, allocate, anal
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="keras-attention")
-    sub = parser.add_subparsers(dest="command")
-    handler = rx.add_racknet_command(sub)
-    args = parser.parse_args(argv)
-    assert handler is rx.cmd_racknet and args.racknet_handler is handler
-    return handler, args
+    args = build_parser().parse_args(["racknet", *argv])
+    assert args.command == "racknet"
+    return rx.cmd_racknet, args
 
 
 def run(argv):

@@ -15,8 +15,8 @@ _EXPORTS = {
     **dict.fromkeys(["CLASSIFICATION_DATASETS", "FORECASTING_DATASETS", "ForecastingData", "TimeSeriesData",
                      "forecasting_windows", "load_forecasting", "load_forecasting_series", "load_timeseries"],
                     ".timeseries"),
-    **dict.fromkeys(["DATASETS", "ENV_VAR", "DatasetNotFoundError", "DatasetSpec", "dataset_info", "image_dataset",
-                     "load_arrays"], ".images"),
+    **dict.fromkeys(["DATASETS", "ENV_VAR", "DatasetNotFoundError", "DatasetSpec", "dataset_info",
+                     "default_image_dataset", "image_dataset", "load_arrays"], ".images"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -11,11 +11,14 @@ An IDX file is a header followed by the raw array, all big-endian:
 
 Files may be gzip-compressed (the usual ``*.gz`` downloads); compression is recognised by the gzip magic
 bytes, not by the file name. ``limit`` reads only the first ``limit`` records along the first dimension,
-so a few images of a 60000-image file are read without decompressing the rest.
+so a few images of a 60000-image file are read without decompressing the rest. A compressed file that is
+cut short (an interrupted download) or corrupt raises ValueError naming the file, as does any file whose
+contents disagree with its header.
 """
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -50,26 +53,38 @@ def read_idx(path, limit=None):
 
     ``limit`` (None or an integer >= 1) keeps only the first ``limit`` records along the first axis.
     Raises FileNotFoundError when ``path`` does not exist and ValueError, naming the file, when its header
-    is not an IDX header or the file holds fewer bytes than its header announces.
+    is not an IDX header, the file holds fewer bytes than its header announces, or it is a truncated or
+    corrupt gzip file.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"Argument `limit` must be None or an integer >= 1; got {limit!r}.")
     with _open(path) as handle:
-        header = _read_exactly(handle, 4, path, "header")
-        if header[:2] != b"\x00\x00" or header[2] not in IDX_DTYPES or header[3] < 1:
+        try:
+            return _read_body(handle, path, limit)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # only gzip streams raise these
             raise ValueError(
-                f"{os.fspath(path)!r} is not an IDX file: its header bytes are {header.hex()}; expected "
-                f"00 00, a type code in {[hex(c) for c in IDX_DTYPES]} and a dimension count >= 1."
-            )
-        dtype, ndim = IDX_DTYPES[header[2]], header[3]
-        shape = list(np.frombuffer(_read_exactly(handle, 4 * ndim, path, "sizes"), dtype=">u4").astype(int))
-        if limit is not None:
-            shape[0] = min(shape[0], limit)
-        count = int(np.prod(shape)) * dtype.itemsize
-        data = _read_exactly(handle, count, path, f"data for shape {tuple(shape)}")
-        if limit is None and handle.read(1):
-            raise ValueError(f"IDX file {os.fspath(path)!r} holds more bytes than its header announces "
-                             f"(shape {tuple(shape)}, type {dtype.name}).")
+                f"IDX file {os.fspath(path)!r} is a truncated or corrupt gzip file ({type(error).__name__}: "
+                f"{error}); expected a complete gzip stream -- download or copy the file again."
+            ) from error
+
+
+def _read_body(handle, path, limit):
+    """The header and data of an open IDX file, checked against each other (see :func:`read_idx`)."""
+    header = _read_exactly(handle, 4, path, "header")
+    if header[:2] != b"\x00\x00" or header[2] not in IDX_DTYPES or header[3] < 1:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not an IDX file: its header bytes are {header.hex()}; expected "
+            f"00 00, a type code in {[hex(c) for c in IDX_DTYPES]} and a dimension count >= 1."
+        )
+    dtype, ndim = IDX_DTYPES[header[2]], header[3]
+    shape = list(np.frombuffer(_read_exactly(handle, 4 * ndim, path, "sizes"), dtype=">u4").astype(int))
+    if limit is not None:
+        shape[0] = min(shape[0], limit)
+    count = int(np.prod(shape)) * dtype.itemsize
+    data = _read_exactly(handle, count, path, f"data for shape {tuple(shape)}")
+    if limit is None and handle.read(1):
+        raise ValueError(f"IDX file {os.fspath(path)!r} holds more bytes than its header announces "
+                         f"(shape {tuple(shape)}, type {dtype.name}).")
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 

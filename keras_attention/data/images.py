@@ -21,6 +21,11 @@ A complete directory holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyt
 ``source="auto"`` uses the local source when one is found for that name, else tfds. When nothing is
 found, :class:`DatasetNotFoundError` (a FileNotFoundError) lists every place tried and how to fix it.
 
+:func:`default_image_dataset` picks the data of a run that names none: Fashion-MNIST from local IDX
+files, else from tensorflow-datasets when already prepared, else downloaded by tensorflow-datasets when
+the download host answers (:data:`TFDS_DOWNLOAD_HOST`, probed for :data:`NETWORK_PROBE_TIMEOUT`
+seconds), else scikit-learn's bundled ``digits``; with a sentence saying why.
+
 ``digits`` (1797 images of 8 x 8, 17 grey levels): pixel values ``v`` in 0..16 become
 ``round(v * 255 / 16)`` in uint8. The train/test split is fixed, stratified and independent of any seed:
 within each class, in the data set's own order, every fifth image (class-wise positions 4, 9, 14, ...)
@@ -52,6 +57,10 @@ SPLITS = ("train", "test")
 SOURCES = ("auto", "tfds", "local")
 AUGMENT_PADDING = 4
 TFDS_SHUFFLE_BUFFER = 10000
+DEFAULT_DATASET = "fashion_mnist"
+FALLBACK_DATASET = "digits"
+TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)  # where tfds downloads MNIST-like data sets from
+NETWORK_PROBE_TIMEOUT = 3.0
 
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
 
@@ -193,15 +202,18 @@ def _idx_file(directory, prefix, kind, ndim):
     return None
 
 
+def _local_roots(data_dir):
+    """The root directories searched for IDX files: ``data_dir`` alone, else the environment, then the system."""
+    if data_dir is not None:
+        return [Path(data_dir)]
+    return ([Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []) + [Path(d) for d in SYSTEM_DATA_DIRS]
+
+
 def local_idx_dirs(name, data_dir=None):
     """The directories searched, in order, for the IDX files of ``name`` (see the module docstring)."""
-    if data_dir is not None:
-        roots = [Path(data_dir)]
-    else:
-        roots = ([Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []) + [Path(d) for d in SYSTEM_DATA_DIRS]
     names = dict.fromkeys([name, name.replace("_", "-")])
     dirs = []
-    for root in roots:
+    for root in _local_roots(data_dir):
         dirs += [root / n for n in names] + [root]
     return list(dict.fromkeys(dirs))
 
@@ -275,6 +287,14 @@ def _load_digits(split, limit):
 # ----------------------------------------------------------------------------------------- tfds source
 
 
+def _describe_error(error, limit=300):
+    """``"Type: message"`` of ``error`` on one line, cut to ``limit`` characters of message."""
+    message = " ".join(str(error).split())
+    if len(message) > limit:
+        message = message[:limit] + "..."
+    return f"{type(error).__name__}: {message}"
+
+
 def _tfds_data_dir(data_dir):
     if data_dir is not None:
         return str(data_dir)
@@ -282,13 +302,23 @@ def _tfds_data_dir(data_dir):
 
 
 def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
-    """``(dataset of (uint8 image, int64 label), tried)``; dataset is None when tfds failed."""
+    """``(dataset of (uint8 image, int64 label), tried)``; dataset is None when tfds failed.
+
+    A data set tfds has not prepared is downloaded only when the download host answers
+    (:func:`_probe_network`): offline, tfds' own retries would take minutes before failing.
+    """
     import tensorflow as tf
+
     tfds_split = dict(spec.tfds_splits)[split]
     where = f"tensorflow-datasets {spec.tfds_name!r} split {tfds_split!r} in data_dir {_tfds_data_dir(data_dir)!r}"
     try:
         import tensorflow_datasets as tfds
 
+        builder = tfds.builder(spec.tfds_name, data_dir=None if data_dir is None else str(data_dir))
+        if not builder.is_prepared() and spec.name != "imagenet2012":
+            offline = _probe_network()
+            if offline is not None:
+                return None, [f"{where}: not prepared there, and no network to download it ({offline})"]
         dataset = tfds.load(
             spec.tfds_name,
             split=tfds_split,
@@ -298,14 +328,88 @@ def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
             read_config=tfds.ReadConfig(shuffle_seed=seed),
         )
     except Exception as error:  # any failure (not downloaded, no network, manual download) is reported
-        message = " ".join(str(error).split())
-        if len(message) > 300:
-            message = message[:300] + "..."
-        return None, [f"{where}: {type(error).__name__}: {message}"]
+        return None, [f"{where}: {_describe_error(error)}"]
     label = spec.tfds_label
     dataset = dataset.map(lambda ex: (ex["image"], tf.cast(ex[label], tf.int64)),
                           num_parallel_calls=tf.data.AUTOTUNE)
     return dataset, []
+
+
+# ----------------------------------------------------------------------------------- default data set
+
+
+def _probe_network(timeout=None):
+    """None when :data:`TFDS_DOWNLOAD_HOST` (or the HTTPS proxy of the environment, when one is set)
+    accepts a TCP connection within ``timeout`` seconds (default :data:`NETWORK_PROBE_TIMEOUT`), else a
+    short description of the failure."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    timeout = NETWORK_PROBE_TIMEOUT if timeout is None else timeout
+    host, port = TFDS_DOWNLOAD_HOST
+    proxy = urllib.request.getproxies().get("https")
+    if proxy and not urllib.request.proxy_bypass(host):
+        parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if parsed.hostname:
+            host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as error:  # DNS failure, refused, unreachable, timed out
+        late = f" after {timeout:g} s" if isinstance(error, TimeoutError) else ""
+        return f"{host}:{port} could not be reached{late}: {_describe_error(error, 120)}"
+
+
+def default_image_dataset(data_dir=None):
+    """``(name, reason)``: the image data set of a run that names none, and a sentence saying why.
+
+    In order: ``"fashion_mnist"`` when its local IDX files are found (``data_dir``, else
+    ``KERAS_ATTENTION_DATA``, then :data:`SYSTEM_DATA_DIRS`, as :func:`load_arrays` searches); else
+    ``"fashion_mnist"`` when tensorflow-datasets has already prepared it in its data dir (``data_dir``
+    when given, else ``TFDS_DATA_DIR`` or ``~/tensorflow_datasets``); else ``"fashion_mnist"`` after
+    tensorflow-datasets downloads it, tried only when the download host answers within
+    :data:`NETWORK_PROBE_TIMEOUT` seconds; else ``"digits"`` (scikit-learn's bundled digits, always
+    present), with the reason each earlier source was not used. ``reason`` is one sentence to print.
+    """
+    _check_data_dir(data_dir)
+    name = DEFAULT_DATASET
+    spec = DATASETS[name]
+    found = [find_idx_files(name, split, data_dir)[0] for split in SPLITS]
+    if all(path is not None for path in found):
+        dirs = list(dict.fromkeys(str(path.parent) for path in found))
+        return name, f"local IDX files in {' and '.join(repr(d) for d in dirs)}"
+    roots = " or ".join(repr(str(root)) for root in _local_roots(data_dir))
+    why = [f"no local Fashion-MNIST IDX files in {roots}"]
+
+    tfds_dir = _tfds_data_dir(data_dir)
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(spec.tfds_name, data_dir=None if data_dir is None else str(data_dir))
+        prepared = builder.is_prepared()
+    except Exception as error:  # tfds not installed or broken: say so and use the bundled data
+        why.append(f"tensorflow-datasets is not usable ({_describe_error(error, 200)})")
+        builder = None
+    else:
+        if prepared:
+            return name, f"tensorflow-datasets, already prepared in {tfds_dir!r}"
+        why.append(f"tensorflow-datasets has not prepared {spec.tfds_name!r} in {tfds_dir!r}")
+
+    if builder is not None:
+        offline = _probe_network()
+        if offline is not None:
+            why.append(f"there is no network to download it ({offline})")
+        else:
+            try:
+                builder.download_and_prepare()
+            except Exception as error:  # the download or preparation failed: fall back, saying why
+                why.append(f"downloading it to {tfds_dir!r} failed ({_describe_error(error, 200)})")
+            else:
+                return name, f"tensorflow-datasets, downloaded to {tfds_dir!r}"
+
+    why = why[0] if len(why) == 1 else ", ".join(why[:-1]) + " and " + why[-1]
+    return FALLBACK_DATASET, f"{why}; using scikit-learn's bundled digits"
 
 
 # ------------------------------------------------------------------------------------------ resolution

@@ -2,6 +2,7 @@
 scripts; each rejects a bad value with a message that names what was expected."""
 
 import argparse
+import math
 
 
 def int_at_least(minimum):
@@ -17,6 +18,17 @@ def int_at_least(minimum):
 
 
 positive_int = int_at_least(1)
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0 (``inf``, ``nan``, 0 and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
 
 
 def comma_subset(known):

@@ -6,9 +6,7 @@ test accuracy (in %), and the mean training seconds, next to the paper's numbers
 module of each attention configuration (seed 0 model) is drawn for a few test images.
 """
 
-import json
 import math
-import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +15,12 @@ import keras
 import numpy as np
 
 from keras_attention import models
-from keras_attention.data import dataset_info, image_dataset, load_arrays
+from keras_attention.data import dataset_info, image_dataset
+from keras_attention.data.images import default_image_dataset
 from keras_attention.experiments.plots import plot_attention_grid
 from keras_attention.experiments.registry import Experiment, register, run_limits, subset_note
 from keras_attention.experiments.training import train_experiment_run
+from keras_attention.utils.files import read_json, write_json, write_text
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
 
@@ -40,12 +40,15 @@ class ImageConfig:
 
 
 def default_dataset(data_dir=None):
-    """The embedded offline default: Fashion-MNIST when its IDX files are found, else sklearn digits."""
-    try:
-        load_arrays("fashion_mnist", "test", source="local", data_dir=data_dir, limit=1)
-        return "fashion_mnist"
-    except FileNotFoundError:
-        return "digits"
+    """The image experiments' default data set, printed with where it comes from and why.
+
+    Local Fashion-MNIST IDX files, else tensorflow-datasets' ``fashion_mnist`` (already prepared, or
+    downloaded where a network exists), else scikit-learn's bundled digits
+    (:func:`keras_attention.data.images.default_image_dataset`).
+    """
+    name, reason = default_image_dataset(data_dir)
+    print(f"data: {name} ({reason})", flush=True)
+    return name
 
 
 def image_size_for(builder, input_shape):
@@ -113,7 +116,7 @@ def run_image_experiment(experiment, options):
             run_dir = out_dir / config.slug / f"seed{seed}"
             result_file = run_dir / "result.json"
             if options.resume and result_file.exists():
-                runs.append(json.loads(result_file.read_text()))
+                runs.append(read_json(result_file))
                 print(f"[{done}/{total}] {config.label} seed {seed}: done earlier, kept", flush=True)
                 continue
             print(f"[{done}/{total}] {config.label} seed {seed}", flush=True)
@@ -143,7 +146,7 @@ def run_image_experiment(experiment, options):
                 val_ds=test_ds,
                 test_ds=test_ds,
             )
-            runs.append(json.loads(result_file.read_text()))
+            runs.append(read_json(result_file))
             print(f"    top-1 {100 * result.test_metrics['top1']:.2f}  top-5 {100 * result.test_metrics['top5']:.2f}"
                   f"  {result.train_seconds:.0f} s", flush=True)
         top1 = [100 * r["test"]["top1"] for r in runs]
@@ -185,7 +188,7 @@ def run_image_experiment(experiment, options):
 
 def write_summary(summary, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "results.json", summary)
     paper = summary["paper"]
     lines = [
         f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}",
@@ -212,7 +215,7 @@ def write_summary(summary, out_dir):
     notes = [row for row in summary["rows"] if "incompatible" in row]
     if notes:
         lines += ["", *[f"- {row['label']}: {row['incompatible']}" for row in notes]]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    write_text(out_dir / "results.md", "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
 
@@ -237,22 +240,6 @@ def draw_masks(experiment, summary, dataset, out_dir, options, n_images=3):
     if masks:
         plot_attention_grid(images, masks, out_dir / "attention_masks.png",
                             title=f"{summary['experiment']}: first attention module, {dataset} test images")
-
-
-def prepare_out_dir(path, overwrite=False, resume=False):
-    """Refuse to write into an existing, non-empty directory unless asked to (nothing saved is lost)."""
-    path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        if resume:
-            return path
-        if not overwrite:
-            raise FileExistsError(
-                f"Output directory {str(path)!r} exists and is not empty; pass --overwrite to replace it or "
-                "--resume to continue the run saved there."
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # ----------------------------------------------------------------------------- the registry entries
@@ -384,4 +371,4 @@ register(
     )
 )
 
-__all__ = ["ImageConfig", "attention_masks", "default_dataset", "prepare_out_dir", "run_image_experiment"]
+__all__ = ["ImageConfig", "attention_masks", "default_dataset", "run_image_experiment"]

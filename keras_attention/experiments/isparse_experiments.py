@@ -56,6 +56,7 @@ from keras_attention.experiments.registry import Experiment, register  # noqa: E
 from keras_attention.experiments.training import train_run  # noqa: E402
 from keras_attention.sparsity import ISparse, sparsify, sparsity_report  # noqa: E402
 from keras_attention.sparsity.samples import collect_samples  # noqa: E402
+from keras_attention.utils.files import read_json, save_figure, write_json, write_text
 
 SPARSIFY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TRAIN_LEVELS = (0.05, 0.10, 0.25, 0.50)
@@ -176,7 +177,7 @@ def _fmt(values):
 
 
 def _median_epoch_seconds(history_file):
-    epochs = json.loads(Path(history_file).read_text())["epochs"]
+    epochs = read_json(Path(history_file))["epochs"]
     seconds = [epochs[k]["seconds"] for k in sorted(epochs, key=int)]
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 
@@ -188,7 +189,7 @@ def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
     """Train (or, with ``--resume``, reuse) one run; returns its ``result.json`` dict and the model."""
     result_file = run_dir / "result.json"
     if options.resume and result_file.exists() and (run_dir / "model.keras").exists():
-        return json.loads(result_file.read_text()), keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+        return read_json(result_file), keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     result = train_run(
         build,
         train_ds,
@@ -201,7 +202,7 @@ def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
         verbose=options.verbose,
         callbacks=callbacks,
     )
-    return json.loads(result_file.read_text()), result.model
+    return read_json(result_file), result.model
 
 
 def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels=None, max_samples=MAX_SAMPLES):
@@ -257,7 +258,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
         # (a) sparsify-with.
         cache = out_dir / "sparsify_with" / f"seed{seed}.json"
         if options.resume and cache.exists():
-            curves = json.loads(cache.read_text())
+            curves = read_json(cache)
         else:
             curves = {}
             for strategy in STRATEGY_LABELS:
@@ -269,7 +270,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
                 print(f"[seed {seed}] sparsify-with {strategy}: top-1 "
                       + ", ".join(f"{k}: {100 * v['top1']:.1f}" for k, v in curves[strategy].items()), flush=True)
             cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(curves, indent=1))
+            write_json(cache, curves)
         for strategy, by_level in curves.items():
             for level, acc in by_level.items():
                 for k in ("top1", "top5"):
@@ -301,9 +302,9 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
                     result, model = _train(run_dir, lenet, data(), test_ds, epochs, options, [callback])
                     timing_file = run_dir / "update_seconds.json"
                     if callback.update_seconds:
-                        timing_file.write_text(json.dumps(callback.update_seconds))
+                        write_text(timing_file, json.dumps(callback.update_seconds))
                     if timing_file.exists():
-                        for seconds in json.loads(timing_file.read_text()):
+                        for seconds in read_json(timing_file):
                             updates[method].append((seconds, epoch_seconds))
                 result["achieved_sparsity"] = sparsity_report(model)[-1]["sparsity"]
                 train_with[method][f"{level:g}"].append(result)
@@ -379,7 +380,7 @@ def plot_sparsify_with(summary, path):
                  f"{summary['seeds']} seed(s)")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -402,7 +403,7 @@ def plot_train_with(summary, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -476,9 +477,9 @@ def format_isparse_markdown(summary):
 def write_isparse_summary(summary, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "results.json", summary)
     text = format_isparse_markdown(summary)
-    (out_dir / "results.md").write_text(text)
+    write_text(out_dir / "results.md", text)
     plot_sparsify_with(summary, out_dir / "sparsify_with.png")
     plot_train_with(summary, out_dir / "train_with.png")
     print(text, flush=True)

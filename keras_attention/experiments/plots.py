@@ -9,6 +9,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from keras_attention.utils.files import save_figure
+
 
 def plot_training_curves(series, path, title=""):
     """Loss and top-1 per epoch, train and validation, from ``{metric: [per-epoch values]}``."""
@@ -26,7 +28,7 @@ def plot_training_curves(series, path, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -58,6 +60,6 @@ def plot_attention_grid(images, masks_by_model, path, channels=4, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)

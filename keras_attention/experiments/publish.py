@@ -2,11 +2,11 @@
 wall time and command) and ``<stem>.md`` (the experiment's ``results.md`` plus a line naming them), and any
 figures, under names that say which experiment they belong to."""
 
-import json
 import shutil
 from pathlib import Path
 
 from keras_attention.experiments.machine import machine_description
+from keras_attention.utils.files import write_json, write_text
 
 
 def publish_results(summary, work_dir, results_dir, stem, *, command, wall_seconds, figures=None):
@@ -18,12 +18,12 @@ def publish_results(summary, work_dir, results_dir, stem, *, command, wall_secon
     work_dir, results_dir = Path(work_dir), Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     record = {**summary, "machine": machine_description(), "wall_seconds": wall_seconds, "command": command}
-    (results_dir / f"{stem}.json").write_text(json.dumps(record, indent=1))
+    write_json(results_dir / f"{stem}.json", record)
     md = (work_dir / "results.md").read_text()
     md += (f"\nMachine: {record['machine']}; wall time of this invocation {wall_seconds / 60:.1f} min "
            f"(per-run training seconds are in the table / JSON); command: `{command}`.\n")
     md_path = results_dir / f"{stem}.md"
-    md_path.write_text(md)
+    write_text(md_path, md)
     for source, name in (figures or {}).items():
         if (work_dir / source).exists():
             shutil.copyfile(work_dir / source, results_dir / name)

@@ -4,8 +4,8 @@
 with :func:`keras_attention.racknet.analyze` (tqdm bar over the images), allocates ``--budget`` kernels
 the RACKNet way, writes the plan as JSON, prints it as a row of Table 3.2 with the seconds of every
 analysis phase, and draws ``<plan stem>_entropy.png`` next to it: per rack (octave), the histogram of
-the keypoint entropies with the fitted Gaussian components (Fig. 3.4). :func:`add_racknet_command`
-adds the command to the ``keras-attention`` parser and returns its handler.
+the keypoint entropies with the fitted Gaussian components (Fig. 3.4). ``keras_attention.cli`` declares
+the command's arguments; :func:`cmd_racknet` runs it.
 
 The ``racknet`` experiment (``keras-attention reproduce racknet``) analyses the training images once,
 allocates a budget of 400 kernels with each of the six strategies of §3.5.2 and trains the CNN of each
@@ -37,7 +37,6 @@ Readings of points the dissertation and SPEC leave open:
   3.6 and 3.8 are printed next to ours when the experiment runs on one of those data sets.
 """
 
-import json
 import math
 import statistics
 from pathlib import Path
@@ -51,12 +50,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_attention.data import DATASETS, dataset_info, load_arrays
-from keras_attention.experiments.arguments import int_at_least, positive_int
 from keras_attention.experiments.image_experiments import default_dataset
 from keras_attention.experiments.registry import Experiment, register, run_limits, subset_note
 from keras_attention.experiments.training import train_run
 from keras_attention.racknet import (
-    MIXTURES,
+    DEFAULT_BUDGET,
     PHASES,
     RackPlan,
     allocate,
@@ -66,8 +64,8 @@ from keras_attention.racknet import (
     keypoint_entropies,
     to_gray_uint8,
 )
+from keras_attention.utils.files import read_json, save_figure, write_json, write_text
 
-DEFAULT_BUDGET = 400
 VALIDATION_FRACTION = 0.1
 HISTOGRAM_IMAGES = 5000
 HISTOGRAM_BIN_BITS = 0.05
@@ -170,7 +168,7 @@ def plot_entropy_histogram(plan, entropies, octaves, path, title=""):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -243,33 +241,6 @@ def cmd_racknet(args):
     return {"analyze": cmd_racknet_analyze}[args.racknet_command](args)
 
 
-def add_racknet_command(subparsers):
-    """Add ``racknet analyze`` to the ``keras-attention`` sub-parsers; return the handler (:func:`cmd_racknet`).
-
-    The ``racknet`` parser also sets the default ``racknet_handler`` to that handler.
-    """
-    racknet = subparsers.add_parser("racknet", help="RACKNet: derive a CNN's racks, layers and kernels from data")
-    actions = racknet.add_subparsers(dest="racknet_command", metavar="{analyze}", required=True)
-    analyze_parser = actions.add_parser(
-        "analyze", help="analyse a data set's SIFT features into a rack plan (JSON) and its entropy histogram (PNG)")
-    analyze_parser.add_argument("--dataset", required=True, help=f"one of: {', '.join(sorted(DATASETS))}")
-    analyze_parser.add_argument("--limit", type=positive_int, help="analyse only the first N training images")
-    analyze_parser.add_argument("--budget", type=positive_int, default=DEFAULT_BUDGET,
-                                help=f"kernels to allocate (default {DEFAULT_BUDGET})")
-    analyze_parser.add_argument("--upscale", type=positive_int,
-                                help="enlarge images by K before SIFT (default: 1 from 28 px on, 4 for 8x8 digits)")
-    analyze_parser.add_argument("--mixture", choices=MIXTURES, default="bic",
-                                help="lowest-BIC GaussianMixture or Dirichlet-process BayesianGaussianMixture")
-    analyze_parser.add_argument("--out", type=Path, required=True, help="plan JSON file to write")
-    analyze_parser.add_argument("--overwrite", action="store_true", help="replace an existing plan")
-    analyze_parser.add_argument("--seed", type=int_at_least(0), default=0,
-                                help="seed of the mixtures and DBSCAN subsamples")
-    analyze_parser.add_argument("--jobs", type=positive_int, help="SIFT threads (default: up to 8)")
-    analyze_parser.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
-    racknet.set_defaults(racknet_handler=cmd_racknet)
-    return cmd_racknet
-
-
 # ------------------------------------------------------------------------------------------ experiment
 
 
@@ -327,7 +298,7 @@ def run_racknet_experiment(experiment, options):
             run_dir = out_dir / strategy / f"seed{seed}"
             result_file = run_dir / "result.json"
             if options.resume and result_file.exists():
-                runs.append(json.loads(result_file.read_text()))
+                runs.append(read_json(result_file))
                 print(f"[{done}/{total}] {label} seed {seed}: done earlier, kept", flush=True)
                 continue
             print(f"[{done}/{total}] {label} seed {seed}: {allocation}", flush=True)
@@ -345,7 +316,7 @@ def run_racknet_experiment(experiment, options):
                 jit_compile=options.jit_compile,
                 verbose=options.verbose,
             )
-            runs.append(json.loads(result_file.read_text()))
+            runs.append(read_json(result_file))
             print(f"    top-1 {100 * result.test_metrics['top1']:.2f}  {result.train_seconds:.0f} s", flush=True)
         top1 = [100 * r["test"]["top1"] for r in runs]
         rows.append({
@@ -389,7 +360,7 @@ def write_racknet_summary(summary, out_dir):
     """``results.json`` and ``results.md`` (Table 3.2 row, Table 3.6 and Table 3.8) in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "results.json", summary)
     paper, paper_timings = summary["paper"], summary["paper_timings"]
     images = summary["images"]
     lines = [
@@ -419,7 +390,7 @@ def write_racknet_summary(summary, out_dir):
     for phase, seconds in summary["timings"].items():
         ref = paper_timings.get(phase)
         lines.append(f"| {PHASE_LABELS[phase]} | {seconds:.2f} | {'-' if ref is None else f'{ref:.2f}'} |")
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    write_text(out_dir / "results.md", "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
 
@@ -439,7 +410,7 @@ def plot_strategy_accuracy(summary, path):
                  f"{summary['seeds']} seed(s)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -459,7 +430,6 @@ register(
 )
 
 __all__ = [
-    "add_racknet_command",
     "cmd_racknet",
     "cmd_racknet_analyze",
     "default_upscale",

@@ -5,10 +5,22 @@ An :class:`Experiment` names the paper table it reproduces, the configurations i
 method-specific modules (``image_experiments`` and later ones) register theirs on import.
 """
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
 EXPERIMENTS = {}
+
+# Where each experiment is registered: the command line lists and checks the names from this table
+# without importing the modules (and TensorFlow); a test checks it against what the modules register.
+EXPERIMENT_MODULES = {
+    **dict.fromkeys(["san-lenet", "san-vgg", "san-resnet", "san-ablation"], "image_experiments"),
+    "isparse-lenet": "isparse_experiments",
+    "racknet": "racknet_experiments",
+    **dict.fromkeys(["sdma", "sdma-ablation"], "sdma_experiments"),
+    **dict.fromkeys(["fa", "spanet", "awconv"], "step7_experiments"),
+    **dict.fromkeys(["xm2a", "xm2a-variants", "xm2a-ablation"], "xm2a_experiments"),
+}
 
 
 @dataclass
@@ -70,22 +82,16 @@ def register(experiment):
 
 
 def get_experiment(name):
-    _load_all()
+    """The registered experiment ``name`` (its module is imported on the way)."""
+    if name not in EXPERIMENTS and name in EXPERIMENT_MODULES:
+        importlib.import_module(f"keras_attention.experiments.{EXPERIMENT_MODULES[name]}")
     if name not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {name!r}; known experiments: {', '.join(sorted(EXPERIMENTS))}.")
+        raise ValueError(f"Unknown experiment {name!r}; known experiments: {', '.join(sorted(EXPERIMENT_MODULES))}.")
     return EXPERIMENTS[name]
 
 
 def list_experiments():
-    _load_all()
+    """Every experiment, by name (importing every module of :data:`EXPERIMENT_MODULES` registers them)."""
+    for module in sorted(set(EXPERIMENT_MODULES.values())):
+        importlib.import_module(f"keras_attention.experiments.{module}")
     return dict(sorted(EXPERIMENTS.items()))
-
-
-def _load_all():
-    # Importing the modules registers their experiments.
-    from keras_attention.experiments import image_experiments  # noqa: F401
-    from keras_attention.experiments import isparse_experiments  # noqa: F401
-    from keras_attention.experiments import racknet_experiments  # noqa: F401
-    from keras_attention.experiments import sdma_experiments  # noqa: F401
-    from keras_attention.experiments import step7_experiments  # noqa: F401
-    from keras_attention.experiments import xm2a_experiments  # noqa: F401

@@ -1,8 +1,8 @@
 """Take over finished runs of one experiment into another whose rows are the same networks under the same
 protocol (``xm2a-variants`` rows are all rows of ``xm2a``), instead of training them twice."""
 
-import json
 import shutil
+from keras_attention.utils.files import read_json
 
 
 def reuse_runs(source, target, configs):
@@ -17,7 +17,7 @@ def reuse_runs(source, target, configs):
     for result in sorted(source.glob("*/*/seed*/result.json")):
         run = result.parent
         dataset, slug = run.parent.parent.name, run.parent.name
-        if slug not in slugs or "step_ms" not in json.loads(result.read_text()):
+        if slug not in slugs or "step_ms" not in read_json(result):
             continue
         destination = target / dataset / slug / run.name
         if destination.exists():

@@ -29,7 +29,6 @@ Outputs under ``out_dir``: ``<dataset>/<config>/seed<k>/`` (the ``train_run`` ar
 style: a test series with its events, and its saliency series; :func:`plot_series_events`).
 """
 
-import json
 import math
 import statistics
 import time
@@ -50,6 +49,7 @@ from keras_attention.models.timeseries_nets import (
     self_attention_lstm,
 )
 from keras_attention.saliency import extract_events, saliency_series
+from keras_attention.utils.files import read_json, save_figure, write_json, write_text
 
 QUICK_TRAIN, QUICK_VAL, QUICK_TEST = 48, 16, 48
 MAX_BATCH = 16
@@ -129,7 +129,7 @@ def plot_series_events(series, events, saliency, path, variates=None, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -209,7 +209,7 @@ def _run_minirocket(cache, seed, run_dir):
     accuracy = float(classifier.score(aeon_layout(cache.x["test"]), cache.y["test"]))
     result = {"test": {"top1": accuracy}, "train_seconds": seconds, "params": None}
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "result.json").write_text(json.dumps(result, indent=1))
+    write_json(run_dir / "result.json", result)
     return result
 
 
@@ -240,7 +240,7 @@ def _run_network(experiment, options, config, cache, seed, epochs, run_dir):
         val_ds=val_ds,
         test_ds=test_ds,
     )
-    return json.loads((run_dir / "result.json").read_text())
+    return read_json(run_dir / "result.json")
 
 
 def run_sdma_experiment(experiment, options):
@@ -275,7 +275,7 @@ def run_sdma_experiment(experiment, options):
                 run_dir = out_dir / dataset / config.slug / f"seed{seed}"
                 result_file = run_dir / "result.json"
                 if options.resume and result_file.exists():
-                    runs.append(json.loads(result_file.read_text()))
+                    runs.append(read_json(result_file))
                     print(f"[{done}/{total}] {dataset} {config.label} seed {seed}: done earlier, kept", flush=True)
                     continue
                 print(f"[{done}/{total}] {dataset} {config.label} seed {seed}", flush=True)
@@ -323,7 +323,7 @@ def draw_saliency(cache, path, title=""):
 def write_summary(summary, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "results.json", summary)
     datasets, paper = summary["datasets"], summary["paper"]
     paper_sets = list(paper)
     lines = [
@@ -364,7 +364,7 @@ def write_summary(summary, out_dir):
     if steps:
         lines += ["", "Optimizer steps per network run (training series / batch x epochs): "
                   + ", ".join(f"{d} {n}" for d, n in steps.items()) + "."]
-    (out_dir / "results.md").write_text("\n".join(lines) + "\n")
+    write_text(out_dir / "results.md", "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
 

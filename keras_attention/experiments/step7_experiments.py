@@ -76,6 +76,7 @@ from keras_attention.layers import (
     SalientPositionsAttention,
     SqueezeExcitation,
 )
+from keras_attention.utils.files import write_json, write_text
 
 WARMUP_STEPS = 2
 TIMED_STEPS, QUICK_TIMED_STEPS = 10, 3
@@ -322,9 +323,9 @@ def format_step7_markdown(summary, table):
 def write_step7_summary(summary, out_dir, table):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "results.json", summary)
     text = format_step7_markdown(summary, table)
-    (out_dir / "results.md").write_text(text)
+    write_text(out_dir / "results.md", text)
     print(text, flush=True)
 
 

@@ -7,7 +7,6 @@ callback does), appends every finished epoch to ``history.json`` (kept across re
 ``training_curves.png``, saves ``model.keras`` and evaluates top-1 / top-5 on the test set.
 """
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from keras_attention.experiments.plots import plot_training_curves
+from keras_attention.utils.files import read_json, save_model, write_json
 
 HISTORY_FILE = "history.json"
 MODEL_FILE = "model.keras"
@@ -44,7 +44,7 @@ class EpochHistory(keras.callbacks.Callback):
         self.path = Path(path)
         self.epochs = {}
         if self.path.exists():
-            saved = json.loads(self.path.read_text())
+            saved = read_json(self.path)
             self.epochs = {int(k): v for k, v in saved.get("epochs", {}).items()}
         self._start = None
 
@@ -56,7 +56,7 @@ class EpochHistory(keras.callbacks.Callback):
         record["seconds"] = time.perf_counter() - self._start
         record["finished_at"] = time.time()
         self.epochs[epoch] = record
-        self.path.write_text(json.dumps({"epochs": self.epochs}, indent=1))
+        write_json(self.path, {"epochs": self.epochs})
 
     def as_series(self):
         """``{metric: [value per epoch]}`` in epoch order."""
@@ -137,13 +137,13 @@ def train_run(
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
     series = history.as_series()
     plot_training_curves(series, out_dir / CURVES_FILE, title=model.name)
-    model.save(out_dir / MODEL_FILE)
+    save_model(model, out_dir / MODEL_FILE)
     test_metrics = {}
     if test_ds is not None:
         test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
         test_metrics = {k: float(v) for k, v in test_metrics.items()}
     summary = {"test": test_metrics, "train_seconds": train_seconds, "params": int(model.count_params())}
-    (out_dir / "result.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "result.json", summary)
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model)
 
 

@@ -38,7 +38,6 @@ Outputs under ``out_dir``: ``<dataset>/<config>/seed<k>/`` (the ``train_run`` ar
 ``xm2a-variants`` ``accuracy_vs_params.png`` (Fig. 7.4: mean test accuracy ± std against parameters).
 """
 
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from keras_attention.models.attention_encoder import (
     attention_encoder,
     attention_parameter_count,
 )
+from keras_attention.utils.files import read_json, save_figure, write_json, write_text
 
 XM2A_DATASETS = ["JapaneseVowels", "BasicMotions", "OSULeaf", "ACSF1", "ArrowHead", "PickupGestureWiimoteZ"]
 PAPER_DATASETS = ("SADD", "AUSLAN", "MOCAP")
@@ -151,7 +151,7 @@ def _run_minirocket(x, y, seed, run_dir):
     result = {"test": {"top1": accuracy}, "train_seconds": seconds, "params": None, "attention_params": None,
               "step_ms": None}
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "result.json").write_text(json.dumps(result, indent=1))
+    write_json(run_dir / "result.json", result)
     return result
 
 
@@ -182,7 +182,7 @@ def add_cost(experiment, options, model, seed, x, y, run_dir):
     """Add ``attention_params`` and (seed 0) ``step_ms`` to the run's ``result.json``; returns its content.
 
     ``model`` is the trained, compiled network already saved in ``run_dir`` (timing changes its weights)."""
-    summary = json.loads((run_dir / "result.json").read_text())
+    summary = read_json(run_dir / "result.json")
     summary["attention_params"] = attention_parameter_count(model)
     summary["step_ms"] = None
     if seed == 0:
@@ -190,7 +190,7 @@ def add_cost(experiment, options, model, seed, x, y, run_dir):
                    else experiment.extra.get("step_repeats", STEP_REPEATS))
         n = min(options.batch_size, experiment.extra.get("max_batch", MAX_BATCH), len(y["train"]))
         summary["step_ms"] = step_time_ms(model, x["train"][:n], y["train"][:n], repeats=repeats)
-    (run_dir / "result.json").write_text(json.dumps(summary, indent=1))
+    write_json(run_dir / "result.json", summary)
     return summary
 
 
@@ -219,7 +219,7 @@ def run_xm2a_experiment(experiment, options):
                 run_dir = out_dir / dataset / config.slug / f"seed{seed}"
                 result_file = run_dir / "result.json"
                 if options.resume and result_file.exists():
-                    saved = json.loads(result_file.read_text())
+                    saved = read_json(result_file)
                     if "step_ms" not in saved and (run_dir / "model.keras").exists():  # killed while timing
                         model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
                         compile_classifier(model, learning_rate=experiment.extra.get("learning_rate", 1e-3),
@@ -341,9 +341,9 @@ def format_markdown(summary):
 def write_summary(summary, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "results.json", summary)
     text = format_markdown(summary)
-    (out_dir / "results.md").write_text(text)
+    write_text(out_dir / "results.md", text)
     print(text, flush=True)
 
 
@@ -381,7 +381,7 @@ def plot_accuracy_vs_params(summary, path):
                  fontsize=9)
     fig.tight_layout(rect=(0, 0.1 if len(labels) > 4 else 0.06, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 

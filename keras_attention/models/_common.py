@@ -8,7 +8,7 @@ import numbers
 
 import keras
 
-from keras_attention.layers._checks import check_positive_int, shape_str
+from keras_attention.utils.checks import check_positive_int, shape_str
 from keras_attention.models.attention_slots import layer_prefix
 
 # Moving-average momentum of the builders' BatchNormalization layers: 0.9, which is PyTorch's default

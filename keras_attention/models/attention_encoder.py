@@ -42,7 +42,7 @@ import numbers
 import keras
 
 from keras_attention.layers import BAM, XM2A, MultiScaleSelfAttention, SqueezeExcitation
-from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.layers.xm2a import VARIANTS
 from keras_attention.models._common import (
     check_input_shape,

@@ -16,7 +16,7 @@ For forecasting, ``num_classes`` is the number of predicted values (>= 1).
 
 import keras
 
-from keras_attention.layers._checks import check_choice
+from keras_attention.utils.checks import check_choice
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,

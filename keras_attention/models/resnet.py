@@ -52,7 +52,7 @@ Step 7 options (SPEC §3-5, §10):
 
 import keras
 
-from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.layers.aw_conv import AWConv2D
 from keras_attention.models._common import (
     BN_MOMENTUM,

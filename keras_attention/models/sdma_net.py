@@ -20,7 +20,7 @@ attends only the data branch).
 
 import keras
 
-from keras_attention.layers._checks import check_choice
+from keras_attention.utils.checks import check_choice
 from keras_attention.layers.sdma import SDCA, SDMA
 from keras_attention.models.timeseries_nets import (
     _prefixed,

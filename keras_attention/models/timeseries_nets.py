@@ -30,7 +30,7 @@ the same way for forecasting.
 
 import keras
 
-from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,

@@ -34,7 +34,7 @@ import numbers
 
 import keras
 
-from keras_attention.layers._checks import check_bool
+from keras_attention.utils.checks import check_bool
 from keras_attention.models._common import (
     BN_MOMENTUM,
     check_input_shape,

@@ -14,10 +14,11 @@ settings of the analysis and the seconds each phase took (``features``, ``entrop
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from keras_attention.utils.files import read_json, write_json
 
 PHASES = ("features", "entropy", "mixture", "clustering")
 
@@ -127,14 +128,11 @@ class RackPlan:
 
     def to_json(self, path):
         """Write the plan to ``path`` as JSON (floats written exactly, so the round trip is lossless)."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=2)
-        return path
+        return write_json(path, self.to_dict(), indent=2)  # atomic: a kill never leaves half a plan
 
     @classmethod
     def from_json(cls, path):
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_dict(json.load(handle))
+        return cls.from_dict(read_json(path))
 
 
 def format_row(layers_per_rack, allocation=None):

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from keras_attention.layers._checks import check_positive_int, shape_str
+from keras_attention.utils.checks import check_positive_int, shape_str
 from keras_attention.saliency.scale_space import minimum_length
 
 

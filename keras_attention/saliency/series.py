@@ -19,7 +19,7 @@ Reading: ``t`` runs over the integer time steps ``0..T-1`` of ``x``; the cut kee
 
 import numpy as np
 
-from keras_attention.layers._checks import check_bool, check_choice
+from keras_attention.utils.checks import check_bool, check_choice
 from keras_attention.saliency._validation import check_series
 from keras_attention.saliency.events import extract_events
 

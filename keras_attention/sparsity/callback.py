@@ -49,7 +49,7 @@ entries of each prunable layer and ``logs["sparsity"]`` that of all of them toge
 import keras
 import numpy as np
 
-from keras_attention.layers._checks import check_choice, check_positive_int
+from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.sparsity.inffs import check_alpha
 from keras_attention.sparsity.mask_constraint import MaskConstraint, carried_masks, record_masks, unwrap
 from keras_attention.sparsity.masking import STRATEGIES, apply_masks, check_sparsity, masks, strategy_scores

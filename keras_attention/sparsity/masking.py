@@ -29,7 +29,7 @@ import math
 import keras
 import numpy as np
 
-from keras_attention.layers._checks import check_choice
+from keras_attention.utils.checks import check_choice
 from keras_attention.sparsity.mask_constraint import record_masks, unwrap
 from keras_attention.sparsity.propagation import (
     ScorePlan,
