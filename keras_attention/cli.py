@@ -236,6 +236,37 @@ def run_config(args, **resolved):
     return {"command": args.command, **config, **resolved}
 
 
+# TensorFlow 2.21 prints these at import, before its logging reads TF_CPP_MIN_LOG_LEVEL.
+_STARTUP_NOISE = ("All log messages before absl::InitializeLog()", "port.cc:", "cudart_stub.cc:",
+                  "cpu_feature_guard.cc:", "To enable the following instructions:", "cuda_dnn.cc:",
+                  "cuda_fft.cc:", "cuda_blas.cc:", "computation_placer.cc:", "cuda_platform.cc:", "cuda_executor.cc:")
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow and Keras with their start-up lines (oneDNN, CUDA probe, CPU features) held back.
+
+    Those lines are written to file descriptor 2 by C++ code before TensorFlow reads its log level, so the
+    descriptor points at a temporary file during the import; every other line is passed on unchanged.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices("GPU")  # the CUDA probe (cuInit) prints here, not mid-run
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+    sys.stderr.write("".join(line for line in lines if not any(mark in line for mark in _STARTUP_NOISE)))
+
+
 def command_line(args):
     """The command as the user typed it (recorded in a run's manifest)."""
     return ["keras-attention", *getattr(args, "argv", [])]
@@ -450,6 +481,7 @@ def main(argv=None):
     if args.command not in commands:
         parser.print_help()
         return 2
+    import_tensorflow_quietly()
     try:
         return commands[args.command](args)
     except (FileExistsError, FileNotFoundError, ValueError) as error:

@@ -284,3 +284,12 @@ def test_loading_a_package_model_needs_the_package_imported(tmp_path):
     imported = subprocess.run([sys.executable, "-c", "import keras_attention; " + load.format(
         str(tmp_path / "san.keras"))], capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0 and "LOADED" in imported.stdout, imported.stderr[-2000:]
+
+
+def test_the_command_shows_no_tensorflow_start_up_lines():
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "keras_attention.cli", "list"], capture_output=True, text=True,
+                            timeout=180, cwd=ROOT, env=env)
+    assert result.returncode == 0 and "san-lenet" in result.stdout
+    for noise in ("oneDNN", "cuda", "absl::InitializeLog", "cpu_feature_guard"):
+        assert noise not in result.stderr, result.stderr[-2000:]
