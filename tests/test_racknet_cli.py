@@ -17,7 +17,7 @@ from keras_attention.racknet import PHASES, STRATEGIES, RackPlan, allocate, anal
 
 
 def parse(argv):
-    args = build_parser().parse_args(["racknet", *argv])
+    args = build_parser().parse_args(argv)
     assert args.command == "racknet"
     return rx.cmd_racknet, args
 
