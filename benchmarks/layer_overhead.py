@@ -1,16 +1,26 @@
-"""Forward+backward cost of each attention module relative to the same step without it (issue Step 1).
+"""Cost of every attention module relative to the step it attends: forward + backward, side by side.
 
-For each shape, a "base" step is: conv (the layer that produces ``current``) -> loss, forward and backward.
-Each module adds itself after that conv: SAN gets ``[conv input, conv output]``; CBAM, BAM and SE get the
-conv output. All configurations are timed side by side in one run, interleaved step by step (so drift of
-the machine hits every configuration alike), in eager mode, as a ``tf.function`` graph and under XLA
-(``jit_compile=True``); the figure is the median of ``--steps`` steps after ``--warmup`` warm-up steps.
+For each shape a "base" step is: input -> the convolution that produces ``current`` -> loss (mean square),
+forward and backward. Each module is added after that convolution, as the builders deploy it: SAN gets
+``[conv input, conv output]``, FocusAssociation ``[conv input, conv output]`` (the block's input and
+output), CBAM / BAM / SE / SPANet / NonLocal / XM2A / MSMSA / MultiHeadAttention the conv output;
+AWConv2D *replaces* the convolution (its row is the AWConv2D layer against Conv2D). Every module with a
+fast path is timed twice, fast and reference (its straightforward form kept in the package), so the gain
+of each fast path is measured in the same run.
+
+All configurations of one shape and mode are timed interleaved, step by step, in one process (drift of a
+shared machine hits each alike); the figure is the median of ``--steps`` steps after ``--warmup`` warm-up
+steps, in eager mode, as a ``tf.function`` graph and under XLA (``jit_compile=True``). The "best" column
+compares each configuration in its own fastest mode with the base step in its fastest mode. Beside the
+times: the module's share of the forward FLOPs of the whole step (TensorFlow's graph profiler), its
+parameters, and the peak memory of one training step (TensorFlow's BFC allocator statistics on the CPU).
 
     python benchmarks/layer_overhead.py            # writes benchmarks/results/layer_overhead.{json,md}
+    python benchmarks/layer_overhead.py --shapes sequence --modes graph xla --steps 10
 """
 
 import argparse
-import json
+import inspect
 import os
 import statistics
 import time
@@ -18,44 +28,100 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # get_memory_info on the CPU (peak memory)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_attention.experiments.machine import machine_description  # noqa: E402
-from keras_attention.layers import BAM, CBAM, SAN, SqueezeExcitation  # noqa: E402
+from keras_attention.layers import (  # noqa: E402
+    BAM,
+    CBAM,
+    MSMSA,
+    SAN,
+    XM2A,
+    AWConv2D,
+    FocusAssociation,
+    NonLocalBlock,
+    SalientPositionsAttention,
+    SqueezeExcitation,
+)
+from keras_attention.utils.files import write_json, write_text  # noqa: E402
 
+MODES = ("eager", "graph", "xla")
 SHAPES = {
-    # name: (batch, input spatial+channels of the conv, conv filters, kernel)
+    # name: (batch, input shape, conv filters, kernel size)
     "vgg16_bottleneck1": (128, (32, 32, 64), 64, 3),
     "lenet5_conv1": (128, (28, 28, 1), 6, 5),
+    "resnet18_stage1": (32, (56, 56, 64), 64, 3),
+    "sequence": (32, (256, 64), 64, 3),
 }
-
+# name -> (make(kernel) -> layer, how it is applied, shape kinds it runs on)
 MODULES = {
-    "base": None,
-    "SAN-c (full)": lambda k: SAN(variant="c", kernel_size=k),
-    "SAN-c (depthwise)": lambda k: SAN(variant="c", kernel_size=k, smoothing_mode="depthwise"),
-    "SAN-d (full)": lambda k: SAN(variant="d", kernel_size=k),
-    "SAN-d (depthwise)": lambda k: SAN(variant="d", kernel_size=k, smoothing_mode="depthwise"),
-    "CBAM": lambda k: CBAM(),
-    "BAM": lambda k: BAM(),
-    "SE": lambda k: SqueezeExcitation(),
+    "SAN-c (full)": (lambda k, **i: SAN(variant="c", kernel_size=k, **i), "pair", ("image", "sequence")),
+    "SAN-c (depthwise)": (lambda k, **i: SAN(variant="c", kernel_size=k, smoothing_mode="depthwise", **i), "pair",
+                          ("image", "sequence")),
+    "SAN-d (full)": (lambda k, **i: SAN(variant="d", kernel_size=k, **i), "pair", ("image", "sequence")),
+    "SAN-d (depthwise)": (lambda k, **i: SAN(variant="d", kernel_size=k, smoothing_mode="depthwise", **i), "pair",
+                          ("image", "sequence")),
+    "CBAM": (lambda k, **i: CBAM(**i), "single", ("image", "sequence")),
+    "BAM": (lambda k, **i: BAM(**i), "single", ("image", "sequence")),
+    "SE": (lambda k, **i: SqueezeExcitation(**i), "single", ("image", "sequence")),
+    "FocusAssociation": (lambda k, **i: FocusAssociation(**i), "fa", ("image",)),
+    "SPANet": (lambda k, **i: SalientPositionsAttention(**i), "single", ("image",)),
+    "NonLocal": (lambda k, **i: NonLocalBlock(**i), "single", ("image",)),
+    "AWConv2D (replaces the conv)": (None, "awconv", ("image",)),
+    "XM2A": (lambda k, **i: XM2A(num_heads=4, key_dim=16, **i), "single", ("sequence",)),
+    "MSMSA": (lambda k, **i: MSMSA(num_heads=4, key_dim=16, **i), "single", ("sequence",)),
+    "MultiHeadAttention": (lambda k, **i: keras.layers.MultiHeadAttention(4, 16), "self", ("sequence",)),
 }
 
 
+def _kind(shape):
+    return "sequence" if len(shape[1]) == 2 else "image"
 
 
-def build(shape, make_module):
+def _fast_and_reference(name, make):
+    """``[(label, kwargs)]``: the fast path, plus its reference when the layer has one."""
+    if make is None:
+        cls = AWConv2D
+    else:
+        cls = type(make(3))
+    parameters = inspect.signature(cls.__init__).parameters
+    if "implementation" in parameters:
+        return [(name, {"implementation": "fast"}), (f"{name} [reference]", {"implementation": "reference"})]
+    if "fused" in parameters:  # XM2A: all heads in one contraction, or the per-head reference
+        return [(name, {"fused": True}), (f"{name} [reference]", {"fused": False})]
+    return [(name, {})]
+
+
+def configurations(shape_name):
+    shape = SHAPES[shape_name]
+    rows = [("base", None, "base", {})]
+    for name, (make, how, kinds) in MODULES.items():
+        if _kind(shape) in kinds:
+            rows += [(label, make, how, kwargs) for label, kwargs in _fast_and_reference(name, make)]
+    return rows
+
+
+def build(shape, make, how, kwargs):
     _, in_shape, filters, kernel = shape
+    conv = keras.layers.Conv1D if len(in_shape) == 2 else keras.layers.Conv2D
     x = keras.Input(in_shape)
-    y = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu")(x)
-    conv_params = (kernel * kernel * in_shape[-1] + 1) * filters
-    if make_module is not None:
-        module = make_module(kernel)
-        y = module([x, y]) if isinstance(module, SAN) else module(y)
-    model = keras.Model(x, y)
-    return model, model.count_params() - conv_params
+    if how == "awconv":
+        y = AWConv2D(filters, kernel, padding="same", use_bias=True, **kwargs)(x)
+        return keras.Model(x, keras.layers.ReLU()(y))
+    y = conv(filters, kernel, padding="same", activation="relu")(x)
+    if how == "pair":
+        y = make(kernel, **kwargs)([x, y])
+    elif how == "fa":
+        y, _ = make(kernel, **kwargs)([x, y])
+    elif how == "self":
+        y = make(kernel)(y, y)
+    elif how == "single":
+        y = make(kernel, **kwargs)(y)
+    return keras.Model(x, y)
 
 
 def make_step(model, mode):
@@ -64,9 +130,30 @@ def make_step(model, mode):
             loss = tf.reduce_mean(tf.square(model(x, training=True)))
         return tape.gradient(loss, model.trainable_weights)
 
-    if mode == "eager":
-        return step
-    return tf.function(step, jit_compile=(mode == "xla"))
+    return step if mode == "eager" else tf.function(step, jit_compile=(mode == "xla"))
+
+
+def forward_flops(model, x):
+    """Forward FLOPs of ``model`` on a batch shaped like ``x`` (TensorFlow's graph profiler; ops it has no
+    statistics for count 0)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    function = tf.function(lambda inputs: model(inputs, training=True))
+    graph = function.get_concrete_function(tf.TensorSpec(x.shape, x.dtype)).graph
+    options = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
+    options = options.with_empty_output().build()
+    return int(model_analyzer.profile(graph, options=options).total_float_ops)
+
+
+def peak_memory(step, x):
+    """Peak bytes the CPU allocator held during one call of ``step`` (None when statistics are off)."""
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        [g.numpy() for g in step(x)]
+        return int(tf.config.experimental.get_memory_info("CPU:0")["peak"] - before)
+    except (ValueError, RuntimeError):
+        return None
 
 
 def run(steps, warmup, shapes, modes):
@@ -74,66 +161,88 @@ def run(steps, warmup, shapes, modes):
     for shape_name in shapes:
         shape = SHAPES[shape_name]
         x = tf.constant(np.random.default_rng(0).normal(size=(shape[0],) + shape[1]).astype("float32"))
+        configs = configurations(shape_name)
+        models, info = {}, {}
+        for label, make, how, kwargs in configs:
+            keras.utils.set_random_seed(0)
+            models[label] = build(shape, make, how, kwargs)
+            info[label] = {"params": models[label].count_params(), "flops": forward_flops(models[label], x)}
         for mode in modes:
-            fns, params = {}, {}
-            for name, make in MODULES.items():
-                keras.utils.set_random_seed(0)
-                model, params[name] = build(shape, make)
-                fns[name] = make_step(model, mode)
+            fns = {label: make_step(model, mode) for label, model in models.items()}
+            for label, fn in fns.items():
                 for _ in range(warmup):
-                    [g.numpy() for g in fns[name](x)]
-            times = {name: [] for name in MODULES}
+                    [g.numpy() for g in fn(x)]
+                info[label][f"peak_bytes_{mode}"] = peak_memory(fn, x)
+            times = {label: [] for label in fns}
             for _ in range(steps):
-                for name, fn in fns.items():
+                for label, fn in fns.items():
                     start = time.perf_counter()
                     [g.numpy() for g in fn(x)]
-                    times[name].append(time.perf_counter() - start)
+                    times[label].append(time.perf_counter() - start)
             base = statistics.median(times["base"])
-            for name in MODULES:
-                med = statistics.median(times[name])
-                rows.append(
-                    {
-                        "shape": shape_name,
-                        "mode": mode,
-                        "module": name,
-                        "params": int(params[name]),
-                        "median_ms": 1000 * med,
-                        "ratio_to_base": med / base,
-                        "steps": steps,
-                    }
-                )
-                print(f"{shape_name:18s} {mode:6s} {name:18s} {1000 * med:9.2f} ms  x{med / base:5.2f}", flush=True)
+            for label in fns:
+                median = statistics.median(times[label])
+                info[label][f"ms_{mode}"] = 1000 * median
+                info[label][f"ratio_{mode}"] = median / base
+                print(f"{shape_name:18s} {mode:6s} {label:38s} {1000 * median:9.2f} ms  x{median / base:5.2f}",
+                      flush=True)
+        base = info["base"]
+        base_best = min(base[f"ms_{m}"] for m in modes)
+        for label, _, _, _ in configs:
+            record = info[label]
+            best_mode = min(modes, key=lambda m: record[f"ms_{m}"])
+            rows.append({
+                "shape": shape_name,
+                "module": label,
+                "params": int(record["params"] - (0 if label == "base" else base["params"])),
+                "flop_share": (record["flops"] - base["flops"]) / base["flops"] if base["flops"] else None,
+                "best_mode": best_mode,
+                "ratio_best": record[f"ms_{best_mode}"] / base_best,
+                **{k: v for k, v in record.items() if k not in ("params", "flops")},
+                "flops": record["flops"],
+            })
     return rows
+
+
+def _cell(value, fmt):
+    return "-" if value is None else format(value, fmt)
 
 
 def write(rows, out_dir, args):
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": machine_description(), "steps": args.steps, "warmup": args.warmup, "shapes": SHAPES}
-    (out_dir / "layer_overhead.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
+    meta = {"machine": machine_description(), "backend": keras.backend.backend(), "steps": args.steps,
+            "warmup": args.warmup, "modes": args.modes, "shapes": {s: SHAPES[s] for s in args.shapes},
+            "tensorflow": tf.__version__, "keras": keras.__version__}
+    write_json(out_dir / "layer_overhead.json", {"meta": meta, "rows": rows})
     lines = [
-        "# Attention-module overhead (forward + backward, one training step)",
+        "# Attention-module cost (forward + backward, one training step)",
         "",
-        f"Machine: {meta['machine']}. Median of {args.steps} interleaved steps after {args.warmup} warm-up "
-        "steps; ratio = step time with the module / step time of the same conv without it.",
+        f"Machine: {meta['machine']}. Median of "
+        f"{args.steps} interleaved steps after {args.warmup} warm-up steps. Ratio = step time with the module / "
+        "step time of the same convolution without it, in the same mode; best = each in its own fastest "
+        "mode. FLOP share = forward FLOPs the module adds / forward FLOPs of the base step. Peak = bytes the "
+        "CPU allocator held during one step (graph mode). `[reference]` rows are the straightforward form of "
+        "the same equations, kept in the package and tested equal to the fast path.",
+        "",
+        "Command: `python benchmarks/layer_overhead.py " + " ".join(args.argv) + "`",
         "",
     ]
-    for shape_name in dict.fromkeys(r["shape"] for r in rows):
+    for shape_name in args.shapes:
         batch, in_shape, filters, kernel = SHAPES[shape_name]
-        lines += [
-            f"## {shape_name}: batch {batch}, input {in_shape}, conv {filters}@{kernel}x{kernel}",
-            "",
-            "| module | module params | " + " | ".join(f"{m} ms (ratio)" for m in args.modes) + " |",
-            "|---|---:|" + "---:|" * len(args.modes),
-        ]
-        for name in MODULES:
-            cells = []
-            for mode in args.modes:
-                (r,) = [r for r in rows if r["shape"] == shape_name and r["mode"] == mode and r["module"] == name]
-                cells.append(f"{r['median_ms']:.1f} (x{r['ratio_to_base']:.2f})")
-            params = next(r["params"] for r in rows if r["shape"] == shape_name and r["module"] == name)
-            lines.append(f"| {name} | {params} | " + " | ".join(cells) + " |")
+        conv = "Conv1D" if len(in_shape) == 2 else "Conv2D"
+        lines += [f"## {shape_name}: batch {batch}, input {in_shape}, {conv} {filters}@{kernel}", "",
+                  "| module | params | FLOP share | " + " | ".join(f"{m} ms (ratio)" for m in args.modes)
+                  + " | best (mode) | peak MiB |",
+                  "|---|---:|---:|" + "---:|" * len(args.modes) + "---:|---:|"]
+        for row in (r for r in rows if r["shape"] == shape_name):
+            cells = [f"{row[f'ms_{m}']:.1f} (x{row[f'ratio_{m}']:.2f})" for m in args.modes]
+            peak = row.get("peak_bytes_graph") or row.get(f"peak_bytes_{args.modes[0]}")
+            share = "-" if row["module"] == "base" else _cell(row["flop_share"] and 100 * row["flop_share"], ".1f") + "%"
+            lines.append(f"| {row['module']} | {row['params']} | {share} | " + " | ".join(cells)
+                         + f" | x{row['ratio_best']:.2f} ({row['best_mode']}) | "
+                         + _cell(peak and peak / 2**20, ".1f") + " |")
         lines.append("")
-    (out_dir / "layer_overhead.md").write_text("\n".join(lines))
+    write_text(out_dir / "layer_overhead.md", "\n".join(lines))
 
 
 def main():
@@ -141,11 +250,13 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--modes", nargs="+", default=["eager", "graph", "xla"], choices=["eager", "graph", "xla"])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    rows = run(args.steps, args.warmup, args.shapes, args.modes)
-    write(rows, args.out, args)
+    import sys
+
+    args.argv = sys.argv[1:]
+    write(run(args.steps, args.warmup, args.shapes, args.modes), args.out, args)
 
 
 if __name__ == "__main__":
