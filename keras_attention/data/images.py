@@ -314,19 +314,18 @@ def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
     try:
         import tensorflow_datasets as tfds
 
-        builder = tfds.builder(spec.tfds_name, data_dir=None if data_dir is None else str(data_dir))
-        if not builder.is_prepared() and spec.name != "imagenet2012":
-            offline = _probe_network()
+        def load(download):
+            return tfds.load(spec.tfds_name, split=tfds_split, data_dir=None if data_dir is None else str(data_dir),
+                             download=download, shuffle_files=shuffle_files,
+                             read_config=tfds.ReadConfig(shuffle_seed=seed))
+
+        try:
+            dataset = load(download=False)  # prepared already: no network needed
+        except Exception as not_prepared:  # noqa: BLE001 (tfds raises several kinds)
+            offline = None if spec.name == "imagenet2012" else _probe_network()
             if offline is not None:
-                return None, [f"{where}: not prepared there, and no network to download it ({offline})"]
-        dataset = tfds.load(
-            spec.tfds_name,
-            split=tfds_split,
-            data_dir=None if data_dir is None else str(data_dir),
-            download=True,
-            shuffle_files=shuffle_files,
-            read_config=tfds.ReadConfig(shuffle_seed=seed),
-        )
+                return None, [f"{where}: {_describe_error(not_prepared)}; not downloaded: no network ({offline})"]
+            dataset = load(download=True)
     except Exception as error:  # any failure (not downloaded, no network, manual download) is reported
         return None, [f"{where}: {_describe_error(error)}"]
     label = spec.tfds_label

@@ -15,14 +15,38 @@ is rescaled per sample by an attention map computed from the input:
 Adaptive average pooling uses PyTorch's bins, so that sizes that are not multiples of the kernel work:
 output cell ``i`` of an axis of length ``n`` pooled to ``m`` averages input positions
 ``floor(i * n / m) <= p < ceil((i + 1) * n / m)`` (bins may overlap; each is non-empty, also for
-``n < m``). It is computed as two small averaging matrices applied along H and W, so ``H`` and ``W`` must
-be known when the layer is built.
+``n < m``). It is computed as one ``(kh * kw, H * W)`` averaging matrix (the Kronecker product of the two
+per-axis ones) applied to ``x`` reshaped to ``(B, H * W, C1)``, so ``H`` and ``W`` must be known when the
+layer is built.
 
-Fast form, exact: since ``a`` does not depend on C1, for each kernel tap ``(j, k)``
-``O[b, p, c2] = sum_jk (1 + a[b, j, k, c2]) * (x_shift_jk[b, p, :] @ K[j, k])[c2]``, i.e. the
-convolution written as ``kh * kw`` shifted 1x1 contractions (one GEMM each over the whole batch),
-each scaled by its per-sample, per-filter factor before they are summed. This costs the FLOPs of one
-ordinary convolution and needs no per-sample kernel, no grouped convolution and no batch loop.
+Computing F3 (argument ``implementation``). Every form below is exact (equal to the per-sample reference
+to float32 rounding, outputs and gradients; ``tests/test_aw_conv_fast_paths.py``):
+
+- ``"reference"``: the definition itself, ``O[b] = conv(x[b], AK[b])`` with one ordinary convolution per
+  sample (``keras.ops.map`` over the batch). Slow; kept as the check of the other forms.
+- ``"grouped"``: the per-sample kernels as one grouped convolution, the batch folded into the channel
+  groups: ``x`` transposed to ``(1, H, W, B * C1)``, kernel ``(kh, kw, C1, B * C2)``, ``B`` groups, the
+  result transposed back. On TensorFlow this calls ``tf.nn.conv2d`` directly (``keras.ops.conv`` wraps
+  grouped convolutions in XLA there); its gradients need oneDNN (TensorFlow's default on x86 Linux) or a
+  GPU: TensorFlow's own CPU kernels have no grouped-convolution gradients.
+- ``"im2col"``: the patches extracted once to ``(B, H' * W', kh * kw * C1)``, the per-sample kernel
+  ``AK`` reshaped to ``(B, kh * kw * C1, C2)``, and one batched matrix product. Patches come from
+  ``tf.image.extract_patches`` on TensorFlow outside XLA, and from ``kh * kw`` strided slices concatenated
+  on the channel axis elsewhere (XLA fuses them; ``keras.ops.image.extract_patches`` is a dense
+  convolution with an identity kernel, ``kh * kw`` times the FLOPs of the convolution itself).
+- ``"shifted"``: since ``a`` does not depend on C1, for each kernel tap ``(j, k)``
+  ``O[b, p, c2] = sum_jk (1 + a[b, j, k, c2]) * (x_shift_jk[b, p, :] @ K[j, k])[c2]``, i.e. the
+  convolution written as ``kh * kw`` shifted 1x1 contractions (one GEMM each over the whole batch),
+  each scaled by its per-sample, per-filter factor before they are summed (the package's form before
+  step 10).
+- ``"fast"`` (default) picks one of these per backend and execution mode, from measurements on a 2-core
+  x86 CPU (forward + backward against ``Conv2D`` of the same shape; numbers in the docstring of
+  ``AWConv2D.fast_form``): on TensorFlow, ``"grouped"`` when running eagerly or in a ``tf.function``
+  graph (float32 with oneDNN, or a visible GPU; otherwise ``"im2col"``), and ``"im2col"`` inside an
+  XLA-compiled function (``jit_compile=True``; XLA expands grouped convolutions into dense ones and is
+  ~40 times slower there); ``"im2col"`` on every other backend (JAX compiles with XLA; torch is not
+  measured here).
+
 Padding follows Keras/TF: ``valid`` keeps ``floor((n - k) / s) + 1`` positions; ``same`` keeps
 ``ceil(n / s)`` and pads ``max((out - 1) * s + k - n, 0)`` zeros, the smaller half before.
 
@@ -33,6 +57,7 @@ and the pointwise kernels are initialised Glorot-uniform (Keras' Conv2D default)
 """
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -66,6 +91,50 @@ def adaptive_pool_matrix(n, m):
     return matrix
 
 
+IMPLEMENTATIONS = ("fast", "grouped", "im2col", "shifted", "reference")
+
+
+def _tf_xla_tracing():
+    """True while TensorFlow traces a function compiled with XLA (``tf.function(jit_compile=True)``, also
+    for functions nested in one), False when executing eagerly or in a plain ``tf.function`` graph."""
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
+    except (ImportError, AttributeError):  # private API moved: assume no XLA
+        return False
+
+
+_GROUPED_SUPPORT = {}
+
+
+def _tf_grouped_gradients(dtype):
+    """Whether TensorFlow can differentiate a grouped convolution of ``dtype`` here: on a visible GPU
+    (cuDNN), or on the CPU in float32 with oneDNN (TensorFlow's own CPU kernels have none)."""
+    dtype = str(dtype)
+    if dtype not in _GROUPED_SUPPORT:
+        import tensorflow as tf
+
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+        onednn = False
+        if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false"):
+            try:
+                from tensorflow.python.util import _pywrap_util_port
+
+                onednn = bool(_pywrap_util_port.IsMklEnabled())
+            except (ImportError, AttributeError):
+                onednn = False
+        _GROUPED_SUPPORT[dtype] = (gpu and dtype in ("float16", "bfloat16", "float32")) or (
+            onednn and dtype == "float32"
+        )
+    return _GROUPED_SUPPORT[dtype]
+
+
 def conv_geometry(size, kernel, stride, padding):
     """``(output size, pad before, pad after)`` of one axis under Keras/TF ``same``/``valid`` rules."""
     if padding == "valid":
@@ -89,6 +158,9 @@ class AWConv2D(keras.layers.Layer):
         padding: ``"same"`` or ``"valid"``.
         reduction: the attention branch's hidden width is ``max(8, C1 // reduction)``.
         use_bias: add a bias after the convolution.
+        implementation: how F3 is computed, ``"fast"`` (default: chosen per backend and execution mode),
+            ``"grouped"``, ``"im2col"``, ``"shifted"`` or ``"reference"`` (one convolution per sample);
+            all equal to float32 rounding (module docstring).
     """
 
     def __init__(
@@ -103,6 +175,7 @@ class AWConv2D(keras.layers.Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        implementation="fast",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,6 +185,7 @@ class AWConv2D(keras.layers.Layer):
         self.padding = check_choice("padding", padding, {"same", "valid"})
         self.reduction = check_positive_int("reduction", reduction)
         self.use_bias = check_bool("use_bias", use_bias)
+        self.implementation = check_choice("implementation", implementation, set(IMPLEMENTATIONS))
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -148,6 +222,8 @@ class AWConv2D(keras.layers.Layer):
         hidden = max(8, channels // self.reduction)
         self._pool_h = adaptive_pool_matrix(height, kh)
         self._pool_w = adaptive_pool_matrix(width, kw)
+        # (kh * kw, H * W): both averaging matrices at once, so that pooling is one matrix product
+        self._pool = np.kron(self._pool_h, self._pool_w)
         self.kernel = self.add_weight(
             name="kernel",
             shape=(kh, kw, channels, self.filters),
@@ -179,30 +255,116 @@ class AWConv2D(keras.layers.Layer):
 
     def attention(self, x, training=None):
         """F1: the attention maps ``a`` of shape ``(B, kh, kw, filters)`` (eq. 7-8)."""
-        pool_h = ops.convert_to_tensor(self._pool_h, dtype=x.dtype)
-        pool_w = ops.convert_to_tensor(self._pool_w, dtype=x.dtype)
-        pooled = ops.einsum("ih,bhwc->biwc", pool_h, x)
-        pooled = ops.einsum("jw,biwc->bijc", pool_w, pooled)  # (B, kh, kw, C1)
+        kh, kw = self.kernel_size
+        height, width, channels = x.shape[1:]
+        pool = ops.convert_to_tensor(self._pool, dtype=x.dtype)
+        pooled = ops.matmul(pool, ops.reshape(x, (-1, height * width, channels)))
+        pooled = ops.reshape(pooled, (-1, kh, kw, channels))  # (B, kh, kw, C1)
         hidden = ops.relu(self.bn1(ops.matmul(pooled, self.pointwise1), training=training))
         return ops.sigmoid(self.bn2(ops.matmul(hidden, self.pointwise2), training=training))
 
+    def fast_form(self, inputs):
+        """The form ``implementation="fast"`` uses for ``inputs`` here and now (module docstring).
+
+        Measured on a 2-core x86 CPU (TensorFlow 2.21, oneDNN), forward + backward of the convolution part
+        against ``Conv2D`` of the same shape (batch 32, 32x32x64 -> 64, 3x3, stride 1): eager
+        grouped x1.26, im2col (``tf.image.extract_patches``) x2.1, shifted x6; graph grouped x1.2,
+        im2col x2.0, shifted x4.4; XLA im2col (slices) x1.6, shifted x1.9-2.4, im2col
+        (``tf.image.extract_patches``) x3.1, grouped x40-100.
+        """
+        if keras.backend.backend() != "tensorflow":
+            return "im2col"
+        if _tf_xla_tracing():
+            return "im2col"
+        return "grouped" if _tf_grouped_gradients(keras.backend.standardize_dtype(inputs.dtype)) else "im2col"
+
     def call(self, inputs, training=None):
         a = self.attention(inputs, training=training)
+        scale = 1.0 + a  # F2: AK[b] = K * (1 + a[b]); a is shared along C1
+        form = self.fast_form(inputs) if self.implementation == "fast" else self.implementation
+        output = getattr(self, f"_conv_{form}")(inputs, scale)
+        if self.bias is not None:
+            output = output + self.bias
+        return output
+
+    def _per_sample_kernels(self, scale):
+        """``AK`` of shape ``(B, kh, kw, C1, C2)``."""
+        return self.kernel[None] * scale[:, :, :, None, :]
+
+    def _conv_reference(self, inputs, scale):
+        """F3 by its definition: one ordinary convolution ``conv(x[b], AK[b])`` per sample."""
+
+        def one(pair):
+            x, kernel = pair
+            return ops.conv(x[None], kernel, strides=self.strides, padding=self.padding)[0]
+
+        return ops.map(one, (inputs, self._per_sample_kernels(scale)))
+
+    def _conv_grouped(self, inputs, scale):
+        """F3 as one grouped convolution: the batch folded into ``B`` channel groups."""
+        (out_h, _, _), (out_w, _, _) = self._geometry
+        kh, kw = self.kernel_size
+        height, width, channels = inputs.shape[1:]
+        # kernel (kh, kw, C1, B * C2): group b holds AK[b] (batch-major over the output channels)
+        kernel = self.kernel[:, :, :, None, :] * ops.transpose(scale, (1, 2, 0, 3))[:, :, None, :, :]
+        kernel = ops.reshape(kernel, (kh, kw, channels, -1))
+        x = ops.reshape(ops.transpose(inputs, (1, 2, 0, 3)), (1, height, width, -1))  # (1, H, W, B * C1)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            y = tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper())
+        else:
+            y = ops.conv(x, kernel, strides=self.strides, padding=self.padding)
+        return ops.transpose(ops.reshape(y, (out_h, out_w, -1, self.filters)), (2, 0, 1, 3))
+
+    def _patches(self, inputs):
+        """``(B, H', W', kh * kw * C1)``, channels ordered ``(j, k, c1)`` like ``K.reshape(-1, C2)``."""
+        sh, sw = self.strides
+        kh, kw = self.kernel_size
+        if keras.backend.backend() == "tensorflow" and not _tf_xla_tracing():
+            import tensorflow as tf
+
+            return tf.image.extract_patches(
+                inputs, sizes=(1, kh, kw, 1), strides=(1, sh, sw, 1), rates=(1, 1, 1, 1),
+                padding=self.padding.upper(),
+            )
+        (out_h, top, bottom), (out_w, left, right) = self._geometry
+        x = inputs
+        if top or bottom or left or right:
+            x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        if kh == kw == 1:
+            return x[:, : sh * (out_h - 1) + 1 : sh, : sw * (out_w - 1) + 1 : sw, :]
+        return ops.concatenate(
+            [
+                x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
+                for j in range(kh)
+                for k in range(kw)
+            ],
+            axis=-1,
+        )
+
+    def _conv_im2col(self, inputs, scale):
+        """F3 as im2col: patches ``(B, H' * W', kh * kw * C1)`` times ``AK`` ``(B, kh * kw * C1, C2)``."""
+        (out_h, _, _), (out_w, _, _) = self._geometry
+        depth = self.kernel_size[0] * self.kernel_size[1] * inputs.shape[-1]
+        patches = ops.reshape(self._patches(inputs), (-1, out_h * out_w, depth))
+        kernels = ops.reshape(self._per_sample_kernels(scale), (-1, depth, self.filters))
+        return ops.reshape(ops.matmul(patches, kernels), (-1, out_h, out_w, self.filters))
+
+    def _conv_shifted(self, inputs, scale):
+        """F3 as ``kh * kw`` shifted 1x1 contractions, each scaled per sample and filter, summed."""
         (out_h, top, bottom), (out_w, left, right) = self._geometry
         sh, sw = self.strides
         kh, kw = self.kernel_size
         x = inputs
         if top or bottom or left or right:
             x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-        scale = 1.0 + a  # F2: AK[b] = K * (1 + a[b])
         output = None
         for j in range(kh):
             for k in range(kw):
                 shifted = x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
                 term = ops.matmul(shifted, self.kernel[j, k]) * scale[:, j : j + 1, k : k + 1, :]
                 output = term if output is None else output + term
-        if self.bias is not None:
-            output = output + self.bias
         return output
 
     def compute_output_shape(self, input_shape):
@@ -219,6 +381,7 @@ class AWConv2D(keras.layers.Layer):
                 "padding": self.padding,
                 "reduction": self.reduction,
                 "use_bias": self.use_bias,
+                "implementation": self.implementation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

@@ -19,12 +19,177 @@ Reading of what SPEC and the paper leave open:
 - the BatchNorm follows the official ``BasicConv``: epsilon 1e-5 and PyTorch momentum 0.01, i.e.
   Keras ``momentum=0.99``; ``training`` is passed through to it;
 - kernels are initialised with Glorot-uniform and biases with zeros (Keras' defaults).
+
+Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
+the same gradients, to float32 round-off):
+- ``"reference"`` is the equations above written out and differentiated by the backend;
+- ``"fast"`` computes the same values with fewer full-size ``(B, *S, C)`` passes. The spatial average and
+  max of ``x`` are one op whose gradient is a single select, ``d_avg / N + [x == max] * d_max / count``
+  (``count`` = number of maxima, so ties split the gradient exactly as the backend's max does), added
+  into the gradient that reaches ``x`` from the gated output instead of materialising two more
+  full-size tensors; the channel gate and the channel mean/max of ``x' = x * M_c`` are one op whose
+  gradient folds the mean/max terms into ``dx'`` before the single multiply by ``M_c``. Under XLA
+  (``jit_compile=True``, or the JAX backend) the spatial gate's small convolution, which XLA's CPU
+  convolution runs slowly, is computed as one matmul with a banded (Toeplitz) matrix built from the
+  kernel; elsewhere it is ``keras.ops.conv``.
 """
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
-from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int
+from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int
+
+IMPLEMENTATIONS = ("fast", "reference")
+BANDED_MAX_WIDTH = 64  # widest map whose "same" convolution is one banded matmul under XLA
+
+
+# ============================================================================ fast-path helpers
+# Shared by CBAM, BAM and SqueezeExcitation (their ``implementation="fast"``).
+def in_xla_context():
+    """True while tracing code that XLA compiles: a TensorFlow ``tf.function(jit_compile=True)`` (also
+    Keras' ``jit_compile=True``) or the JAX backend. Only picks between two equal formulations."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return True
+    if backend != "tensorflow":
+        return False
+    try:  # TensorFlow's own test for "inside an XLA-compiled function"; no keras.ops equivalent
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - a TensorFlow without these internals: use the generic path
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
+
+
+def cotangents(args, upstream):
+    """The upstream gradients of a ``keras.ops.custom_gradient`` function as a tuple, whatever the
+    backend's calling convention (``grad(*upstream)`` or ``grad(*args, upstream=...)``)."""
+    grads = args if upstream is None else upstream
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    if len(grads) == 1 and isinstance(grads[0], (tuple, list)):
+        grads = grads[0]
+    return tuple(grads)
+
+
+def element_count(x, axes):
+    """Number of elements of ``x`` along ``axes``: a Python int when static, else a tensor of x's dtype."""
+    dims = [x.shape[a] for a in axes]
+    if all(d is not None for d in dims):
+        return math.prod(dims)
+    shape = ops.shape(x)
+    n = 1
+    for a in axes:
+        n = n * shape[a]
+    return ops.cast(n, x.dtype)
+
+
+def max_gradient_mask(x, maximum, axes):
+    """``[x == maximum] / count`` along ``axes``: how the gradient of a max splits among its maxima (the
+    same rule as the backend's ``max``), as a boolean mask and the reciprocal count."""
+    mask = ops.equal(x, maximum)
+    count = ops.sum(ops.cast(mask, x.dtype), axis=axes, keepdims=True)
+    return mask, 1.0 / count
+
+
+def spatial_pool(x, axes, with_max=True):
+    """``(mean, [max,] x)`` over ``axes`` with one fused gradient for ``x``.
+
+    ``x`` comes back unchanged as the last output, and the layer must use THAT tensor for everything
+    else it computes from ``x``: its gradient (the full-size ``dx`` of the rest of the layer) arrives in
+    this op's backward pass, which adds the mean's and max's share (``d_mean / N`` and the max's select)
+    into it, instead of the backend materialising a broadcast of each and summing them.
+    """
+    n = element_count(x, axes)
+
+    @ops.custom_gradient
+    def pool(x):
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        maximum = ops.max(x, axis=axes, keepdims=True) if with_max else None
+
+        def grad(*args, upstream=None):
+            grads = cotangents(args, upstream)
+            d_mean, d_x = grads[0], grads[-1]
+            share = d_mean / n  # (B, 1.., C)
+            if with_max:
+                mask, inverse_count = max_gradient_mask(x, maximum, axes)
+                share = ops.where(mask, share + grads[1] * inverse_count, share)
+            return d_x + share
+
+        outputs = (mean, maximum, x) if with_max else (mean, x)
+        return outputs, grad
+
+    return pool(x)
+
+
+def _banded_conv(x, kernel, dilation):
+    """``same``, stride-1 convolution of ``x`` (channels last, rank 1 or 2) as ONE matmul, or None when a
+    spatial size is unknown or too wide. Rank 1: the ``k`` shifted copies of the input side by side
+    (``(B, T, k * C_in)``) times the kernel. Rank 2: the ``k_h`` row-shifted copies times a banded
+    (Toeplitz) matrix ``(k_h * W * C_in, W * C_out)`` built from the kernel, which does the column taps
+    and the zero padding along W. Equal to ``keras.ops.conv`` to round-off; only used under XLA, whose
+    CPU convolution is slow for these thin convolutions."""
+    rank = x.ndim - 2
+    window = tuple(kernel.shape[:rank])
+    c_in, c_out = int(kernel.shape[-2]), int(kernel.shape[-1])
+    spatial = tuple(x.shape[1:-1])
+    if any(s is None for s in spatial) or spatial[-1] > BANDED_MAX_WIDTH:
+        return None
+    kernel = ops.cast(kernel, x.dtype)
+    before = [(w - 1) * dilation // 2 for w in window]
+    # shift along the first spatial axis (the only one for rank 1): k copies, zero padded
+    k0, s0 = window[0], spatial[0]
+    padded = ops.pad(x, [(0, 0), (before[0], (k0 - 1) * dilation - before[0])] + [(0, 0)] * rank)
+    rows = ops.stack([padded[:, i * dilation : i * dilation + s0] for i in range(k0)], axis=2)
+    if rank == 1:  # (B, T, k, C_in) @ (k * C_in, C_out)
+        rows = ops.reshape(rows, (-1, s0, k0 * c_in))
+        return ops.matmul(rows, ops.reshape(kernel, (k0 * c_in, c_out)))
+    k1, width = window[1], spatial[1]
+    # band[j, a, w] = 1 where input column a feeds output column w through kernel column j
+    a = np.arange(width)[:, None]
+    w = np.arange(width)[None, :]
+    band = np.stack([a - w + before[1] == j * dilation for j in range(k1)]).astype(keras.backend.standardize_dtype(x.dtype))
+    toeplitz = ops.einsum("ijco,jaw->iacwo", kernel, band)  # (k0, W_in, C_in, W_out, C_out)
+    toeplitz = ops.reshape(toeplitz, (k0 * width * c_in, width * c_out))
+    out = ops.matmul(ops.reshape(rows, (-1, k0 * width * c_in)), toeplitz)
+    return ops.reshape(out, (-1, s0, width, c_out))
+
+
+def conv_same(x, kernel, dilation=1):
+    """``keras.ops.conv(x, kernel, padding="same", dilation_rate=dilation)``; under XLA the banded-matmul
+    form of :func:`_banded_conv` where it applies (same values, much faster on XLA's CPU backend)."""
+    if in_xla_context():
+        out = _banded_conv(x, kernel, dilation)
+        if out is not None:
+            return out
+    rank = x.ndim - 2
+    return ops.conv(x, kernel, strides=1, padding="same", dilation_rate=(dilation,) * rank)
+
+
+def _channel_gate_and_pool(x, gate, spatial_axes, channels):
+    """``x' = x * gate`` and the channel mean and max of ``x'``, with one gradient: the mean's and max's
+    shares are folded into ``dx'`` (one select) before the single multiply by ``gate``."""
+
+    @ops.custom_gradient
+    def gate_pool(x, gate):
+        gated = x * gate
+        mean = ops.mean(gated, axis=-1, keepdims=True)
+        maximum = ops.max(gated, axis=-1, keepdims=True)
+
+        def grad(*args, upstream=None):
+            d_gated, d_mean, d_max = cotangents(args, upstream)
+            mask, inverse_count = max_gradient_mask(gated, maximum, -1)
+            share = d_mean / channels  # (B, *S, 1)
+            d_gated = d_gated + ops.where(mask, share + d_max * inverse_count, share)
+            d_gate = ops.sum(d_gated * x, axis=spatial_axes, keepdims=True)
+            return d_gated * gate, d_gate
+
+        return (gated, mean, maximum), grad
+
+    return gate_pool(x, gate)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -38,6 +203,8 @@ class CBAM(keras.layers.Layer):
         reduction: reduction ratio ``r`` of the channel MLP; the hidden width is ``max(1, C // r)``.
         spatial_kernel_size: kernel size of the spatial gate's convolution (7 in the paper).
         return_attention: also return the spatial mask.
+        implementation: ``"fast"`` (default) or ``"reference"``, the same function computed with fewer
+            full-size passes or written out as the equations (see the module docstring).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the MLP and
             the spatial convolution (which has no bias).
     """
@@ -47,6 +214,7 @@ class CBAM(keras.layers.Layer):
         reduction=16,
         spatial_kernel_size=7,
         return_attention=False,
+        implementation="fast",
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -57,6 +225,7 @@ class CBAM(keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.spatial_kernel_size = check_positive_int("spatial_kernel_size", spatial_kernel_size)
         self.return_attention = check_bool("return_attention", return_attention)
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -91,6 +260,20 @@ class CBAM(keras.layers.Layer):
         return ops.matmul(h, self.mlp_kernel_2) + self.mlp_bias_2
 
     def call(self, inputs, training=None):
+        if self.implementation == "reference":
+            return self._call_reference(inputs, training)
+        spatial_axes = tuple(range(1, self._spatial_rank + 1))
+        avg, mx, x = spatial_pool(inputs, spatial_axes)  # x: the same tensor, carrying the pooled gradient
+        gate = ops.sigmoid(self._mlp(avg) + self._mlp(mx))  # eq. 2
+        x, mean_map, max_map = _channel_gate_and_pool(x, gate, spatial_axes, int(inputs.shape[-1]))
+        z = conv_same(ops.concatenate([mean_map, max_map], axis=-1), self.spatial_kernel)
+        mask = ops.sigmoid(self.spatial_norm(z, training=training))  # eq. 3, (B, *S, 1)
+        output = x * mask
+        if self.return_attention:
+            return output, mask
+        return output
+
+    def _call_reference(self, inputs, training=None):
         x = inputs
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         avg = ops.mean(x, axis=spatial_axes, keepdims=True)  # (B, 1.., C)
@@ -117,6 +300,7 @@ class CBAM(keras.layers.Layer):
                 "reduction": self.reduction,
                 "spatial_kernel_size": self.spatial_kernel_size,
                 "return_attention": self.return_attention,
+                "implementation": self.implementation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

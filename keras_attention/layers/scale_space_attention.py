@@ -189,6 +189,348 @@ def soft_extrema_weights(d, spatial_rank):
     return count / float(3**spatial_rank)
 
 
+# ----------------------------------------------------------------------------- fast path (TensorFlow)
+# The reference forms above and in ``ScaleSpaceAttention._reference_call`` are the equations as written.
+# ``implementation="fast"`` computes the same tensors with a hand-written gradient, as a few fused XLA
+# computations and (full smoothing) TensorFlow's own convolution kernels; see "Fast path" in the class
+# docstring for what is done in which execution mode and why.
+
+IMPLEMENTATIONS = ("fast", "reference")
+
+
+def execution_mode():
+    """How the current TensorFlow code runs: ``"eager"``, ``"graph"`` (a ``tf.function``) or ``"xla"``.
+
+    ``"xla"`` means the code is being traced for XLA compilation: inside ``tf.function(jit_compile=True)``
+    (``model.compile(jit_compile=True)`` included), at any nesting depth. TensorFlow marks such traces with
+    an XLA control-flow context on the graph or one of its outer graphs, the test TensorFlow's own
+    gradients use (``control_flow_util.GraphOrParentsInXlaContext``). XLA auto-clustering
+    (``TF_XLA_FLAGS=--tf_xla_auto_jit``) decides later and reads as ``"graph"``.
+    """
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return "eager"
+    try:
+        from tensorflow.python.ops import control_flow_util
+
+        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+            return "xla"
+    except (ImportError, AttributeError):  # private helper gone: the fused forms are right in both modes
+        pass
+    return "graph"
+
+
+def _same_pads(kernel_size, dilation):
+    """Zero padding before/after of a ``same`` stride-1 convolution (TensorFlow's split)."""
+    total = (kernel_size - 1) * dilation
+    return total // 2, total - total // 2
+
+
+def _pad_spatial(x, rank, before, after):
+    return ops.pad(x, [[0, 0]] + [[before, after]] * rank + [[0, 0]])
+
+
+def _taps(x_padded, rank, kernel_size, dilation, flip=False):
+    """``(tap, window)`` for every kernel tap: the slice of ``x_padded`` that tap multiplies, output-aligned.
+
+    ``x_padded`` is padded by ``(k - 1) * dilation`` per spatial axis; sizes may be unknown (slices end at a
+    negative index). ``flip=True`` walks the taps mirrored, for the transposed (input-gradient) sum.
+    """
+    span = (kernel_size - 1) * dilation
+    for tap in itertools.product(range(kernel_size), repeat=rank):
+        starts = [((kernel_size - 1 - t) if flip else t) * dilation for t in tap]
+        index = tuple(slice(s, s - span if s < span else None) for s in starts)
+        yield tap, x_padded[(slice(None),) + index + (slice(None),)]
+
+
+def depthwise_same_shifted(e, kernel, rank, dilation):
+    """Depthwise ``same`` convolution (no bias) as ``k**rank`` shifted multiply-adds; kernel ``(*k, C, 1)``."""
+    k = kernel.shape[0]
+    before, after = _same_pads(k, dilation)
+    z = None
+    for tap, window in _taps(_pad_spatial(e, rank, before, after), rank, k, dilation):
+        term = window * kernel[tap + (slice(None), 0)]
+        z = term if z is None else z + term
+    return z
+
+
+def _depthwise_input_gradient(g, kernel, rank, dilation):
+    """Gradient of ``depthwise_same_shifted`` w.r.t. ``e``: the transposed shifted sum of ``g``."""
+    k = kernel.shape[0]
+    before, after = _same_pads(k, dilation)
+    grad = None
+    for tap, window in _taps(_pad_spatial(g, rank, after, before), rank, k, dilation, flip=True):
+        term = window * kernel[tap + (slice(None), 0)]
+        grad = term if grad is None else grad + term
+    return grad
+
+
+def _depthwise_kernel_gradient(e, g, rank, kernel_size, dilation):
+    """Gradient of ``depthwise_same_shifted`` w.r.t. its kernel: one contraction of the stacked windows.
+
+    Written as one einsum over the stacked shifted inputs (not ``k**rank`` separate reductions): XLA
+    on the CPU fuses the producers of ``g`` into every separate reduction and recomputes them per tap.
+    """
+    before, after = _same_pads(kernel_size, dilation)
+    windows = [w for _, w in _taps(_pad_spatial(e, rank, before, after), rank, kernel_size, dilation)]
+    stacked = ops.stack(windows, axis=0)  # (taps, B, *S, C)
+    letters = "bhw"[: rank + 1]
+    grad = ops.einsum(f"t{letters}c,{letters}c->tc", stacked, g)
+    return ops.reshape(grad, (kernel_size,) * rank + (g.shape[-1], 1))
+
+
+def _phase_split(x, rank, rate):
+    """``(B, S1, .., C)`` with every ``S`` a multiple of ``rate`` -> ``(rate**rank * B, S1/rate, .., C)``.
+
+    Position ``rate * i + phase`` goes to batch block ``phase``, index ``i``: a ``same`` convolution with
+    dilation ``rate`` and an odd kernel is the dilation-1 convolution of every phase block (what
+    ``space_to_batch`` does, without its copies when the transposes fuse with their neighbours).
+    """
+    sizes = x.shape[1:-1]
+    blocks = [-1]
+    for s in sizes:
+        blocks += [s // rate, rate]
+    blocks.append(x.shape[-1])
+    x = ops.reshape(x, blocks)
+    phase_axes = [2 + 2 * i for i in range(rank)]
+    index_axes = [1 + 2 * i for i in range(rank)]
+    x = ops.transpose(x, phase_axes + [0] + index_axes + [2 * rank + 1])
+    return ops.reshape(x, [-1] + [s // rate for s in sizes] + [x.shape[-1]])
+
+
+def _phase_merge(x, rank, rate):
+    """Inverse of ``_phase_split``."""
+    sizes = x.shape[1:-1]
+    x = ops.reshape(x, [rate] * rank + [-1] + list(sizes) + [x.shape[-1]])
+    # axes now: phase_1..phase_r, B, index_1..index_r, C -> B, index_1, phase_1, ..., C
+    order = [rank]
+    for i in range(rank):
+        order += [rank + 1 + i, i]
+    order.append(2 * rank + 1)
+    x = ops.transpose(x, order)
+    return ops.reshape(x, [-1] + [s * rate for s in sizes] + [x.shape[-1]])
+
+
+def _pad_to_multiple(x, rank, rate):
+    pads = [(-s) % rate for s in x.shape[1:-1]]
+    if not any(pads):
+        return x
+    return ops.pad(x, [[0, 0]] + [[0, p] for p in pads] + [[0, 0]])
+
+
+def _crop_to(x, sizes):
+    return x[(slice(None),) + tuple(slice(0, s) for s in sizes) + (slice(None),)]
+
+
+class _FastPlan:
+    """Static description of one fast-path call (everything the traced functions branch on)."""
+
+    def __init__(self, layer, p, current, mode):
+        self.rank = layer._spatial_rank
+        self.kernel_size = layer.kernel_size
+        self.dilation = layer.dilation_rate
+        self.absolute = layer.absolute
+        self.extrema = layer.extrema
+        self.conv = layer.smoothing_mode if layer.smoothing else "none"
+        self.return_mask = layer.return_attention
+        self.reduce_p = p.shape[-1] == 1 and current.shape[-1] != 1
+        sizes = tuple(current.shape[1:-1])
+        # Dilated full convolutions run as dilation-1 convolutions of the phase blocks (odd kernels, known
+        # sizes); TensorFlow's and XLA's dilated CPU convolutions are slower than the two transposes.
+        self.phase = (
+            self.conv == "full"
+            and self.dilation > 1
+            and self.kernel_size % 2 == 1
+            and all(isinstance(s, int) for s in sizes)
+        )
+        self.sizes = sizes
+        self.jit = mode != "xla"
+
+    def key(self):
+        return (
+            self.rank,
+            self.kernel_size,
+            self.dilation,
+            self.absolute,
+            self.extrema,
+            self.conv,
+            self.return_mask,
+            self.reduce_p,
+            self.phase,
+            self.sizes,
+        )
+
+    # --- the elementwise ends of the module (eq. 8-10 before the smoothing, eq. 4/12 after it)
+    def pre(self, p, current):
+        """``e`` (eq. 8-10) and ``de/d(current - p)`` (``alpha * sign``; None when it is 1)."""
+        diff = current - p
+        d = ops.abs(diff) if self.absolute else diff
+        if self.extrema:
+            alpha = soft_extrema_weights(d, self.rank)  # float form: XLA fuses it into one loop
+            e = alpha * d
+            slope = alpha * ops.sign(diff) if self.absolute else alpha
+        else:
+            e = d
+            slope = ops.sign(diff) if self.absolute else None
+        return e, slope
+
+    def pre_grad(self, g_e, slope, g_current):
+        g_diff = g_e if slope is None else g_e * slope
+        g_p = -(ops.sum(g_diff, axis=-1, keepdims=True) if self.reduce_p else g_diff)
+        return g_current + g_diff, g_p
+
+    def post(self, z, bias, current):
+        mask = ops.sigmoid(z if bias is None else z + bias)
+        return current * mask, mask
+
+    def post_grad(self, g_out, g_mask, current, mask):
+        g = g_out * current
+        if g_mask is not None:
+            g = g + g_mask
+        g_z = g * mask * (1 - mask)
+        g_bias = ops.sum(g_z, axis=tuple(range(self.rank + 1))) if self.conv != "none" else None
+        return g_z, g_bias, g_out * mask
+
+    # --- the full smoothing convolution: TensorFlow's kernels (oneDNN on the CPU), XLA's under XLA
+    def conv_forward(self, e, kernel):
+        import tensorflow as tf
+
+        dilation = 1 if self.phase else self.dilation
+        if self.rank == 1:
+            e, kernel = e[:, None], kernel[None]
+        z = tf.nn.conv2d(e, kernel, strides=1, padding="SAME", dilations=dilation)
+        return z[:, 0] if self.rank == 1 else z
+
+    def conv_gradients(self, e, kernel, g_z):
+        import tensorflow as tf
+
+        dilation = 1 if self.phase else self.dilation
+        if self.rank == 1:
+            e, kernel, g_z = e[:, None], kernel[None], g_z[:, None]
+        g_e = tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(e), filter=kernel, out_backprop=g_z, strides=[1, 1, 1, 1], padding="SAME",
+            dilations=[1, dilation, dilation, 1],
+        )
+        g_k = tf.raw_ops.Conv2DBackpropFilter(
+            input=e, filter_sizes=tf.shape(kernel), out_backprop=g_z, strides=[1, 1, 1, 1], padding="SAME",
+            dilations=[1, dilation, dilation, 1],
+        )
+        if self.rank == 1:
+            g_e, g_k = g_e[:, 0], g_k[0]
+        return g_e, g_k
+
+    def to_conv_layout(self, x):
+        if not self.phase:
+            return x
+        return _phase_split(_pad_to_multiple(x, self.rank, self.dilation), self.rank, self.dilation)
+
+    def from_conv_layout(self, x):
+        if not self.phase:
+            return x
+        return _crop_to(_phase_merge(x, self.rank, self.dilation), self.sizes)
+
+
+_COMPILED = {}
+
+
+def _compiled(plan, name, fn):
+    """``fn`` as one XLA computation (eager and graph mode), or ``fn`` itself when already under XLA."""
+    if not plan.jit:
+        return fn
+    import tensorflow as tf
+
+    key = (name,) + plan.key()
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _COMPILED[key] = tf.function(fn, jit_compile=True, autograph=False)
+    return compiled
+
+
+def _fast_san(plan, p, current, kernel, bias):
+    """``(output, mask)`` of the layer from the aligned ``p``, with the hand-written gradient."""
+    import tensorflow as tf
+
+    def forward(p, current, kernel, bias):
+        if plan.conv == "full":
+            e_conv, slope = _compiled(plan, "pre", lambda p, c: (lambda e, s: (plan.to_conv_layout(e), s))(*plan.pre(p, c)))(
+                p, current
+            )
+            z_conv = plan.conv_forward(e_conv, kernel)
+            out, mask = _compiled(plan, "post", lambda z, b, c: plan.post(plan.from_conv_layout(z), b, c))(
+                z_conv, bias, current
+            )
+            saved = (e_conv, slope)
+        else:
+
+            def fused(p, current, kernel, bias):
+                e, slope = plan.pre(p, current)
+                z = depthwise_same_shifted(e, kernel, plan.rank, plan.dilation) if plan.conv == "depthwise" else e
+                out, mask = plan.post(z, bias, current)
+                return out, mask, e, slope
+
+            out, mask, e, slope = _compiled(plan, "forward", fused)(p, current, kernel, bias)
+            saved = (e, slope)
+        return out, mask, saved
+
+    def backward(g_out, g_mask, current, mask, saved, kernel):
+        e, slope = saved
+        if plan.conv == "full":
+
+            def post_grad(g_out, g_mask, current, mask):
+                g_z, g_bias, g_current = plan.post_grad(g_out, g_mask, current, mask)
+                return plan.to_conv_layout(g_z), g_bias, g_current
+
+            g_z_conv, g_bias, g_current = _compiled(plan, "post_grad", post_grad)(g_out, g_mask, current, mask)
+            g_e_conv, g_kernel = plan.conv_gradients(e, kernel, g_z_conv)
+
+            def pre_grad(g_e_conv, slope, g_current):
+                return plan.pre_grad(plan.from_conv_layout(g_e_conv), slope, g_current)
+
+            g_current, g_p = _compiled(plan, "pre_grad", pre_grad)(g_e_conv, slope, g_current)
+            return g_current, g_p, g_kernel, g_bias
+
+        def fused_grad(g_out, g_mask, current, mask, e, slope, kernel):
+            g_z, g_bias, g_current = plan.post_grad(g_out, g_mask, current, mask)
+            if plan.conv == "depthwise":
+                g_kernel = _depthwise_kernel_gradient(e, g_z, plan.rank, plan.kernel_size, plan.dilation)
+                g_e = _depthwise_input_gradient(g_z, kernel, plan.rank, plan.dilation)
+            else:
+                g_kernel, g_e = None, g_z
+            g_current, g_p = plan.pre_grad(g_e, slope, g_current)
+            return g_current, g_p, g_kernel, g_bias
+
+        return _compiled(plan, "backward", fused_grad)(g_out, g_mask, current, mask, e, slope, kernel)
+
+    if plan.conv == "none":
+
+        @tf.custom_gradient
+        def san(p, current):
+            out, mask, saved = forward(p, current, None, None)
+
+            def grad(g_out, g_mask=None):
+                g_current, g_p, _, _ = backward(g_out, g_mask, current, mask, saved, None)
+                return g_p, g_current
+
+            return (out, mask) if plan.return_mask else out, grad
+
+        result = san(p, current)
+    else:
+
+        @tf.custom_gradient
+        def san(p, current, kernel, bias):
+            out, mask, saved = forward(p, current, kernel, bias)
+
+            def grad(g_out, g_mask=None):
+                g_current, g_p, g_kernel, g_bias = backward(g_out, g_mask, current, mask, saved, kernel)
+                return g_p, g_current, g_kernel, g_bias
+
+            return (out, mask) if plan.return_mask else out, grad
+
+        result = san(p, current, kernel, bias)
+    return result
+
+
 @keras.saving.register_keras_serializable(package="keras_attention")
 class ScaleSpaceAttention(keras.layers.Layer):
     """Scale-space attention module (SAN-c / SAN-d) for rank-1 (sequences) and rank-2 (images) features.
@@ -208,6 +550,32 @@ class ScaleSpaceAttention(keras.layers.Layer):
         smoothing: trainable smoothing convolution (eq. 11). False gives ``mask = sigmoid(e)``.
         smoothing_mode: ``"full"`` (the paper's ``C -> C`` convolution) or ``"depthwise"`` (cheap variant).
         return_attention: also return the mask.
+        implementation: ``"fast"`` (default) or ``"reference"``; same outputs and gradients (to float
+            rounding), see "Fast path" below.
+
+    Fast path (``implementation="fast"``, TensorFlow backend; other backends run the reference): the
+    layer's output has a hand-written gradient (``tf.custom_gradient``), and everything between the
+    aligned ``p`` and the output runs as a few XLA computations:
+
+    * eager and ``tf.function`` graph mode: the elementwise work before the smoothing (eq. 8-10, with the
+      soft extrema's 3^rank window and ``alpha * sign(current - p)`` saved for the backward pass) and
+      after it (bias, sigmoid, eq. 4) are each one ``tf.function(jit_compile=True)`` call, forward and
+      backward; the full smoothing convolution is TensorFlow's own (oneDNN) kernel, its gradients the
+      same ``Conv2DBackpropInput`` / ``Conv2DBackpropFilter`` autodiff would use. Depthwise smoothing runs
+      inside the same XLA computation as the elementwise work, as ``k**rank`` shifted multiply-adds (its
+      input gradient the transposed shifted sum, its kernel gradient one einsum over the stacked shifted
+      inputs), so the whole module is one compiled call forward and one backward;
+    * under XLA (``tf.function(jit_compile=True)``, ``compile(jit_compile=True)``; ``execution_mode``
+      detects it while tracing) the same functions are traced inline into the caller's computation.
+      XLA's own depthwise (grouped) convolution is avoided: on the CPU it is an order of magnitude
+      slower than the shifted sum;
+    * dilated (SAN-d) full smoothing with an odd kernel and known spatial sizes is computed as the
+      dilation-1 convolution of the ``dilation**rank`` phase blocks of ``e`` (space-to-batch); the
+      transposes fuse into the compiled elementwise functions.
+
+    The soft extrema keep their float form everywhere (compare, cast, add): in a fused XLA loop it is
+    cheaper than counting in integers, and it is bit-identical to the reference. The reference
+    (``implementation="reference"``) is the straightforward ``keras.ops`` form of every equation.
     """
 
     def __init__(
@@ -225,6 +593,7 @@ class ScaleSpaceAttention(keras.layers.Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        implementation="fast",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -243,6 +612,7 @@ class ScaleSpaceAttention(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.implementation = check_choice("implementation", implementation, set(IMPLEMENTATIONS))
 
     def _check_shapes(self, input_shape):
         previous, current = split_input_shapes(type(self).__name__, input_shape, ["previous", "current"])
@@ -294,6 +664,20 @@ class ScaleSpaceAttention(keras.layers.Layer):
         previous, current = inputs
         previous = self._align(previous, current)
         p = ops.mean(previous, axis=-1, keepdims=True) if self.channel_alignment else previous
+        if self.implementation == "fast" and keras.backend.backend() == "tensorflow":
+            return self._fast_call(p, current)
+        return self._reference_call(p, current)
+
+    def _fast_call(self, p, current):
+        plan = _FastPlan(self, p, current, execution_mode())
+        kernel = bias = None
+        if self.smoothing:
+            kernel = ops.cast(self.kernel, current.dtype)
+            bias = ops.cast(self.bias, current.dtype)
+        return _fast_san(plan, p, current, kernel, bias)
+
+    def _reference_call(self, p, current):
+        """The equations as written (eq. 8-12, eq. 4) on the aligned ``p``."""
         diff = current - p
         d = ops.abs(diff) if self.absolute else diff
         if self.extrema:
@@ -339,6 +723,7 @@ class ScaleSpaceAttention(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "implementation": self.implementation,
             }
         )
         return config
