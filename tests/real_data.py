@@ -7,7 +7,7 @@ helpers read the same 2,000 training and 1,000 test images whether or not a full
 Run as a script from the repository root to rewrite the slice from the full IDX files (the output is
 deterministic: gzip without a timestamp, so a rewrite changes no byte)::
 
-    python3 tests/real_data.py /usr/share/datasets/fashion-mnist
+    python3 tests/real_data.py DIR    # DIR: the full IDX files, e.g. those of Debian's dataset-fashion-mnist
 
 Fashion-MNIST is Copyright (c) 2017 Zalando SE, released under the MIT licence
 (https://github.com/zalandoresearch/fashion-mnist); the slice keeps the original images and labels.

@@ -142,7 +142,7 @@ def test_real_fashion_mnist_slice_through_the_package(no_system_data, monkeypatc
 
 
 def test_tests_read_the_committed_slice_not_a_system_copy():
-    # conftest points KERAS_ATTENTION_DATA at tests/data, searched before /usr/share/datasets
+    # conftest points KERAS_ATTENTION_DATA at tests/data, searched before any system directory
     x, y = load_arrays("fashion_mnist", "train")
     assert x.shape == (FASHION_TRAIN, 28, 28, 1)
     np.testing.assert_array_equal(x[..., 0], fashion_mnist("train")[0])
