@@ -29,7 +29,11 @@ group's longest length at the offset that reproduces each head's own ``same`` pa
 while padding at most doubles its multiply-adds: one convolution for ``xm2a``/``msmsa``, three for
 ``exp`` with 8 heads). The pool variants take every head's pool from one float32 cumulative sum over
 time (window sums by static slices, divided by the in-series count), then one batched kernel-1
-projection. Talk is batched over heads with broadcasting. ``fused=False`` is the straightforward
+projection. Talk is batched over heads, with the softmax over time on the last axis of a
+(B, H1, [H2,] C, T) layout (TensorFlow's native softmax axis; a softmax over axis 1 transposes the whole
+logits tensor); the cross-talk form depends on the execution mode (``execution_mode()``): one
+(B, H1, H2, C, T) softmax summed over h2 eagerly and under XLA, one (B, H1, C, T) softmax per partner
+h2 in a ``tf.function`` graph (measured fastest at T = 25, 100, 256; see ``XM2A._talk_mask``). ``fused=False`` is the straightforward
 per-head path (``ops.conv`` / ``ops.average_pool`` per head, one softmax per head pair) kept as a
 reference; both use the same weights and agree up to float rounding.
 """
@@ -88,6 +92,28 @@ def pack_heads(lengths, waste=2.0):
         current = trial
     groups.append(sorted(current))
     return sorted(groups)
+
+
+def execution_mode():
+    """``"eager"``, ``"graph"`` (inside a ``tf.function``) or ``"xla"`` (inside ``jit_compile=True``).
+
+    Only the TensorFlow backend is told apart (other backends answer ``"graph"``); XLA is recognised by
+    TensorFlow's XLA control-flow context, which ``tf.function(jit_compile=True)`` enters while tracing.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return "graph"
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return "eager"
+    try:
+        from tensorflow.python.ops import control_flow_util
+
+        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+            return "xla"
+    except (ImportError, AttributeError):  # private API moved: the graph form is right for XLA too
+        pass
+    return "graph"
 
 
 def check_sequence_shape(layer_name, input_shape):
@@ -248,6 +274,31 @@ class XM2A(keras.layers.Layer):
     def _reduce(self, s, axis):
         return ops.mean(s, axis=axis) if self.descriptor == "mean" else ops.max(s, axis=axis)
 
+    # ------------------------------------------------------------------ talk (eq. 7.7-7.9)
+    def _talk_mask(self, q, k):
+        """``sum_{h2} M_{h1,h2}`` for every head at once: q (B, H, C), k (B, T, H) -> (B, T, H, C).
+
+        The softmax runs over time on the last axis (TensorFlow's native softmax axis; any other axis
+        costs two transposes of the whole logits tensor in each direction), in layout (B, H1, C, T); only
+        the (B, H, C, T) mask is transposed back. Cross-talk in a ``tf.function`` graph: one (B, H1, C, T)
+        softmax per partner h2, summed (the (B, H1, H2, C, T) tensor and its reduction over a middle axis
+        cost more than H small softmaxes, at T = 25 to 256); eagerly (fewer dispatched ops) and under XLA
+        (which fuses the one big softmax and its sum, but recomputes shared producers in H softmaxes):
+        one (B, H1, H2, C, T) softmax summed over h2.
+        """
+        kt = ops.transpose(k, (0, 2, 1))  # (B, H2, T)
+        if self.talk == "self":
+            mask = ops.softmax(q[..., None] * kt[:, :, None, :], axis=-1)  # (B, H, C, T)
+        elif execution_mode() != "graph":
+            logits = q[:, :, None, :, None] * kt[:, None, :, None, :]  # (B, H1, H2, C, T)
+            mask = ops.sum(ops.softmax(logits, axis=-1), axis=2)
+        else:
+            q = q[..., None]  # (B, H1, C, 1)
+            mask = ops.softmax(q * kt[:, 0, None, None, :], axis=-1)
+            for h2 in range(1, self.num_heads):
+                mask = mask + ops.softmax(q * kt[:, h2, None, None, :], axis=-1)
+        return ops.transpose(mask, (0, 3, 1, 2))
+
     # ------------------------------------------------------------------ norm (eq. 7.10)
     def _layer_norm(self, y):
         """Per-head layer norm over key_dim; y is (B, T, H, key_dim). Statistics in float32."""
@@ -264,12 +315,7 @@ class XM2A(keras.layers.Layer):
             s = self._patterns_fused(x)  # (B, T, H, C)
             q = self._reduce(s, axis=1)  # (B, H, C)
             k = self._reduce(s, axis=-1)  # (B, T, H)
-            if self.talk == "scale":
-                logits = k[:, :, None, :, None] * q[:, None, :, None, :]  # (B, T, H1, H2, C)
-                mask = ops.sum(ops.softmax(logits, axis=1), axis=3)
-            else:
-                mask = ops.softmax(k[..., None] * q[:, None], axis=1)
-            y = s * mask
+            y = s * self._talk_mask(q, k)
         else:
             heads = self._patterns_per_head(x)  # H x (B, T, C)
             qs = [self._reduce(s, axis=1) for s in heads]  # (B, C)
