@@ -19,32 +19,49 @@ output cell ``i`` of an axis of length ``n`` pooled to ``m`` averages input posi
 per-axis ones) applied to ``x`` reshaped to ``(B, H * W, C1)``, so ``H`` and ``W`` must be known when the
 layer is built.
 
-Computing F3 (argument ``implementation``). Every form below is exact (equal to the per-sample reference
-to float32 rounding, outputs and gradients; ``tests/test_aw_conv_fast_paths.py``):
+Computing F3 (argument ``implementation``). Every form below is exact: equal to the per-sample reference
+to float32 rounding, outputs and gradients (``tests/test_aw_conv_fast_paths.py``, 1e-5):
 
-- ``"reference"``: the definition itself, ``O[b] = conv(x[b], AK[b])`` with one ordinary convolution per
+- ``"reference"``: the definition itself, ``O[b] = conv(x[b], AK[b])``, one ordinary convolution per
   sample (``keras.ops.map`` over the batch). Slow; kept as the check of the other forms.
-- ``"grouped"``: the per-sample kernels as one grouped convolution, the batch folded into the channel
+- ``"grouped"``: the per-sample kernels as one grouped convolution with the batch folded into the channel
   groups: ``x`` transposed to ``(1, H, W, B * C1)``, kernel ``(kh, kw, C1, B * C2)``, ``B`` groups, the
-  result transposed back. On TensorFlow this calls ``tf.nn.conv2d`` directly (``keras.ops.conv`` wraps
-  grouped convolutions in XLA there); its gradients need oneDNN (TensorFlow's default on x86 Linux) or a
-  GPU: TensorFlow's own CPU kernels have no grouped-convolution gradients.
-- ``"im2col"``: the patches extracted once to ``(B, H' * W', kh * kw * C1)``, the per-sample kernel
-  ``AK`` reshaped to ``(B, kh * kw * C1, C2)``, and one batched matrix product. Patches come from
-  ``tf.image.extract_patches`` on TensorFlow outside XLA, and from ``kh * kw`` strided slices concatenated
-  on the channel axis elsewhere (XLA fuses them; ``keras.ops.image.extract_patches`` is a dense
-  convolution with an identity kernel, ``kh * kw`` times the FLOPs of the convolution itself).
-- ``"shifted"``: since ``a`` does not depend on C1, for each kernel tap ``(j, k)``
-  ``O[b, p, c2] = sum_jk (1 + a[b, j, k, c2]) * (x_shift_jk[b, p, :] @ K[j, k])[c2]``, i.e. the
-  convolution written as ``kh * kw`` shifted 1x1 contractions (one GEMM each over the whole batch),
-  each scaled by its per-sample, per-filter factor before they are summed (the package's form before
-  step 10).
-- ``"fast"`` (default) picks one of these per backend and execution mode, from measurements on a 2-core
-  x86 CPU (forward + backward against ``Conv2D`` of the same shape; numbers in the docstring of
-  ``AWConv2D.fast_form``): on TensorFlow, ``"grouped"`` when running eagerly or in a ``tf.function``
-  graph (float32 with oneDNN, or a visible GPU; otherwise ``"im2col"``), and ``"im2col"`` inside an
-  XLA-compiled function (``jit_compile=True``; XLA expands grouped convolutions into dense ones and is
-  ~40 times slower there); ``"im2col"`` on every other backend (JAX compiles with XLA; torch is not
+  result transposed back. On TensorFlow it calls ``tf.nn.conv2d`` directly (``keras.ops.conv`` wraps
+  grouped convolutions in XLA there). Its gradients need oneDNN (TensorFlow's default on x86 Linux) in
+  float32, or a GPU: TensorFlow's own CPU kernels have no grouped-convolution gradients.
+- ``"im2col"``: the ``kh * kw`` windows concatenated once to patches ``(B, H' * W', kh * kw * C1)``, the
+  per-sample kernels ``AK`` reshaped to ``(B, kh * kw * C1, C2)``, one batched matrix product.
+- ``"tapwise"``: since ``a`` does not depend on C1, for each kernel tap ``(j, k)``
+  ``O[b, p, c2] = sum_jk (1 + a[b, j, k, c2]) * (x_shift_jk[b, p, :] @ K[j, k])[c2]``: the ``kh * kw``
+  windows stacked to ``(kh * kw, B * H' * W', C1)``, one batched product with ``K`` as
+  ``(kh * kw, C1, C2)``, each tap's result scaled per sample and filter, summed over the taps. No
+  per-sample kernel, but ``kh * kw`` copies of the input and output windows.
+- ``"shifted"``: the same sum as ``kh * kw`` separate shifted 1x1 products (the package's form before
+  step 10, kept for comparison).
+
+The windows (``"im2col"``, ``"tapwise"``) are strided slices of the padded input. On TensorFlow outside
+XLA they carry a hand-written gradient (pads summed per stride phase, phases interleaved by a reshape),
+because TensorFlow's ``StridedSliceGrad`` writes one zero-padded full-size tensor per window and is 3-4
+times slower; XLA fuses the slices and their gradients itself. (``keras.ops.image.extract_patches`` is a
+dense convolution with an identity kernel, ``kh * kw`` times the FLOPs of the convolution; TensorFlow's
+``tf.image.extract_patches`` has a slow gradient, and under XLA is a grouped convolution.)
+
+``"fast"`` (the default) chooses per backend, execution mode and shape (``AWConv2D.fast_form``), from
+measurements on a 2-core x86 CPU (TensorFlow 2.21 with oneDNN; forward + backward against ``Conv2D`` of
+the same shape, batch 32):
+
+- shape: the per-sample-kernel forms move ``B * kh * kw * C1 * C2`` kernel values, ``"tapwise"``
+  ``B * kh * kw * H' * W' * (C1 + C2)`` window values; ``"tapwise"`` is taken when
+  ``C1 * C2 > 0.4 * H' * W' * (C1 + C2)`` (small images with many channels: a ResNet's last stages, where
+  ``"grouped"`` measured x5-7 and ``"tapwise"`` x2-3.5), a per-sample-kernel form otherwise (32x32x64 ->
+  64: ``"grouped"`` x1.2-1.3, ``"im2col"`` x2.0, ``"tapwise"`` x2.7, ``"shifted"`` x5);
+- TensorFlow, ``tf.function`` graph: ``"grouped"`` where its gradients exist (above), else ``"im2col"``;
+- TensorFlow, XLA (a function compiled with ``jit_compile=True``, also a function called inside one):
+  ``"im2col"`` (x1.5-1.7 at 32x32x64; XLA expands grouped convolutions into dense ones, x40-200);
+- TensorFlow, eager: the layer's ops run as one ``tf.function`` graph per layer (traced once per input
+  signature and ``training`` value, autograph off), with the graph forms: eager execution pays
+  TensorFlow's per-op dispatch, ~200 ops per training step of this layer, once instead;
+- other backends: ``"im2col"`` / ``"tapwise"`` by the shape rule (JAX compiles with XLA; torch is not
   measured here).
 
 Padding follows Keras/TF: ``valid`` keeps ``floor((n - k) / s) + 1`` positions; ``same`` keeps
@@ -58,6 +75,7 @@ and the pointwise kernels are initialised Glorot-uniform (Keras' Conv2D default)
 
 import math
 import os
+import weakref
 
 import keras
 import numpy as np
@@ -91,7 +109,7 @@ def adaptive_pool_matrix(n, m):
     return matrix
 
 
-IMPLEMENTATIONS = ("fast", "grouped", "im2col", "shifted", "reference")
+IMPLEMENTATIONS = ("fast", "grouped", "im2col", "shifted", "tapwise", "reference")
 
 
 def _tf_xla_tracing():
@@ -110,12 +128,40 @@ def _tf_xla_tracing():
         return False
 
 
+def _tf_executing_eagerly():
+    import tensorflow as tf
+
+    return tf.executing_eagerly()
+
+
+_EAGER_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _eager_graph_function(layer):
+    """A ``tf.function`` (autograph off) of ``layer._forward``, one per layer; it holds the layer weakly."""
+    function = _EAGER_FUNCTIONS.get(layer)
+    if function is None:
+        import tensorflow as tf
+
+        reference = weakref.ref(layer)
+
+        def forward(inputs, training=None):
+            return reference()._forward(inputs, training=training)
+
+        function = tf.function(forward, autograph=False, reduce_retracing=True)
+        _EAGER_FUNCTIONS[layer] = function
+    return function
+
+
 _GROUPED_SUPPORT = {}
 
 
 def _tf_grouped_gradients(dtype):
     """Whether TensorFlow can differentiate a grouped convolution of ``dtype`` here: on a visible GPU
-    (cuDNN), or on the CPU in float32 with oneDNN (TensorFlow's own CPU kernels have none)."""
+    (cuDNN), or on the CPU in float32 with oneDNN (TensorFlow's own CPU kernels have none; bfloat16 works
+    with oneDNN only on CPUs with bfloat16 instructions, so it is not relied on). A GPU is assumed to run
+    the convolution: with a GPU visible, oneDNN off and the layer pinned to the CPU, choose another
+    ``implementation``."""
     dtype = str(dtype)
     if dtype not in _GROUPED_SUPPORT:
         import tensorflow as tf
@@ -133,6 +179,62 @@ def _tf_grouped_gradients(dtype):
             onednn and dtype == "float32"
         )
     return _GROUPED_SUPPORT[dtype]
+
+
+def _tf_taps_with_fast_gradient(x, kernel_size, strides, geometry, axis=0):
+    """TensorFlow outside XLA: the ``kh * kw`` shifted (strided) windows of ``x`` stacked on a new axis 0,
+    ``(kh * kw, B, H', W', C)`` (``axis=0``) or concatenated on the channels, ``(B, H', W', kh * kw * C)``
+    (``axis=-1``), with a hand-written gradient (col2im): TensorFlow differentiates each
+    strided slice into a zero-padded full-size tensor with its slow ``StridedSliceGrad`` (3-4 times the
+    time of these pads and sums). Taps of one stride phase are summed at low resolution and the phases
+    interleaved with a reshape."""
+    import tensorflow as tf
+
+    kh, kw = kernel_size
+    sh, sw = strides
+    (out_h, top, bottom), (out_w, left, right) = geometry
+    height, width = x.shape[1], x.shape[2]
+    padded_h, padded_w = height + top + bottom, width + left + right
+    low_h, low_w = -(-padded_h // sh), -(-padded_w // sw)  # canvas of one phase
+
+    def window(xp, j, k):
+        return xp[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
+
+    @tf.custom_gradient
+    def taps(x):
+        xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        windows = [window(xp, j, k) for j in range(kh) for k in range(kw)]
+        out = tf.stack(windows, axis=0) if axis == 0 else tf.concat(windows, axis=-1)
+
+        def grad(upstream):
+            if axis != 0:
+                upstream = tf.split(upstream, kh * kw, axis=-1)
+            phases = {}
+            for j in range(kh):
+                for k in range(kw):
+                    q, r = j // sh, k // sw
+                    term = tf.pad(
+                        upstream[j * kw + k],
+                        [[0, 0], [q, low_h - q - out_h], [r, low_w - r - out_w], [0, 0]],
+                    )
+                    phases.setdefault((j % sh, k % sw), []).append(term)
+            first = next(iter(phases.values()))[0]
+            summed = {key: tf.add_n(terms) for key, terms in phases.items()}
+            if sh == sw == 1:
+                canvas = summed[(0, 0)]
+            else:
+                zeros = tf.zeros_like(first)
+                rows = [
+                    tf.stack([summed.get((pj, pk), zeros) for pk in range(sw)], axis=3)  # (B, h, w, sw, C)
+                    for pj in range(sh)
+                ]
+                canvas = tf.stack(rows, axis=2)  # (B, h, sh, w, sw, C)
+                canvas = tf.reshape(canvas, [-1, low_h * sh, low_w * sw, x.shape[-1]])
+            return canvas[:, top : top + height, left : left + width, :]
+
+        return out, grad
+
+    return taps(x)
 
 
 def conv_geometry(size, kernel, stride, padding):
@@ -162,6 +264,8 @@ class AWConv2D(keras.layers.Layer):
             ``"grouped"``, ``"im2col"``, ``"shifted"`` or ``"reference"`` (one convolution per sample);
             all equal to float32 rounding (module docstring).
     """
+
+    KERNEL_FORM_RATIO = 0.4  # see fast_form
 
     def __init__(
         self,
@@ -264,21 +368,31 @@ class AWConv2D(keras.layers.Layer):
         return ops.sigmoid(self.bn2(ops.matmul(hidden, self.pointwise2), training=training))
 
     def fast_form(self, inputs):
-        """The form ``implementation="fast"`` uses for ``inputs`` here and now (module docstring).
-
-        Measured on a 2-core x86 CPU (TensorFlow 2.21, oneDNN), forward + backward of the convolution part
-        against ``Conv2D`` of the same shape (batch 32, 32x32x64 -> 64, 3x3, stride 1): eager
-        grouped x1.26, im2col (``tf.image.extract_patches``) x2.1, shifted x6; graph grouped x1.2,
-        im2col x2.0, shifted x4.4; XLA im2col (slices) x1.6, shifted x1.9-2.4, im2col
-        (``tf.image.extract_patches``) x3.1, grouped x40-100.
+        """The form ``implementation="fast"`` computes F3 with for ``inputs``, here and now (module docstring):
+        ``"tapwise"`` when ``C1 * C2 > KERNEL_FORM_RATIO * H' * W' * (C1 + C2)``; otherwise ``"grouped"`` on
+        TensorFlow outside XLA where its gradients exist (``_tf_grouped_gradients``), ``"im2col"`` elsewhere.
         """
-        if keras.backend.backend() != "tensorflow":
-            return "im2col"
-        if _tf_xla_tracing():
+        (out_h, _, _), (out_w, _, _) = self._geometry
+        c1, c2 = inputs.shape[-1], self.filters
+        if c1 * c2 > self.KERNEL_FORM_RATIO * out_h * out_w * (c1 + c2):
+            return "tapwise"
+        if keras.backend.backend() != "tensorflow" or _tf_xla_tracing():
             return "im2col"
         return "grouped" if _tf_grouped_gradients(keras.backend.standardize_dtype(inputs.dtype)) else "im2col"
 
     def call(self, inputs, training=None):
+        if (
+            self.implementation == "fast"
+            and keras.backend.backend() == "tensorflow"
+            and training in (None, True, False)
+            and _tf_executing_eagerly()
+        ):
+            # eager: the layer's ops run as one traced graph (per layer, input signature and `training`),
+            # so that eager execution pays TensorFlow's per-op dispatch once instead of ~200 times
+            return _eager_graph_function(self)(inputs, training=training)
+        return self._forward(inputs, training=training)
+
+    def _forward(self, inputs, training=None):
         a = self.attention(inputs, training=training)
         scale = 1.0 + a  # F2: AK[b] = K * (1 + a[b]); a is shared along C1
         form = self.fast_form(inputs) if self.implementation == "fast" else self.implementation
@@ -317,23 +431,36 @@ class AWConv2D(keras.layers.Layer):
             y = ops.conv(x, kernel, strides=self.strides, padding=self.padding)
         return ops.transpose(ops.reshape(y, (out_h, out_w, -1, self.filters)), (2, 0, 1, 3))
 
+    def _taps(self, inputs):
+        """The ``kh * kw`` shifted (strided) windows of the padded input, stacked: ``(kh * kw, B, H', W', C1)``,
+        taps in the order ``(j, k)`` of ``K.reshape(kh * kw, C1, C2)``."""
+        if keras.backend.backend() == "tensorflow" and not _tf_xla_tracing():
+            return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry)
+        (out_h, top, bottom), (out_w, left, right) = self._geometry
+        sh, sw = self.strides
+        kh, kw = self.kernel_size
+        x = inputs
+        if top or bottom or left or right:
+            x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        return ops.stack(
+            [
+                x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
+                for j in range(kh)
+                for k in range(kw)
+            ],
+            axis=0,
+        )
+
     def _patches(self, inputs):
         """``(B, H', W', kh * kw * C1)``, channels ordered ``(j, k, c1)`` like ``K.reshape(-1, C2)``."""
         sh, sw = self.strides
         kh, kw = self.kernel_size
         if keras.backend.backend() == "tensorflow" and not _tf_xla_tracing():
-            import tensorflow as tf
-
-            return tf.image.extract_patches(
-                inputs, sizes=(1, kh, kw, 1), strides=(1, sh, sw, 1), rates=(1, 1, 1, 1),
-                padding=self.padding.upper(),
-            )
+            return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry, axis=-1)
         (out_h, top, bottom), (out_w, left, right) = self._geometry
         x = inputs
         if top or bottom or left or right:
             x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-        if kh == kw == 1:
-            return x[:, : sh * (out_h - 1) + 1 : sh, : sw * (out_w - 1) + 1 : sw, :]
         return ops.concatenate(
             [
                 x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
@@ -350,6 +477,18 @@ class AWConv2D(keras.layers.Layer):
         patches = ops.reshape(self._patches(inputs), (-1, out_h * out_w, depth))
         kernels = ops.reshape(self._per_sample_kernels(scale), (-1, depth, self.filters))
         return ops.reshape(ops.matmul(patches, kernels), (-1, out_h, out_w, self.filters))
+
+    def _conv_tapwise(self, inputs, scale):
+        """F3 per tap for the whole batch: ``Y_jk = x_shift_jk @ K[j, k]`` as one batched product over the
+        ``kh * kw`` taps, then ``O = sum_jk (1 + a[:, j, k]) * Y_jk``; no per-sample kernel."""
+        (out_h, _, _), (out_w, _, _) = self._geometry
+        taps_count = self.kernel_size[0] * self.kernel_size[1]
+        channels = inputs.shape[-1]
+        taps = ops.reshape(self._taps(inputs), (taps_count, -1, channels))  # (kh * kw, B * H' * W', C1)
+        y = ops.matmul(taps, ops.reshape(self.kernel, (taps_count, channels, self.filters)))
+        y = ops.reshape(y, (taps_count, -1, out_h * out_w, self.filters))
+        factors = ops.reshape(ops.transpose(scale, (1, 2, 0, 3)), (taps_count, -1, 1, self.filters))
+        return ops.reshape(ops.sum(y * factors, axis=0), (-1, out_h, out_w, self.filters))
 
     def _conv_shifted(self, inputs, scale):
         """F3 as ``kh * kw`` shifted 1x1 contractions, each scaled per sample and filter, summed."""
