@@ -19,15 +19,108 @@ Reading of what SPEC and the paper leave open:
 - the branches are combined by a SUM (paper eq. 4 and SPEC); the official code multiplies them
   (``1 + sigmoid(M_c * M_s)``) - SPEC wins;
 - kernels are initialised with Glorot-uniform and biases with zeros (Keras' defaults).
+
+Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
+the same gradients, to float32 round-off):
+- ``"reference"`` is the equations above written out and differentiated by the backend;
+- ``"fast"`` computes the same values with fewer full-size ``(B, *S, C)`` passes. The two reads of ``x``
+  (the channel branch's average and the spatial branch's 1x1 reduction) are one op whose gradient,
+  ``d_avg / N + d_h @ W^T``, is added into the gradient that reaches ``x`` from the output in a single
+  add (the reference's three-way sum of full-size gradients is what TensorFlow's graph optimiser turns
+  into a slow accumulator). Under XLA (``jit_compile=True``, or the JAX backend) the output
+  ``x * (1 + A)`` is also one op with its gradient written out (``dx = dy + dy * A``,
+  ``dM_c = sum_S(q)``, ``dM_s = sum_C(q)``, ``q = dy * x * A * (1 - A)``), which XLA fuses into one
+  loop each way, and the dilated 3x3 convolutions of images run as convolutions over rows with banded
+  kernels (``cbam.banded_conv``; same values), which XLA's CPU backend runs far faster than the thin
+  dilated convolutions. Outside XLA the backend's own gradient of the output and its native dilated
+  convolution are the cheaper ones, and are kept.
 """
 
 import keras
 from keras import ops
 
-from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int
+from keras_attention.layers.cbam import (
+    IMPLEMENTATIONS,
+    conv_same,
+    cotangents,
+    element_count,
+    in_xla_context,
+)
+from keras_attention.utils.checks import (
+    check_bool,
+    check_choice,
+    check_feature_shape,
+    check_positive_int,
+)
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3
+
+
+def _pool_and_reduce(x, kernel, spatial_axes):
+    """``(mean_S(x), x @ kernel, x)``: the channel branch's average and the spatial branch's 1x1
+    reduction (no bias) as one op. ``x`` comes back unchanged and the layer uses THAT tensor for the
+    output, so its full-size gradient arrives here and the average's and the reduction's shares are
+    added to it in ONE add: ``dx + [d_h, 1] @ [kernel^T; d_mean / N]``, a batched matmul whose extra
+    row carries the average's broadcast (no tree of full-size adds, which TensorFlow's graph optimiser
+    would turn into a slow accumulator)."""
+    n = element_count(x, spatial_axes)
+
+    @ops.custom_gradient
+    def pool_reduce(x, kernel):
+        mean = ops.mean(x, axis=spatial_axes, keepdims=True)
+        reduced = ops.matmul(x, kernel)
+
+        def grad(*args, upstream=None):
+            d_mean, d_reduced, d_x = cotangents(args, upstream)
+            channels, hidden = kernel.shape
+            shape = ops.shape(x)
+            batch = shape[0]
+            rows = ops.reshape(d_reduced, (-1, hidden))  # every position of every sample
+            d_kernel = ops.matmul(ops.transpose(ops.reshape(x, (-1, channels))), rows)
+            rows = ops.reshape(d_reduced, (batch, -1, hidden))
+            rows = ops.concatenate([rows, ops.ones_like(rows[..., :1])], axis=-1)  # (B, S, h + 1)
+            weights = ops.concatenate(
+                [
+                    ops.broadcast_to(ops.transpose(kernel), (batch, hidden, channels)),
+                    ops.reshape(d_mean / n, (batch, 1, channels)),
+                ],
+                axis=1,
+            )  # (B, h + 1, C)
+            return d_x + ops.reshape(ops.matmul(rows, weights), shape), d_kernel
+
+        return (mean, reduced, x), grad
+
+    return pool_reduce(x, ops.cast(kernel, x.dtype))  # a tensor (not the variable); its gradient reaches it
+
+
+def _residual_gate(x, channel, spatial, spatial_axes, return_attention):
+    """``x * (1 + A)`` with ``A = sigmoid(channel + spatial)`` (eq. 1, 4), and ``A`` when asked for, with
+    the gradient written out (``dx = dy + dy * A``, ``q = (dy * x + dA) * A * (1 - A)``,
+    ``d_channel = sum_S(q)``, ``d_spatial = sum_C(q)``) so that XLA fuses each direction into one loop
+    and keeps only ``A`` for the backward pass."""
+
+    @ops.custom_gradient
+    def gate(x, channel, spatial):
+        attention = ops.sigmoid(channel + spatial)
+        output = x + x * attention
+
+        def grad(*args, upstream=None):
+            grads = cotangents(args, upstream)
+            d_out = grads[0]
+            d_x = d_out + d_out * attention
+            q = d_out * x
+            if return_attention and grads[1] is not None:
+                q = q + grads[1]
+            q = q * attention
+            q = q - q * attention
+            d_channel = ops.sum(q, axis=spatial_axes, keepdims=True)
+            d_spatial = ops.sum(q, axis=-1, keepdims=True)
+            return d_x, d_channel, d_spatial
+
+        return ((output, attention) if return_attention else output), grad
+
+    return gate(x, channel, spatial)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -41,6 +134,8 @@ class BAM(keras.layers.Layer):
         reduction: reduction ratio ``r``; both branches are ``max(1, C // r)`` wide.
         dilation_rate: dilation of the spatial branch's two 3x3 convolutions (4 in the paper).
         return_attention: also return ``sigmoid(M_c + M_s)``.
+        implementation: ``"fast"`` (default) or ``"reference"``, the same function computed with fewer
+            full-size passes or written out as the equations (see the module docstring).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every Dense
             and convolution.
     """
@@ -50,6 +145,7 @@ class BAM(keras.layers.Layer):
         reduction=16,
         dilation_rate=4,
         return_attention=False,
+        implementation="fast",
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -60,6 +156,7 @@ class BAM(keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
         self.return_attention = check_bool("return_attention", return_attention)
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -112,6 +209,29 @@ class BAM(keras.layers.Layer):
         self.spatial_kernel, self.spatial_bias = self._weights("spatial", (hidden, 1))
 
     def call(self, inputs, training=None):
+        if self.implementation == "reference":
+            return self._call_reference(inputs, training)
+        spatial_axes = tuple(range(1, self._spatial_rank + 1))
+        c, s, x = _pool_and_reduce(inputs, self.reduce_kernel, spatial_axes)
+        # channel branch (eq. 2): (B, 1.., C)
+        c = ops.matmul(c, self.channel_kernel_1) + self.channel_bias_1
+        c = ops.relu(self.channel_norm(c, training=training))
+        c = ops.matmul(c, self.channel_kernel_2) + self.channel_bias_2
+        # spatial branch (eq. 3): (B, *S, 1)
+        s = ops.relu(self.reduce_norm(s + self.reduce_bias, training=training))
+        for kernel, bias, bn in zip(self.dilated_kernels, self.dilated_biases, self.dilated_norms):
+            s = conv_same(s, kernel, self.dilation_rate) + bias
+            s = ops.relu(bn(s, training=training))
+        s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
+        if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
+            return _residual_gate(x, c, s, spatial_axes, self.return_attention)
+        attention = ops.sigmoid(c + s)  # eq. 4, broadcast to (B, *S, C)
+        output = x * (1.0 + attention)
+        if self.return_attention:
+            return output, attention
+        return output
+
+    def _call_reference(self, inputs, training=None):
         x = inputs
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         # channel branch (eq. 2): (B, 1.., C)
@@ -127,6 +247,8 @@ class BAM(keras.layers.Layer):
             s = ops.conv(s, kernel, strides=1, padding="same", dilation_rate=dilation) + bias
             s = ops.relu(bn(s, training=training))
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
+        if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
+            return _residual_gate(x, c, s, spatial_axes, self.return_attention)
         attention = ops.sigmoid(c + s)  # eq. 4, broadcast to (B, *S, C)
         output = x * (1.0 + attention)
         if self.return_attention:
@@ -146,6 +268,7 @@ class BAM(keras.layers.Layer):
                 "reduction": self.reduction,
                 "dilation_rate": self.dilation_rate,
                 "return_attention": self.return_attention,
+                "implementation": self.implementation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

@@ -23,15 +23,20 @@ Reading of what SPEC and the paper leave open:
 Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
 the same gradients, to float32 round-off):
 - ``"reference"`` is the equations above written out and differentiated by the backend;
-- ``"fast"`` computes the same values with fewer full-size ``(B, *S, C)`` passes. The spatial average and
-  max of ``x`` are one op whose gradient is a single select, ``d_avg / N + [x == max] * d_max / count``
-  (``count`` = number of maxima, so ties split the gradient exactly as the backend's max does), added
-  into the gradient that reaches ``x`` from the gated output instead of materialising two more
-  full-size tensors; the channel gate and the channel mean/max of ``x' = x * M_c`` are one op whose
-  gradient folds the mean/max terms into ``dx'`` before the single multiply by ``M_c``. Under XLA
-  (``jit_compile=True``, or the JAX backend) the spatial gate's small convolution, which XLA's CPU
-  convolution runs slowly, is computed as one matmul with a banded (Toeplitz) matrix built from the
-  kernel; elsewhere it is ``keras.ops.conv``.
+- ``"fast"`` computes the same values with fewer full-size ``(B, *S, C)`` passes:
+  * the spatial average (and, under XLA, the spatial max) of ``x`` are one op whose gradient,
+    ``d_avg / N [+ [x == max] * d_max / count]``, is added into the gradient that reaches ``x`` from
+    the gated output, instead of materialising a broadcast of each and summing three full-size
+    tensors (``count`` = number of maxima: ties split the gradient exactly as the backend's max does);
+    outside XLA the spatial max is a whole-map ``max_pool``, whose backward pass is one kernel (see
+    ``spatial_mean_max`` for its tie rule);
+  * the channel gate and the channel mean/max of ``x' = x * M_c`` are one op whose gradient folds the
+    mean's and max's shares into ``dx'`` (one select) before the single multiply by ``M_c``;
+  * for images up to ``BANDED_MAX_WIDTH`` wide, the spatial gate's thin 2 -> 1 channel convolution
+    runs as a convolution over rows with a banded (Toeplitz) kernel built from the 7x7 one (same
+    values; see ``banded_conv``), which is several times faster on oneDNN and on XLA's CPU backend.
+  The gated output ``x' * M_s`` and the small parts (MLP, convolution, BatchNorm) are differentiated
+  by the backend as in the reference.
 """
 
 import math
@@ -40,10 +45,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int
+from keras_attention.utils.checks import (
+    check_bool,
+    check_choice,
+    check_feature_shape,
+    check_positive_int,
+)
 
 IMPLEMENTATIONS = ("fast", "reference")
-BANDED_MAX_WIDTH = 64  # widest map whose "same" convolution is one banded matmul under XLA
+BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row convolution (W/k_w times the flops)
 
 
 # ============================================================================ fast-path helpers
@@ -59,9 +69,10 @@ def in_xla_context():
     try:  # TensorFlow's own test for "inside an XLA-compiled function"; no keras.ops equivalent
         from tensorflow.python.framework import ops as tf_ops
         from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - a TensorFlow without these internals: use the generic path
+
+        return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
+    except (ImportError, AttributeError):  # pragma: no cover - internals moved: use the generic path
         return False
-    return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
 
 
 def cotangents(args, upstream):
@@ -125,44 +136,79 @@ def spatial_pool(x, axes, with_max=True):
     return pool(x)
 
 
-def _banded_conv(x, kernel, dilation):
-    """``same``, stride-1 convolution of ``x`` (channels last, rank 1 or 2) as ONE matmul, or None when a
-    spatial size is unknown or too wide. Rank 1: the ``k`` shifted copies of the input side by side
-    (``(B, T, k * C_in)``) times the kernel. Rank 2: the ``k_h`` row-shifted copies times a banded
-    (Toeplitz) matrix ``(k_h * W * C_in, W * C_out)`` built from the kernel, which does the column taps
-    and the zero padding along W. Equal to ``keras.ops.conv`` to round-off; only used under XLA, whose
-    CPU convolution is slow for these thin convolutions."""
-    rank = x.ndim - 2
-    window = tuple(kernel.shape[:rank])
-    c_in, c_out = int(kernel.shape[-2]), int(kernel.shape[-1])
-    spatial = tuple(x.shape[1:-1])
-    if any(s is None for s in spatial) or spatial[-1] > BANDED_MAX_WIDTH:
+def spatial_mean_max(x, axes):
+    """``(mean, max, x)`` over the spatial ``axes`` (CBAM's channel-gate inputs), ``x`` passed through as in
+    :func:`spatial_pool`. Under XLA both come from :func:`spatial_pool` (one fused select in the backward
+    pass). Elsewhere, with static spatial sizes, the max is ``keras.ops.max_pool`` over the whole map: its
+    backward pass is ONE kernel that routes each channel's gradient to its maximum, instead of the four
+    full-size passes (compare, cast, count, select) of the split rule. Under exact ties (a constant
+    channel) max-pooling routes the gradient to one of the tied maxima instead of splitting it evenly:
+    another valid subgradient, and for ReLU features the tied zeros get no gradient either way."""
+    spatial = tuple(x.shape[a] for a in axes)
+    if in_xla_context() or any(d is None for d in spatial):
+        return spatial_pool(x, axes)
+    mean, x = spatial_pool(x, axes, with_max=False)
+    maximum = ops.max_pool(x, pool_size=spatial, strides=1, padding="valid")
+    return mean, maximum, x
+
+
+def banded_conv(x, kernel, dilation=1):
+    """``same``, stride-1 rank-2 convolution of ``x`` (channels last) as a rank-1 convolution over rows, or
+    None when the width is unknown or wider than ``BANDED_MAX_WIDTH``.
+
+    Each image row ``(W, C_in)`` is one vector of ``W * C_in`` channels; a banded (Toeplitz) kernel
+    ``(k_h, W * C_in, W * C_out)`` built from ``kernel`` does the column taps and the zero padding along W,
+    so ``conv1d(rows, banded)`` over H is the rank-2 convolution. Same values as ``keras.ops.conv`` (to
+    round-off), but a thin convolution (CBAM's 2 -> 1 channels, BAM's ``C/r -> C/r``) becomes one with
+    ``W``-times wider channels, which oneDNN and XLA run far faster."""
+    if x.ndim != 4 or x.shape[2] is None or x.shape[2] > BANDED_MAX_WIDTH:
         return None
+    k_h, k_w, c_in, c_out = (int(d) for d in kernel.shape)
+    width = int(x.shape[2])
+    before = (k_w - 1) * dilation // 2
+    a = np.arange(width)[:, None]  # input column
+    w = np.arange(width)[None, :]  # output column
+    band = np.stack([a - w + before == j * dilation for j in range(k_w)])  # (k_w, W_in, W_out)
+    band = ops.convert_to_tensor(band.astype(keras.backend.standardize_dtype(x.dtype)))
     kernel = ops.cast(kernel, x.dtype)
-    before = [(w - 1) * dilation // 2 for w in window]
-    # shift along the first spatial axis (the only one for rank 1): k copies, zero padded
-    k0, s0 = window[0], spatial[0]
-    padded = ops.pad(x, [(0, 0), (before[0], (k0 - 1) * dilation - before[0])] + [(0, 0)] * rank)
-    rows = ops.stack([padded[:, i * dilation : i * dilation + s0] for i in range(k0)], axis=2)
-    if rank == 1:  # (B, T, k, C_in) @ (k * C_in, C_out)
-        rows = ops.reshape(rows, (-1, s0, k0 * c_in))
-        return ops.matmul(rows, ops.reshape(kernel, (k0 * c_in, c_out)))
-    k1, width = window[1], spatial[1]
-    # band[j, a, w] = 1 where input column a feeds output column w through kernel column j
-    a = np.arange(width)[:, None]
-    w = np.arange(width)[None, :]
-    band = np.stack([a - w + before[1] == j * dilation for j in range(k1)]).astype(keras.backend.standardize_dtype(x.dtype))
-    toeplitz = ops.einsum("ijco,jaw->iacwo", kernel, band)  # (k0, W_in, C_in, W_out, C_out)
-    toeplitz = ops.reshape(toeplitz, (k0 * width * c_in, width * c_out))
-    out = ops.matmul(ops.reshape(rows, (-1, k0 * width * c_in)), toeplitz)
-    return ops.reshape(out, (-1, s0, width, c_out))
+    banded = ops.einsum("ijco,jaw->iacwo", kernel, band)  # (k_h, W_in, C_in, W_out, C_out)
+    banded = ops.reshape(banded, (k_h, width * c_in, width * c_out))
+    shape = ops.shape(x)
+    rows = ops.reshape(x, (shape[0], shape[1], width * c_in))
+    out = ops.conv(rows, banded, strides=1, padding="same", dilation_rate=dilation)
+    return ops.reshape(out, (shape[0], shape[1], width, c_out))
+
+
+def phase_conv(x, kernel, dilation):
+    """``same`` rank-2 convolution with dilation ``d`` as an undilated one on the ``d * d`` phase images
+    (``x[:, i::d, j::d]``, stacked along the batch), or None unless H and W are static multiples of ``d``
+    and the window is odd (then the padding falls on whole phase rows/columns and the result is exact).
+    Each phase image is convolved by :func:`conv_same` (banded), so BAM's thin 3x3, dilation-4
+    convolutions become small dense matmul-like convolutions instead of oneDNN's or XLA's slow paths."""
+    k_h, k_w = int(kernel.shape[0]), int(kernel.shape[1])
+    height, width = x.shape[1], x.shape[2]
+    if height is None or width is None or height % dilation or width % dilation or not (k_h % 2 and k_w % 2):
+        return None
+    c_in, c_out = int(kernel.shape[2]), int(kernel.shape[3])
+    h, w = height // dilation, width // dilation
+    phases = ops.reshape(x, (-1, h, dilation, w, dilation, c_in))
+    phases = ops.reshape(ops.transpose(phases, (0, 2, 4, 1, 3, 5)), (-1, h, w, c_in))
+    out = conv_same(phases, kernel)
+    out = ops.reshape(out, (-1, dilation, dilation, h, w, c_out))
+    return ops.reshape(ops.transpose(out, (0, 3, 1, 4, 2, 5)), (-1, height, width, c_out))
 
 
 def conv_same(x, kernel, dilation=1):
-    """``keras.ops.conv(x, kernel, padding="same", dilation_rate=dilation)``; under XLA the banded-matmul
-    form of :func:`_banded_conv` where it applies (same values, much faster on XLA's CPU backend)."""
-    if in_xla_context():
-        out = _banded_conv(x, kernel, dilation)
+    """``keras.ops.conv(x, kernel, padding="same", dilation_rate=dilation)`` (stride 1), computed for
+    images by :func:`banded_conv` (no dilation) or :func:`phase_conv` (dilation) where they apply, and
+    under XLA by a dilated :func:`banded_conv` where the phases do not; same values to round-off."""
+    if x.ndim == 4:
+        if dilation == 1:
+            out = banded_conv(x, kernel)
+        else:
+            out = phase_conv(x, kernel, dilation)
+            if out is None and in_xla_context():  # oneDNN's own dilated convolution is faster outside XLA
+                out = banded_conv(x, kernel, dilation)
         if out is not None:
             return out
     rank = x.ndim - 2
@@ -263,7 +309,7 @@ class CBAM(keras.layers.Layer):
         if self.implementation == "reference":
             return self._call_reference(inputs, training)
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
-        avg, mx, x = spatial_pool(inputs, spatial_axes)  # x: the same tensor, carrying the pooled gradient
+        avg, mx, x = spatial_mean_max(inputs, spatial_axes)  # x: the same tensor, carrying their gradient
         gate = ops.sigmoid(self._mlp(avg) + self._mlp(mx))  # eq. 2
         x, mean_map, max_map = _channel_gate_and_pool(x, gate, spatial_axes, int(inputs.shape[-1]))
         z = conv_same(ops.concatenate([mean_map, max_map], axis=-1), self.spatial_kernel)

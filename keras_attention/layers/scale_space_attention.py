@@ -49,6 +49,7 @@ A layer whose sizes were all known at build time keeps its build-time decision f
 """
 
 import itertools
+import math
 import numbers
 
 import keras
@@ -266,18 +267,63 @@ def _depthwise_input_gradient(g, kernel, rank, dilation):
     return grad
 
 
-def _depthwise_kernel_gradient(e, g, rank, kernel_size, dilation):
-    """Gradient of ``depthwise_same_shifted`` w.r.t. its kernel: one contraction of the stacked windows.
+def _fold_rows(x):
+    """Sum of ``x`` (``(..., N, C)``) over its ``N`` axis, in the form XLA's CPU backend runs fast.
 
-    Written as one einsum over the stacked shifted inputs (not ``k**rank`` separate reductions): XLA
-    on the CPU fuses the producers of ``g`` into every separate reduction and recomputes them per tap.
+    Inside a larger XLA computation, a reduction over many positions that keeps the channel axis is an
+    order of magnitude slower on the CPU than the same reduction alone, while plain additions are not:
+    with ``N`` known, the rows are first folded (``N -> N / f`` by adding ``f`` equal slices, ``f`` the
+    smallest of 8, 4, 2, 3, 5, 7 that divides ``N``) down to at most 64 rows, then reduced.
     """
+    n = x.shape[-2]
+    while n is not None and n > 64:
+        factor = next((f for f in (8, 4, 2, 3, 5, 7) if n % f == 0), None)
+        if factor is None:
+            break
+        n //= factor
+        x = sum(x[..., j * n : (j + 1) * n, :] for j in range(1, factor)) + x[..., :n, :]
+    return ops.sum(x, axis=-2)
+
+
+def _depthwise_parameter_gradients(e, g, rank, kernel_size, dilation):
+    """Gradients of ``depthwise_same_shifted(e) + bias`` w.r.t. kernel and bias, given ``g = dloss/dz``.
+
+    The kernel gradient is ``sum over positions of window_t * g`` for every tap ``t``, the bias gradient
+    ``sum over positions of g``. Written for XLA's CPU backend, where its grouped-convolution gradient,
+    an einsum over the stacked shifted windows and reductions fused with the products are all several
+    times slower than this: a loop over the samples adds the products of every tap (and ``g`` itself)
+    for one sample into accumulators of one sample's size, which stay in the cache and are reduced
+    once at the end.
+    """
+    import tensorflow as tf
+
     before, after = _same_pads(kernel_size, dilation)
-    windows = [w for _, w in _taps(_pad_spatial(e, rank, before, after), rank, kernel_size, dilation)]
-    stacked = ops.stack(windows, axis=0)  # (taps, B, *S, C)
-    letters = "bhw"[: rank + 1]
-    grad = ops.einsum(f"t{letters}c,{letters}c->tc", stacked, g)
-    return ops.reshape(grad, (kernel_size,) * rank + (g.shape[-1], 1))
+    e_padded = _pad_spatial(e, rank, before, after)
+    taps = kernel_size**rank
+    static = all(s is not None for s in g.shape)  # static slice sizes: XLA's dynamic shapes are slow
+    e_sample = [1] + (list(e_padded.shape[1:]) if static else [-1] * (rank + 1))
+    g_sample = [1] + (list(g.shape[1:]) if static else [-1] * (rank + 1))
+    samples = g.shape[0] if static else tf.shape(g)[0]
+    zeros = [0] * (rank + 1)
+
+    def body(i, acc):
+        e_i = tf.slice(e_padded, [i] + zeros, e_sample)
+        g_i = tf.slice(g, [i] + zeros, g_sample)
+        products = [w * g_i for _, w in _taps(e_i, rank, kernel_size, dilation)] + [g_i]
+        return i + 1, acc + tf.stack(products, axis=0)
+
+    acc_shape = [taps + 1] + g_sample if static else tf.concat([[taps + 1, 1], tf.shape(g)[1:]], axis=0)
+    acc = tf.zeros(acc_shape, g.dtype)
+    _, acc = tf.while_loop(lambda i, acc: i < samples, body, [tf.constant(0), acc])
+    grads = _fold_rows(tf.reshape(acc, [taps + 1, -1, g.shape[-1]]))
+    return ops.reshape(grads[:taps], (kernel_size,) * rank + (g.shape[-1], 1)), grads[taps]
+
+
+def _channel_sum(x):
+    """Sum over every axis but the last (the bias gradient), via ``_fold_rows`` when sizes are known."""
+    if all(s is not None for s in x.shape):
+        return _fold_rows(ops.reshape(x, (-1, x.shape[-1])))
+    return ops.sum(x, axis=tuple(range(len(x.shape) - 1)))
 
 
 def _phase_split(x, rank, rate):
@@ -323,8 +369,31 @@ def _crop_to(x, sizes):
     return x[(slice(None),) + tuple(slice(0, s) for s in sizes) + (slice(None),)]
 
 
+def _xla_barrier(*tensors):
+    """XLA's optimisation barrier: the values pass unchanged; a hint to XLA to materialise them rather
+    than fuse their producers into every consumer (e.g. the 3^rank extrema window into every smoothing
+    tap). Identity where the op is not available."""
+    try:
+        from tensorflow.compiler.tf2xla.python import xla
+    except ImportError:  # pragma: no cover - private TensorFlow module
+        return tensors
+    return tuple(xla.optimization_barrier(*tensors))
+
+
+def _extrema_count(d, rank):
+    """``3**rank * alpha`` (eq. 10) as uint8: ``alpha = count / 3**rank`` is bit-identical to the reference."""
+    import tensorflow as tf
+
+    padded = _pad_spatial(d, rank, 1, 1)
+    count = None
+    for _, window in _taps(padded, rank, 3, 1):
+        ge = tf.cast(tf.greater_equal(d, window), tf.uint8)
+        count = ge if count is None else count + ge
+    return count
+
+
 class _FastPlan:
-    """Static description of one fast-path call (everything the traced functions branch on)."""
+    """Static description of one fast-path call: which forms run, in which layout (see the class docstring)."""
 
     def __init__(self, layer, p, current, mode):
         self.rank = layer._spatial_rank
@@ -332,94 +401,69 @@ class _FastPlan:
         self.dilation = layer.dilation_rate
         self.absolute = layer.absolute
         self.extrema = layer.extrema
-        self.conv = layer.smoothing_mode if layer.smoothing else "none"
         self.return_mask = layer.return_attention
         self.reduce_p = p.shape[-1] == 1 and current.shape[-1] != 1
-        sizes = tuple(current.shape[1:-1])
-        # Dilated full convolutions run as dilation-1 convolutions of the phase blocks (odd kernels, known
-        # sizes); TensorFlow's and XLA's dilated CPU convolutions are slower than the two transposes.
-        self.phase = (
-            self.conv == "full"
-            and self.dilation > 1
-            and self.kernel_size % 2 == 1
-            and all(isinstance(s, int) for s in sizes)
-        )
-        self.sizes = sizes
-        self.jit = mode != "xla"
+        self.sizes = tuple(current.shape[1:-1])
+        self.xla = mode == "xla"
+        smoothing = layer.smoothing_mode if layer.smoothing else "none"
+        # Depthwise: XLA's grouped convolution is pathological on the CPU, so under XLA it is the shifted
+        # sum. TensorFlow's native depthwise kernels are fast, but their CPU gradient kernels ignore the
+        # dilation: a dilated one runs as the dilation-1 convolution of the dilation**rank phase blocks
+        # (odd kernel, known sizes), else as the shifted sum (one XLA computation). The full
+        # convolution's kernels (oneDNN, XLA) handle dilation themselves, faster than the phase split.
+        phase_possible = self.kernel_size % 2 == 1 and all(isinstance(s, int) for s in self.sizes)
+        if smoothing == "depthwise" and (self.xla or (self.dilation > 1 and not phase_possible)):
+            smoothing = "shifted"
+        self.smoothing = smoothing
+        self.phase = smoothing == "depthwise" and self.dilation > 1
 
     def key(self):
-        return (
-            self.rank,
-            self.kernel_size,
-            self.dilation,
-            self.absolute,
-            self.extrema,
-            self.conv,
-            self.return_mask,
-            self.reduce_p,
-            self.phase,
-            self.sizes,
-        )
+        return tuple(sorted(vars(self).items()))
 
-    # --- the elementwise ends of the module (eq. 8-10 before the smoothing, eq. 4/12 after it)
-    def pre(self, p, current):
-        """``e`` (eq. 8-10) and ``de/d(current - p)`` (``alpha * sign``; None when it is 1)."""
+    # --- the elementwise ends of the module (eq. 8-10 before the smoothing, eq. 4 / 12 after it)
+    def _diff(self, p, current):
         diff = current - p
-        d = ops.abs(diff) if self.absolute else diff
-        if self.extrema:
-            alpha = soft_extrema_weights(d, self.rank)  # float form: XLA fuses it into one loop
-            e = alpha * d
-            slope = alpha * ops.sign(diff) if self.absolute else alpha
-        else:
-            e = d
-            slope = ops.sign(diff) if self.absolute else None
-        return e, slope
+        return diff, (ops.abs(diff) if self.absolute else diff)
 
-    def pre_grad(self, g_e, slope, g_current):
+    def pre(self, p, current):
+        """``e`` (eq. 8-10) and what the backward pass needs to rebuild ``de/d(current - p)``."""
+        diff, d = self._diff(p, current)
+        if not self.extrema:
+            return d, None
+        count = _extrema_count(d, self.rank)
+        if self.xla or self.smoothing == "shifted":
+            (count,) = _xla_barrier(count)
+        return self.alpha(count, d.dtype) * d, count
+
+    def alpha(self, count, dtype):
+        return ops.cast(count, dtype) / float(3**self.rank)
+
+    def pre_grad(self, g_e, p, current, count):
+        """``(d loss / d current, d loss / d p)`` through eq. 8-10 (``alpha`` constant)."""
+        diff, _ = self._diff(p, current)
+        slope = ops.sign(diff) if self.absolute else None
+        if self.extrema:
+            alpha = self.alpha(count, diff.dtype)
+            slope = alpha if slope is None else alpha * slope
         g_diff = g_e if slope is None else g_e * slope
         g_p = -(ops.sum(g_diff, axis=-1, keepdims=True) if self.reduce_p else g_diff)
-        return g_current + g_diff, g_p
+        return g_diff, g_p
+
+    def mask(self, z, bias):
+        return ops.sigmoid(z if bias is None else z + bias)
 
     def post(self, z, bias, current):
-        mask = ops.sigmoid(z if bias is None else z + bias)
-        return current * mask, mask
+        mask = self.mask(z, bias)
+        return (current * mask, mask) if self.return_mask else (current * mask,)
 
     def post_grad(self, g_out, g_mask, current, mask):
+        """``d loss / d z`` (before the bias) and the direct part of ``d loss / d current``."""
         g = g_out * current
         if g_mask is not None:
             g = g + g_mask
-        g_z = g * mask * (1 - mask)
-        g_bias = ops.sum(g_z, axis=tuple(range(self.rank + 1))) if self.conv != "none" else None
-        return g_z, g_bias, g_out * mask
+        return g * mask * (1 - mask), g_out * mask
 
-    # --- the full smoothing convolution: TensorFlow's kernels (oneDNN on the CPU), XLA's under XLA
-    def conv_forward(self, e, kernel):
-        import tensorflow as tf
-
-        dilation = 1 if self.phase else self.dilation
-        if self.rank == 1:
-            e, kernel = e[:, None], kernel[None]
-        z = tf.nn.conv2d(e, kernel, strides=1, padding="SAME", dilations=dilation)
-        return z[:, 0] if self.rank == 1 else z
-
-    def conv_gradients(self, e, kernel, g_z):
-        import tensorflow as tf
-
-        dilation = 1 if self.phase else self.dilation
-        if self.rank == 1:
-            e, kernel, g_z = e[:, None], kernel[None], g_z[:, None]
-        g_e = tf.raw_ops.Conv2DBackpropInput(
-            input_sizes=tf.shape(e), filter=kernel, out_backprop=g_z, strides=[1, 1, 1, 1], padding="SAME",
-            dilations=[1, dilation, dilation, 1],
-        )
-        g_k = tf.raw_ops.Conv2DBackpropFilter(
-            input=e, filter_sizes=tf.shape(kernel), out_backprop=g_z, strides=[1, 1, 1, 1], padding="SAME",
-            dilations=[1, dilation, dilation, 1],
-        )
-        if self.rank == 1:
-            g_e, g_k = g_e[:, 0], g_k[0]
-        return g_e, g_k
-
+    # --- layouts: phase blocks for dilated native depthwise convolutions
     def to_conv_layout(self, x):
         if not self.phase:
             return x
@@ -430,13 +474,52 @@ class _FastPlan:
             return x
         return _crop_to(_phase_merge(x, self.rank, self.dilation), self.sizes)
 
+    # --- native smoothing convolutions (TensorFlow's kernels; XLA's under XLA) and their gradients
+    def _native_args(self, e, kernel, g_z=None):
+        dilation = 1 if self.phase else self.dilation
+        if self.rank == 1:  # as tf.nn.conv1d: a (B, 1, T, C) image
+            e, kernel = e[:, None], kernel[None]
+            g_z = None if g_z is None else g_z[:, None]
+        return e, kernel, g_z, [1, dilation, dilation, 1]
+
+    def conv_forward(self, e, kernel):
+        import tensorflow as tf
+
+        e, kernel, _, dilations = self._native_args(e, kernel)
+        if self.smoothing == "full":
+            z = tf.raw_ops.Conv2D(input=e, filter=kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=dilations)
+        else:
+            z = tf.raw_ops.DepthwiseConv2dNative(
+                input=e, filter=kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=dilations
+            )
+        return z[:, 0] if self.rank == 1 else z
+
+    def conv_gradients(self, e, kernel, g_z):
+        import tensorflow as tf
+
+        e, kernel, g_z, dilations = self._native_args(e, kernel, g_z)
+        args = dict(strides=[1, 1, 1, 1], padding="SAME", dilations=dilations)
+        if self.smoothing == "full":
+            g_e = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(e), filter=kernel, out_backprop=g_z, **args)
+            g_k = tf.raw_ops.Conv2DBackpropFilter(input=e, filter_sizes=tf.shape(kernel), out_backprop=g_z, **args)
+        else:
+            g_e = tf.raw_ops.DepthwiseConv2dNativeBackpropInput(
+                input_sizes=tf.shape(e), filter=kernel, out_backprop=g_z, **args
+            )
+            g_k = tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+                input=e, filter_sizes=tf.shape(kernel), out_backprop=g_z, **args
+            )
+        if self.rank == 1:
+            g_e, g_k = g_e[:, 0], g_k[0]
+        return g_e, g_k
+
 
 _COMPILED = {}
 
 
 def _compiled(plan, name, fn):
     """``fn`` as one XLA computation (eager and graph mode), or ``fn`` itself when already under XLA."""
-    if not plan.jit:
+    if plan.xla:
         return fn
     import tensorflow as tf
 
@@ -444,91 +527,100 @@ def _compiled(plan, name, fn):
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = _COMPILED[key] = tf.function(fn, jit_compile=True, autograph=False)
-    return compiled
+
+    def call(*args):
+        # The hand-written gradient covers these calls: a tape watching their inputs (eager mode)
+        # must not try to differentiate the compiled function itself.
+        return compiled(*(None if a is None else tf.stop_gradient(a) for a in args))
+
+    return call
 
 
 def _fast_san(plan, p, current, kernel, bias):
-    """``(output, mask)`` of the layer from the aligned ``p``, with the hand-written gradient."""
+    """``output`` (or ``(output, mask)``) of the layer from the aligned ``p``, with a hand-written gradient.
+
+    On the CPU every large intermediate costs a fresh allocation (page faults) besides its memory
+    traffic, so the forward pass keeps only what the backward pass cannot rebuild cheaply: the extrema
+    count (uint8), the smoothing's input in its layout (native convolutions need it for their kernel
+    gradient) and its output ``z``; ``mask`` and ``e`` are recomputed from them in the backward pass.
+    """
     import tensorflow as tf
 
+    native = plan.smoothing in ("full", "depthwise")
+    shifted = plan.smoothing == "shifted"
+    spatial_axes = tuple(range(plan.rank + 1))
+
     def forward(p, current, kernel, bias):
-        if plan.conv == "full":
-            e_conv, slope = _compiled(plan, "pre", lambda p, c: (lambda e, s: (plan.to_conv_layout(e), s))(*plan.pre(p, c)))(
-                p, current
+        if native:
+            # pre (XLA) -> TensorFlow's convolution -> post (XLA); e kept in the convolution's layout
+            def pre(p, current):
+                e, count = plan.pre(p, current)
+                return plan.to_conv_layout(e), count
+
+            e, count = _compiled(plan, "pre", pre)(p, current)
+            z = plan.conv_forward(e, kernel)
+            outputs = _compiled(plan, "post", lambda z, b, c: plan.post(plan.from_conv_layout(z), b, c))(
+                z, bias, current
             )
-            z_conv = plan.conv_forward(e_conv, kernel)
-            out, mask = _compiled(plan, "post", lambda z, b, c: plan.post(plan.from_conv_layout(z), b, c))(
-                z_conv, bias, current
-            )
-            saved = (e_conv, slope)
-        else:
+            return outputs, (e, count, z)
 
-            def fused(p, current, kernel, bias):
-                e, slope = plan.pre(p, current)
-                z = depthwise_same_shifted(e, kernel, plan.rank, plan.dilation) if plan.conv == "depthwise" else e
-                out, mask = plan.post(z, bias, current)
-                return out, mask, e, slope
+        def fused(p, current, kernel, bias):
+            e, count = plan.pre(p, current)
+            z = e
+            if shifted:
+                (e,) = _xla_barrier(e)
+                (z,) = _xla_barrier(depthwise_same_shifted(e, kernel, plan.rank, plan.dilation))
+            return plan.post(z, bias, current) + (e if shifted else None, count, z)
 
-            out, mask, e, slope = _compiled(plan, "forward", fused)(p, current, kernel, bias)
-            saved = (e, slope)
-        return out, mask, saved
+        *outputs, e, count, z = _compiled(plan, "forward", fused)(p, current, kernel, bias)
+        return tuple(outputs), (e, count, z)
 
-    def backward(g_out, g_mask, current, mask, saved, kernel):
-        e, slope = saved
-        if plan.conv == "full":
+    def backward(g_out, g_mask, p, current, saved, kernel, bias):
+        e, count, z = saved
+        if native:
 
-            def post_grad(g_out, g_mask, current, mask):
-                g_z, g_bias, g_current = plan.post_grad(g_out, g_mask, current, mask)
-                return plan.to_conv_layout(g_z), g_bias, g_current
+            def post_grad(g_out, g_mask, current, z, bias):
+                g_z, _ = plan.post_grad(g_out, g_mask, current, plan.mask(plan.from_conv_layout(z), bias))
+                return plan.to_conv_layout(g_z)
 
-            g_z_conv, g_bias, g_current = _compiled(plan, "post_grad", post_grad)(g_out, g_mask, current, mask)
-            g_e_conv, g_kernel = plan.conv_gradients(e, kernel, g_z_conv)
+            g_z = _compiled(plan, "post_grad", post_grad)(g_out, g_mask, current, z, bias)
+            # TensorFlow's reduction in graph mode; under XLA the folded sum (see _fold_rows)
+            g_bias = _channel_sum(g_z) if plan.xla else tf.reduce_sum(g_z, axis=spatial_axes)
+            g_e, g_kernel = plan.conv_gradients(e, kernel, g_z)
 
-            def pre_grad(g_e_conv, slope, g_current):
-                return plan.pre_grad(plan.from_conv_layout(g_e_conv), slope, g_current)
+            def pre_grad(g_e, g_out, z, bias, p, current, count):
+                g_diff, g_p = plan.pre_grad(plan.from_conv_layout(g_e), p, current, count)
+                return g_out * plan.mask(plan.from_conv_layout(z), bias) + g_diff, g_p
 
-            g_current, g_p = _compiled(plan, "pre_grad", pre_grad)(g_e_conv, slope, g_current)
+            g_current, g_p = _compiled(plan, "pre_grad", pre_grad)(g_e, g_out, z, bias, p, current, count)
             return g_current, g_p, g_kernel, g_bias
 
-        def fused_grad(g_out, g_mask, current, mask, e, slope, kernel):
-            g_z, g_bias, g_current = plan.post_grad(g_out, g_mask, current, mask)
-            if plan.conv == "depthwise":
-                g_kernel = _depthwise_kernel_gradient(e, g_z, plan.rank, plan.kernel_size, plan.dilation)
+        def fused_grad(g_out, g_mask, p, current, e, count, z, kernel, bias):
+            g_z, g_current = plan.post_grad(g_out, g_mask, current, plan.mask(z, bias))
+            g_kernel = g_bias = None
+            g_e = g_z
+            if shifted:
+                (g_z,) = _xla_barrier(g_z)
+                g_kernel, g_bias = _depthwise_parameter_gradients(e, g_z, plan.rank, plan.kernel_size, plan.dilation)
                 g_e = _depthwise_input_gradient(g_z, kernel, plan.rank, plan.dilation)
-            else:
-                g_kernel, g_e = None, g_z
-            g_current, g_p = plan.pre_grad(g_e, slope, g_current)
-            return g_current, g_p, g_kernel, g_bias
+            g_diff, g_p = plan.pre_grad(g_e, p, current, count)
+            return g_current + g_diff, g_p, g_kernel, g_bias
 
-        return _compiled(plan, "backward", fused_grad)(g_out, g_mask, current, mask, e, slope, kernel)
+        return _compiled(plan, "backward", fused_grad)(g_out, g_mask, p, current, e, count, z, kernel, bias)
 
-    if plan.conv == "none":
+    def san(p, current, kernel=None, bias=None):
+        outputs, saved = forward(p, current, kernel, bias)
 
-        @tf.custom_gradient
-        def san(p, current):
-            out, mask, saved = forward(p, current, None, None)
+        def grad(g_out, g_mask=None):
+            g_current, g_p, g_kernel, g_bias = backward(g_out, g_mask, p, current, saved, kernel, bias)
+            grads = (g_p, g_current)
+            return grads if kernel is None else grads + (g_kernel, g_bias)
 
-            def grad(g_out, g_mask=None):
-                g_current, g_p, _, _ = backward(g_out, g_mask, current, mask, saved, None)
-                return g_p, g_current
+        return (outputs if plan.return_mask else outputs[0]), grad
 
-            return (out, mask) if plan.return_mask else out, grad
-
-        result = san(p, current)
-    else:
-
-        @tf.custom_gradient
-        def san(p, current, kernel, bias):
-            out, mask, saved = forward(p, current, kernel, bias)
-
-            def grad(g_out, g_mask=None):
-                g_current, g_p, g_kernel, g_bias = backward(g_out, g_mask, current, mask, saved, kernel)
-                return g_p, g_current, g_kernel, g_bias
-
-            return (out, mask) if plan.return_mask else out, grad
-
-        result = san(p, current, kernel, bias)
-    return result
+    if plan.smoothing == "none":
+        return tf.custom_gradient(lambda p, current: san(p, current))(p, current)
+    return tf.custom_gradient(san)(p, current, kernel, bias)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")

@@ -12,14 +12,22 @@
 Reading of what the paper leaves open: both fully connected layers carry a bias (as in the authors'
 released models); kernels are initialised with Glorot-uniform and biases with zeros (Keras' Dense
 defaults). The hidden width is at least one unit, so narrow layers (``C < reduction``) still work.
+
+Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
+the same gradients, to float32 round-off): ``"reference"`` is the equations above differentiated by the
+backend; ``"fast"`` makes the squeeze one op whose gradient ``d_z / N`` is added into the gradient that
+reaches ``x`` from ``x * s`` (``cbam.spatial_pool``), instead of a materialised full-size broadcast of it
+and a sum of two full-size tensors.
 """
 
 import keras
 from keras import ops
 
+from keras_attention.layers.cbam import IMPLEMENTATIONS, spatial_pool
 from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
+    check_choice,
     check_feature_shape,
     check_positive_int,
 )
@@ -34,6 +42,8 @@ class SqueezeExcitation(keras.layers.Layer):
     Args:
         reduction: reduction ratio ``r``; the hidden width is ``max(1, C // r)``.
         return_attention: also return the channel scale ``s`` of shape ``(B, 1.., C)``.
+        implementation: ``"fast"`` (default) or ``"reference"``, the same function computed with fewer
+            full-size passes or written out as the equations (see the module docstring).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for both
             fully connected layers.
     """
@@ -42,6 +52,7 @@ class SqueezeExcitation(keras.layers.Layer):
         self,
         reduction=16,
         return_attention=False,
+        implementation="fast",
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -51,6 +62,7 @@ class SqueezeExcitation(keras.layers.Layer):
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.return_attention = check_bool("return_attention", return_attention)
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -65,8 +77,11 @@ class SqueezeExcitation(keras.layers.Layer):
         self.excite_kernel, self.excite_bias = add_dense_weights(self, "excite", hidden, channels)
 
     def call(self, inputs):
-        x = inputs
-        z = ops.mean(x, axis=self._spatial_axes, keepdims=True)  # (B, 1.., C)
+        if self.implementation == "fast":
+            z, x = spatial_pool(inputs, self._spatial_axes, with_max=False)  # x carries z's gradient
+        else:
+            x = inputs
+            z = ops.mean(x, axis=self._spatial_axes, keepdims=True)  # (B, 1.., C)
         h = ops.relu(ops.matmul(z, self.squeeze_kernel) + self.squeeze_bias)
         scale = ops.sigmoid(ops.matmul(h, self.excite_kernel) + self.excite_bias)
         output = x * scale
@@ -86,6 +101,7 @@ class SqueezeExcitation(keras.layers.Layer):
             {
                 "reduction": self.reduction,
                 "return_attention": self.return_attention,
+                "implementation": self.implementation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
