@@ -17,13 +17,14 @@ Implementations (``implementation="fast"``, the default, or ``"reference"``; bot
 the same gradients, to float32 round-off): ``"reference"`` is the equations above differentiated by the
 backend; ``"fast"`` makes the squeeze one op whose gradient ``d_z / N`` is added into the gradient that
 reaches ``x`` from ``x * s`` (``cbam.spatial_pool``), instead of a materialised full-size broadcast of it
-and a sum of two full-size tensors.
+and a sum of two full-size tensors. Under XLA (``jit_compile=True``, or the JAX backend), which fuses
+the reference's gradient into the same loop anyway, ``"fast"`` runs the reference formulation.
 """
 
 import keras
 from keras import ops
 
-from keras_attention.layers.cbam import IMPLEMENTATIONS, spatial_pool
+from keras_attention.layers.cbam import IMPLEMENTATIONS, in_xla_context, spatial_pool
 from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
@@ -77,7 +78,7 @@ class SqueezeExcitation(keras.layers.Layer):
         self.excite_kernel, self.excite_bias = add_dense_weights(self, "excite", hidden, channels)
 
     def call(self, inputs):
-        if self.implementation == "fast":
+        if self.implementation == "fast" and not in_xla_context():  # XLA fuses the reference's gradient
             z, x = spatial_pool(inputs, self._spatial_axes, with_max=False)  # x carries z's gradient
         else:
             x = inputs
