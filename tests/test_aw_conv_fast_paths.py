@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_attention.layers import aw_conv
 from keras_attention.layers.aw_conv import IMPLEMENTATIONS, AWConv2D
+from keras_attention.utils.execution import in_xla_context
 
 MODES = ("eager", "graph", "xla")
 TOL = {"atol": 1e-5, "rtol": 1e-5}
@@ -130,7 +131,7 @@ def test_xla_context_detection():
 
     def probe(name):
         def f(x):
-            seen[name] = aw_conv._tf_xla_tracing()
+            seen[name] = in_xla_context()
             return x
 
         return f

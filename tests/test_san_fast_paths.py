@@ -17,7 +17,7 @@ from keras_attention.layers import scale_space_attention as san_module
 
 MODES = ["eager", "graph", "xla"]
 SPATIAL = {1: (9,), 2: (7, 6)}  # odd sizes: the dilated phase split pads them
-TOL = dict(rtol=1e-5, atol=1e-5)
+TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
 def _inputs(rng, rank, prev_spatial=None, c_prev=3, c_cur=4, batch=2):
@@ -73,8 +73,7 @@ def _assert_same(fast, reference, previous, current, mode, with_mask=False, rng=
 
 
 def _cases():
-    for rank, variant, smoothing_mode, extrema in itertools.product((1, 2), "cd", ("full", "depthwise"), (True, False)):
-        yield rank, variant, smoothing_mode, extrema
+    yield from itertools.product((1, 2), "cd", ("full", "depthwise"), (True, False))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -117,7 +116,9 @@ def test_fast_equals_reference_for_other_switches(rng, rank, kwargs, mode):
     "rank,prev_spatial,kind",
     [(2, (11, 10), "crop"), (1, (13,), "crop"), (2, (14, 12), "pool"), (1, (18,), "pool")],
 )
-def test_fast_equals_reference_after_valid_crop_and_pool_alignment(rng, rank, prev_spatial, kind, smoothing_mode, mode):
+def test_fast_equals_reference_after_valid_crop_and_pool_alignment(
+    rng, rank, prev_spatial, kind, smoothing_mode, mode
+):
     assert san_module.spatial_alignment(prev_spatial, SPATIAL[rank])[0] == kind
     previous, current = _inputs(rng, rank, prev_spatial=prev_spatial)
     fast, reference = _pair(previous, current, variant="d", smoothing_mode=smoothing_mode)
@@ -161,10 +162,10 @@ def test_gradient_when_only_one_of_output_and_mask_is_used(rng, smoothing_mode, 
 def test_fast_equals_reference_with_unknown_spatial_sizes(rng, rank, smoothing_mode, jit_compile):
     # Sizes unknown while tracing: no phase split, the dilated forms run as they are.
     previous, current = _inputs(rng, rank, prev_spatial=(13, 12)[:rank] if rank == 2 else (13,))
-    kwargs = dict(variant="d", smoothing_mode=smoothing_mode, bias_initializer="random_normal")
+    kwargs = {"variant": "d", "smoothing_mode": smoothing_mode, "bias_initializer": "random_normal"}
     fast, reference = SAN(implementation="fast", **kwargs), SAN(implementation="reference", **kwargs)
     for layer in (fast, reference):  # built with unknown sizes: alignment and smoothing decided per call
-        layer([keras.Input((None,) * rank + (previous.shape[-1],)), keras.Input((None,) * rank + (current.shape[-1],))])
+        layer([keras.Input((None,) * rank + (t.shape[-1],)) for t in (previous, current)])
     fast.set_weights(reference.get_weights())
     spec = tf.TensorSpec((None,) * (rank + 2), "float32")
     results = []
@@ -181,6 +182,20 @@ def test_fast_equals_reference_with_unknown_spatial_sizes(rng, rank, smoothing_m
         results.append([np.asarray(t) for t in step(previous, current)])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, **TOL)
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+@pytest.mark.parametrize("kernel_size", [3, 2])  # odd: phase blocks; even: autodiff of tf.nn.convolution
+@pytest.mark.parametrize("rank", [1, 2])
+def test_fast_equals_reference_for_dilated_full_smoothing_without_onednn(
+    rng, monkeypatch, rank, kernel_size, mode
+):
+    # Without oneDNN, TensorFlow's CPU convolution gradients refuse dilations > 1: the fast path must
+    # not use them then.
+    monkeypatch.setattr(san_module, "_onednn_enabled", lambda: False)
+    previous, current = _inputs(rng, rank)
+    fast, reference = _pair(previous, current, variant="d", kernel_size=kernel_size)
+    _assert_same(fast, reference, previous, current, mode)
 
 
 def test_training_step_in_a_compiled_model_matches_reference(rng):

@@ -81,7 +81,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.utils.checks import check_bool, check_choice, check_positive_int, shape_str
+from keras_attention.utils.checks import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    shape_str,
+)
+from keras_attention.utils.execution import in_xla_context
 
 
 def _pair(argument, value):
@@ -110,22 +116,6 @@ def adaptive_pool_matrix(n, m):
 
 
 IMPLEMENTATIONS = ("fast", "grouped", "im2col", "shifted", "tapwise", "reference")
-
-
-def _tf_xla_tracing():
-    """True while TensorFlow traces a function compiled with XLA (``tf.function(jit_compile=True)``, also
-    for functions nested in one), False when executing eagerly or in a plain ``tf.function`` graph."""
-    import tensorflow as tf
-
-    if tf.executing_eagerly():
-        return False
-    try:
-        from tensorflow.python.framework import ops as tf_ops
-        from tensorflow.python.ops import control_flow_util
-
-        return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
-    except (ImportError, AttributeError):  # private API moved: assume no XLA
-        return False
 
 
 def _tf_executing_eagerly():
@@ -376,7 +366,7 @@ class AWConv2D(keras.layers.Layer):
         c1, c2 = inputs.shape[-1], self.filters
         if c1 * c2 > self.KERNEL_FORM_RATIO * out_h * out_w * (c1 + c2):
             return "tapwise"
-        if keras.backend.backend() != "tensorflow" or _tf_xla_tracing():
+        if keras.backend.backend() != "tensorflow" or in_xla_context():
             return "im2col"
         return "grouped" if _tf_grouped_gradients(keras.backend.standardize_dtype(inputs.dtype)) else "im2col"
 
@@ -434,7 +424,7 @@ class AWConv2D(keras.layers.Layer):
     def _taps(self, inputs):
         """The ``kh * kw`` shifted (strided) windows of the padded input, stacked: ``(kh * kw, B, H', W', C1)``,
         taps in the order ``(j, k)`` of ``K.reshape(kh * kw, C1, C2)``."""
-        if keras.backend.backend() == "tensorflow" and not _tf_xla_tracing():
+        if keras.backend.backend() == "tensorflow" and not in_xla_context():
             return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry)
         (out_h, top, bottom), (out_w, left, right) = self._geometry
         sh, sw = self.strides
@@ -455,7 +445,7 @@ class AWConv2D(keras.layers.Layer):
         """``(B, H', W', kh * kw * C1)``, channels ordered ``(j, k, c1)`` like ``K.reshape(-1, C2)``."""
         sh, sw = self.strides
         kh, kw = self.kernel_size
-        if keras.backend.backend() == "tensorflow" and not _tf_xla_tracing():
+        if keras.backend.backend() == "tensorflow" and not in_xla_context():
             return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry, axis=-1)
         (out_h, top, bottom), (out_w, left, right) = self._geometry
         x = inputs

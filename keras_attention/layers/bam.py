@@ -44,7 +44,6 @@ from keras_attention.layers.cbam import (
     conv_same,
     cotangents,
     element_count,
-    in_xla_context,
 )
 from keras_attention.utils.checks import (
     check_bool,
@@ -52,6 +51,7 @@ from keras_attention.utils.checks import (
     check_feature_shape,
     check_positive_int,
 )
+from keras_attention.utils.execution import in_xla_context
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3

@@ -51,6 +51,7 @@ from keras_attention.utils.checks import (
     check_feature_shape,
     check_positive_int,
 )
+from keras_attention.utils.execution import in_xla_context
 
 IMPLEMENTATIONS = ("fast", "reference")
 BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row convolution (W/k_w times the flops)
@@ -58,23 +59,6 @@ BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row 
 
 # ============================================================================ fast-path helpers
 # Shared by CBAM, BAM and SqueezeExcitation (their ``implementation="fast"``).
-def in_xla_context():
-    """True while tracing code that XLA compiles: a TensorFlow ``tf.function(jit_compile=True)`` (also
-    Keras' ``jit_compile=True``) or the JAX backend. Only picks between two equal formulations."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        return True
-    if backend != "tensorflow":
-        return False
-    try:  # TensorFlow's own test for "inside an XLA-compiled function"; no keras.ops equivalent
-        from tensorflow.python.framework import ops as tf_ops
-        from tensorflow.python.ops import control_flow_util
-
-        return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
-    except (ImportError, AttributeError):  # pragma: no cover - internals moved: use the generic path
-        return False
-
-
 def cotangents(args, upstream):
     """The upstream gradients of a ``keras.ops.custom_gradient`` function as a tuple, whatever the
     backend's calling convention (``grad(*upstream)`` or ``grad(*args, upstream=...)``)."""

@@ -46,10 +46,15 @@ leaves the choice to the call, which applies SPEC §1.1 to the call-time sizes i
   the shapes) rather than returning a wrongly aligned tensor.
 
 A layer whose sizes were all known at build time keeps its build-time decision for every later call.
+
+Steps 2-6 have two implementations with equal outputs and gradients (to float rounding):
+``implementation="fast"`` (default; a hand-written gradient and fused XLA computations chosen per
+execution mode, see the class docstring) and ``implementation="reference"`` (the equations as written
+in ``keras.ops``).
 """
 
+import functools
 import itertools
-import math
 import numbers
 
 import keras
@@ -62,6 +67,7 @@ from keras_attention.utils.checks import (
     shape_str,
     split_input_shapes,
 )
+from keras_attention.utils.execution import execution_mode
 
 VARIANT_DILATION = {"c": 1, "d": 2}
 
@@ -193,33 +199,20 @@ def soft_extrema_weights(d, spatial_rank):
 # ----------------------------------------------------------------------------- fast path (TensorFlow)
 # The reference forms above and in ``ScaleSpaceAttention._reference_call`` are the equations as written.
 # ``implementation="fast"`` computes the same tensors with a hand-written gradient, as a few fused XLA
-# computations and (full smoothing) TensorFlow's own convolution kernels; see "Fast path" in the class
-# docstring for what is done in which execution mode and why.
+# computations around TensorFlow's own convolution kernels (or entirely in XLA under jit_compile); see
+# "Fast path" in the class docstring for what is done in which execution mode and why.
 
 IMPLEMENTATIONS = ("fast", "reference")
 
 
-def execution_mode():
-    """How the current TensorFlow code runs: ``"eager"``, ``"graph"`` (a ``tf.function``) or ``"xla"``.
-
-    ``"xla"`` means the code is being traced for XLA compilation: inside ``tf.function(jit_compile=True)``
-    (``model.compile(jit_compile=True)`` included), at any nesting depth. TensorFlow marks such traces with
-    an XLA control-flow context on the graph or one of its outer graphs, the test TensorFlow's own
-    gradients use (``control_flow_util.GraphOrParentsInXlaContext``). XLA auto-clustering
-    (``TF_XLA_FLAGS=--tf_xla_auto_jit``) decides later and reads as ``"graph"``.
-    """
+@functools.cache
+def _fast_path_available():
+    """The fast path needs the TensorFlow backend built with XLA; elsewhere ``"fast"`` runs the reference."""
+    if keras.backend.backend() != "tensorflow":
+        return False
     import tensorflow as tf
 
-    if tf.executing_eagerly():
-        return "eager"
-    try:
-        from tensorflow.python.ops import control_flow_util
-
-        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-            return "xla"
-    except (ImportError, AttributeError):  # private helper gone: the fused forms are right in both modes
-        pass
-    return "graph"
+    return tf.test.is_built_with_xla()
 
 
 def _same_pads(kernel_size, dilation):
@@ -380,6 +373,16 @@ def _xla_barrier(*tensors):
     return tuple(xla.optimization_barrier(*tensors))
 
 
+@functools.cache
+def _onednn_enabled():
+    """Whether TensorFlow runs its CPU kernels through oneDNN (default on x86; ``TF_ENABLE_ONEDNN_OPTS=0``)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # pragma: no cover - private TensorFlow module
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def _extrema_count(d, rank):
     """``3**rank * alpha`` (eq. 10) as uint8: ``alpha = count / 3**rank`` is bit-identical to the reference."""
     import tensorflow as tf
@@ -409,13 +412,18 @@ class _FastPlan:
         # Depthwise: XLA's grouped convolution is pathological on the CPU, so under XLA it is the shifted
         # sum. TensorFlow's native depthwise kernels are fast, but their CPU gradient kernels ignore the
         # dilation: a dilated one runs as the dilation-1 convolution of the dilation**rank phase blocks
-        # (odd kernel, known sizes), else as the shifted sum (one XLA computation). The full
-        # convolution's kernels (oneDNN, XLA) handle dilation themselves, faster than the phase split.
+        # (odd kernel, known sizes), else as the shifted sum (one XLA computation).
+        # Full: oneDNN's (and XLA's) kernels handle the dilation themselves, faster than the phase split;
+        # without oneDNN, TensorFlow's CPU gradient kernels refuse dilations > 1: phase blocks, else the
+        # gradient of tf.nn.convolution (space-to-batch), as the reference computes it.
         phase_possible = self.kernel_size % 2 == 1 and all(isinstance(s, int) for s in self.sizes)
         if smoothing == "depthwise" and (self.xla or (self.dilation > 1 and not phase_possible)):
             smoothing = "shifted"
         self.smoothing = smoothing
-        self.phase = smoothing == "depthwise" and self.dilation > 1
+        self.dilated_kernels = self.xla or _onednn_enabled()
+        self.phase = self.dilation > 1 and (
+            smoothing == "depthwise" or (smoothing == "full" and phase_possible and not self.dilated_kernels)
+        )
 
     def key(self):
         return tuple(sorted(vars(self).items()))
@@ -427,7 +435,7 @@ class _FastPlan:
 
     def pre(self, p, current):
         """``e`` (eq. 8-10) and what the backward pass needs to rebuild ``de/d(current - p)``."""
-        diff, d = self._diff(p, current)
+        _, d = self._diff(p, current)
         if not self.extrema:
             return d, None
         count = _extrema_count(d, self.rank)
@@ -485,9 +493,13 @@ class _FastPlan:
     def conv_forward(self, e, kernel):
         import tensorflow as tf
 
+        if self.smoothing == "full" and self.dilation > 1 and not (self.phase or self.dilated_kernels):
+            return tf.nn.convolution(e, kernel, 1, "SAME", dilations=self.dilation)
         e, kernel, _, dilations = self._native_args(e, kernel)
         if self.smoothing == "full":
-            z = tf.raw_ops.Conv2D(input=e, filter=kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=dilations)
+            z = tf.raw_ops.Conv2D(
+                input=e, filter=kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=dilations
+            )
         else:
             z = tf.raw_ops.DepthwiseConv2dNative(
                 input=e, filter=kernel, strides=[1, 1, 1, 1], padding="SAME", dilations=dilations
@@ -497,8 +509,13 @@ class _FastPlan:
     def conv_gradients(self, e, kernel, g_z):
         import tensorflow as tf
 
+        if self.smoothing == "full" and self.dilation > 1 and not (self.phase or self.dilated_kernels):
+            with tf.GradientTape() as tape:  # what the reference does: autodiff of tf.nn.convolution
+                tape.watch([e, kernel])
+                z = tf.nn.convolution(e, kernel, 1, "SAME", dilations=self.dilation)
+            return tuple(tape.gradient(z, [e, kernel], output_gradients=g_z))
         e, kernel, g_z, dilations = self._native_args(e, kernel, g_z)
-        args = dict(strides=[1, 1, 1, 1], padding="SAME", dilations=dilations)
+        args = {"strides": [1, 1, 1, 1], "padding": "SAME", "dilations": dilations}
         if self.smoothing == "full":
             g_e = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(e), filter=kernel, out_backprop=g_z, **args)
             g_k = tf.raw_ops.Conv2DBackpropFilter(input=e, filter_sizes=tf.shape(kernel), out_backprop=g_z, **args)
@@ -601,7 +618,9 @@ def _fast_san(plan, p, current, kernel, bias):
             g_e = g_z
             if shifted:
                 (g_z,) = _xla_barrier(g_z)
-                g_kernel, g_bias = _depthwise_parameter_gradients(e, g_z, plan.rank, plan.kernel_size, plan.dilation)
+                g_kernel, g_bias = _depthwise_parameter_gradients(
+                    e, g_z, plan.rank, plan.kernel_size, plan.dilation
+                )
                 g_e = _depthwise_input_gradient(g_z, kernel, plan.rank, plan.dilation)
             g_diff, g_p = plan.pre_grad(g_e, p, current, count)
             return g_current + g_diff, g_p, g_kernel, g_bias
@@ -645,29 +664,37 @@ class ScaleSpaceAttention(keras.layers.Layer):
         implementation: ``"fast"`` (default) or ``"reference"``; same outputs and gradients (to float
             rounding), see "Fast path" below.
 
-    Fast path (``implementation="fast"``, TensorFlow backend; other backends run the reference): the
-    layer's output has a hand-written gradient (``tf.custom_gradient``), and everything between the
-    aligned ``p`` and the output runs as a few XLA computations:
+    Fast path (``implementation="fast"``; TensorFlow backend built with XLA, other backends run the
+    reference): the module from the aligned ``p`` to its output is one ``tf.custom_gradient`` function
+    whose forward and backward passes are written out. The forms are chosen per call by
+    ``execution_mode()`` (eager, ``tf.function`` graph, or a trace for XLA; decided while tracing, so
+    each traced function keeps its choice); measured forward + backward on the 2-core CPU at the
+    VGG-16 first bottleneck:
 
-    * eager and ``tf.function`` graph mode: the elementwise work before the smoothing (eq. 8-10, with the
-      soft extrema's 3^rank window and ``alpha * sign(current - p)`` saved for the backward pass) and
-      after it (bias, sigmoid, eq. 4) are each one ``tf.function(jit_compile=True)`` call, forward and
-      backward; the full smoothing convolution is TensorFlow's own (oneDNN) kernel, its gradients the
-      same ``Conv2DBackpropInput`` / ``Conv2DBackpropFilter`` autodiff would use. Depthwise smoothing runs
-      inside the same XLA computation as the elementwise work, as ``k**rank`` shifted multiply-adds (its
-      input gradient the transposed shifted sum, its kernel gradient one einsum over the stacked shifted
-      inputs), so the whole module is one compiled call forward and one backward;
-    * under XLA (``tf.function(jit_compile=True)``, ``compile(jit_compile=True)``; ``execution_mode``
-      detects it while tracing) the same functions are traced inline into the caller's computation.
-      XLA's own depthwise (grouped) convolution is avoided: on the CPU it is an order of magnitude
-      slower than the shifted sum;
-    * dilated (SAN-d) full smoothing with an odd kernel and known spatial sizes is computed as the
-      dilation-1 convolution of the ``dilation**rank`` phase blocks of ``e`` (space-to-batch); the
-      transposes fuse into the compiled elementwise functions.
+    * eager and graph mode: the elementwise work before the smoothing (eq. 8-10) is one
+      ``tf.function(jit_compile=True)`` call, the work after it (bias, sigmoid, eq. 4) another, and
+      their gradients two more; between them, TensorFlow's own (oneDNN) convolution kernels, full or
+      depthwise, and their gradient kernels. A dilated depthwise smoothing runs on the
+      ``dilation**rank`` phase blocks (space-to-batch, the transposes fused into the compiled calls),
+      because TensorFlow's CPU depthwise gradient kernels ignore the dilation; with an even kernel or
+      unknown sizes it runs as the shifted sum below, in one compiled call;
+    * under XLA (``tf.function(jit_compile=True)``, ``compile(jit_compile=True)``) the same functions
+      are traced inline. XLA's depthwise (grouped) convolution and its gradients are an order of
+      magnitude slower on the CPU than ``k**rank`` shifted multiply-adds, so depthwise smoothing is the
+      shifted sum, its input gradient the transposed shifted sum, and its kernel and bias gradients one
+      loop over the samples accumulating all taps (see ``_depthwise_parameter_gradients``);
+    * the backward pass recomputes ``mask`` and ``alpha * sign(current - p)`` from what the forward
+      pass keeps (the smoothing's input and output and the extrema count as uint8): on the CPU every
+      large intermediate costs its allocation as well as its memory traffic;
+    * the soft extrema are counted in uint8 inside a compiled computation (one fused loop over the
+      3^rank window, bit-identical to the reference's float count);
+    * full smoothing with a dilation > 1 uses oneDNN's or XLA's dilated kernels; without oneDNN
+      (``TF_ENABLE_ONEDNN_OPTS=0``), whose CPU gradient kernels refuse dilations, the phase blocks or,
+      for even kernels and unknown sizes, the reference's ``tf.nn.convolution`` and its gradient.
 
-    The soft extrema keep their float form everywhere (compare, cast, add): in a fused XLA loop it is
-    cheaper than counting in integers, and it is bit-identical to the reference. The reference
-    (``implementation="reference"``) is the straightforward ``keras.ops`` form of every equation.
+    Outputs and gradients equal the reference to float rounding (``tests/test_san_fast_paths.py``: 1e-5
+    in every mode). ``implementation="reference"`` is the straightforward ``keras.ops`` form of every
+    equation (``_reference_call``).
     """
 
     def __init__(
@@ -756,7 +783,7 @@ class ScaleSpaceAttention(keras.layers.Layer):
         previous, current = inputs
         previous = self._align(previous, current)
         p = ops.mean(previous, axis=-1, keepdims=True) if self.channel_alignment else previous
-        if self.implementation == "fast" and keras.backend.backend() == "tensorflow":
+        if self.implementation == "fast" and _fast_path_available():
             return self._fast_call(p, current)
         return self._reference_call(p, current)
 

@@ -24,7 +24,7 @@ the reference's gradient into the same loop anyway, ``"fast"`` runs the referenc
 import keras
 from keras import ops
 
-from keras_attention.layers.cbam import IMPLEMENTATIONS, in_xla_context, spatial_pool
+from keras_attention.layers.cbam import IMPLEMENTATIONS, spatial_pool
 from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
@@ -32,6 +32,7 @@ from keras_attention.utils.checks import (
     check_feature_shape,
     check_positive_int,
 )
+from keras_attention.utils.execution import in_xla_context
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")

@@ -48,6 +48,7 @@ from keras_attention.utils.checks import (
     check_positive_int,
     shape_str,
 )
+from keras_attention.utils.execution import execution_mode
 
 VARIANTS = ("xm2a", "msmsa", "exp", "pool", "exp_pool")
 POOL_VARIANTS = ("pool", "exp_pool")
@@ -92,28 +93,6 @@ def pack_heads(lengths, waste=2.0):
         current = trial
     groups.append(sorted(current))
     return sorted(groups)
-
-
-def execution_mode():
-    """``"eager"``, ``"graph"`` (inside a ``tf.function``) or ``"xla"`` (inside ``jit_compile=True``).
-
-    Only the TensorFlow backend is told apart (other backends answer ``"graph"``); XLA is recognised by
-    TensorFlow's XLA control-flow context, which ``tf.function(jit_compile=True)`` enters while tracing.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return "graph"
-    import tensorflow as tf
-
-    if tf.executing_eagerly():
-        return "eager"
-    try:
-        from tensorflow.python.ops import control_flow_util
-
-        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-            return "xla"
-    except (ImportError, AttributeError):  # private API moved: the graph form is right for XLA too
-        pass
-    return "graph"
 
 
 def check_sequence_shape(layer_name, input_shape):
