@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
+from test_competitor_modules import randomise
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import (
     CBAM,
@@ -30,19 +31,6 @@ MAKERS = {
     "se": lambda **kw: SqueezeExcitation(reduction=2, **kw),
 }
 MODES = ["eager", "graph", "xla"]
-
-
-def randomise(layer, rng):
-    """Non-trivial values for every weight (BatchNorm statistics included; variances stay positive)."""
-    for w in layer.weights:
-        shape = tuple(w.shape)
-        if w.path.endswith("moving_variance"):
-            value = rng.uniform(0.5, 2.0, shape)
-        elif w.path.endswith("gamma"):
-            value = rng.uniform(0.5, 1.5, shape)
-        else:
-            value = rng.normal(0.0, 0.5, shape)
-        w.assign(value.astype("float32"))
 
 
 def twin_layers(kind, shape, rng, **kwargs):

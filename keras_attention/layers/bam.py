@@ -223,13 +223,7 @@ class BAM(keras.layers.Layer):
             s = conv_same(s, kernel, self.dilation_rate) + bias
             s = ops.relu(bn(s, training=training))
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
-        if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
-            return _residual_gate(x, c, s, spatial_axes, self.return_attention)
-        attention = ops.sigmoid(c + s)  # eq. 4, broadcast to (B, *S, C)
-        output = x * (1.0 + attention)
-        if self.return_attention:
-            return output, attention
-        return output
+        return self._gate(x, c, s, spatial_axes)
 
     def _call_reference(self, inputs, training=None):
         x = inputs
@@ -247,9 +241,13 @@ class BAM(keras.layers.Layer):
             s = ops.conv(s, kernel, strides=1, padding="same", dilation_rate=dilation) + bias
             s = ops.relu(bn(s, training=training))
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
+        return self._gate(x, c, s, spatial_axes)
+
+    def _gate(self, x, c, s, spatial_axes):
+        """Eq. 4: ``x * (1 + sigmoid(c + s))`` (and the attention with ``return_attention``)."""
         if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
             return _residual_gate(x, c, s, spatial_axes, self.return_attention)
-        attention = ops.sigmoid(c + s)  # eq. 4, broadcast to (B, *S, C)
+        attention = ops.sigmoid(c + s)  # broadcast to (B, *S, C)
         output = x * (1.0 + attention)
         if self.return_attention:
             return output, attention
