@@ -421,50 +421,28 @@ class AWConv2D(keras.layers.Layer):
             y = ops.conv(x, kernel, strides=self.strides, padding=self.padding)
         return ops.transpose(ops.reshape(y, (out_h, out_w, -1, self.filters)), (2, 0, 1, 3))
 
-    def _taps(self, inputs):
-        """The ``kh * kw`` shifted (strided) windows of the padded input, stacked: ``(kh * kw, B, H', W', C1)``,
-        taps in the order ``(j, k)`` of ``K.reshape(kh * kw, C1, C2)``."""
+    def _windows(self, inputs, axis):
+        """The ``kh * kw`` shifted (strided) windows of the padded input in the order ``(j, k)`` of
+        ``K.reshape(kh * kw, C1, C2)``: stacked on a new first axis (``axis=0``: ``(kh * kw, B, H', W', C1)``,
+        the taps) or concatenated on the channels (``axis=-1``: ``(B, H', W', kh * kw * C1)``, the patches,
+        channels ordered ``(j, k, c1)`` like ``K.reshape(-1, C2)``)."""
         if keras.backend.backend() == "tensorflow" and not in_xla_context():
-            return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry)
+            return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry, axis=axis)
         (out_h, top, bottom), (out_w, left, right) = self._geometry
         sh, sw = self.strides
         kh, kw = self.kernel_size
         x = inputs
         if top or bottom or left or right:
             x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-        return ops.stack(
-            [
-                x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
-                for j in range(kh)
-                for k in range(kw)
-            ],
-            axis=0,
-        )
-
-    def _patches(self, inputs):
-        """``(B, H', W', kh * kw * C1)``, channels ordered ``(j, k, c1)`` like ``K.reshape(-1, C2)``."""
-        sh, sw = self.strides
-        kh, kw = self.kernel_size
-        if keras.backend.backend() == "tensorflow" and not in_xla_context():
-            return _tf_taps_with_fast_gradient(inputs, self.kernel_size, self.strides, self._geometry, axis=-1)
-        (out_h, top, bottom), (out_w, left, right) = self._geometry
-        x = inputs
-        if top or bottom or left or right:
-            x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-        return ops.concatenate(
-            [
-                x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
-                for j in range(kh)
-                for k in range(kw)
-            ],
-            axis=-1,
-        )
+        windows = [x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
+                   for j in range(kh) for k in range(kw)]
+        return ops.stack(windows, axis=0) if axis == 0 else ops.concatenate(windows, axis=axis)
 
     def _conv_im2col(self, inputs, scale):
         """F3 as im2col: patches ``(B, H' * W', kh * kw * C1)`` times ``AK`` ``(B, kh * kw * C1, C2)``."""
         (out_h, _, _), (out_w, _, _) = self._geometry
         depth = self.kernel_size[0] * self.kernel_size[1] * inputs.shape[-1]
-        patches = ops.reshape(self._patches(inputs), (-1, out_h * out_w, depth))
+        patches = ops.reshape(self._windows(inputs, axis=-1), (-1, out_h * out_w, depth))
         kernels = ops.reshape(self._per_sample_kernels(scale), (-1, depth, self.filters))
         return ops.reshape(ops.matmul(patches, kernels), (-1, out_h, out_w, self.filters))
 
@@ -474,7 +452,7 @@ class AWConv2D(keras.layers.Layer):
         (out_h, _, _), (out_w, _, _) = self._geometry
         taps_count = self.kernel_size[0] * self.kernel_size[1]
         channels = inputs.shape[-1]
-        taps = ops.reshape(self._taps(inputs), (taps_count, -1, channels))  # (kh * kw, B * H' * W', C1)
+        taps = ops.reshape(self._windows(inputs, axis=0), (taps_count, -1, channels))  # (kh * kw, B * H' * W', C1)
         y = ops.matmul(taps, ops.reshape(self.kernel, (taps_count, channels, self.filters)))
         y = ops.reshape(y, (taps_count, -1, out_h * out_w, self.filters))
         factors = ops.reshape(ops.transpose(scale, (1, 2, 0, 3)), (taps_count, -1, 1, self.filters))
