@@ -17,6 +17,7 @@ parameters, and the peak memory of one training step (TensorFlow's BFC allocator
 
     python benchmarks/layer_overhead.py            # writes benchmarks/results/layer_overhead.{json,md}
     python benchmarks/layer_overhead.py --shapes sequence --modes graph xla --steps 10
+    python benchmarks/layer_overhead.py --modules SPANet NonLocal --out /tmp/spanet   # a subset
 """
 
 import argparse
@@ -96,11 +97,11 @@ def _fast_and_reference(name, make):
     return [(name, {})]
 
 
-def configurations(shape_name):
+def configurations(shape_name, modules=tuple(MODULES)):
     shape = SHAPES[shape_name]
     rows = [("base", None, "base", {})]
     for name, (make, how, kinds) in MODULES.items():
-        if _kind(shape) in kinds:
+        if _kind(shape) in kinds and name in modules:
             rows += [(label, make, how, kwargs) for label, kwargs in _fast_and_reference(name, make)]
     return rows
 
@@ -156,12 +157,12 @@ def peak_memory(step, x):
         return None
 
 
-def run(steps, warmup, shapes, modes):
+def run(steps, warmup, shapes, modes, modules=tuple(MODULES)):
     rows = []
     for shape_name in shapes:
         shape = SHAPES[shape_name]
         x = tf.constant(np.random.default_rng(0).normal(size=(shape[0],) + shape[1]).astype("float32"))
-        configs = configurations(shape_name)
+        configs = configurations(shape_name, modules)
         models, info = {}, {}
         for label, make, how, kwargs in configs:
             keras.utils.set_random_seed(0)
@@ -251,12 +252,14 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--modules", nargs="+", default=list(MODULES), choices=list(MODULES), metavar="MODULE",
+                        help="modules to time (default: all): " + ", ".join(repr(m) for m in MODULES))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     import sys
 
     args.argv = sys.argv[1:]
-    write(run(args.steps, args.warmup, args.shapes, args.modes), args.out, args)
+    write(run(args.steps, args.warmup, args.shapes, args.modes, args.modules), args.out, args)
 
 
 if __name__ == "__main__":

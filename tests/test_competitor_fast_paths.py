@@ -1,4 +1,4 @@
-"""CBAM, BAM and SqueezeExcitation: ``implementation="fast"`` against ``implementation="reference"``.
+"""CBAM, BAM, SqueezeExcitation and SPANet: ``implementation="fast"`` against ``implementation="reference"``.
 
 The fast paths (custom gradients, a whole-map max-pool, banded convolutions; see each module's
 docstring) must compute the same function: same outputs, same gradients with respect to the input and
@@ -21,6 +21,7 @@ from keras_attention.layers.cbam import (
     in_xla_context,
     phase_conv,
 )
+from keras_attention.layers.salient_positions_attention import SalientPositionsAttention
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -29,7 +30,11 @@ MAKERS = {
     "cbam": lambda **kw: CBAM(reduction=2, **kw),
     "bam": lambda **kw: BAM(reduction=2, **kw),
     "se": lambda **kw: SqueezeExcitation(reduction=2, **kw),
+    # C = 8 <= 2 * inter: g folded into the per-sample C x C kernel; inter 2: the fused [theta, g] product
+    "spanet": lambda **kw: SalientPositionsAttention(k=5, **kw),
+    "spanet-inter2": lambda **kw: SalientPositionsAttention(k=5, inter_channels=2, **kw),
 }
+GATES = ["cbam", "bam", "se"]  # the modules with ``return_attention``
 MODES = ["eager", "graph", "xla"]
 
 
@@ -83,10 +88,18 @@ def assert_same(fast, reference, x, upstream, training, mode):
 
 
 # ============================================================================ fast == reference
+# SPANet in training mode is compared with the exact value instead (test_spanet_fast_path_is_as_exact_...)
+CASES = [
+    pytest.param(kind, rank, training, id=f"{kind}-{rank}-{'training' if training else 'inference'}")
+    for kind in MAKERS
+    for rank in (1, 2)
+    for training in (False, True)
+    if not (kind.startswith("spanet") and training)
+]
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
-@pytest.mark.parametrize("rank", [1, 2])
-@pytest.mark.parametrize("kind", list(MAKERS))
+@pytest.mark.parametrize("kind, rank, training", CASES)
 def test_fast_equals_reference(kind, rank, training, mode, rng):
     shape = SHAPES[rank]
     fast, reference = twin_layers(kind, shape, rng)
@@ -96,7 +109,45 @@ def test_fast_equals_reference(kind, rank, training, mode, rng):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("kind", list(MAKERS))
+@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("kind", ["spanet", "spanet-inter2"])
+def test_spanet_fast_path_is_as_exact_as_reference(kind, rank, mode, rng):
+    """SPANet in training mode: the BatchNorm after ``W`` divides by the batch's standard deviation, which
+    amplifies float32 round-off in BOTH paths: measured against the exact value (a float64 twin of the
+    reference with the same weights), the reference itself is off by up to 4.6e-5 on kernel gradients of
+    magnitude ~1.5, and by ~2e-5 on bias gradients that are exactly 0 (a bias before a training-mode
+    BatchNorm), so fast and reference cannot agree to 1e-5 elementwise. The test therefore holds the fast
+    path to the exact value: for every output and gradient tensor, its largest error is at most twice the
+    reference's, or within ``3e-5 * max(1, max |exact|)``; and the reference is within 1e-3 of the twin
+    (XLA: 2.2e-4 on a kernel gradient of 1.5; a check of the twin). Inference mode is held to 1e-5
+    elementwise in ``test_fast_equals_reference``."""
+    shape = SHAPES[rank]
+    fast, reference = twin_layers(kind, shape, rng)
+    exact = MAKERS[kind](implementation="reference", dtype="float64")
+    exact.build(shape)
+    for a, b in zip(reference.weights, exact.weights):
+        b.assign(ops.cast(a, "float64"))
+    x = rng.normal(size=shape)
+    upstream = rng.normal(size=shape)
+    want = sum(forward_and_gradients(exact, x, [upstream], True, mode), [])
+    got = {
+        name: sum(forward_and_gradients(layer, x.astype("float32"), [upstream.astype("float32")], True, mode), [])
+        for name, layer in (("fast", fast), ("reference", reference))
+    }
+    names = ["output", "input"] + [w.path for w in reference.trainable_weights]
+    assert len(got["fast"]) == len(got["reference"]) == len(want) == len(names)
+    for i, name in enumerate(names):
+        scale = max(1.0, float(np.max(np.abs(want[i]))))
+        error_fast = float(np.max(np.abs(got["fast"][i] - want[i])))
+        error_reference = float(np.max(np.abs(got["reference"][i] - want[i])))
+        assert error_reference <= 1e-3 * scale, f"reference vs exact, {name}: {error_reference:.3g}"
+        assert error_fast <= max(2 * error_reference, 3e-5 * scale), (
+            f"fast vs exact, {name}: {error_fast:.3g} (reference {error_reference:.3g}, scale {scale:.3g})"
+        )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", GATES)
 def test_fast_equals_reference_with_attention_output(kind, mode, rng):
     """``return_attention=True``: both outputs equal, and a loss on both (the attention's gradient
     included) gives the same gradients."""
@@ -257,7 +308,7 @@ def test_implementation_config_round_trip(kind, tmp_path, rng):
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
 
 
-@pytest.mark.parametrize("cls", [CBAM, BAM, SqueezeExcitation])
+@pytest.mark.parametrize("cls", [CBAM, BAM, SqueezeExcitation, SalientPositionsAttention])
 @pytest.mark.parametrize("value", ["xla", "Fast", None, 1])
 def test_bad_implementation(cls, value):
     with pytest.raises(ValueError, match=r"Argument `implementation` must be one of \['fast', 'reference'\]; got"):

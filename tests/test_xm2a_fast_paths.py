@@ -1,4 +1,5 @@
-"""XM2A's fast path (``fused=True``) against its per-head reference (``fused=False``) in every execution mode.
+"""XM2A's and MSMSA's fast paths (``fused=True``) against their per-head references (``fused=False``) in
+every execution mode.
 
 The fast path picks its talk form by execution mode (eager, ``tf.function`` graph, XLA), so each mode is
 checked: outputs and gradients (w.r.t. the input and every trainable weight) equal to 1e-5, same weights.
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_attention.layers.multi_scale_self_attention import MSMSA
 from keras_attention.layers.xm2a import VARIANTS, XM2A, execution_mode
 
 MODES = ["eager", "graph", "xla"]
@@ -19,9 +21,9 @@ def _run(mode, fn, *args):
     return tf.function(fn, jit_compile=(mode == "xla"))(*args)
 
 
-def _pair(x, **kwargs):
-    fast = XM2A(fused=True, **kwargs)
-    reference = XM2A(fused=False, **kwargs)
+def _pair(x, layer_class=XM2A, **kwargs):
+    fast = layer_class(fused=True, **kwargs)
+    reference = layer_class(fused=False, **kwargs)
     fast.build(x.shape)
     reference.build(x.shape)
     reference.set_weights(fast.get_weights())
@@ -73,6 +75,15 @@ def test_fast_path_equals_reference(variant, talk, mode):
 def test_fast_path_equals_reference_other_settings(kwargs, mode):
     x = tf.constant(np.random.default_rng(2).normal(size=(3, 25, 4)).astype("float32"))
     fast, reference = _pair(x, key_dim=4, **kwargs)
+    _assert_same(fast, reference, x, mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("num_heads, output_dim", [(3, 5), (1, None)])
+def test_msmsa_fused_equals_per_head(num_heads, output_dim, mode):
+    """MSMSA's heads stacked into one zero-padded convolution equal its per-head convolutions."""
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 11, 4)).astype("float32"))
+    fast, reference = _pair(x, MSMSA, num_heads=num_heads, key_dim=4, output_dim=output_dim)
     _assert_same(fast, reference, x, mode)
 
 

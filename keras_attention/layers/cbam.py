@@ -51,9 +51,8 @@ from keras_attention.utils.checks import (
     check_feature_shape,
     check_positive_int,
 )
-from keras_attention.utils.execution import in_xla_context
+from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
 
-IMPLEMENTATIONS = ("fast", "reference")
 BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row convolution (W/k_w times the flops)
 
 

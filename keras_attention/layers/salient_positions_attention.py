@@ -25,6 +25,15 @@ Reading of what SPEC leaves open:
 - the scores, ``K^T K`` and the softmax are computed in float32 whatever the compute dtype (they are
   tiny, ``inter x inter``; float16 squares overflow easily), and ``A`` is cast back to the compute dtype;
 - ``k`` must not exceed ``N``; ``adaptive=True`` needs the spatial sizes to be known when building.
+
+Implementations (``implementation="fast"``, the default, or ``"reference"``; the same output and gradients
+to float32 round-off): ``"reference"`` computes steps 1-5 as written. ``"fast"`` never materialises ``y``:
+since ``W y = W (V A^T)``, the small per-sample matrix ``A^T W`` (``inter x C``) is formed first and
+- when ``C <= 2 * inter`` (the default ``inter = C // 2`` included) ``g`` is folded in too:
+  ``W y + b_W = x (g A^T W) + (b_g A^T W + b_W)``, one ``(N x C) (C x C)`` product per sample in place of
+  the three full-size products ``g(x)``, ``V A^T`` and ``W y`` (no more arithmetic, two fewer passes);
+- otherwise ``theta`` and ``g`` are one ``C -> 2 * inter`` product and ``W y = V (A^T W)``.
+Both are differentiated by the backend.
 """
 
 import math
@@ -36,9 +45,11 @@ from keras_attention.utils.checks import (
     add_dense_weights,
     check_bool,
     check_feature_shape,
+    check_choice,
     check_positive_int,
     shape_str,
 )
+from keras_attention.utils.execution import IMPLEMENTATIONS
 
 
 def salient_positions(theta, k):
@@ -61,6 +72,8 @@ class SalientPositionsAttention(keras.layers.Layer):
         adaptive: choose ``k = max(1, N // reduction)`` from the number of positions ``N``.
         reduction: the ratio used by ``adaptive``.
         normalize: divide ``K^T K`` by ``inter`` before the softmax (eq. 6); False as the authors' code.
+        implementation: ``"fast"`` (default) or ``"reference"``: the same function, computed with fewer
+            full-size products or as written (module docstring).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the three 1x1
             convolutions ``theta``, ``g`` and ``W``.
     """
@@ -72,6 +85,7 @@ class SalientPositionsAttention(keras.layers.Layer):
         adaptive=False,
         reduction=16,
         normalize=True,
+        implementation="fast",
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -86,6 +100,7 @@ class SalientPositionsAttention(keras.layers.Layer):
         self.adaptive = check_bool("adaptive", adaptive)
         self.reduction = check_positive_int("reduction", reduction)
         self.normalize = check_bool("normalize", normalize)
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -129,14 +144,9 @@ class SalientPositionsAttention(keras.layers.Layer):
         self.w_kernel, self.w_bias = add_dense_weights(self, "w", inter, channels)
         self.norm.build(shape)
 
-    def call(self, inputs, training=None):
-        x = inputs
-        batch = ops.shape(x)[0]
-        theta = ops.matmul(x, self.theta_kernel) + self.theta_bias
-        v = ops.matmul(x, self.g_kernel) + self.g_bias
-        theta = ops.reshape(theta, (batch, -1, self._inter))
-        v = ops.reshape(v, (batch, -1, self._inter))
-
+    def _affinity(self, theta, batch):
+        """Eq. 5-6: ``A = softmax(K^T K [/ inter])`` of shape ``(B, inter, inter)`` in float32, from the
+        queries ``theta`` ``(B, N, inter)``."""
         theta32 = ops.cast(theta, "float32")
         indices, _ = salient_positions(theta32, self._k)
         # K = Q[topk] as one flat gather (ops.take_along_axis is ~20x slower eagerly on TensorFlow)
@@ -145,8 +155,40 @@ class SalientPositionsAttention(keras.layers.Layer):
         gram = ops.matmul(ops.transpose(keys, (0, 2, 1)), keys)  # (B, inter, inter)
         if self.normalize:
             gram = gram / float(self._inter)
-        affinity = ops.cast(ops.softmax(gram, axis=-1), v.dtype)
+        return ops.softmax(gram, axis=-1)
 
+    def call(self, inputs, training=None):
+        if self.implementation == "reference":
+            return self._call_reference(inputs, training)
+        x = inputs
+        batch = ops.shape(x)[0]
+        flat = ops.reshape(x, (batch, -1, ops.shape(x)[-1]))  # (B, N, C)
+        inter = self._inter
+        fold_value = int(x.shape[-1]) <= 2 * inter
+        if fold_value:
+            theta = ops.matmul(flat, self.theta_kernel) + self.theta_bias
+        else:
+            kernel = ops.concatenate([self.theta_kernel, self.g_kernel], axis=-1)
+            both = ops.matmul(flat, kernel) + ops.concatenate([self.theta_bias, self.g_bias], axis=0)
+            theta, v = both[..., :inter], both[..., inter:]
+        affinity = ops.cast(self._affinity(theta, batch), x.dtype)
+        mixed = ops.matmul(ops.transpose(affinity, (0, 2, 1)), self.w_kernel)  # A^T W, (B, inter, C)
+        if fold_value:
+            kernel = ops.einsum("ci,bid->bcd", self.g_kernel, mixed)  # g A^T W, (B, C, C)
+            bias = ops.einsum("i,bid->bd", self.g_bias, mixed) + self.w_bias  # (B, C)
+            w = ops.matmul(flat, kernel) + ops.expand_dims(bias, 1)
+        else:
+            w = ops.matmul(v, mixed) + self.w_bias
+        return self.norm(ops.reshape(w, ops.shape(x)), training=training) + x
+
+    def _call_reference(self, inputs, training=None):
+        x = inputs
+        batch = ops.shape(x)[0]
+        theta = ops.matmul(x, self.theta_kernel) + self.theta_bias
+        v = ops.matmul(x, self.g_kernel) + self.g_bias
+        theta = ops.reshape(theta, (batch, -1, self._inter))
+        v = ops.reshape(v, (batch, -1, self._inter))
+        affinity = ops.cast(self._affinity(theta, batch), v.dtype)
         y = ops.matmul(v, ops.transpose(affinity, (0, 2, 1)))  # (B, N, inter) = V A^T
         y = ops.reshape(y, tuple(ops.shape(x)[:-1]) + (self._inter,))
         w = ops.matmul(y, self.w_kernel) + self.w_bias
@@ -166,6 +208,7 @@ class SalientPositionsAttention(keras.layers.Layer):
                 "adaptive": self.adaptive,
                 "reduction": self.reduction,
                 "normalize": self.normalize,
+                "implementation": self.implementation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

@@ -10,6 +10,8 @@ TensorFlow has no public test for "inside an XLA-compiled function"; its own con
 and if it moves the answer is ``"graph"`` (the generic formulation, still exact).
 """
 
+IMPLEMENTATIONS = ("fast", "reference")  # the ``implementation`` argument of the layers with a fast path
+
 
 def execution_mode():
     """``"eager"``, ``"graph"`` or ``"xla"`` (module docstring)."""
