@@ -73,6 +73,11 @@ def _dataset_help(what):
     return f"{what}; one of: {', '.join(sorted(DATASETS))}"
 
 
+# --jit -> Keras' ``jit_compile``: "auto" lets Keras choose (XLA where a GPU is visible or the backend is JAX,
+# not on a CPU-only TensorFlow machine, where a graph was faster for every model of model_step_time.md)
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-attention", description=__doc__.split("\n\n")[0],
                                      formatter_class=_HelpFormatter)
@@ -86,7 +91,10 @@ def build_parser():
     common.add_argument("--overwrite", action="store_true",
                         help="replace the run saved in --out (checked first; only a directory this package wrote)")
     common.add_argument("--resume", action="store_true", help="continue the run saved in --out (same settings)")
-    common.add_argument("--jit", action="store_true", help="compile training steps with XLA (jit_compile=True)")
+    common.add_argument("--jit", nargs="?", const="on", default="auto", choices=("auto", "on", "off"),
+                        help="compile training steps with XLA: on (bare --jit), off, or auto: XLA on a GPU or under "
+                             "JAX, a tf.function graph on a CPU, the faster there in every measured model "
+                             "(benchmarks/results/model_step_time.md)")
     common.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="tf.distribute strategy; multiworker reads TF_CONFIG")
     common.add_argument("--batch-size", type=positive_int, default=128, help="examples per optimizer step")
@@ -338,7 +346,7 @@ def cmd_train(args):
         val_ds=test_ds,
         test_ds=test_ds,
         strategy=strategy,
-        jit_compile=args.jit,
+        jit_compile=JIT_COMPILE[args.jit],
         learning_rate=args.learning_rate,
         backup_freq=args.backup_every or "epoch",
         verbose=_verbose(),
@@ -382,7 +390,7 @@ def cmd_reproduce(args):
         epochs=args.epochs,
         quick=args.quick,
         resume=args.resume,
-        jit_compile=args.jit,
+        jit_compile=JIT_COMPILE[args.jit],
         strategy=strategy,
         batch_size=args.batch_size,
         data_dir=args.data_dir,
