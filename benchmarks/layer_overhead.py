@@ -24,16 +24,22 @@ import argparse
 import inspect
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
+if "--backend" in sys.argv[:-1]:  # the backend must be chosen before Keras is imported
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # get_memory_info on the CPU (peak memory)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+BACKEND = keras.backend.backend()
+if BACKEND == "tensorflow":
+    import tensorflow as tf
 
 from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.layers import (  # noqa: E402
@@ -126,6 +132,24 @@ def build(shape, make, how, kwargs):
 
 
 def make_step(model, mode):
+    """One training step's gradients as a function of the batch: eager, a ``tf.function`` graph or XLA on
+    TensorFlow; under JAX ``jax.grad`` of the model's stateless call, jitted (XLA) or not (eager)."""
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss(trainable, non_trainable, x):
+            y, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            return jnp.mean(jnp.square(y))
+
+        grad = jax.grad(loss)
+        if mode == "xla":
+            grad = jax.jit(grad)
+        return lambda x: grad(trainable, non_trainable, x)
+
     def step(x):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(model(x, training=True)))
@@ -134,9 +158,16 @@ def make_step(model, mode):
     return step if mode == "eager" else tf.function(step, jit_compile=(mode == "xla"))
 
 
+def materialise(gradients):
+    """Wait for every gradient (NumPy copies: JAX dispatches asynchronously)."""
+    return [np.asarray(g) for g in gradients]
+
+
 def forward_flops(model, x):
     """Forward FLOPs of ``model`` on a batch shaped like ``x`` (TensorFlow's graph profiler; ops it has no
-    statistics for count 0)."""
+    statistics for count 0); None under another backend."""
+    if BACKEND != "tensorflow":
+        return None
     from tensorflow.python.profiler import model_analyzer, option_builder
 
     function = tf.function(lambda inputs: model(inputs, training=True))
@@ -147,11 +178,14 @@ def forward_flops(model, x):
 
 
 def peak_memory(step, x):
-    """Peak bytes the CPU allocator held during one call of ``step`` (None when statistics are off)."""
+    """Peak bytes the CPU allocator held during one call of ``step`` (None when statistics are off, or
+    under another backend than TensorFlow)."""
+    if BACKEND != "tensorflow":
+        return None
     try:
         tf.config.experimental.reset_memory_stats("CPU:0")
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
-        [g.numpy() for g in step(x)]
+        materialise(step(x))
         return int(tf.config.experimental.get_memory_info("CPU:0")["peak"] - before)
     except (ValueError, RuntimeError):
         return None
@@ -161,7 +195,7 @@ def run(steps, warmup, shapes, modes, modules=tuple(MODULES)):
     rows = []
     for shape_name in shapes:
         shape = SHAPES[shape_name]
-        x = tf.constant(np.random.default_rng(0).normal(size=(shape[0],) + shape[1]).astype("float32"))
+        x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(shape[0],) + shape[1]).astype("float32"))
         configs = configurations(shape_name, modules)
         models, info = {}, {}
         for label, make, how, kwargs in configs:
@@ -172,13 +206,13 @@ def run(steps, warmup, shapes, modes, modules=tuple(MODULES)):
             fns = {label: make_step(model, mode) for label, model in models.items()}
             for label, fn in fns.items():
                 for _ in range(warmup):
-                    [g.numpy() for g in fn(x)]
+                    materialise(fn(x))
                 info[label][f"peak_bytes_{mode}"] = peak_memory(fn, x)
             times = {label: [] for label in fns}
             for _ in range(steps):
                 for label, fn in fns.items():
                     start = time.perf_counter()
-                    [g.numpy() for g in fn(x)]
+                    materialise(fn(x))
                     times[label].append(time.perf_counter() - start)
             base = statistics.median(times["base"])
             for label in fns:
@@ -245,12 +279,13 @@ def write(rows, out_dir, args, machine=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"machine": machine or machine_description(), "backend": keras.backend.backend(), "steps": args.steps,
             "warmup": args.warmup, "modes": args.modes, "shapes": {s: SHAPES[s] for s in args.shapes},
-            "tensorflow": tf.__version__, "keras": keras.__version__, "argv": args.argv}
-    write_json(out_dir / "layer_overhead.json", {"meta": meta, "rows": rows})
+            "keras": keras.__version__, "argv": args.argv}
+    stem = "layer_overhead" if meta["backend"] == "tensorflow" else f"layer_overhead_{meta['backend']}"
+    write_json(out_dir / f"{stem}.json", {"meta": meta, "rows": rows})
     lines = [
         "# Attention-module cost (forward + backward, one training step)",
         "",
-        f"Machine: {meta['machine']}. Median of "
+        f"Machine: {meta['machine']}. Backend: {meta['backend']}. Median of "
         f"{args.steps} interleaved steps after {args.warmup} warm-up steps. Ratio = step time with the module / "
         "step time of the same convolution without it, in the same mode; best = each in its own fastest "
         "mode. FLOP share = forward FLOPs the module adds / forward FLOPs of the base step (TensorFlow's profiler; the larger count of a module's two paths). Peak = bytes the "
@@ -284,7 +319,7 @@ def write(rows, out_dir, args, machine=None):
                          + _cell(peak and peak / 2**20, ".1f") + " |")
         lines.append("")
     lines += target_lines(rows, args.modes)
-    write_text(out_dir / "layer_overhead.md", "\n".join(lines))
+    write_text(out_dir / f"{stem}.md", "\n".join(lines))
 
 
 def main():
@@ -292,16 +327,21 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--modes", nargs="+", choices=list(MODES),
+                        help="default: eager graph xla (TensorFlow), xla (JAX: jax.jit; eager is op by op)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow",
+                        help="Keras backend (read before Keras is imported)")
     parser.add_argument("--modules", nargs="+", default=list(MODULES), choices=list(MODULES), metavar="MODULE",
                         help="modules to time (default: all): " + ", ".join(repr(m) for m in MODULES))
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="only rewrite the markdown from a layer_overhead.json written before (no timing)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    import sys
-
     args.argv = sys.argv[1:]
+    if args.modes is None:
+        args.modes = list(MODES) if BACKEND == "tensorflow" else ["xla"]
+    if BACKEND != "tensorflow" and "graph" in args.modes:
+        parser.error(f"--modes graph needs TensorFlow; the backend is {BACKEND}")
     if args.render:
         import json
 
