@@ -1,6 +1,6 @@
 """iSparse on LeNet-5 / real Fashion-MNIST (dissertation Fig. 4.6a, Table 4.1; issue "Step 3").
 
-Runs the registered ``isparse-lenet`` experiment (see ``keras_attention/experiments/isparse_experiments.py``
+Runs the registered ``isparse-lenet`` experiment (see ``keras_attention/experiments/catalog/isparse.py``
 for what it trains and measures) on the 60000 / 10000 Fashion-MNIST images and copies its summary to
 
     benchmarks/results/isparse_fashion_mnist.json   all numbers (per seed), settings, machine, wall time
@@ -17,11 +17,9 @@ The per-run artefacts (models, histories, backups) stay in ``--work-dir``; a kil
 """
 
 import argparse
-import json
+import dataclasses
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -31,19 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from keras_attention.experiments.arguments import positive_int  # noqa: E402
-from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
-from keras_attention.experiments.isparse_experiments import (  # noqa: E402
+from keras_attention.experiments.catalog.isparse import (  # noqa: E402
     SPARSIFY_LEVELS,
     TRAIN_LEVELS,
-    format_isparse_markdown,
-    run_isparse_lenet,
+    ISparseSettings,
 )
-from keras_attention.experiments.machine import machine_description  # noqa: E402
-from keras_attention.experiments.registry import RunOptions, get_experiment  # noqa: E402
+from keras_attention.experiments.publish import publish_results  # noqa: E402
+from keras_attention.experiments.registry import get_experiment  # noqa: E402
+from keras_attention.experiments.runner import run_in  # noqa: E402
 
 NAME = "isparse_fashion_mnist"
-
-
 
 
 def _levels(text):
@@ -76,27 +71,16 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.samples < 2:
         raise SystemExit("--samples must be >= 2 (InfFS needs a spread over samples).")
-    work = prepare_out_dir(args.work_dir, overwrite=args.overwrite, resume=args.resume)
-    options = RunOptions(out_dir=work, dataset="fashion_mnist", seeds=args.seeds, epochs=args.epochs,
-                         quick=args.quick, resume=args.resume, batch_size=args.batch_size, data_dir=args.data_dir,
-                         verbose=2)
-    start = time.perf_counter()
-    summary = run_isparse_lenet(get_experiment("isparse-lenet"), options, sparsify_levels=args.sparsify_levels,
-                                train_levels=args.train_levels, max_samples=args.samples)
-    wall = time.perf_counter() - start
-    summary["machine"] = machine_description()
-    summary["wall_seconds"] = wall
-    summary["command"] = " ".join(["python", "benchmarks/isparse_fashion_mnist.py", *(argv or sys.argv[1:])])
-
-    results = Path(args.results_dir)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{NAME}.json").write_text(json.dumps(summary, indent=1))
-    md = format_isparse_markdown(summary)
-    md += f"\nMachine: {summary['machine']}; wall time {wall / 60:.1f} min; command: `{summary['command']}`.\n"
-    (results / f"{NAME}.md").write_text(md)
-    for part in ("sparsify_with", "train_with"):
-        shutil.copyfile(work / f"{part}.png", results / f"{NAME}_{part}.png")
-    print(f"results: {results / (NAME + '.md')}", flush=True)
+    settings = ISparseSettings(sparsify_levels=args.sparsify_levels, train_levels=args.train_levels,
+                               max_samples=args.samples)
+    experiment = dataclasses.replace(get_experiment("isparse-lenet"), settings=settings)
+    summary, wall = run_in(experiment, args.work_dir, overwrite=args.overwrite, resume=args.resume,
+                           dataset="fashion_mnist", seeds=args.seeds, epochs=args.epochs, quick=args.quick,
+                           batch_size=args.batch_size, data_dir=args.data_dir, verbose=2)
+    command = " ".join(["python", "benchmarks/isparse_fashion_mnist.py", *(sys.argv[1:] if argv is None else argv)])
+    md = publish_results(summary, args.work_dir, args.results_dir, NAME, command=command, wall_seconds=wall,
+                         figures={f"{part}.png": f"{NAME}_{part}.png" for part in ("sparsify_with", "train_with")})
+    print(f"results: {md}", flush=True)
     return 0
 
 

@@ -1,6 +1,6 @@
 """RACKNet on real Fashion-MNIST: Table 3.6 (six kernel allocation strategies, budget 400) and Table 3.8 (seconds).
 
-Runs the registered ``racknet`` experiment (:mod:`keras_attention.experiments.racknet_experiments`): one SIFT
+Runs the registered ``racknet`` experiment (:mod:`keras_attention.experiments.catalog.racknet`): one SIFT
 analysis of the 54 000 training images (6 000 more are the validation set), then every strategy's CNN trained
 for ``--epochs`` epochs per seed and tested on the 10 000 test images. The training runs live in ``--work-dir``
 (resumable with ``--resume``); the tables and figures are copied to ``--out``:
@@ -11,30 +11,17 @@ for ``--epochs`` epochs per seed and tested on the 10 000 test images. The train
 """
 
 import argparse
-import json
 import os
-import shutil
-import time
+import sys
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-from keras_attention.experiments import racknet_experiments
-from keras_attention.experiments.run_directory import prepare_out_dir
-from keras_attention.experiments.machine import machine_description
-from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
-
-# experiment output -> suffix of the copy in --out
-COPIES = {
-    "results.json": ".json",
-    "results.md": ".md",
-    racknet_experiments.HISTOGRAM_FILE: "_entropy.png",
-    racknet_experiments.ACCURACY_FILE: "_accuracy.png",
-}
-
-
+from keras_attention.experiments.catalog.racknet import ACCURACY_FILE, HISTOGRAM_FILE  # noqa: E402
+from keras_attention.experiments.publish import publish_results  # noqa: E402
+from keras_attention.experiments.runner import run_in  # noqa: E402
 
 
 def main(argv=None):
@@ -53,23 +40,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     work = args.work_dir or Path("runs") / (f"racknet-{args.dataset}" + ("-quick" if args.quick else ""))
-    work = prepare_out_dir(work, overwrite=args.overwrite, resume=args.resume)
-    experiment = EXPERIMENTS["racknet"]
-    options = RunOptions(out_dir=work, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                         quick=args.quick, resume=args.resume, batch_size=args.batch_size, verbose=2,
-                         train_limit=args.train_limit, test_limit=args.test_limit)
-    start = time.perf_counter()
-    summary = experiment.run(experiment, options)
-    wall = time.perf_counter() - start
-
-    args.out.mkdir(parents=True, exist_ok=True)
+    summary, wall = run_in("racknet", work, overwrite=args.overwrite, resume=args.resume, dataset=args.dataset,
+                           seeds=args.seeds, epochs=args.epochs, quick=args.quick, batch_size=args.batch_size,
+                           verbose=2, train_limit=args.train_limit, test_limit=args.test_limit)
     stem = f"racknet_{args.dataset}" + ("_quick" if args.quick else "")
-    for name, suffix in COPIES.items():
-        shutil.copyfile(work / name, args.out / (stem + suffix))
-    record = {**summary, "machine": machine_description(), "wall_seconds": wall, "work_dir": str(work)}
-    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
-    with open(args.out / f"{stem}.md", "a", encoding="utf-8") as handle:
-        handle.write(f"\n{machine_description()}; whole run {wall:.0f} s.\n")
+    command = " ".join(["python", "benchmarks/racknet_fashion_mnist.py", *(sys.argv[1:] if argv is None else argv)])
+    publish_results(summary, work, args.out, stem, command=command, wall_seconds=wall,
+                    figures={HISTOGRAM_FILE: f"{stem}_entropy.png", ACCURACY_FILE: f"{stem}_accuracy.png"})
     print(f"wrote {args.out / stem}{{.json,.md,_entropy.png,_accuracy.png}} in {wall:.0f} s")
     return 0
 

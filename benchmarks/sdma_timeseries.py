@@ -1,7 +1,7 @@
 """SDMA on the bundled UEA/UCR series (dissertation Table 6.2, Table 6.3, Fig. 6.3; issue "Step 5").
 
 Runs the registered ``sdma`` and ``sdma-ablation`` experiments (see
-``keras_attention/experiments/sdma_experiments.py`` for the protocol) and times the temporal scale-space
+``keras_attention/experiments/catalog/sdma.py`` for the protocol) and times the temporal scale-space
 event extraction, then writes
 
     benchmarks/results/sdma_comparison.{json,md}     Table 6.2 analog (+ MiniRocket reference row)
@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
 from keras_attention.data import load_timeseries  # noqa: E402
-from keras_attention.experiments import sdma_experiments  # noqa: E402
-from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
+from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.catalog.sdma import EVENT_OCTAVES, EVENT_SCALES, SDMA_DATASETS  # noqa: E402
 from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
-from keras_attention.experiments.registry import EXPERIMENTS, RunOptions  # noqa: E402
+from keras_attention.experiments.results import markdown_table  # noqa: E402
+from keras_attention.experiments.runner import run_in  # noqa: E402
 from keras_attention.saliency import extract_events, saliency_series  # noqa: E402
 
 OUTPUTS = {"sdma": "sdma_comparison", "sdma-ablation": "sdma_ablation", "events": "sdma_events"}
@@ -58,7 +58,7 @@ def time_events(datasets, repeats=TIMING_REPEATS):
         event_times, saliency_times = [], []
         for _ in range(repeats):
             start = time.perf_counter()
-            events = extract_events(x, octaves=sdma_experiments.EVENT_OCTAVES, scales=sdma_experiments.EVENT_SCALES)
+            events = extract_events(x, octaves=EVENT_OCTAVES, scales=EVENT_SCALES)
             middle = time.perf_counter()
             saliency_series(x, events, amplitude="mean", cut=False)
             event_times.append(middle - start)
@@ -78,16 +78,16 @@ def write_events(rows, results, command):
     lines = [
         "# Temporal scale-space events: extraction time",
         "",
-        f"`extract_events` (O = {sdma_experiments.EVENT_OCTAVES}, S = {sdma_experiments.EVENT_SCALES}, "
+        f"`extract_events` (O = {EVENT_OCTAVES}, S = {EVENT_SCALES}, "
         f"sigma0 = 1) and `saliency_series` (mean amplitude, no cut) over every series of each set (train + "
         f"validation + test), median of {TIMING_REPEATS} runs, one process. Machine: {record['machine']}.",
         "",
-        "| data set | series | length | variates | events | extract s | saliency s | s per 1,000 series |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        markdown_table(["data set", "series", "length", "variates", "events", "extract s", "saliency s",
+                        "s per 1,000 series"],
+                       [[r["dataset"], r["series"], r["length"], r["variates"], f"{r['events']:,}",
+                         f"{r['extract_seconds']:.3f}", f"{r['saliency_seconds']:.3f}",
+                         f"{r['seconds_per_1000_series']:.2f}"] for r in rows]),
     ]
-    for r in rows:
-        lines.append(f"| {r['dataset']} | {r['series']} | {r['length']} | {r['variates']} | {r['events']:,} | "
-                     f"{r['extract_seconds']:.3f} | {r['saliency_seconds']:.3f} | {r['seconds_per_1000_series']:.2f} |")
     lines.append(f"\nCommand: `{command}`.")
     (results / "sdma_events.md").write_text("\n".join(lines) + "\n")
     return results / "sdma_events.md"
@@ -117,16 +117,13 @@ def main(argv=None):
     results.mkdir(parents=True, exist_ok=True)
     for name in args.only:
         if name == "events":
-            datasets = (args.datasets.split(",") if args.datasets else sdma_experiments.SDMA_DATASETS)
+            datasets = (args.datasets.split(",") if args.datasets else SDMA_DATASETS)
             print(write_events(time_events([d.strip() for d in datasets if d.strip()]), results, command))
             continue
-        experiment = EXPERIMENTS[name]
-        work = prepare_out_dir(Path(args.work_dir) / name, overwrite=args.overwrite, resume=args.resume)
-        options = RunOptions(out_dir=work, dataset=args.datasets, seeds=args.seeds, epochs=args.epochs,
-                             quick=args.quick, resume=args.resume, batch_size=args.batch_size, verbose=2)
-        start = time.perf_counter()
-        summary = experiment.run(experiment, options)
-        wall = time.perf_counter() - start
+        work = Path(args.work_dir) / name
+        summary, wall = run_in(name, work, overwrite=args.overwrite, resume=args.resume, dataset=args.datasets,
+                               seeds=args.seeds, epochs=args.epochs, quick=args.quick, batch_size=args.batch_size,
+                               verbose=2)
         figures = {f"saliency_{d}.png": f"sdma_saliency_{d}.png" for d in summary["datasets"]} if name == "sdma" else {}
         md = publish_results(summary, work, results, OUTPUTS[name], command=command, wall_seconds=wall,
                              figures=figures)

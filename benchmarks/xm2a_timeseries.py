@@ -1,7 +1,7 @@
 """XM2A on the bundled UEA/UCR series (dissertation Table 7.3, Fig. 7.4, Table 7.4; issue "Step 6").
 
 Runs the registered ``xm2a``, ``xm2a-variants`` and ``xm2a-ablation`` experiments (see
-``keras_attention/experiments/xm2a_experiments.py`` for the protocol: data splits, the CPU-feasible encoder
+``keras_attention/experiments/catalog/xm2a.py`` for the protocol: data splits, the CPU-feasible encoder
 depth of 2 blocks x 4 heads x key_dim 16, training, step timing, MiniRocket) and copies their summaries to
 
     benchmarks/results/xm2a_comparison.{json,md}    Table 7.3 analog (+ params, step time, x MHA ratio)
@@ -20,7 +20,6 @@ continues with ``--resume`` (finished runs are kept, the interrupted one resumes
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -29,18 +28,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-from keras_attention.experiments.arguments import comma_subset, positive_int
-from keras_attention.experiments import xm2a_experiments  # noqa: F401  (registers the experiments)
-from keras_attention.experiments.run_directory import prepare_out_dir
-from keras_attention.experiments.publish import publish_results
-from keras_attention.experiments.reuse import reuse_runs
-from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
+from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.publish import publish_results  # noqa: E402
+from keras_attention.experiments.registry import get_experiment  # noqa: E402
+from keras_attention.experiments.reuse import reuse_runs  # noqa: E402
+from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
+from keras_attention.experiments.runner import run_experiment  # noqa: E402
 
 # experiment -> file stem under --results-dir
 OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ablation": "xm2a_ablation"}
-
-
 
 
 def build_parser():
@@ -67,18 +63,15 @@ def main(argv=None):
     results.mkdir(parents=True, exist_ok=True)
     finished = set()
     for name in args.only:
-        experiment = EXPERIMENTS[name]
+        experiment = get_experiment(name)
         work = prepare_out_dir(Path(args.work_dir) / name, overwrite=args.overwrite, resume=args.resume)
         # only runs of this invocation's xm2a (same datasets, seeds, epochs, depth) are taken over
         reused = reuse_runs(Path(args.work_dir) / "xm2a", work, experiment.configs) if "xm2a" in finished else 0
         if reused:
             print(f"{name}: {reused} finished runs of identical rows taken over from the xm2a run", flush=True)
-        options = RunOptions(out_dir=work, dataset=args.datasets, seeds=args.seeds, epochs=args.epochs,
-                             quick=args.quick, resume=args.resume or bool(reused), jit_compile=args.jit,
-                             batch_size=args.batch_size, verbose=2)
-        start = time.perf_counter()
-        summary = experiment.run(experiment, options)
-        wall = time.perf_counter() - start
+        summary, wall = run_experiment(experiment, work, dataset=args.datasets, seeds=args.seeds, epochs=args.epochs,
+                                       quick=args.quick, resume=args.resume or bool(reused), jit_compile=args.jit,
+                                       batch_size=args.batch_size, verbose=2)
         stem = OUTPUTS[name]
         md = publish_results(summary, work, results, stem, wall_seconds=wall,
                              command=" ".join(["python", "benchmarks/xm2a_timeseries.py", *argv]),

@@ -31,7 +31,7 @@ from keras_attention.racknet.allocation import DEFAULT_BUDGET  # noqa: E402
 from keras_attention.racknet.analysis import MIXTURES  # noqa: E402
 
 MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50", "cifar_resnet")
-ATTENTIONS = ("none", "san-c", "san-d", "cbam", "bam", "se", "fa", "fa+se", "spanet", "nonlocal")
+REGISTRY_MODULE = "keras_attention.layers.registry"
 BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 STRATEGIES = ("default", "mirrored", "multiworker")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
@@ -45,6 +45,37 @@ def _sparsity(text):
     if value is None or not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) of edges to prune, got {text}")
     return value
+
+
+def attention_registry():
+    """The registry of attention kinds (:mod:`keras_attention.layers.registry`), read without TensorFlow.
+
+    Once ``keras_attention.layers`` is imported (by ``import keras_attention``, or by anyone who registered a
+    kind) this is the registry module itself, with every kind registered so far. Before that - the
+    ``keras-attention`` command, whose ``--help`` must not start TensorFlow - importing it would run
+    ``keras_attention/layers/__init__.py``, which imports every layer and Keras; the registry file, which
+    imports neither, is then loaded on its own. No kind can have been registered at that point, so both
+    list the same kinds.
+    """
+    import importlib.util
+
+    if "keras_attention.layers" in sys.modules:
+        return importlib.import_module(REGISTRY_MODULE)
+    name = f"_{REGISTRY_MODULE.replace('.', '_')}_without_keras"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "layers" / "registry.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def attention_choices():
+    """The values of ``train --attention``: ``"none"``, then every registered kind that the image builders
+    (:data:`MODELS`) can host at rank 2 - in their attention slots, after a ResNet stage or over the blocks
+    (FA) - in registration order; a kind registered before :func:`main` runs is among them."""
+    registry = attention_registry()
+    return ("none", *registry.attention_names((registry.SLOT, registry.STAGE, registry.BLOCKS), rank=2))
 
 
 def _samples(text):
@@ -102,7 +133,9 @@ def build_parser():
 
     train = _formatted(sub, "train", parents=[common], help="train one model")
     train.add_argument("--model", choices=MODELS, required=True, help="model builder")
-    train.add_argument("--attention", choices=ATTENTIONS, default="none", help="attention module")
+    train.add_argument("--attention", choices=attention_choices(), default="none",
+                       help="attention module: none, or a kind of the registry (keras_attention.layers.registry) "
+                            "that an image model can host")
     train.add_argument("--placement", choices=("bottleneck", "full"), default=None,
                        help="attention placement (default: the builder's, bottleneck for slot modules)")
     train.add_argument("--conv", choices=("standard", "aw"), help="ResNets: 'aw' uses AW-convolutions")
@@ -134,6 +167,8 @@ def build_parser():
                      help="image experiments: evaluate on the first N test images only")
     rep.add_argument("--width", type=positive_float, default=None,
                      help="image experiments: filter-count multiplier (default: the experiment's)")
+    rep.add_argument("--preset", help="named settings of the experiment, e.g. 'published': those of its committed "
+                                      "table in benchmarks/results (options given explicitly win)")
 
     spa = _formatted(sub, "sparsify", help="sparsify a saved model once, without retraining (iSparse sparsify-with)")
     spa.add_argument("model", type=Path, help="the saved .keras model (it is not modified)")
@@ -230,6 +265,8 @@ def cmd_list(_args):
 
     for name, exp in list_experiments().items():
         print(f"{name:16s} {exp.paper_table}\n{'':16s} {exp.description}")
+        if exp.presets:
+            print(f"{'':16s} --preset {' | '.join(sorted(exp.presets))}")
     return 0
 
 
@@ -308,7 +345,7 @@ def cmd_train(args):
 
     from keras_attention import models
     from keras_attention.data import dataset_info, image_dataset
-    from keras_attention.experiments.image_experiments import image_size_for
+    from keras_attention.experiments.images import image_size_for
     from keras_attention.experiments.training import train_run
 
     attention = None if args.attention == "none" else args.attention
@@ -359,11 +396,23 @@ def cmd_train(args):
 def reproduce_dataset(experiment, args):
     """The data set a reproduce run uses: ``--dataset``, else the experiment's default, else the offline
     default of the image experiments (local Fashion-MNIST, tensorflow-datasets, digits; printed with why)."""
-    if args.dataset or experiment.default_dataset:
-        return args.dataset or experiment.default_dataset
-    from keras_attention.experiments.image_experiments import default_dataset
+    from keras_attention.experiments.runner import experiment_dataset
 
-    return default_dataset(args.data_dir)
+    return experiment_dataset(experiment, args.dataset, args.data_dir)
+
+
+def apply_preset(experiment, args):
+    """Fill the options of ``--preset`` into ``args``, except those given on the command line."""
+    if args.preset is None:
+        return args
+    if args.preset not in experiment.presets:
+        known = ", ".join(sorted(experiment.presets)) or "none"
+        raise ValueError(f"--preset {args.preset!r} is not a preset of {experiment.name}; its presets: {known}.")
+    given = {word.split("=")[0] for word in getattr(args, "argv", []) if word.startswith("--")}
+    for dest, value in experiment.presets[args.preset].items():
+        if "--" + dest.replace("_", "-") not in given:
+            setattr(args, dest, value)
+    return args
 
 
 def cmd_reproduce(args):
@@ -377,6 +426,7 @@ def cmd_reproduce(args):
     check_out_path(out)
     strategy = make_strategy(args.strategy)  # before any op (multi-worker collectives)
     experiment = get_experiment(args.experiment)
+    apply_preset(experiment, args)
     dataset = reproduce_dataset(experiment, args)
     if isinstance(dataset, str) and dataset in DATASETS:
         check_image_data(dataset, args.data_dir)
@@ -384,7 +434,7 @@ def cmd_reproduce(args):
     out = RunDirectory(out, config, overwrite=args.overwrite, resume=args.resume, command=command_line(args)).claim()
     options = RunOptions(
         out_dir=out,
-        dataset=args.dataset or (dataset if experiment.default_dataset is None else None),
+        dataset=args.dataset or (None if experiment.default_dataset or experiment.default_datasets else dataset),
         seeds=args.seeds,
         first_seed=args.first_seed,
         epochs=args.epochs,
@@ -428,7 +478,7 @@ def cmd_sparsify(args):
     import keras
 
     from keras_attention.data import dataset_info, image_dataset
-    from keras_attention.experiments.isparse_experiments import dataset_labels, topk_accuracy
+    from keras_attention.experiments.evaluation import dataset_labels, topk_accuracy
     from keras_attention.sparsity import format_sparsity_report, sparsify, sparsity_report
     from keras_attention.utils.files import save_model
 
@@ -465,7 +515,7 @@ def cmd_sparsify(args):
 
 
 def cmd_racknet(args):
-    from keras_attention.experiments.racknet_experiments import cmd_racknet as run_racknet
+    from keras_attention.experiments.catalog.racknet import cmd_racknet as run_racknet
 
     return run_racknet(args)
 

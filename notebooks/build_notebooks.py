@@ -92,7 +92,7 @@ def setup(name, imports=""):
 
 IMAGE_DATA = code('''
     from keras_attention.data import dataset_info, image_dataset, load_arrays
-    from keras_attention.experiments.image_experiments import default_dataset
+    from keras_attention.experiments.runner import default_dataset
 
     DATASET = default_dataset()  # Fashion-MNIST when its IDX files are found locally, else sklearn digits
     SIZE = None if dataset_info(DATASET)["input_shape"][0] >= 28 else (28, 28)
@@ -199,7 +199,7 @@ SAN = [
     '''),
     setup("san", '''
     from keras_attention import models
-    from keras_attention.experiments.image_experiments import attention_masks
+    from keras_attention.experiments.images import attention_masks
     from keras_attention.layers import SAN
     '''),
     IMAGE_DATA,

@@ -18,28 +18,19 @@ import tensorflow as tf
 from keras_attention.layers import aw_conv
 from keras_attention.layers.aw_conv import IMPLEMENTATIONS, AWConv2D
 from keras_attention.utils.execution import in_xla_context
+from test_fa_awconv import randomise_bn
 
 MODES = ("eager", "graph", "xla")
 TOL = {"atol": 1e-5, "rtol": 1e-5}
-
-
-def _randomise(layer, rng):
-    """Non-trivial BatchNormalization parameters and statistics, and a bias, so every path is exercised."""
-    for bn in (layer.bn1, layer.bn2):
-        n = bn.gamma.shape[0]
-        bn.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-        bn.beta.assign(rng.normal(0, 0.5, n).astype("float32"))
-        bn.moving_mean.assign(rng.normal(0, 0.3, n).astype("float32"))
-        bn.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
-    if layer.use_bias:
-        layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
 
 
 def _pair(rng, x_shape, implementation, **kwargs):
     """A reference layer and an ``implementation`` layer with the same weights."""
     reference = AWConv2D(implementation="reference", **kwargs)
     reference.build(x_shape)
-    _randomise(reference, rng)
+    randomise_bn(reference, rng)  # non-trivial BatchNormalization parameters and statistics, and a bias,
+    if reference.use_bias:  # so that every path is exercised
+        reference.bias.assign(rng.normal(size=reference.bias.shape).astype("float32"))
     other = AWConv2D(implementation=implementation, **kwargs)
     other.build(x_shape)
     other.set_weights(reference.get_weights())

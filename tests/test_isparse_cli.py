@@ -11,12 +11,8 @@ import tensorflow as tf
 from keras_attention import models
 from keras_attention.cli import main
 from keras_attention.data import image_dataset
-from keras_attention.experiments.isparse_experiments import (
-    lenet5_dropout,
-    lenet5_l1,
-    near_zero_fraction,
-    topk_accuracy,
-)
+from keras_attention.experiments.catalog.isparse import lenet5_dropout, lenet5_l1, near_zero_fraction
+from keras_attention.experiments.evaluation import topk_accuracy
 from keras_attention.experiments.training import compile_classifier
 from keras_attention.sparsity import kept_count
 

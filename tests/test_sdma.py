@@ -287,14 +287,14 @@ def test_builder_errors(make, match):
 
 # ----------------------------------------------------------------------------- the experiments
 def test_registry_entries():
-    from keras_attention.experiments import sdma_experiments  # noqa: F401  (registers on import)
+    from keras_attention.experiments.catalog import sdma  # noqa: F401  (registers on import)
     from keras_attention.experiments.registry import EXPERIMENTS
 
     table = EXPERIMENTS["sdma"]
     labels = [c.label for c in table.configs]
     assert len(set(labels)) == len(labels) == 10
     assert {c.kind for c in table.configs} == {"lstm", "self_attention", "san1d", "fusion", "sdma", "minirocket"}
-    assert table.default_dataset[:2] == ["JapaneseVowels", "BasicMotions"]
+    assert table.default_datasets[:2] == ("JapaneseVowels", "BasicMotions")
     assert all(label in labels for label in table.paper["MOCAP"])
     ablation = EXPERIMENTS["sdma-ablation"]
     grid = {(c.options.get("architecture", "single"), c.options["layers"], c.amplitude, c.cut)
@@ -307,7 +307,7 @@ def test_registry_entries():
 
 def test_sdma_experiment_quick_run_writes_its_files(tmp_path):
     from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
-    from keras_attention.experiments.sdma_experiments import run_sdma_experiment
+    from keras_attention.experiments.catalog.sdma import run_sdma_experiment
 
     full = EXPERIMENTS["sdma"]
     keep = ("Base LSTM (no attention)", "SDMA single layer", "MiniRocket (non-neural reference)")

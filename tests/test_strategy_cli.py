@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from keras_attention.cli import check_tf_config, main
-from keras_attention.experiments.registry import run_limits, subset_note
+from keras_attention.experiments.results import subset_note
+from keras_attention.experiments.runner import run_limits
 
 
 def _free_port():

@@ -12,6 +12,14 @@ import numpy as np
 from keras_attention.utils.files import save_figure
 
 
+def close_figure(fig, path, dpi=110):
+    """Save ``fig`` to ``path`` (atomically, its folder created) and close it; returns ``path`` as a Path."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_training_curves(series, path, title=""):
     """Loss and top-1 per epoch, train and validation, from ``{metric: [per-epoch values]}``."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -27,10 +35,7 @@ def plot_training_curves(series, path, title=""):
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)
 
 
 def plot_attention_grid(images, masks_by_model, path, channels=4, title=""):
@@ -59,7 +64,4 @@ def plot_attention_grid(images, masks_by_model, path, channels=4, title=""):
             ax.set_yticks([])
     fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)

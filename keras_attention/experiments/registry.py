@@ -1,8 +1,10 @@
 """The registry of reproducible experiments behind ``keras-attention reproduce NAME``.
 
 An :class:`Experiment` names the paper table it reproduces, the configurations it trains, its defaults
-(dataset, seeds, epochs) and the paper's numbers to print beside ours. ``register`` adds one; the
-method-specific modules (``image_experiments`` and later ones) register theirs on import.
+(dataset, seeds, epochs), its typed settings and the paper's numbers to print beside ours. ``register``
+adds one; the modules of :mod:`keras_attention.experiments.catalog` (one per paper) register theirs on
+import. This module imports nothing of the package: the command line reads :data:`EXPERIMENT_MODULES`
+without TensorFlow, and a catalog module is imported only when one of its experiments is asked for.
 """
 
 import importlib
@@ -11,16 +13,26 @@ from typing import Callable
 
 EXPERIMENTS = {}
 
-# Where each experiment is registered: the command line lists and checks the names from this table
-# without importing the modules (and TensorFlow); a test checks it against what the modules register.
+# Where each experiment is registered (a module of keras_attention.experiments.catalog): the command line
+# lists and checks the names from this table without importing the modules (and TensorFlow); a test checks
+# it against what the modules register.
 EXPERIMENT_MODULES = {
-    **dict.fromkeys(["san-lenet", "san-vgg", "san-resnet", "san-ablation"], "image_experiments"),
-    "isparse-lenet": "isparse_experiments",
-    "racknet": "racknet_experiments",
-    **dict.fromkeys(["sdma", "sdma-ablation"], "sdma_experiments"),
-    **dict.fromkeys(["fa", "spanet", "awconv"], "step7_experiments"),
-    **dict.fromkeys(["xm2a", "xm2a-variants", "xm2a-ablation"], "xm2a_experiments"),
+    **dict.fromkeys(["san-lenet", "san-vgg", "san-resnet", "san-ablation"], "san"),
+    "isparse-lenet": "isparse",
+    "racknet": "racknet",
+    **dict.fromkeys(["sdma", "sdma-ablation"], "sdma"),
+    **dict.fromkeys(["fa", "spanet", "awconv"], "fa_spanet_aw"),
+    **dict.fromkeys(["xm2a", "xm2a-variants", "xm2a-ablation"], "xm2a"),
 }
+CATALOG = "keras_attention.experiments.catalog"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every experiment's training takes (each catalog module extends it with its own settings)."""
+
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
 
 
 @dataclass
@@ -29,12 +41,17 @@ class Experiment:
     description: str
     paper_table: str
     run: Callable  # run(experiment, options: RunOptions) -> dict summary
-    default_dataset: str = None
+    default_dataset: str = None  # image experiments; None: the offline default (runner.default_dataset)
+    default_datasets: tuple = ()  # time-series experiments: the UEA/UCR sets of a full run
     default_seeds: int = 3
     default_epochs: int = 10
+    quick_seeds: int = 1  # seeds of a --quick run
     configs: list = field(default_factory=list)
-    paper: dict = field(default_factory=dict)  # {dataset: {config label: (top1, top5)}}
-    extra: dict = field(default_factory=dict)
+    paper: dict = field(default_factory=dict)  # {dataset: {config label: numbers}}
+    settings: Settings = field(default_factory=Settings)
+    # named settings of `reproduce NAME --preset P`: {P: {reproduce option (dest): value}}; "published" = the
+    # settings of the committed table in benchmarks/results
+    presets: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -46,7 +63,7 @@ class RunOptions:
     epochs: int = None
     quick: bool = False
     resume: bool = False
-    jit_compile: bool = False
+    jit_compile: object = "auto"  # Keras' jit_compile: True, False or "auto" (XLA on GPU / JAX, not on a CPU)
     strategy: object = None
     batch_size: int = 128
     data_dir: str = None
@@ -56,24 +73,6 @@ class RunOptions:
     width: float = None
 
 
-def run_limits(options, quick_train, quick_test):
-    """(train, test) image limits of a run: the explicit ``train_limit`` / ``test_limit``, else the quick
-    subset sizes in quick mode, else ``None`` (everything)."""
-    train = options.train_limit or (quick_train if options.quick else None)
-    test = options.test_limit or (quick_test if options.quick else None)
-    return train, test
-
-
-def subset_note(summary):
-    """The markdown phrase that says a run used image subsets (empty when it used every image)."""
-    parts = []
-    if summary.get("train_limit"):
-        parts.append(f"the first {summary['train_limit']} training images")
-    if summary.get("test_limit"):
-        parts.append(f"the first {summary['test_limit']} test images")
-    return f" (subset: {' and '.join(parts)})" if parts else ""
-
-
 def register(experiment):
     if experiment.name in EXPERIMENTS:
         raise ValueError(f"Experiment {experiment.name!r} is registered twice.")
@@ -81,10 +80,14 @@ def register(experiment):
     return experiment
 
 
+def _import_catalog(module):
+    importlib.import_module(f"{CATALOG}.{module}")
+
+
 def get_experiment(name):
-    """The registered experiment ``name`` (its module is imported on the way)."""
+    """The registered experiment ``name`` (its catalog module is imported on the way)."""
     if name not in EXPERIMENTS and name in EXPERIMENT_MODULES:
-        importlib.import_module(f"keras_attention.experiments.{EXPERIMENT_MODULES[name]}")
+        _import_catalog(EXPERIMENT_MODULES[name])
     if name not in EXPERIMENTS:
         raise ValueError(f"Unknown experiment {name!r}; known experiments: {', '.join(sorted(EXPERIMENT_MODULES))}.")
     return EXPERIMENTS[name]
@@ -93,5 +96,5 @@ def get_experiment(name):
 def list_experiments():
     """Every experiment, by name (importing every module of :data:`EXPERIMENT_MODULES` registers them)."""
     for module in sorted(set(EXPERIMENT_MODULES.values())):
-        importlib.import_module(f"keras_attention.experiments.{module}")
+        _import_catalog(module)
     return dict(sorted(EXPERIMENTS.items()))

@@ -7,6 +7,7 @@ callback does), appends every finished epoch to ``history.json`` (kept across re
 ``training_curves.png``, saves ``model.keras`` and evaluates top-1 / top-5 on the test set.
 """
 
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,20 @@ class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
             self._save_model()
 
 
-def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile=False):
+def median_step_seconds(model, x, y, steps, warmup):
+    """Median wall time (seconds) of ``model.train_on_batch(x, y)`` over ``steps`` calls after ``warmup`` untimed
+    ones. ``model`` must be compiled; its weights and optimizer state change."""
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile="auto"):
     opt = {
         "adam": lambda: keras.optimizers.Adam(learning_rate),
         "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
@@ -105,7 +119,7 @@ def train_run(
     val_ds=None,
     test_ds=None,
     strategy=None,
-    jit_compile=False,
+    jit_compile="auto",
     learning_rate=1e-3,
     optimizer="adam",
     backup_freq="epoch",
@@ -149,7 +163,7 @@ def train_run(
 
 def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None):
     """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
-    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.extra``."""
+    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.settings``."""
     return train_run(
         build_model,
         train_ds,
@@ -159,7 +173,7 @@ def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, 
         test_ds=test_ds,
         strategy=options.strategy,
         jit_compile=options.jit_compile,
-        learning_rate=experiment.extra.get("learning_rate", 1e-3),
-        optimizer=experiment.extra.get("optimizer", "adam"),
+        learning_rate=experiment.settings.learning_rate,
+        optimizer=experiment.settings.optimizer,
         verbose=options.verbose,
     )

@@ -88,6 +88,7 @@ from keras_attention.utils.checks import (
     shape_str,
 )
 from keras_attention.utils.execution import in_xla_context
+from keras_attention.utils.layer_arguments import WeightArguments
 
 
 def _pair(argument, value):
@@ -237,7 +238,7 @@ def conv_geometry(size, kernel, stride, padding):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class AWConv2D(keras.layers.Layer):
+class AWConv2D(WeightArguments, keras.layers.Layer):
     """2-D convolution with attentional weights (AW-convolution), channels-last.
 
     Call: ``layer(x)`` with ``x`` of shape ``(B, H, W, C1)`` (H, W known). Returns
@@ -253,6 +254,8 @@ class AWConv2D(keras.layers.Layer):
         implementation: how F3 is computed, ``"fast"`` (default: chosen per backend and execution mode),
             ``"grouped"``, ``"im2col"``, ``"shifted"`` or ``"reference"`` (one convolution per sample);
             all equal to float32 rounding (module docstring).
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for ``K``, its bias and
+            the two pointwise kernels of the attention branch; ``WeightArguments``.
     """
 
     KERNEL_FORM_RATIO = 0.4  # see fast_form
@@ -265,10 +268,6 @@ class AWConv2D(keras.layers.Layer):
         padding="same",
         reduction=16,
         use_bias=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
         implementation="fast",
         **kwargs,
     ):
@@ -280,10 +279,6 @@ class AWConv2D(keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.use_bias = check_bool("use_bias", use_bias)
         self.implementation = check_choice("implementation", implementation, set(IMPLEMENTATIONS))
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         bn = dict(axis=-1, momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy)
         self.bn1 = keras.layers.BatchNormalization(name="attention_bn1", **bn)
         self.bn2 = keras.layers.BatchNormalization(name="attention_bn2", **bn)
@@ -318,32 +313,10 @@ class AWConv2D(keras.layers.Layer):
         self._pool_w = adaptive_pool_matrix(width, kw)
         # (kh * kw, H * W): both averaging matrices at once, so that pooling is one matrix product
         self._pool = np.kron(self._pool_h, self._pool_w)
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(kh, kw, channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
-        self.pointwise1 = self.add_weight(
-            name="attention_pointwise1",
-            shape=(channels, hidden),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        self.pointwise2 = self.add_weight(
-            name="attention_pointwise2",
-            shape=(hidden, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
+        self.kernel = self.add_kernel("kernel", (kh, kw, channels, self.filters))
+        self.bias = self.add_bias("bias", self.filters) if self.use_bias else None
+        self.pointwise1 = self.add_kernel("attention_pointwise1", (channels, hidden))
+        self.pointwise2 = self.add_kernel("attention_pointwise2", (hidden, self.filters))
         self.bn1.build((None, kh, kw, hidden))
         self.bn2.build((None, kh, kw, self.filters))
 
@@ -489,10 +462,6 @@ class AWConv2D(keras.layers.Layer):
                 "reduction": self.reduction,
                 "use_bias": self.use_bias,
                 "implementation": self.implementation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             }
         )
         return config

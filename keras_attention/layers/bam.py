@@ -31,27 +31,18 @@ the same gradients, to float32 round-off):
   ``x * (1 + A)`` is also one op with its gradient written out (``dx = dy + dy * A``,
   ``dM_c = sum_S(q)``, ``dM_s = sum_C(q)``, ``q = dy * x * A * (1 - A)``), which XLA fuses into one
   loop each way, and the dilated 3x3 convolutions of images run as convolutions over rows with banded
-  kernels (``cbam.banded_conv``; same values), which XLA's CPU backend runs far faster than the thin
-  dilated convolutions. Outside XLA the backend's own gradient of the output and its native dilated
-  convolution are the cheaper ones, and are kept.
+  kernels (``banded_conv`` of :mod:`keras_attention.utils.fast_ops`; same values), which XLA's CPU
+  backend runs far faster than the thin dilated convolutions. Outside XLA the backend's own gradient of
+  the output and its native dilated convolution are the cheaper ones, and are kept.
 """
 
 import keras
 from keras import ops
 
-from keras_attention.layers.cbam import (
-    IMPLEMENTATIONS,
-    conv_same,
-    cotangents,
-    element_count,
-)
-from keras_attention.utils.checks import (
-    check_bool,
-    check_choice,
-    check_feature_shape,
-    check_positive_int,
-)
-from keras_attention.utils.execution import in_xla_context
+from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
+from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
+from keras_attention.utils.fast_ops import conv_same, cotangents, element_count
+from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3
@@ -124,43 +115,28 @@ def _residual_gate(x, channel, spatial, spatial_axes, return_attention):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class BAM(keras.layers.Layer):
+class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
     """Bottleneck attention module for ``(B, T, C)`` or ``(B, H, W, C)`` features.
 
-    Returns ``x * (1 + sigmoid(M_c + M_s))`` of the input's shape, or ``(output, attention)`` with
-    ``return_attention=True`` where the attention ``sigmoid(M_c + M_s)`` has the input's shape.
+    Call: ``layer(x, training=None, return_attention=None)``. Returns ``x * (1 + sigmoid(M_c + M_s))`` of
+    the input's shape, or ``(output, attention)`` when ``return_attention`` (the call's, else the
+    constructor's) where the attention ``sigmoid(M_c + M_s)`` has the input's shape.
 
     Args:
         reduction: reduction ratio ``r``; both branches are ``max(1, C // r)`` wide.
         dilation_rate: dilation of the spatial branch's two 3x3 convolutions (4 in the paper).
-        return_attention: also return ``sigmoid(M_c + M_s)``.
         implementation: ``"fast"`` (default) or ``"reference"``, the same function computed with fewer
             full-size passes or written out as the equations (see the module docstring).
+        return_attention: also return ``sigmoid(M_c + M_s)`` (default of every call; ``AttentionOutput``).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every Dense
-            and convolution.
+            and convolution; ``WeightArguments``.
     """
 
-    def __init__(
-        self,
-        reduction=16,
-        dilation_rate=4,
-        return_attention=False,
-        implementation="fast",
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
+    def __init__(self, reduction=16, dilation_rate=4, implementation="fast", **kwargs):
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
-        self.return_attention = check_bool("return_attention", return_attention)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
 
         def norm(name):
             return keras.layers.BatchNormalization(
@@ -171,21 +147,6 @@ class BAM(keras.layers.Layer):
         self.reduce_norm = norm("reduce_norm")
         self.dilated_norms = [norm(f"dilated_norm_{i}") for i in range(DILATED_CONVS)]
 
-    def _weights(self, name, kernel_shape):
-        kernel = self.add_weight(
-            name=f"{name}_kernel",
-            shape=kernel_shape,
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        bias = self.add_weight(
-            name=f"{name}_bias",
-            shape=(kernel_shape[-1],),
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-        )
-        return kernel, bias
-
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         channels = int(shape[-1])
@@ -193,24 +154,25 @@ class BAM(keras.layers.Layer):
         hidden = max(1, channels // self.reduction)
         hidden_shape = shape[:-1] + (hidden,)
         # channel branch
-        self.channel_kernel_1, self.channel_bias_1 = self._weights("channel_1", (channels, hidden))
-        self.channel_kernel_2, self.channel_bias_2 = self._weights("channel_2", (hidden, channels))
+        self.channel_kernel_1, self.channel_bias_1 = self.add_kernel_and_bias("channel_1", (channels, hidden))
+        self.channel_kernel_2, self.channel_bias_2 = self.add_kernel_and_bias("channel_2", (hidden, channels))
         self.channel_norm.build((shape[0],) + (1,) * self._spatial_rank + (hidden,))
         # spatial branch (1x1 convolutions are matmuls over the channel axis)
-        self.reduce_kernel, self.reduce_bias = self._weights("reduce", (channels, hidden))
+        self.reduce_kernel, self.reduce_bias = self.add_kernel_and_bias("reduce", (channels, hidden))
         self.reduce_norm.build(hidden_shape)
         window = (DILATED_KERNEL,) * self._spatial_rank
         self.dilated_kernels, self.dilated_biases = [], []
         for i, bn in enumerate(self.dilated_norms):
-            kernel, bias = self._weights(f"dilated_{i}", window + (hidden, hidden))
+            kernel, bias = self.add_kernel_and_bias(f"dilated_{i}", window + (hidden, hidden))
             self.dilated_kernels.append(kernel)
             self.dilated_biases.append(bias)
             bn.build(hidden_shape)
-        self.spatial_kernel, self.spatial_bias = self._weights("spatial", (hidden, 1))
+        self.spatial_kernel, self.spatial_bias = self.add_kernel_and_bias("spatial", (hidden, 1))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, return_attention=None):
+        with_attention = self.returns_attention(return_attention)
         if self.implementation == "reference":
-            return self._call_reference(inputs, training)
+            return self._call_reference(inputs, training, with_attention)
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         c, s, x = _pool_and_reduce(inputs, self.reduce_kernel, spatial_axes)
         # channel branch (eq. 2): (B, 1.., C)
@@ -223,9 +185,9 @@ class BAM(keras.layers.Layer):
             s = conv_same(s, kernel, self.dilation_rate) + bias
             s = ops.relu(bn(s, training=training))
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
-        return self._gate(x, c, s, spatial_axes)
+        return self._gate(x, c, s, spatial_axes, with_attention)
 
-    def _call_reference(self, inputs, training=None):
+    def _call_reference(self, inputs, training, with_attention):
         x = inputs
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         # channel branch (eq. 2): (B, 1.., C)
@@ -241,23 +203,19 @@ class BAM(keras.layers.Layer):
             s = ops.conv(s, kernel, strides=1, padding="same", dilation_rate=dilation) + bias
             s = ops.relu(bn(s, training=training))
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
-        return self._gate(x, c, s, spatial_axes)
+        return self._gate(x, c, s, spatial_axes, with_attention)
 
-    def _gate(self, x, c, s, spatial_axes):
-        """Eq. 4: ``x * (1 + sigmoid(c + s))`` (and the attention with ``return_attention``)."""
+    def _gate(self, x, c, s, spatial_axes, with_attention):
+        """Eq. 4: ``x * (1 + sigmoid(c + s))``, and the attention ``sigmoid(c + s)`` when ``with_attention``."""
         if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
-            return _residual_gate(x, c, s, spatial_axes, self.return_attention)
+            return _residual_gate(x, c, s, spatial_axes, with_attention)
         attention = ops.sigmoid(c + s)  # broadcast to (B, *S, C)
         output = x * (1.0 + attention)
-        if self.return_attention:
-            return output, attention
-        return output
+        return (output, attention) if with_attention else output
 
-    def compute_output_shape(self, input_shape):
+    def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
-        if self.return_attention:
-            return shape, shape
-        return shape
+        return shape, shape
 
     def get_config(self):
         config = super().get_config()
@@ -265,12 +223,7 @@ class BAM(keras.layers.Layer):
             {
                 "reduction": self.reduction,
                 "dilation_rate": self.dilation_rate,
-                "return_attention": self.return_attention,
                 "implementation": self.implementation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             }
         )
         return config

@@ -39,6 +39,7 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_positive_int, is_shape, shape_str
+from keras_attention.utils.layer_arguments import KernelArguments
 
 
 def projection_strides(x_shape, u_shape):
@@ -69,7 +70,7 @@ def projection_strides(x_shape, u_shape):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class FocusAssociation(keras.layers.Layer):
+class FocusAssociation(KernelArguments, keras.layers.Layer):
     """Focus-and-association module for one recalibrated block (FANet).
 
     Call: ``layer([x, u])`` for the first recalibrated block or ``layer([x, u, s])`` after it, with
@@ -80,21 +81,14 @@ class FocusAssociation(keras.layers.Layer):
     Args:
         reduction: ratio ``r_1`` of the focus step's first FC layer, ``C -> max(1, C // reduction)``.
         expansion: ratio ``r_2`` of the association step's first FC layer, ``i -> expansion * i``.
+        kernel_initializer, kernel_regularizer: for the four FC layers and the projection (no biases);
+            ``KernelArguments``.
     """
 
-    def __init__(
-        self,
-        reduction=4,
-        expansion=4,
-        kernel_initializer="glorot_uniform",
-        kernel_regularizer=None,
-        **kwargs,
-    ):
+    def __init__(self, reduction=4, expansion=4, **kwargs):
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.expansion = check_positive_int("expansion", expansion)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def _check_shapes(self, input_shape):
         name = type(self).__name__
@@ -132,19 +126,16 @@ class FocusAssociation(keras.layers.Layer):
         self._spatial_rank = len(u) - 2
         channels_x, channels_u = int(x[-1]), int(u[-1])
         hidden = max(1, channels_x // self.reduction)
-        common = dict(initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
-        self.w1 = self.add_weight(name="focus_w1", shape=(channels_x, hidden), **common)
-        self.w2 = self.add_weight(name="focus_w2", shape=(hidden, 1), **common)
+        self.w1 = self.add_kernel("focus_w1", (channels_x, hidden))
+        self.w2 = self.add_kernel("focus_w2", (hidden, 1))
         self._with_association = s is not None
         if self._with_association:
             i = int(s[-1]) + 1
-            self.w3 = self.add_weight(name="association_w3", shape=(i, self.expansion * i), **common)
-            self.w4 = self.add_weight(name="association_w4", shape=(self.expansion * i, 1), **common)
+            self.w3 = self.add_kernel("association_w3", (i, self.expansion * i))
+            self.w4 = self.add_kernel("association_w4", (self.expansion * i, 1))
         if self._strides is not None:
-            self.projection = self.add_weight(
-                name="projection_kernel",
-                shape=(1,) * self._spatial_rank + (channels_x, channels_u),
-                **common,
+            self.projection = self.add_kernel(
+                "projection_kernel", (1,) * self._spatial_rank + (channels_x, channels_u)
             )
 
     def call(self, inputs):
@@ -172,14 +163,7 @@ class FocusAssociation(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "reduction": self.reduction,
-                "expansion": self.expansion,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            }
-        )
+        config.update({"reduction": self.reduction, "expansion": self.expansion})
         return config
 
 

@@ -9,51 +9,46 @@ eq. 7.3: ``Dense(output_dim or V)(concat_h head_h)``.
 Reading where SPEC is silent: every convolution has a bias (Keras' default), Glorot-uniform kernels and
 zero biases; no dropout and no masking.
 
-Fused path (``fused=True``, the default): the heads are computed together. The three per-head kernels are
-zero-padded to the longest length ``2H - 1`` (odd lengths, so the centres line up and ``same`` padding is
-unchanged) and stacked into one convolution with ``3 * num_heads * key_dim`` filters, and all heads attend
-in one batched contraction. ``fused=False`` is the straightforward reference: ``3 H`` convolutions and ``H``
-attentions, one per head, concatenated. Both give the same output and gradients to float32 round-off
-(tested). The padding costs ``(2H - 1) / mean(2h - 1) = (2H - 1) / H`` times the projection arithmetic of
-the per-head form (x1.9 at H = 8), which one convolution call more than repays on CPU.
+Two exact forms (``fused``), tested equal in outputs and gradients to float32 round-off:
+- ``fused=False``, the default: the straightforward form, ``3 H`` convolutions and ``H`` attentions, one
+  per head, concatenated;
+- ``fused=True``: the three per-head kernels zero-padded to the longest length ``2H - 1`` (odd lengths, so
+  the centres line up and ``same`` padding is unchanged) and stacked into one convolution with
+  ``3 * num_heads * key_dim`` filters; all heads attend in one batched contraction.
+The padding multiplies the projection arithmetic by ``(2H - 1) / H`` (x1.75 at H = 4, x1.9 at H = 8), which
+one convolution call does not repay on a CPU: at T = 256, 4 heads of 16, one training step measured
+54 ms per head vs 77 ms fused in a ``tf.function`` and 69 vs 80 ms under XLA
+(``benchmarks/results/layer_overhead.md``, sequence shape), hence the default.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.utils.checks import check_bool, check_positive_int
 from keras_attention.layers.xm2a import check_sequence_shape
+from keras_attention.utils.checks import check_bool, check_positive_int
+from keras_attention.utils.layer_arguments import WeightArguments
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class MultiScaleSelfAttention(keras.layers.Layer):
+class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
     """Multi-scale multi-head self-attention (MSMSA) on ``(B, T, V)`` sequences.
 
     Args:
         num_heads: number of heads H; head h uses convolutions of length 2h-1.
         key_dim: filters per head for each of Q, K and V.
         output_dim: units of the output projection (eq. 7.3); ``None`` keeps V.
-        fused: all heads in one convolution and one contraction (default) or the per-head reference path.
+        fused: all heads in one zero-padded convolution and one contraction, or (default) one head at a time.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every head's three
+            convolutions and the output projection; ``WeightArguments``.
     """
 
-    def __init__(
-        self,
-        num_heads=8,
-        key_dim=64,
-        output_dim=None,
-        fused=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
+    def __init__(self, num_heads=8, key_dim=64, output_dim=None, fused=False, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.key_dim = check_positive_int("key_dim", key_dim)
         self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
         self.fused = check_bool("fused", fused)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.lengths = [2 * h - 1 for h in range(1, self.num_heads + 1)]
 
     def build(self, input_shape):
@@ -63,23 +58,12 @@ class MultiScaleSelfAttention(keras.layers.Layer):
         self.biases = {"query": [], "key": [], "value": []}
         for h, length in enumerate(self.lengths, start=1):
             for role in ("query", "key", "value"):
-                self.kernels[role].append(
-                    self.add_weight(
-                        name=f"head{h}_{role}_kernel",
-                        shape=(length, variates, self.key_dim),
-                        initializer=self.kernel_initializer,
-                    )
-                )
-                self.biases[role].append(
-                    self.add_weight(
-                        name=f"head{h}_{role}_bias", shape=(self.key_dim,), initializer=self.bias_initializer
-                    )
-                )
+                kernel, bias = self.add_kernel_and_bias(f"head{h}_{role}", (length, variates, self.key_dim))
+                self.kernels[role].append(kernel)
+                self.biases[role].append(bias)
         units = self.output_dim or variates
-        self.output_kernel = self.add_weight(
-            name="output_kernel", shape=(self.num_heads * self.key_dim, units), initializer=self.kernel_initializer
-        )
-        self.output_bias = self.add_weight(name="output_bias", shape=(units,), initializer=self.bias_initializer)
+        width = self.num_heads * self.key_dim
+        self.output_kernel, self.output_bias = self.add_kernel_and_bias("output", (width, units))
 
     def _attend(self, q, k, v):
         """Scaled dot-product attention over time (eq. 7.1-7.2) for ``(B, T, H, C)`` heads."""
@@ -131,8 +115,6 @@ class MultiScaleSelfAttention(keras.layers.Layer):
                 "key_dim": self.key_dim,
                 "output_dim": self.output_dim,
                 "fused": self.fused,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

@@ -33,13 +33,8 @@ into ``g`` would multiply ``f g``'s arithmetic by ``C / inter``.
 import keras
 from keras import ops
 
-from keras_attention.utils.checks import (
-    add_dense_weights,
-    check_bool,
-    check_feature_shape,
-    check_positive_int,
-    shape_str,
-)
+from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int, shape_str
+from keras_attention.utils.layer_arguments import WeightArguments
 
 
 def _check_input(layer_name, input_shape, sub_sample):
@@ -53,7 +48,7 @@ def _check_input(layer_name, input_shape, sub_sample):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class NonLocalBlock(keras.layers.Layer):
+class NonLocalBlock(WeightArguments, keras.layers.Layer):
     """Embedded-Gaussian non-local block for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
 
     Returns ``x + BN(W_z (softmax(theta phi^T) g))`` of the input's shape.
@@ -62,28 +57,15 @@ class NonLocalBlock(keras.layers.Layer):
         inter_channels: channels of the embeddings; default ``max(1, C // 2)``.
         sub_sample: max-pool ``phi`` and ``g`` by 2 along every spatial axis.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the four 1x1
-            convolutions ``theta``, ``phi``, ``g`` and ``W_z``.
+            convolutions ``theta``, ``phi``, ``g`` and ``W_z``; ``WeightArguments``.
     """
 
-    def __init__(
-        self,
-        inter_channels=None,
-        sub_sample=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
+    def __init__(self, inter_channels=None, sub_sample=False, **kwargs):
         super().__init__(**kwargs)
         if inter_channels is not None:
             check_positive_int("inter_channels", inter_channels)
         self.inter_channels = inter_channels
         self.sub_sample = check_bool("sub_sample", sub_sample)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.norm = keras.layers.BatchNormalization(
             axis=-1,
             momentum=0.9,
@@ -101,10 +83,10 @@ class NonLocalBlock(keras.layers.Layer):
         self._inter = inter
         self._spatial_rank = len(shape) - 2
 
-        self.theta_kernel, self.theta_bias = add_dense_weights(self, "theta", channels, inter)
-        self.phi_kernel, self.phi_bias = add_dense_weights(self, "phi", channels, inter)
-        self.g_kernel, self.g_bias = add_dense_weights(self, "g", channels, inter)
-        self.w_kernel, self.w_bias = add_dense_weights(self, "w", inter, channels)
+        self.theta_kernel, self.theta_bias = self.add_kernel_and_bias("theta", (channels, inter))
+        self.phi_kernel, self.phi_bias = self.add_kernel_and_bias("phi", (channels, inter))
+        self.g_kernel, self.g_bias = self.add_kernel_and_bias("g", (channels, inter))
+        self.w_kernel, self.w_bias = self.add_kernel_and_bias("w", (inter, channels))
         self.norm.build(shape)
 
     def _keys(self, x, kernel, bias, batch):
@@ -132,14 +114,5 @@ class NonLocalBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "inter_channels": self.inter_channels,
-                "sub_sample": self.sub_sample,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            }
-        )
+        config.update({"inter_channels": self.inter_channels, "sub_sample": self.sub_sample})
         return config

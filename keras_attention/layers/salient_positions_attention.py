@@ -41,15 +41,9 @@ import math
 import keras
 from keras import ops
 
-from keras_attention.utils.checks import (
-    add_dense_weights,
-    check_bool,
-    check_feature_shape,
-    check_choice,
-    check_positive_int,
-    shape_str,
-)
+from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int, shape_str
 from keras_attention.utils.execution import IMPLEMENTATIONS
+from keras_attention.utils.layer_arguments import WeightArguments
 
 
 def salient_positions(theta, k):
@@ -61,7 +55,7 @@ def salient_positions(theta, k):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class SalientPositionsAttention(keras.layers.Layer):
+class SalientPositionsAttention(WeightArguments, keras.layers.Layer):
     """Salient positions attention block (SPANet) for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
 
     Returns ``x + BN(W (V A^T))`` of the input's shape (see the module docstring for the equations).
@@ -75,7 +69,7 @@ class SalientPositionsAttention(keras.layers.Layer):
         implementation: ``"fast"`` (default) or ``"reference"``: the same function, computed with fewer
             full-size products or as written (module docstring).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the three 1x1
-            convolutions ``theta``, ``g`` and ``W``.
+            convolutions ``theta``, ``g`` and ``W``; ``WeightArguments``.
     """
 
     def __init__(
@@ -86,10 +80,6 @@ class SalientPositionsAttention(keras.layers.Layer):
         reduction=16,
         normalize=True,
         implementation="fast",
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -101,10 +91,6 @@ class SalientPositionsAttention(keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.normalize = check_bool("normalize", normalize)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.norm = keras.layers.BatchNormalization(
             axis=-1, momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="norm"
         )
@@ -139,9 +125,9 @@ class SalientPositionsAttention(keras.layers.Layer):
         inter = self.inter_channels or max(1, channels // 2)
         self._inter = inter
 
-        self.theta_kernel, self.theta_bias = add_dense_weights(self, "theta", channels, inter)
-        self.g_kernel, self.g_bias = add_dense_weights(self, "g", channels, inter)
-        self.w_kernel, self.w_bias = add_dense_weights(self, "w", inter, channels)
+        self.theta_kernel, self.theta_bias = self.add_kernel_and_bias("theta", (channels, inter))
+        self.g_kernel, self.g_bias = self.add_kernel_and_bias("g", (channels, inter))
+        self.w_kernel, self.w_bias = self.add_kernel_and_bias("w", (inter, channels))
         self.norm.build(shape)
 
     def _affinity(self, theta, batch):
@@ -209,10 +195,6 @@ class SalientPositionsAttention(keras.layers.Layer):
                 "reduction": self.reduction,
                 "normalize": self.normalize,
                 "implementation": self.implementation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             }
         )
         return config

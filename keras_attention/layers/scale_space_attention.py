@@ -60,14 +60,9 @@ import numbers
 import keras
 from keras import ops
 
-from keras_attention.utils.checks import (
-    check_bool,
-    check_choice,
-    check_positive_int,
-    shape_str,
-    split_input_shapes,
-)
-from keras_attention.utils.execution import execution_mode
+from keras_attention.utils.checks import check_bool, check_choice, check_positive_int, shape_str, split_input_shapes
+from keras_attention.utils.execution import IMPLEMENTATIONS, execution_mode
+from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
 VARIANT_DILATION = {"c": 1, "d": 2}
 
@@ -201,8 +196,6 @@ def soft_extrema_weights(d, spatial_rank):
 # ``implementation="fast"`` computes the same tensors with a hand-written gradient, as a few fused XLA
 # computations around TensorFlow's own convolution kernels (or entirely in XLA under jit_compile); see
 # "Fast path" in the class docstring for what is done in which execution mode and why.
-
-IMPLEMENTATIONS = ("fast", "reference")
 
 
 @functools.cache
@@ -396,15 +389,22 @@ def _extrema_count(d, rank):
 
 
 class _FastPlan:
-    """Static description of one fast-path call: which forms run, in which layout (see the class docstring)."""
+    """Static description of one fast-path call: which forms run, in which layout (see the class docstring).
 
-    def __init__(self, layer, p, current, mode):
+    Args:
+        layer: the ScaleSpaceAttention layer (its switches and ``_spatial_rank``).
+        p, current: the call's aligned ``p`` and ``current`` (their static shapes choose the forms).
+        mode: ``execution_mode()``.
+        return_mask: whether the call also returns the mask.
+    """
+
+    def __init__(self, layer, p, current, mode, return_mask):
         self.rank = layer._spatial_rank
         self.kernel_size = layer.kernel_size
         self.dilation = layer.dilation_rate
         self.absolute = layer.absolute
         self.extrema = layer.extrema
-        self.return_mask = layer.return_attention
+        self.return_mask = return_mask
         self.reduce_p = p.shape[-1] == 1 and current.shape[-1] != 1
         self.sizes = tuple(current.shape[1:-1])
         self.xla = mode == "xla"
@@ -643,13 +643,14 @@ def _fast_san(plan, p, current, kernel, bias):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class ScaleSpaceAttention(keras.layers.Layer):
+class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
     """Scale-space attention module (SAN-c / SAN-d) for rank-1 (sequences) and rank-2 (images) features.
 
-    Call: ``layer([previous, current])`` with ``previous`` of shape ``(B, *S', C')`` (output of layer
-    l-1, or the network input) and ``current`` of shape ``(B, *S, C)``. Returns ``current * mask``, or
-    ``(current * mask, mask)`` with ``return_attention=True``. Spatial sizes may be unknown (``None``)
-    when the layer is built; ``previous`` is then aligned at call time (module docstring).
+    Call: ``layer([previous, current], return_attention=None)`` with ``previous`` of shape ``(B, *S', C')``
+    (output of layer l-1, or the network input) and ``current`` of shape ``(B, *S, C)``. Returns
+    ``current * mask``, or ``(current * mask, mask)`` when ``return_attention`` (the call's, else the
+    constructor's). Spatial sizes may be unknown (``None``) when the layer is built; ``previous`` is then
+    aligned at call time (module docstring).
 
     Args:
         variant: ``"c"`` (conventional smoothing convolution, dilation 1) or ``"d"`` (dilation 2).
@@ -660,9 +661,11 @@ class ScaleSpaceAttention(keras.layers.Layer):
         extrema: soft extrema weighting (eq. 9-10). False uses the DoC directly.
         smoothing: trainable smoothing convolution (eq. 11). False gives ``mask = sigmoid(e)``.
         smoothing_mode: ``"full"`` (the paper's ``C -> C`` convolution) or ``"depthwise"`` (cheap variant).
-        return_attention: also return the mask.
         implementation: ``"fast"`` (default) or ``"reference"``; same outputs and gradients (to float
             rounding), see "Fast path" below.
+        return_attention: also return the mask (default of every call; ``AttentionOutput``).
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the smoothing
+            convolution; ``WeightArguments``.
 
     Fast path (``implementation="fast"``; TensorFlow backend built with XLA, other backends run the
     reference): the module from the aligned ``p`` to its output is one ``tf.custom_gradient`` function
@@ -707,11 +710,6 @@ class ScaleSpaceAttention(keras.layers.Layer):
         extrema=True,
         smoothing=True,
         smoothing_mode="full",
-        return_attention=False,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
         implementation="fast",
         **kwargs,
     ):
@@ -726,11 +724,6 @@ class ScaleSpaceAttention(keras.layers.Layer):
         self.extrema = check_bool("extrema", extrema)
         self.smoothing = check_bool("smoothing", smoothing)
         self.smoothing_mode = check_choice("smoothing_mode", smoothing_mode, {"full", "depthwise"})
-        self.return_attention = check_bool("return_attention", return_attention)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.implementation = check_choice("implementation", implementation, set(IMPLEMENTATIONS))
 
     def _check_shapes(self, input_shape):
@@ -760,18 +753,8 @@ class ScaleSpaceAttention(keras.layers.Layer):
         if self.smoothing:
             window = (self.kernel_size,) * self._spatial_rank
             out_axis = channels if self.smoothing_mode == "full" else 1
-            self.kernel = self.add_weight(
-                name="smoothing_kernel",
-                shape=window + (channels, out_axis),
-                initializer=self.kernel_initializer,
-                regularizer=self.kernel_regularizer,
-            )
-            self.bias = self.add_weight(
-                name="smoothing_bias",
-                shape=(channels,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-            )
+            self.kernel = self.add_kernel("smoothing_kernel", window + (channels, out_axis))
+            self.bias = self.add_bias("smoothing_bias", channels)
 
     def _align(self, previous, current):
         kind, arg = self._alignment
@@ -779,24 +762,25 @@ class ScaleSpaceAttention(keras.layers.Layer):
             return align_at_call_time(previous, current)
         return apply_alignment(previous, kind, arg)
 
-    def call(self, inputs):
+    def call(self, inputs, return_attention=None):
+        with_mask = self.returns_attention(return_attention)
         previous, current = inputs
         previous = self._align(previous, current)
         p = ops.mean(previous, axis=-1, keepdims=True) if self.channel_alignment else previous
         if self.implementation == "fast" and _fast_path_available():
-            return self._fast_call(p, current)
-        return self._reference_call(p, current)
+            return self._fast_call(p, current, with_mask)
+        return self._reference_call(p, current, with_mask)
 
-    def _fast_call(self, p, current):
-        plan = _FastPlan(self, p, current, execution_mode())
+    def _fast_call(self, p, current, with_mask):
+        plan = _FastPlan(self, p, current, execution_mode(), with_mask)
         kernel = bias = None
         if self.smoothing:
             kernel = ops.cast(self.kernel, current.dtype)
             bias = ops.cast(self.bias, current.dtype)
         return _fast_san(plan, p, current, kernel, bias)
 
-    def _reference_call(self, p, current):
-        """The equations as written (eq. 8-12, eq. 4) on the aligned ``p``."""
+    def _reference_call(self, p, current, with_mask):
+        """The equations as written (eq. 8-12, eq. 4) on the aligned ``p``; also the mask when ``with_mask``."""
         diff = current - p
         d = ops.abs(diff) if self.absolute else diff
         if self.extrema:
@@ -815,15 +799,11 @@ class ScaleSpaceAttention(keras.layers.Layer):
             z = e
         mask = ops.sigmoid(z)
         output = current * mask
-        if self.return_attention:
-            return output, mask
-        return output
+        return (output, mask) if with_mask else output
 
-    def compute_output_shape(self, input_shape):
+    def output_and_attention_shapes(self, input_shape):
         _, current, _ = self._check_shapes(input_shape)
-        if self.return_attention:
-            return current, current
-        return current
+        return current, current
 
     def get_config(self):
         config = super().get_config()
@@ -837,11 +817,6 @@ class ScaleSpaceAttention(keras.layers.Layer):
                 "extrema": self.extrema,
                 "smoothing": self.smoothing,
                 "smoothing_mode": self.smoothing_mode,
-                "return_attention": self.return_attention,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 "implementation": self.implementation,
             }
         )

@@ -36,6 +36,7 @@ from keras_attention.utils.checks import (
     shape_str,
     split_input_shapes,
 )
+from keras_attention.utils.layer_arguments import WeightArguments
 
 INPUT_NAMES = ["series_features", "saliency_features"]
 
@@ -46,8 +47,10 @@ def _check_rate(argument, value):
     return float(value)
 
 
-class _SaliencyCrossAttention(keras.layers.Layer):
-    """Shared body of SDMA (``mutual=True``) and SDCA (``mutual=False``)."""
+class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
+    """Shared body of SDMA (``mutual=True``) and SDCA (``mutual=False``). ``kernel_initializer``,
+    ``bias_initializer``, ``kernel_regularizer`` and ``bias_regularizer`` (``WeightArguments``) go to both
+    LSTMs, with their recurrent counterparts."""
 
     mutual = True
 
@@ -57,12 +60,8 @@ class _SaliencyCrossAttention(keras.layers.Layer):
         return_branches=False,
         dropout=0.0,
         recurrent_dropout=0.0,
-        kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
         recurrent_regularizer=None,
-        bias_regularizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,12 +69,8 @@ class _SaliencyCrossAttention(keras.layers.Layer):
         self.return_branches = check_bool("return_branches", return_branches)
         self.dropout = _check_rate("dropout", dropout)
         self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.series_lstm = self._make_lstm("series_lstm")
         self.saliency_lstm = self._make_lstm("saliency_lstm")
 
@@ -152,12 +147,8 @@ class _SaliencyCrossAttention(keras.layers.Layer):
                 "return_branches": self.return_branches,
                 "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
             }
         )
         return config

@@ -16,7 +16,7 @@ defaults). The hidden width is at least one unit, so narrow layers (``C < reduct
 Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
 the same gradients, to float32 round-off): ``"reference"`` is the equations above differentiated by the
 backend; ``"fast"`` makes the squeeze one op whose gradient ``d_z / N`` is added into the gradient that
-reaches ``x`` from ``x * s`` (``cbam.spatial_pool``), instead of a materialised full-size broadcast of it
+reaches ``x`` from ``x * s`` (``fast_ops.spatial_pool``), instead of a materialised full-size broadcast of it
 and a sum of two full-size tensors. Under XLA (``jit_compile=True``, or the JAX backend), which fuses
 the reference's gradient into the same loop anyway, ``"fast"`` runs the reference formulation.
 """
@@ -24,61 +24,43 @@ the reference's gradient into the same loop anyway, ``"fast"`` runs the referenc
 import keras
 from keras import ops
 
-from keras_attention.layers.cbam import IMPLEMENTATIONS, spatial_pool
-from keras_attention.utils.checks import (
-    add_dense_weights,
-    check_bool,
-    check_choice,
-    check_feature_shape,
-    check_positive_int,
-)
-from keras_attention.utils.execution import in_xla_context
+from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
+from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
+from keras_attention.utils.fast_ops import spatial_pool
+from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class SqueezeExcitation(keras.layers.Layer):
+class SqueezeExcitation(AttentionOutput, WeightArguments, keras.layers.Layer):
     """Squeeze-and-Excitation channel recalibration for ``(B, T, C)`` or ``(B, H, W, C)`` features.
 
-    Returns ``x * s`` of the input's shape, or ``(x * s, s)`` with ``return_attention=True``.
+    Call: ``layer(x, return_attention=None)``. Returns ``x * s`` of the input's shape, or ``(x * s, s)``
+    when ``return_attention`` (the call's, else the constructor's).
 
     Args:
         reduction: reduction ratio ``r``; the hidden width is ``max(1, C // r)``.
-        return_attention: also return the channel scale ``s`` of shape ``(B, 1.., C)``.
         implementation: ``"fast"`` (default) or ``"reference"``, the same function computed with fewer
             full-size passes or written out as the equations (see the module docstring).
+        return_attention: also return the channel scale ``s`` of shape ``(B, 1.., C)`` (default of every
+            call; ``AttentionOutput``).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for both
-            fully connected layers.
+            fully connected layers; ``WeightArguments``.
     """
 
-    def __init__(
-        self,
-        reduction=16,
-        return_attention=False,
-        implementation="fast",
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        **kwargs,
-    ):
+    def __init__(self, reduction=16, implementation="fast", **kwargs):
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
-        self.return_attention = check_bool("return_attention", return_attention)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
 
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         channels = int(shape[-1])
         self._spatial_axes = tuple(range(1, len(shape) - 1))
         hidden = max(1, channels // self.reduction)
-        self.squeeze_kernel, self.squeeze_bias = add_dense_weights(self, "squeeze", channels, hidden)
-        self.excite_kernel, self.excite_bias = add_dense_weights(self, "excite", hidden, channels)
+        self.squeeze_kernel, self.squeeze_bias = self.add_kernel_and_bias("squeeze", (channels, hidden))
+        self.excite_kernel, self.excite_bias = self.add_kernel_and_bias("excite", (hidden, channels))
 
-    def call(self, inputs):
+    def call(self, inputs, return_attention=None):
         if self.implementation == "fast" and not in_xla_context():  # XLA fuses the reference's gradient
             z, x = spatial_pool(inputs, self._spatial_axes, with_max=False)  # x carries z's gradient
         else:
@@ -87,27 +69,13 @@ class SqueezeExcitation(keras.layers.Layer):
         h = ops.relu(ops.matmul(z, self.squeeze_kernel) + self.squeeze_bias)
         scale = ops.sigmoid(ops.matmul(h, self.excite_kernel) + self.excite_bias)
         output = x * scale
-        if self.return_attention:
-            return output, scale
-        return output
+        return (output, scale) if self.returns_attention(return_attention) else output
 
-    def compute_output_shape(self, input_shape):
+    def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
-        if self.return_attention:
-            return shape, (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
-        return shape
+        return shape, (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "reduction": self.reduction,
-                "return_attention": self.return_attention,
-                "implementation": self.implementation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            }
-        )
+        config.update({"reduction": self.reduction, "implementation": self.implementation})
         return config

@@ -49,6 +49,7 @@ from keras_attention.utils.checks import (
     shape_str,
 )
 from keras_attention.utils.execution import execution_mode
+from keras_attention.utils.layer_arguments import WeightArguments
 
 VARIANTS = ("xm2a", "msmsa", "exp", "pool", "exp_pool")
 POOL_VARIANTS = ("pool", "exp_pool")
@@ -111,7 +112,7 @@ def check_sequence_shape(layer_name, input_shape):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class XM2A(keras.layers.Layer):
+class XM2A(WeightArguments, keras.layers.Layer):
     """Multi-scale multi-head attention with cross-talk on ``(B, T, V)`` sequences.
 
     Args:
@@ -124,6 +125,9 @@ class XM2A(keras.layers.Layer):
         norm: ``"layer"`` or ``"batch"`` (eq. 7.10).
         output_dim: units of the output projection W^O (eq. 7.11); ``None`` keeps V.
         fused: fused heads (default) or the straightforward per-head reference path.
+        epsilon: the layer (or batch) norm's epsilon.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every head's
+            convolution and the output projection; ``WeightArguments``.
     """
 
     def __init__(
@@ -137,8 +141,6 @@ class XM2A(keras.layers.Layer):
         output_dim=None,
         fused=True,
         epsilon=1e-3,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -153,8 +155,6 @@ class XM2A(keras.layers.Layer):
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
             raise ValueError(f"Argument `epsilon` must be a positive number; got {epsilon!r}.")
         self.epsilon = float(epsilon)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.scales = head_scales(self.variant, self.num_heads)
         self.lengths = kernel_lengths(self.variant, self.num_heads)
 
@@ -166,16 +166,9 @@ class XM2A(keras.layers.Layer):
         self.head_kernels = []
         self.head_biases = []
         for h, length in enumerate(self.lengths, start=1):
-            self.head_kernels.append(
-                self.add_weight(
-                    name=f"head{h}_kernel",
-                    shape=(length, variates, self.key_dim),
-                    initializer=self.kernel_initializer,
-                )
-            )
-            self.head_biases.append(
-                self.add_weight(name=f"head{h}_bias", shape=(self.key_dim,), initializer=self.bias_initializer)
-            )
+            kernel, bias = self.add_kernel_and_bias(f"head{h}", (length, variates, self.key_dim))
+            self.head_kernels.append(kernel)
+            self.head_biases.append(bias)
         width = self.num_heads * self.key_dim
         if self.norm == "layer":
             self.gamma = self.add_weight(name="norm_gamma", shape=(self.num_heads, self.key_dim), initializer="ones")
@@ -184,10 +177,7 @@ class XM2A(keras.layers.Layer):
             self.batch_norm = keras.layers.BatchNormalization(axis=-1, epsilon=self.epsilon, name="norm")
             self.batch_norm.build((shape[0], shape[1], width))
         units = self.output_dim or variates
-        self.output_kernel = self.add_weight(
-            name="output_kernel", shape=(width, units), initializer=self.kernel_initializer
-        )
-        self.output_bias = self.add_weight(name="output_bias", shape=(units,), initializer=self.bias_initializer)
+        self.output_kernel, self.output_bias = self.add_kernel_and_bias("output", (width, units))
         # fused path: heads packed into convolution groups (conv variants), window offsets (pool variants)
         self._groups = pack_heads(self.lengths)
         self._windows = [same_offsets(size) for size in self.scales]
@@ -334,8 +324,6 @@ class XM2A(keras.layers.Layer):
                 "output_dim": self.output_dim,
                 "fused": self.fused,
                 "epsilon": self.epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

@@ -2,7 +2,7 @@
 
 Every image builder is ``builder(input_shape, num_classes, attention=None, placement=..., width=1.0,
 **options)`` and returns an uncompiled functional ``keras.Model``. ``attention`` is None or a kind
-registered in :mod:`keras_attention.models.attention_slots`; ``placement`` is ``"bottleneck"`` (one
+of the registry :mod:`keras_attention.layers.registry` deployed ``"slot"``; ``placement`` is ``"bottleneck"`` (one
 module right before each down-sampling) or ``"full"`` (one after every trainable convolution /
 recurrent layer; inside every block for residual networks). VGG and the ResNets default to
 ``placement=None`` (the kind's own default) and also take the deployed kinds ``"fa"`` / ``"fa+se"``
@@ -21,6 +21,7 @@ from keras_attention.models.attention_slots import (
     attention_layers,
     register_attention,
     resolve_deployment,
+    unregister_attention,
 )
 from keras_attention.models.attention_encoder import attention_encoder, attention_parameter_count
 from keras_attention.models.lenet import lenet5
@@ -67,6 +68,7 @@ __all__ = [
     "san1d_lstm",
     "sdma_net",
     "self_attention_lstm",
+    "unregister_attention",
     "vgg16",
     "vgg19",
 ]

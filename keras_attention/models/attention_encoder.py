@@ -27,6 +27,10 @@ in every block (the rows of Table 7.3):
   (rank 1) on the ``(T, d)`` sequence, in the same residual + LayerNorm slot (default reductions 16);
 - ``None``: no attention, the feed-forward sub-blocks only.
 
+These are the kinds of :mod:`keras_attention.layers.registry` deployed ``"mixer"``; a single-input kind
+registered with ``deployments=("mixer",)`` and rank 1 works here too (it gets the encoder context values its
+row names: ``num_heads``, ``key_dim``, ``output_dim`` = d, ``variant``, ``talk``, ``descriptor``, ``norm``).
+
 Readings where SPEC and the dissertation are silent: post-norm blocks as in [114] (residual, then
 LayerNormalization with Keras' epsilon 1e-3); ``dropout`` on each sub-block's output before the residual;
 ReLU in the feed-forward block; no positional encoding (none is described), so the Transformer, Self
@@ -36,12 +40,11 @@ The attention layer of block i is named ``block{i}_attention`` (:func:`attention
 those).
 """
 
-import math
 import numbers
 
 import keras
 
-from keras_attention.layers import BAM, XM2A, MultiScaleSelfAttention, SqueezeExcitation
+from keras_attention.layers.registry import MIXER, attention_names, check_kind, get_attention
 from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.layers.xm2a import VARIANTS
 from keras_attention.models._common import (
@@ -51,7 +54,9 @@ from keras_attention.models._common import (
 )
 
 BUILDER = "attention_encoder"
-ENCODER_ATTENTIONS = ("xm2a", "msmsa", "transformer", "se", "bam", "self")  # and None
+# The built-in kinds deployed as the mixer (and None); attention_encoder reads the registry when called, so a
+# kind registered later with deployments including "mixer" (rank 1) is accepted too.
+ENCODER_ATTENTIONS = attention_names(MIXER, rank=1)
 TALKS = ("scale", "self")
 DESCRIPTORS = ("mean", "max")
 NORMS = ("layer", "batch")
@@ -69,27 +74,12 @@ def model_width(num_heads, key_dim):
     return num_heads * key_dim
 
 
-def _attention_layer(attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm):
-    name = f"block{i}_attention"
-    if attention == "xm2a":
-        return XM2A(num_heads, key_dim, variant=variant, talk=talk, descriptor=descriptor, norm=norm,
-                    output_dim=width, name=name)
-    if attention == "msmsa":
-        return MultiScaleSelfAttention(num_heads, key_dim, output_dim=width, name=name)
-    if attention == "se":
-        return SqueezeExcitation(name=name)
-    return BAM(name=name)
-
-
-def _apply_attention(x, attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm):
-    if attention == "transformer":
-        mha = keras.layers.MultiHeadAttention(num_heads, key_dim, name=f"block{i}_attention")
-        return mha(x, x)
-    if attention == "self":
-        query = keras.layers.Rescaling(1.0 / math.sqrt(width), name=f"block{i}_attention_query_scale")(x)
-        return keras.layers.Attention(name=f"block{i}_attention")([query, x])
-    layer = _attention_layer(attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm)
-    return layer(x)
+def _apply_attention(x, attention, i, context):
+    """The registry's module of ``attention`` on ``x``, named ``block<i>_attention``; ``context`` holds the
+    encoder's ``num_heads``, ``key_dim``, ``output_dim`` (the width d) and XM2A's options, of which each
+    kind takes those its row names."""
+    kind = get_attention(attention)
+    return kind.call(kind.build(f"block{i}_attention", context), x)
 
 
 def attention_encoder(
@@ -112,7 +102,8 @@ def attention_encoder(
     Args:
         input_shape: ``(T, V)`` without the batch axis; ``T`` may be None.
         num_classes: number of classes (>= 2).
-        attention: ``"xm2a"``, ``"msmsa"``, ``"transformer"``, ``"se"``, ``"bam"``, ``"self"`` or None.
+        attention: ``"xm2a"``, ``"msmsa"``, ``"transformer"``, ``"se"``, ``"bam"``, ``"self"``, another kind
+            deployed ``"mixer"`` (module docstring) or None.
         num_layers: encoder blocks (the paper: 6).
         num_heads, key_dim: heads and per-head width of XM2A / MSMSA / MultiHeadAttention (paper: 8, 64);
             they also set the model width ``d = num_heads * key_dim`` for every ``attention``.
@@ -124,8 +115,7 @@ def attention_encoder(
     """
     shape = check_input_shape(BUILDER, input_shape, rank=1, minimum=1, allow_unknown=True)
     num_classes = check_num_classes(BUILDER, num_classes)
-    if attention is not None:
-        _prefixed(check_choice, "attention", attention, set(ENCODER_ATTENTIONS))
+    _prefixed(check_kind, "attention", attention, attention_names(MIXER, rank=1), allow_none=True)
     num_layers = _prefixed(check_positive_int, "num_layers", num_layers)
     num_heads = _prefixed(check_positive_int, "num_heads", num_heads)
     key_dim = _prefixed(check_positive_int, "key_dim", key_dim)
@@ -137,12 +127,14 @@ def attention_encoder(
     talk = _prefixed(check_choice, "talk", talk, set(TALKS))
     descriptor = _prefixed(check_choice, "descriptor", descriptor, set(DESCRIPTORS))
     norm = _prefixed(check_choice, "norm", norm, set(NORMS))
+    context = dict(num_heads=num_heads, key_dim=key_dim, output_dim=width, variant=variant, talk=talk,
+                   descriptor=descriptor, norm=norm)
 
     inputs = keras.Input(shape, name="series")
     x = keras.layers.Dense(width, name="input_projection")(inputs)
     for i in range(1, num_layers + 1):
         if attention is not None:
-            a = _apply_attention(x, attention, i, width, num_heads, key_dim, variant, talk, descriptor, norm)
+            a = _apply_attention(x, attention, i, context)
             a = keras.layers.Dropout(dropout, name=f"block{i}_attention_dropout")(a)
             x = keras.layers.Add(name=f"block{i}_attention_residual")([x, a])
             x = keras.layers.LayerNormalization(name=f"block{i}_attention_norm")(x)

@@ -3,21 +3,23 @@
 An *attention slot* is a place in a network where a module may weight a feature map. Every slot sees
 two tensors: ``previous`` (the input of the layer that made the feature map; the network input for
 the first layer) and ``current`` (that layer's output). What a module takes from the pair is part of
-its registry entry:
+its row in the registry of attention kinds, :mod:`keras_attention.layers.registry`:
 
 - pair modules (SAN-c, SAN-d) get ``[previous, current]`` (SAN paper eq. 4-12);
 - single-input modules (CBAM, BAM, SE, SPANet, non-local) get ``current`` only.
 
 The module's output replaces ``current`` and feeds on. Adding a method later is one call to
-:func:`register_attention`.
+:func:`register_attention`; every builder here reads the registry when it is called, so a kind
+registered later is accepted by each builder that hosts its deployment and rank.
 
-Not every method is a slot module. The *deployed* kinds in :data:`DEPLOYED_KINDS` change a network's
-structure and are built by the builders that support them (see their docstrings), never through a slot:
+Not every method is a slot module. The kinds deployed ``"blocks"`` (:data:`DEPLOYED_KINDS`) change a
+network's structure and are laid out by the builders that support them (see their docstrings), never
+through a slot:
 
 - ``"fa"`` / ``"fa+se"``: focus-and-association over blocks and stages (FANet Fig. 4; ResNets, VGG);
   their modules are named ``fa_<slot>``;
-- in the ResNet builders, ``"spanet"`` / ``"nonlocal"`` mean one module after a given stage (SPANet
-  Table 2); elsewhere they are ordinary single-input slot modules;
+- in the ResNet builders, the kinds deployed ``"stage"`` (``"spanet"`` / ``"nonlocal"``) mean one module
+  after a given stage (SPANet Table 2); elsewhere they are ordinary single-input slot modules;
 - AW-convolution is not an attention kind but a convolution: the ResNet builders' ``conv="aw"``.
 
 The builders name every module ``<kind>_<slot>`` with ``<kind>`` the attention name with ``-`` turned
@@ -30,88 +32,30 @@ Reading of SPEC where it is silent: SAN's smoothing kernel takes the slot's conv
 """
 
 from dataclasses import dataclass
-from typing import Callable
+
+from keras_attention.layers.registry import (
+    ATTENTION_KINDS,
+    BLOCKS,
+    SLOT,
+    STAGE,
+    AttentionKind,
+    attention_names,
+    check_kind,
+    get_attention,
+    layer_prefix,
+    register_attention,
+    unregister_attention,
+)
 
 PLACEMENTS = ("bottleneck", "full")
-# Kinds that the builders deploy themselves (not through a slot); kind -> layer-name prefix.
-DEPLOYED_KINDS = {"fa": "fa", "fa+se": "fa"}
+# The built-in kinds that the builders deploy themselves (not through a slot); kind -> layer-name prefix.
+DEPLOYED_KINDS = {name: ATTENTION_KINDS[name].prefix for name in attention_names(BLOCKS)}
 
 
-@dataclass(frozen=True)
-class AttentionKind:
-    """One registry entry: ``factory(name=..., **options)`` returns a layer.
-
-    ``pair=True``: the layer is called on ``[previous, current]``; otherwise on ``current``.
-    ``match_kernel=True``: the slot's convolution kernel size is passed as ``kernel_size`` unless the
-    options set it.
-    """
-
-    factory: Callable
-    pair: bool
-    match_kernel: bool
-
-
-ATTENTION_KINDS = {}
-
-
-def register_attention(name, factory, *, pair=False, match_kernel=False, replace=False):
-    """Register ``factory(name=..., **options) -> keras layer`` under ``name``.
-
-    Raises a ValueError when ``name`` is already registered (unless ``replace=True``) or is not a
-    lower-case identifier-like string (letters, digits, ``-``).
-    """
-    if not isinstance(name, str) or not name or not all(ch.isalnum() or ch == "-" for ch in name) or (
-        name != name.lower()
-    ):
-        raise ValueError(
-            f"Argument `name` must be a non-empty lower-case string of letters, digits and '-'; got {name!r}."
-        )
-    if name in DEPLOYED_KINDS:
-        raise ValueError(
-            f"Attention kind {name!r} is reserved: the builders deploy it over blocks, not through a slot."
-        )
-    if name in ATTENTION_KINDS and not replace:
-        raise ValueError(f"Attention kind {name!r} is already registered; pass replace=True to override it.")
-    ATTENTION_KINDS[name] = AttentionKind(factory=factory, pair=bool(pair), match_kernel=bool(match_kernel))
-    return ATTENTION_KINDS[name]
-
-
-def _san(variant):
-    def factory(name, **options):
-        from keras_attention.layers.scale_space_attention import ScaleSpaceAttention
-
-        return ScaleSpaceAttention(variant=variant, name=name, **options)
-
-    return factory
-
-
-def _single(module, class_name):
-    def factory(name, **options):
-        import importlib
-
-        cls = getattr(importlib.import_module(f"keras_attention.layers.{module}"), class_name)
-        return cls(name=name, **options)
-
-    return factory
-
-
-register_attention("san-c", _san("c"), pair=True, match_kernel=True)
-register_attention("san-d", _san("d"), pair=True, match_kernel=True)
-register_attention("cbam", _single("cbam", "CBAM"))
-register_attention("bam", _single("bam", "BAM"))
-register_attention("se", _single("squeeze_excitation", "SqueezeExcitation"))
-register_attention("spanet", _single("salient_positions_attention", "SalientPositionsAttention"))
-register_attention("nonlocal", _single("non_local", "NonLocalBlock"))
-
-
-def check_attention(attention, deployed=()):
-    """Return ``attention`` when it is None, a registered kind or one of the ``deployed`` kinds the
-    calling builder supports, else raise a ValueError listing them."""
-    valid_kinds = set(ATTENTION_KINDS) | set(deployed)
-    if attention is None or (isinstance(attention, str) and attention in valid_kinds):
-        return attention
-    valid = ", ".join(["None"] + [repr(k) for k in sorted(valid_kinds)])
-    raise ValueError(f"Argument `attention` must be one of {valid}; got {attention!r}.")
+def check_attention(attention, deployed=(), rank=None):
+    """Return ``attention`` when it is None, a registered slot kind of ``rank`` (any if None) or one of the
+    ``deployed`` kinds the calling builder supports, else raise a ValueError listing them."""
+    return check_kind("attention", attention, attention_names(SLOT, rank) + tuple(deployed), allow_none=True)
 
 
 def check_placement(placement):
@@ -136,38 +80,34 @@ def check_attention_options(attention_options):
     return dict(attention_options)
 
 
-def layer_prefix(attention):
-    """``"san-c"`` -> ``"san_c"``, ``"fa+se"`` -> ``"fa_se"``: the name part of that kind."""
-    return attention.replace("-", "_").replace("+", "_")
+def module_name(attention, slot):
+    """``<prefix>_<slot>``: the name of the ``attention`` module at ``slot`` (``san_c_conv1``, ``fa_stage2``)."""
+    return f"{get_attention(attention).prefix}_{slot}"
 
 
 def apply_attention(attention, previous, current, slot, *, kernel_size=3, options=None):
     """Apply the ``attention`` module at ``slot`` and return the tensor that feeds on.
 
     ``attention=None`` returns ``current`` unchanged. The layer is named ``<prefix>_<slot>``;
-    ``kernel_size`` is the slot's convolution kernel size, offered to kinds registered with
-    ``match_kernel=True``.
+    ``kernel_size`` is the slot's convolution kernel size, offered to kinds that take it from the
+    builder's context (``match_kernel=True``).
     """
     if attention is None:
         return current
-    kind = ATTENTION_KINDS[check_attention(attention)]
-    options = dict(options or {})
-    if kind.match_kernel:
-        options.setdefault("kernel_size", kernel_size)
-    layer = kind.factory(name=f"{layer_prefix(attention)}_{slot}", **options)
-    return layer([previous, current]) if kind.pair else layer(current)
+    kind = get_attention(check_attention(attention))
+    module = kind.build(module_name(attention, slot), context={"kernel_size": kernel_size}, options=options)
+    return kind.call(module, current, previous)
 
 
 def attention_layers(model):
-    """The attention modules the builders put into ``model``, in network order."""
-    prefixes = tuple(layer_prefix(k) + "_" for k in ATTENTION_KINDS) + tuple(
-        prefix + "_" for prefix in sorted(set(DEPLOYED_KINDS.values()))
-    )
+    """The attention modules the builders put into ``model`` (slots, stages, blocks), in network order."""
+    prefixes = tuple(dict.fromkeys(ATTENTION_KINDS[name].prefix + "_"
+                                   for name in attention_names((SLOT, STAGE, BLOCKS))))
     return [layer for layer in model.layers if layer.name.startswith(prefixes)]
 
 
 # ----------------------------------------------------------------------------- deployed kinds
-FA_KINDS = ("fa", "fa+se")
+FA_KINDS = tuple(DEPLOYED_KINDS)  # the built-in kinds deployed over blocks
 FA_SE_OPTION_KEYS = ("fa", "se")
 
 
@@ -195,8 +135,8 @@ class Deployment:
         else ``base_<kind>_<placement>`` (the slot builders' naming)."""
         if self.attention is None:
             return base
-        if self.attention == "fa":
-            return f"{base}_fa"
+        if self.fa and self.slot is None:
+            return f"{base}_{layer_prefix(self.attention)}"
         if self.stage is not None:
             return f"{base}_{layer_prefix(self.attention)}_stage{self.stage}"
         return f"{base}_{layer_prefix(self.attention)}_{self.placement}"
@@ -211,22 +151,27 @@ def _options_dict(builder, argument, value):
 
 
 def resolve_deployment(builder, attention, placement, attention_options, *, fa=False, stage_kinds=(),
-                       stage=None, k=None, n_stages=None):
+                       stage=None, k=None, n_stages=None, rank=2):
     """Check a builder's attention arguments together and return a :class:`Deployment`.
 
-    ``fa=True``: the builder supports ``"fa"`` / ``"fa+se"``; ``stage_kinds``: kinds the builder puts
-    after one stage (``stage`` in ``1..n_stages``, default 3; ``k`` only for ``"spanet"``, default 2).
-    ``placement=None`` means the kind's default: ``"bottleneck"`` for slot modules, ``"full"`` (SE in
-    every block) for ``"fa+se"``; ``"fa"`` and the stage kinds take no placement. Every invalid
-    combination raises a ValueError naming the arguments.
+    ``fa=True``: the builder supports the kinds deployed over blocks (``"fa"`` / ``"fa+se"``);
+    ``stage_kinds``: kinds the builder puts after one stage (``stage`` in ``1..n_stages``, default 3; ``k``
+    only for ``"spanet"``, default 2); ``rank``: the builder's (2, images) for its slot kinds.
+    ``placement=None`` means the kind's default: ``"bottleneck"`` for slot modules, ``"full"`` (the
+    companion, SE, in every block) for ``"fa+se"``; ``"fa"`` and the stage kinds take no placement. Every
+    invalid combination raises a ValueError naming the arguments.
     """
-    attention = check_attention(attention, deployed=FA_KINDS if fa else ())
+    blocks = attention_names(BLOCKS, rank) if fa else ()
+    stage_kinds = tuple(stage_kinds)
+    attention = check_attention(attention, deployed=blocks + stage_kinds, rank=rank)
     options = check_attention_options(attention_options)
     if placement is not None:
         placement = check_placement(placement)
+    companion = get_attention(attention).companion if attention is not None else None
+    over_blocks = attention in blocks
     at_stage = attention in stage_kinds
-    if placement is not None and (attention == "fa" or at_stage):
-        where = ("FA goes over every block and stage, Fig. 4" if attention == "fa"
+    if placement is not None and ((over_blocks and companion is None) or at_stage):
+        where = ("FA goes over every block and stage, Fig. 4" if over_blocks
                  else "one module after the stage given by `stage`")
         raise ValueError(
             f"{builder}: argument `placement` does not apply to attention={attention!r} ({where}); leave it "
@@ -261,39 +206,62 @@ def resolve_deployment(builder, attention, placement, attention_options, *, fa=F
                 raise ValueError(f"{builder}: argument `k` must be an integer >= 1; got {k!r}.")
             options.setdefault("k", 2 if k is None else k)
         slot, slot_options, stage_options = None, {}, options
-    elif attention == "fa":
+    elif over_blocks and companion is None:
         slot, slot_options, fa_options = None, {}, options
-    elif attention == "fa+se":
-        unknown = sorted(set(options) - set(FA_SE_OPTION_KEYS))
+    elif over_blocks:
+        keys = (get_attention(attention).prefix, companion)  # ("fa", "se"): one dict per module
+        unknown = sorted(set(options) - set(keys))
         if unknown:
             raise ValueError(
-                f"{builder}: with attention='fa+se', argument `attention_options` holds one dict per module, "
-                f"under the keys {list(FA_SE_OPTION_KEYS)}; got the keys {unknown}."
+                f"{builder}: with attention={attention!r}, argument `attention_options` holds one dict per module, "
+                f"under the keys {list(keys)}; got the keys {unknown}."
             )
-        fa_options = _options_dict(builder, "attention_options['fa']", options.get("fa", {}))
-        slot, slot_options = "se", _options_dict(builder, "attention_options['se']", options.get("se", {}))
+        fa_options = _options_dict(builder, f"attention_options[{keys[0]!r}]", options.get(keys[0], {}))
+        slot, slot_options = companion, _options_dict(builder, f"attention_options[{companion!r}]",
+                                                      options.get(companion, {}))
         placement = placement or "full"
     return Deployment(
         attention=attention,
         slot=slot,
         placement=placement or "bottleneck",
         slot_options=slot_options,
-        fa=attention in FA_KINDS,
+        fa=over_blocks,
         fa_options=fa_options,
         stage=stage if at_stage else None,
         stage_options=stage_options,
     )
 
 
-def apply_focus_association(block_input, block_output, s, name, options):
-    """One FA module on a block (FANet eq. 5-9): returns ``(x_next, s_next)``; ``s`` is None for the
-    first recalibrated block of a chain."""
-    from keras_attention.layers.focus_association import FocusAssociation
-
-    layer = FocusAssociation(name=name, **options)
+def apply_focus_association(block_input, block_output, s, name, options, kind="fa"):
+    """One FA module (the layer of the blocks kind ``kind``) on a block (FANet eq. 5-9): returns
+    ``(x_next, s_next)``; ``s`` is None for the first recalibrated block of a chain."""
+    layer = get_attention(kind).build(name, options=options)
     return layer([block_input, block_output] if s is None else [block_input, block_output, s])
 
 
 def apply_stage_module(attention, x, name, options):
     """The single-input module ``attention`` on ``x`` (after a whole stage), named ``name``."""
-    return ATTENTION_KINDS[attention].factory(name=name, **options)(x)
+    kind = get_attention(attention)
+    return kind.call(kind.build(name, options=options), x)
+
+
+__all__ = [
+    "ATTENTION_KINDS",
+    "AttentionKind",
+    "DEPLOYED_KINDS",
+    "Deployment",
+    "FA_KINDS",
+    "PLACEMENTS",
+    "apply_attention",
+    "apply_focus_association",
+    "apply_stage_module",
+    "attention_layers",
+    "check_attention",
+    "check_attention_options",
+    "check_placement",
+    "layer_prefix",
+    "module_name",
+    "register_attention",
+    "resolve_deployment",
+    "unregister_attention",
+]

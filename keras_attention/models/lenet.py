@@ -45,7 +45,7 @@ def lenet5(
     Args:
         input_shape: image shape without the batch axis.
         num_classes: softmax classes (>= 2).
-        attention: None or a kind registered in :mod:`keras_attention.models.attention_slots`.
+        attention: None or a kind of :mod:`keras_attention.layers.registry` deployed ``"slot"`` at rank 2.
         placement: ``"bottleneck"`` or ``"full"``; the same model for LeNet-5.
         width: multiplier of every filter / unit count (each at least 1).
         attention_options: extra keyword arguments for every attention layer.
@@ -55,7 +55,7 @@ def lenet5(
     shape = check_input_shape(builder, input_shape, rank=2, minimum=LENET_MIN_SIZE)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
-    attention = check_attention(attention)
+    attention = check_attention(attention, rank=2)
     placement = check_placement(placement)
     options = check_attention_options(attention_options)
 

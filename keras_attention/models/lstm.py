@@ -52,7 +52,7 @@ def lstm4(
     Args:
         input_shape: series shape without the batch axis.
         num_classes: softmax classes (>= 2) for classification, predicted values (>= 1) for forecasting.
-        attention: None or a kind registered in :mod:`keras_attention.models.attention_slots` (rank 1).
+        attention: None or a kind of :mod:`keras_attention.layers.registry` deployed ``"slot"`` at rank 1.
         placement: ``"bottleneck"`` (LSTM 2 and 4) or ``"full"`` (every LSTM).
         width: multiplier of the 64 units (at least 1).
         task: ``"classification"`` (softmax head) or ``"forecasting"`` (linear head).
@@ -64,7 +64,7 @@ def lstm4(
     shape = check_input_shape(builder, input_shape, rank=1, minimum=LSTM_MIN_STEPS, allow_unknown=True)
     num_classes = check_num_classes(builder, num_classes, minimum=2 if task == "classification" else 1)
     width = check_width(builder, width)
-    attention = check_attention(attention)
+    attention = check_attention(attention, rank=1)
     placement = check_placement(placement)
     options = check_attention_options(attention_options)
 

@@ -62,10 +62,12 @@ from keras_attention.models._common import (
     classifier_head,
     scaled,
 )
+from keras_attention.layers.registry import STAGE, attention_names
 from keras_attention.models.attention_slots import (
     apply_attention,
     apply_focus_association,
     apply_stage_module,
+    module_name,
     resolve_deployment,
 )
 
@@ -73,7 +75,9 @@ RESNET_LARGE_INPUT = 64  # from this size on: 7x7 stride-2 stem + max-pooling
 RESNET_MIN_SIZE = 8  # total stride of the stages after the small stem
 CIFAR_RESNET_MIN_SIZE = 4
 CONVS = ("standard", "aw")
-STAGE_KINDS = ("spanet", "nonlocal")  # one module after a stage (SPANet Table 2)
+# The built-in kinds deployed as one module after a stage (SPANet Table 2); the builders read the registry
+# when called, so a kind registered later with deployments including "stage" goes there too.
+STAGE_KINDS = attention_names(STAGE, rank=2)
 
 
 def _conv_bn(x, filters, kernel, stride, tag, relu, aw=False):
@@ -132,11 +136,14 @@ def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_cla
             block_input = x
             x = block(x, scaled(f, width), stride if b == 1 else 1, tag, attend, d.slot, d.slot_options, aw)
             if d.fa and b >= 2:  # block 1 is the benchmark block (the paper's B_0)
-                x, block_chain = apply_focus_association(block_input, x, block_chain, f"fa_{tag}", d.fa_options)
+                x, block_chain = apply_focus_association(block_input, x, block_chain, module_name(d.attention, tag),
+                                                         d.fa_options, kind=d.attention)
+        stage_module = module_name(d.attention, f"stage{stage}") if d.attention is not None else None
         if d.fa and stage >= 2:  # stage 1 is the benchmark stage
-            x, stage_chain = apply_focus_association(stage_input, x, stage_chain, f"fa_stage{stage}", d.fa_options)
+            x, stage_chain = apply_focus_association(stage_input, x, stage_chain, stage_module, d.fa_options,
+                                                     kind=d.attention)
         if d.stage == stage:
-            x = apply_stage_module(d.attention, x, f"{d.attention}_stage{stage}", d.stage_options)
+            x = apply_stage_module(d.attention, x, stage_module, d.stage_options)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = classifier_head(x, num_classes)
     base = f"aw_{builder}" if aw else builder
@@ -153,7 +160,7 @@ def _checked(builder, input_shape, num_classes, width, attention, placement, att
     except ValueError as error:
         raise ValueError(f"{builder}: {error}") from None
     deployment = resolve_deployment(builder, attention, placement, attention_options, fa=True,
-                                    stage_kinds=STAGE_KINDS, stage=stage, k=k, n_stages=n_stages)
+                                    stage_kinds=attention_names(STAGE, rank=2), stage=stage, k=k, n_stages=n_stages)
     return shape, num_classes, width, deployment, conv == "aw"
 
 
@@ -175,9 +182,10 @@ def resnet18(
     Args:
         input_shape: image shape without the batch axis; the 7x7 stem is used from 64 px on.
         num_classes: softmax classes (>= 2).
-        attention: None, a kind registered in :mod:`keras_attention.models.attention_slots` (in the
-            slots given by ``placement``), ``"fa"`` / ``"fa+se"`` (FA over blocks and stages) or
-            ``"spanet"`` / ``"nonlocal"`` (one module after stage ``stage``); see the module docstring.
+        attention: None, a kind of :mod:`keras_attention.layers.registry` deployed ``"slot"`` (in the
+            slots given by ``placement``), ``"fa"`` / ``"fa+se"`` (FA over blocks and stages) or a kind
+            deployed ``"stage"``, ``"spanet"`` / ``"nonlocal"`` (one module after stage ``stage``); see the
+            module docstring.
         placement: ``"bottleneck"`` (last block of each stage) or ``"full"`` (every block); None is the
             kind's default (``"bottleneck"``; ``"full"`` for the SE of ``"fa+se"``); must stay None for
             ``"fa"``, ``"spanet"`` and ``"nonlocal"``.

@@ -12,7 +12,9 @@ builders of methods that use the saliency series take two inputs ``[series, sali
   ``keras.layers.AdditiveAttention(use_scale=True)([q, h, k])``, i.e. ``softmax_t' (w . tanh(q_t + k_t'))``
   weighting the LSTM states ``h_t'``. ``attention="multihead"`` uses ``keras.layers.MultiHeadAttention``
   (``num_heads`` heads of ``key_dim = units``) on ``(h, h)``. The attended sequence replaces ``h`` (no
-  residual), as in [71].
+  residual), as in [71]. Both are kinds of :mod:`keras_attention.layers.registry` deployed ``"sequence"``;
+  a single-input kind registered with that deployment (rank 1) works here too, named ``self_attention<i>``
+  and given the context values its row names (``units``, ``key_dim`` = ``units``, ``num_heads``).
 - :func:`san1d_lstm` -- "SAN [33]": :func:`keras_attention.models.lstm4` with SAN-c / SAN-d (rank 1).
 - :func:`fusion_cross_attention` -- "FusAtNet [84]", our two-stream reading: one LSTM per stream
   (``units`` each), each stream attends the other with ``keras.layers.MultiHeadAttention`` (the series'
@@ -30,6 +32,7 @@ the same way for forecasting.
 
 import keras
 
+from keras_attention.layers.registry import SEQUENCE, attention_names, check_kind, get_attention
 from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.models._common import (
     check_input_shape,
@@ -39,7 +42,9 @@ from keras_attention.models._common import (
 from keras_attention.models.lstm import lstm4
 
 TASKS = ("classification", "forecasting")
-SELF_ATTENTIONS = ("additive", "multihead")
+# The built-in kinds deployed "sequence" (self-attention after an LSTM); self_attention_lstm reads the registry
+# when called, so a kind registered later with deployments including "sequence" (rank 1) is accepted too.
+SELF_ATTENTIONS = attention_names(SEQUENCE, rank=1)
 
 
 def _prefixed(builder, check, *args, **kwargs):
@@ -109,19 +114,15 @@ def self_attention_lstm(
     shape, num_classes, task, horizon, units, layers = check_sequence_args(
         builder, input_shape, num_classes, task, horizon, units, layers
     )
-    attention = _prefixed(builder, check_choice, "attention", attention, set(SELF_ATTENTIONS))
+    attention = _prefixed(builder, check_kind, "attention", attention, attention_names(SEQUENCE, rank=1))
     num_heads = _prefixed(builder, check_positive_int, "num_heads", num_heads)
+    kind = get_attention(attention)
+    context = {"units": units, "key_dim": units, "num_heads": num_heads}
     inputs = keras.Input(shape, name="series")
     x = inputs
     for i in range(1, layers + 1):
         h = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}")(x)
-        if attention == "additive":
-            q = keras.layers.Dense(units, name=f"self_attention{i}_query")(h)
-            k = keras.layers.Dense(units, use_bias=False, name=f"self_attention{i}_key")(h)
-            x = keras.layers.AdditiveAttention(use_scale=True, name=f"self_attention{i}")([q, h, k])
-        else:
-            mha = keras.layers.MultiHeadAttention(num_heads, key_dim=units, name=f"self_attention{i}")
-            x = mha(h, h)
+        x = kind.call(kind.build(f"self_attention{i}", context), h)  # replaces h, no residual ([71])
     outputs = sequence_head(x, num_classes, task, horizon, units)
     return keras.Model(inputs, outputs, name=_default_name(f"{builder}_{attention}", task, name))
 

@@ -46,6 +46,7 @@ from keras_attention.models._common import (
 from keras_attention.models.attention_slots import (
     apply_attention,
     apply_focus_association,
+    module_name,
     resolve_deployment,
 )
 
@@ -83,7 +84,8 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
                 x = apply_attention(d.slot, previous, x, tag, kernel_size=3, options=d.slot_options)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         if d.fa and block >= 2:  # block 1 is the benchmark block (the paper's B_0)
-            x, chain = apply_focus_association(block_input, x, chain, f"fa_block{block}", d.fa_options)
+            x, chain = apply_focus_association(block_input, x, chain, module_name(d.attention, f"block{block}"),
+                                               d.fa_options, kind=d.attention)
     units = 4096 if min(shape[:2]) >= VGG_LARGE_INPUT else 512
     x = keras.layers.Flatten(name="flatten")(x)
     for i in (1, 2):
@@ -111,7 +113,7 @@ def vgg16(
     Args:
         input_shape: image shape without the batch axis.
         num_classes: softmax classes (>= 2).
-        attention: None, a kind registered in :mod:`keras_attention.models.attention_slots`, or
+        attention: None, a kind of :mod:`keras_attention.layers.registry` deployed ``"slot"``, or
             ``"fa"`` / ``"fa+se"`` (FA over the five blocks; see the module docstring).
         placement: ``"bottleneck"`` (before each max-pooling) or ``"full"`` (after every convolution);
             None is the kind's default (``"bottleneck"``; ``"full"`` for the SE of ``"fa+se"``); must stay

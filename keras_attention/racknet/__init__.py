@@ -9,13 +9,13 @@ descriptor clusters -> kernel weights), ``allocate(plan, budget, strategy) -> Al
 from keras_attention.utils.lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(["DEFAULT_BUDGET", "STRATEGIES", "Allocation", "allocate", "largest_remainder",
+    **dict.fromkeys(["DEFAULT_BUDGET", "STRATEGIES", "Allocation", "allocate", "format_row", "largest_remainder",
                      "strategy_weights"], ".allocation"),
     **dict.fromkeys(["MIXTURES", "analyze", "count_clusters", "fit_mixture"], ".analysis"),
     "build_model": ".builder",
     **dict.fromkeys(["Keypoints", "detect_keypoints", "keypoint_entropies", "scope_bounds", "scope_entropies",
                      "to_gray_uint8", "unpack_octave"], ".features"),
-    **dict.fromkeys(["PHASES", "Component", "RackPlan", "format_row"], ".plan"),
+    **dict.fromkeys(["PHASES", "Component", "RackPlan"], ".plan"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -30,11 +30,21 @@ Strategies and their weights (rack ``i``, layer ``j`` in ascending component mea
 import numpy as np
 
 from keras_attention.utils.checks import check_choice, check_positive_int
-from keras_attention.racknet.plan import RackPlan, format_row
 
 DEFAULT_BUDGET = 400  # kernels allocated when no budget is given (the dissertation's Table 3.6 budget)
 
 STRATEGIES = ("racknet", "random", "uniform_rack", "uniform_layer", "c_proportional", "inverse_order")
+# What `allocate` reads from a plan: a RackPlan (keras_attention.racknet.plan, which imports this module for
+# RackPlan.allocated, so this one checks the attributes instead of importing the class).
+PLAN_ATTRIBUTES = ("layers_per_rack", "n_layers", "betas", "components")
+
+
+def format_row(layers_per_rack, allocation=None):
+    """Table 3.2 form: ``"2-1 (4,3-3)"``, or ``"2-1"`` without an allocation."""
+    head = "-".join(str(int(c)) for c in layers_per_rack)
+    if allocation is None:
+        return head
+    return head + " (" + "-".join(",".join(str(int(k)) for k in rack) for rack in allocation) + ")"
 
 
 class Allocation(list):
@@ -137,7 +147,7 @@ def _split(flat, sizes):
 
 def allocate(plan, budget, strategy="racknet", seed=0):
     """Distribute ``budget`` kernels over the plan's layers; returns an :class:`Allocation`."""
-    if not isinstance(plan, RackPlan):
+    if not all(hasattr(plan, attribute) for attribute in PLAN_ATTRIBUTES):
         raise ValueError(f"Argument `plan` must be a RackPlan (from `analyze`); got {type(plan).__name__}.")
     check_positive_int("budget", budget)
     check_choice("strategy", strategy, STRATEGIES)

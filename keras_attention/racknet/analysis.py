@@ -48,7 +48,8 @@ from threadpoolctl import threadpool_limits
 
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int
 from keras_attention.racknet.features import detect_keypoints, keypoint_entropies, require_cv2, to_gray_uint8
-from keras_attention.racknet.plan import Component, RackPlan, format_row
+from keras_attention.racknet.allocation import format_row
+from keras_attention.racknet.plan import Component, RackPlan
 
 MIXTURES = ("bic", "dirichlet")
 DIRICHLET_MIN_WEIGHT = 0.01

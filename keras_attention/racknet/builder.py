@@ -15,8 +15,8 @@ variant with recurrent weight sharing (§3.4.6.2) is not built here.
 import keras
 
 from keras_attention.utils.checks import check_choice, check_positive_int
-from keras_attention.racknet.allocation import STRATEGIES, allocate
-from keras_attention.racknet.plan import RackPlan, format_row
+from keras_attention.racknet.allocation import STRATEGIES, allocate, format_row
+from keras_attention.racknet.plan import RackPlan
 
 POOLING = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_attention.racknet.allocation import allocate, format_row
 from keras_attention.utils.files import read_json, write_json
 
 PHASES = ("features", "entropy", "mixture", "clustering")
@@ -104,8 +105,6 @@ class RackPlan:
 
     def allocated(self, budget, strategy="racknet", seed=0):
         """A copy of this plan with ``allocate(self, budget, strategy, seed)`` stored in it."""
-        from keras_attention.racknet.allocation import allocate  # noqa: PLC0415  (allocation imports plan)
-
         allocation = allocate(self, budget, strategy=strategy, seed=seed)
         return dataclasses.replace(self, allocation=[list(r) for r in allocation], budget=budget, strategy=strategy)
 
@@ -133,14 +132,6 @@ class RackPlan:
     @classmethod
     def from_json(cls, path):
         return cls.from_dict(read_json(path))
-
-
-def format_row(layers_per_rack, allocation=None):
-    """Table 3.2 form: ``"2-1 (4,3-3)"``, or ``"2-1"`` without an allocation."""
-    head = "-".join(str(int(c)) for c in layers_per_rack)
-    if allocation is None:
-        return head
-    return head + " (" + "-".join(",".join(str(int(k)) for k in rack) for rack in allocation) + ")"
 
 
 def _plain(value):

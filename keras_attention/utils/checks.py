@@ -69,21 +69,3 @@ def check_feature_shape(layer_name, input_shape):
     if shape[-1] is None:
         raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
     return shape
-
-
-def add_dense_weights(layer, name, fan_in, fan_out):
-    """Create a ``(fan_in, fan_out)`` kernel and ``(fan_out,)`` bias on ``layer`` with its initializers and
-    regularizers (``kernel_initializer``, ``bias_initializer``, ``kernel_regularizer``, ``bias_regularizer``)."""
-    kernel = layer.add_weight(
-        name=f"{name}_kernel",
-        shape=(fan_in, fan_out),
-        initializer=layer.kernel_initializer,
-        regularizer=layer.kernel_regularizer,
-    )
-    bias = layer.add_weight(
-        name=f"{name}_bias",
-        shape=(fan_out,),
-        initializer=layer.bias_initializer,
-        regularizer=layer.bias_regularizer,
-    )
-    return kernel, bias

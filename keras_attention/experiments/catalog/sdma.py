@@ -10,7 +10,7 @@ Protocol (our reading of §6.5.1, written down where it departs):
 - data: aeon's train split minus a stratified 20 % validation part (split seed 0 for every seed), aeon's
   test split as the test set, z-normalised per variate with the training part's statistics;
 - saliency series: :func:`keras_attention.saliency.saliency_series` of every series (``O = 3``, ``S = 3``,
-  ``sigma0`` per dataset from ``experiment.extra["sigma0"]``, default 1.0; amplitude ``"mean"`` without
+  ``sigma0`` per dataset from ``SDMASettings.sigma0``, default 1.0; amplitude ``"mean"`` without
   cut unless the configuration says otherwise), fed unscaled as the second input;
 - networks: one layer (or 3 for Type 1 / Type 2 and the multi-layer baseline) of ``units`` units,
   ``units = max(2 * V, min_units)`` with ``min_units = 32``: the paper's rule is ``2 * V`` but its
@@ -30,16 +30,26 @@ style: a test series with its events, and its saliency series; :func:`plot_serie
 """
 
 import math
-import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from keras_attention.data import load_timeseries
+from keras_attention.experiments.plots import close_figure
 from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.results import markdown_table, slug, write_results
+from keras_attention.experiments.runner import epoch_count
+from keras_attention.experiments.series import (
+    SeriesSettings,
+    accuracy_table,
+    batch_size,
+    load_splits,
+    run_grid,
+    run_minirocket,
+    series_summary,
+    split_datasets,
+    split_info,
+)
 from keras_attention.experiments.training import train_experiment_run
 from keras_attention.models.sdma_net import sdma_net
 from keras_attention.models.timeseries_nets import (
@@ -49,10 +59,9 @@ from keras_attention.models.timeseries_nets import (
     self_attention_lstm,
 )
 from keras_attention.saliency import extract_events, saliency_series
-from keras_attention.utils.files import read_json, save_figure, write_json, write_text
+from keras_attention.utils.files import read_json
 
-QUICK_TRAIN, QUICK_VAL, QUICK_TEST = 48, 16, 48
-MAX_BATCH = 16
+QUICK_LIMITS = {"train": 48, "val": 16, "test": 48}  # the first series of each split
 MIN_UNITS = 32
 EVENT_OCTAVES, EVENT_SCALES = 3, 3
 
@@ -64,6 +73,15 @@ BUILDERS = {
     "sdma": sdma_net,
 }
 UNITLESS = ("san1d",)  # builders that do not take ``units``
+
+
+@dataclass(frozen=True)
+class SDMASettings(SeriesSettings):
+    """``min_units``: the smallest LSTM width (``units = max(2 V, min_units)``); ``sigma0``: the event
+    scale per data set (default 1.0)."""
+
+    min_units: int = MIN_UNITS
+    sigma0: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -80,7 +98,7 @@ class SeriesConfig:
 
     @property
     def slug(self):
-        return "".join(ch if ch.isalnum() else "_" for ch in self.label.lower()).strip("_")
+        return slug(self.label)
 
 
 # ----------------------------------------------------------------------------- figure
@@ -128,39 +146,15 @@ def plot_series_events(series, events, saliency, path, variates=None, title=""):
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- data
-def _mean_std(values):
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return mean, std
-
-
-def _datasets(experiment, options):
-    if options.dataset:
-        return [name.strip() for name in str(options.dataset).split(",") if name.strip()]
-    if options.quick:
-        return list(experiment.extra.get("quick_datasets", experiment.default_dataset[:1]))
-    return list(experiment.default_dataset)
-
-
 class _DatasetCache:
     """One dataset's splits, its events per split (computed once) and saliency series per (amplitude, cut)."""
 
     def __init__(self, name, quick, sigma0):
-        data = load_timeseries(name, validation_fraction=0.2, seed=0)
-        self.data = data
-        self.x = {"train": data.x_train, "val": data.x_val, "test": data.x_test}
-        self.y = {"train": data.y_train, "val": data.y_val, "test": data.y_test}
-        if quick:
-            limits = {"train": QUICK_TRAIN, "val": QUICK_VAL, "test": QUICK_TEST}
-            self.x = {k: v[: limits[k]] for k, v in self.x.items()}
-            self.y = {k: v[: limits[k]] for k, v in self.y.items()}
+        self.data, self.x, self.y = load_splits(name, quick, limits=QUICK_LIMITS, spread=False)
         self.sigma0 = float(sigma0)
         self._events = {}
         self._saliency = {}
@@ -186,130 +180,47 @@ class _DatasetCache:
         return {"series": x, "saliency": second}
 
 
-def _tf_dataset(inputs, labels, batch_size, shuffle_seed=None):
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size)
-
-
 # ----------------------------------------------------------------------------- one run
-def _run_minirocket(cache, seed, run_dir):
-    from aeon.classification.convolution_based import MiniRocketClassifier
-
-    def aeon_layout(x):
-        return np.ascontiguousarray(np.transpose(x, (0, 2, 1)), dtype=np.float64)
-
-    start = time.perf_counter()
-    classifier = MiniRocketClassifier(n_kernels=10_000, random_state=seed, n_jobs=1)
-    classifier.fit(aeon_layout(cache.x["train"]), cache.y["train"])
-    seconds = time.perf_counter() - start
-    accuracy = float(classifier.score(aeon_layout(cache.x["test"]), cache.y["test"]))
-    result = {"test": {"top1": accuracy}, "train_seconds": seconds, "params": None}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "result.json", result)
-    return result
-
-
 def _run_network(experiment, options, config, cache, seed, epochs, run_dir):
     data = cache.data
-    n_variates = data.n_variates
-    units = max(2 * n_variates, experiment.extra.get("min_units", MIN_UNITS))
-    input_shape = (data.length, n_variates)
-    batch_size = min(options.batch_size, experiment.extra.get("max_batch", MAX_BATCH))
-    train_ds = _tf_dataset(cache.inputs(config, "train"), cache.y["train"], batch_size, shuffle_seed=seed)
-    val_ds = _tf_dataset(cache.inputs(config, "val"), cache.y["val"], batch_size) if len(cache.y["val"]) else None
-    test_ds = _tf_dataset(cache.inputs(config, "test"), cache.y["test"], batch_size)
+    units = max(2 * data.n_variates, experiment.settings.min_units)
+    inputs = {split: cache.inputs(config, split) for split in cache.x if len(cache.y[split])}  # no empty split
+    train_ds, val_ds, test_ds = split_datasets(inputs, cache.y, batch_size(experiment, options), seed)
 
     def build():
-        builder = BUILDERS[config.kind]
         kwargs = dict(config.options)
         if config.kind not in UNITLESS:
             kwargs.setdefault("units", units)
-        return builder(input_shape, data.n_classes, **kwargs)
+        return BUILDERS[config.kind]((data.length, data.n_variates), data.n_classes, **kwargs)
 
-    train_experiment_run(
-        experiment,
-        options,
-        build,
-        train_ds,
-        epochs=epochs,
-        out_dir=run_dir,
-        val_ds=val_ds,
-        test_ds=test_ds,
-    )
+    train_experiment_run(experiment, options, build, train_ds, epochs=epochs, out_dir=run_dir, val_ds=val_ds,
+                         test_ds=test_ds)
     return read_json(run_dir / "result.json")
 
 
 def run_sdma_experiment(experiment, options):
     """``run(experiment, options)`` of the ``sdma`` and ``sdma-ablation`` entries (module docstring)."""
     out_dir = Path(options.out_dir)
-    datasets = _datasets(experiment, options)
-    seeds = options.seeds or (1 if options.quick else experiment.default_seeds)
-    epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
-    configs = experiment.configs
-    total = len(configs) * seeds * len(datasets)
-    print(f"{experiment.name}: {experiment.paper_table} analog on {', '.join(datasets)} — {len(configs)} "
-          f"configurations x {seeds} seeds x {epochs} epochs -> {out_dir}", flush=True)
-    results = {config.label: {} for config in configs}
-    info, done = {}, 0
-    for dataset in datasets:
-        sigma0 = experiment.extra.get("sigma0", {}).get(dataset, 1.0)
+    epochs = epoch_count(experiment, options)
+
+    def prepare(dataset):
+        sigma0 = experiment.settings.sigma0.get(dataset, 1.0)
         cache = _DatasetCache(dataset, options.quick, sigma0)
-        info[dataset] = {
-            "length": cache.data.length,
-            "variates": cache.data.n_variates,
-            "classes": cache.data.n_classes,
-            "train": len(cache.y["train"]),
-            "val": len(cache.y["val"]),
-            "test": len(cache.y["test"]),
-            "sigma0": sigma0,
-        }
         draw_saliency(cache, out_dir / f"saliency_{dataset}.png", title=f"{dataset}: test series 0")
-        for config in configs:
-            runs = []
-            for seed in range(seeds):
-                done += 1
-                run_dir = out_dir / dataset / config.slug / f"seed{seed}"
-                result_file = run_dir / "result.json"
-                if options.resume and result_file.exists():
-                    runs.append(read_json(result_file))
-                    print(f"[{done}/{total}] {dataset} {config.label} seed {seed}: done earlier, kept", flush=True)
-                    continue
-                print(f"[{done}/{total}] {dataset} {config.label} seed {seed}", flush=True)
-                keras.utils.set_random_seed(seed)
-                if config.kind == "minirocket":
-                    result = _run_minirocket(cache, seed, run_dir)
-                else:
-                    result = _run_network(experiment, options, config, cache, seed, epochs, run_dir)
-                runs.append(result)
-                print(f"    accuracy {100 * result['test']['top1']:.2f}  {result['train_seconds']:.0f} s", flush=True)
-            top1 = [100 * r["test"]["top1"] for r in runs]
-            results[config.label][dataset] = {
-                "top1": top1,
-                "top1_mean_std": _mean_std(top1),
-                "train_seconds_mean": statistics.fmean(r["train_seconds"] for r in runs),
-                "params": runs[0]["params"],
-            }
-    summary = {
-        "experiment": experiment.name,
-        "paper_table": experiment.paper_table,
-        "datasets": datasets,
-        "dataset_info": info,
-        "seeds": seeds,
-        "epochs": epochs,
-        "quick": options.quick,
-        "batch_size": min(options.batch_size, experiment.extra.get("max_batch", MAX_BATCH)),
-        "rows": [
-            {"label": c.label, "kind": c.kind, "options": c.options, "inputs": c.inputs,
-             "amplitude": c.amplitude, "cut": c.cut, "results": results[c.label]}
-            for c in configs
-        ],
-        "paper": experiment.paper,
-    }
-    write_summary(summary, out_dir)
+        return cache, {**split_info(cache.data, cache.y), "sigma0": sigma0}
+
+    def train(config, cache, seed, run_dir):
+        if config.kind == "minirocket":
+            return run_minirocket(cache.x, cache.y, seed, run_dir)
+        return _run_network(experiment, options, config, cache, seed, epochs, run_dir)
+
+    datasets, seeds, results, info = run_grid(
+        experiment, options, out_dir, prepare, train,
+        report=lambda r: f"accuracy {100 * r['test']['top1']:.2f}  {r['train_seconds']:.0f} s")
+    rows = [{"label": c.label, "kind": c.kind, "options": c.options, "inputs": c.inputs, "amplitude": c.amplitude,
+             "cut": c.cut, "results": results[c.label]} for c in experiment.configs]
+    summary = series_summary(experiment, options, datasets, seeds, info, rows)
+    write_results(summary, out_dir, format_markdown(summary))
     return summary
 
 
@@ -320,34 +231,12 @@ def draw_saliency(cache, path, title=""):
     return plot_series_events(x[0], events, cache.saliency("test", "mean", False)[0], path, title=title)
 
 
-def write_summary(summary, out_dir):
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", summary)
-    datasets, paper = summary["datasets"], summary["paper"]
-    paper_sets = list(paper)
-    lines = [
-        f"# {summary['experiment']}: {summary['paper_table']} analog",
-        "",
-        f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}"
-        + (" (quick mode: small subset, not comparable to the paper)" if summary["quick"] else "")
-        + ". Test accuracy in %, mean ± std over seeds. Paper columns: the dissertation's numbers on its "
-        "own data sets (other data, for orientation only).",
-        "",
-        "| model | " + " | ".join(datasets) + "".join(f" | paper {p}" for p in paper_sets) + " |",
-        "|---|" + "---:|" * (len(datasets) + len(paper_sets)),
-    ]
-    for row in summary["rows"]:
-        cells = []
-        for dataset in datasets:
-            cell = row["results"].get(dataset)
-            cells.append("-" if cell is None else f"{cell['top1_mean_std'][0]:.2f} ± {cell['top1_mean_std'][1]:.2f}")
-        for p in paper_sets:
-            value = paper[p].get(row["label"])
-            cells.append("-" if value is None else f"{value:.2f}")
-        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean training seconds (params):", "",
-              "| model | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+def format_markdown(summary):
+    """``results.md``: the accuracy table (with the paper's columns), then seconds and parameters."""
+    datasets = summary["datasets"]
+    lines = accuracy_table(summary, list(summary["paper"]),
+                           paper_text="the dissertation's numbers on its own data sets")
+    rows = []
     for row in summary["rows"]:
         cells = []
         for dataset in datasets:
@@ -358,14 +247,14 @@ def write_summary(summary, out_dir):
                 params = "-" if cell["params"] is None else str(cell["params"])
                 seconds = cell["train_seconds_mean"]
                 cells.append(f"{seconds:.{0 if seconds >= 10 else 1}f} ({params})")
-        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+        rows.append([row["label"], *cells])
+    lines += ["", "Mean training seconds (params):", "", markdown_table(["model", *datasets], rows)]
     steps = {d: math.ceil(info["train"] / summary["batch_size"]) * summary["epochs"]
              for d, info in summary.get("dataset_info", {}).items() if d in datasets}
     if steps:
         lines += ["", "Optimizer steps per network run (training series / batch x epochs): "
                   + ", ".join(f"{d} {n}" for d, n in steps.items()) + "."]
-    write_text(out_dir / "results.md", "\n".join(lines) + "\n")
-    print("\n".join(lines), flush=True)
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- the registry entries
@@ -400,12 +289,14 @@ register(
         description="SDMA vs no attention, self-attention, SAN-1D, FusAtNet-style, SDCA, SDMA Type 1/2, MiniRocket.",
         paper_table="Dissertation Table 6.2",
         run=run_sdma_experiment,
-        default_dataset=SDMA_DATASETS,
+        default_datasets=tuple(SDMA_DATASETS),
         default_seeds=3,
         default_epochs=20,
         configs=SDMA_CONFIGS,
         paper=_TABLE_6_2,
-        extra={"quick_datasets": ["BasicMotions"], "min_units": MIN_UNITS, "max_batch": MAX_BATCH},
+        settings=SDMASettings(),
+        presets={"published": {"dataset": "JapaneseVowels,BasicMotions,ArrowHead,PickupGestureWiimoteZ", "seeds": 3,
+                               "batch_size": 16}},  # sdma_comparison
     )
 )
 
@@ -458,13 +349,14 @@ register(
         description="SDMA saliency construction: amplitude mean/center/unit/DoG x with/without cut, 3 architectures.",
         paper_table="Dissertation Table 6.3",
         run=run_sdma_experiment,
-        default_dataset=["JapaneseVowels", "BasicMotions"],
+        default_datasets=("JapaneseVowels", "BasicMotions"),
         default_seeds=3,
         default_epochs=20,
         configs=_ablation_configs(),
         paper=_table_6_3(),
-        extra={"quick_datasets": ["BasicMotions"], "min_units": MIN_UNITS, "max_batch": MAX_BATCH},
+        settings=SDMASettings(),
+        presets={"published": {"dataset": "JapaneseVowels", "seeds": 3, "batch_size": 16}},  # sdma_ablation
     )
 )
 
-__all__ = ["SeriesConfig", "plot_series_events", "run_sdma_experiment", "write_summary"]
+__all__ = ["SDMASettings", "SeriesConfig", "format_markdown", "plot_series_events", "run_sdma_experiment"]

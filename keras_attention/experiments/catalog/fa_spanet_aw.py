@@ -1,9 +1,9 @@
-"""Step 7 experiments: FA (FANet Table I), SPANet vs non-local per stage (SPANet Table 2), AW-ResNet-18.
+"""FA (FANet Table I), SPANet vs non-local per stage (SPANet Table 2), AW-ResNet-18 (issue "Step 7").
 
 All three train on real Fashion-MNIST, resized to 32 x 32 (bilinear, antialiased; the builders need
-32 px), with :func:`~keras_attention.experiments.image_experiments.run_image_experiment` (seed k sets
+32 px), with :func:`~keras_attention.experiments.images.run_image_experiment` (seed k sets
 Keras' global seed, the initial weights and the shuffling order; 3 seeds and 10 epochs by default, Adam
-1e-3, batch 128). After training, every configuration's seed-0 model is measured on one batch of real
+1e-3, batch 128). After training, every configuration's first-seed model is measured on one batch of real
 test images, and the experiment's table is written to ``results.md`` / ``results.json`` next to the
 paper's numbers (which come from other datasets: CIFAR-10, CIFAR-100, ImageNet; they show the
 expected direction, not the expected value).
@@ -50,11 +50,10 @@ as in training. Both depend on the machine and its load: compare within one tabl
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -62,12 +61,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_attention.data import image_dataset
-from keras_attention.experiments.image_experiments import (
-    ImageConfig,
-    run_image_experiment,
-)
-from keras_attention.experiments.registry import Experiment, register, subset_note
-from keras_attention.experiments.training import compile_classifier
+from keras_attention.experiments.images import ImageConfig, ImageSettings, run_header, run_image_experiment
+from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.results import format_mean_std, markdown_table, slug, write_results
+from keras_attention.experiments.training import compile_classifier, median_step_seconds
 from keras_attention.layers import (
     CBAM,
     AWConv2D,
@@ -76,7 +73,6 @@ from keras_attention.layers import (
     SalientPositionsAttention,
     SqueezeExcitation,
 )
-from keras_attention.utils.files import write_json, write_text
 
 WARMUP_STEPS = 2
 TIMED_STEPS, QUICK_TIMED_STEPS = 10, 3
@@ -174,14 +170,7 @@ def time_train_steps(model, images, labels, steps, *, warmup=WARMUP_STEPS, jit_c
 
     The model is (re)compiled as in training (Adam, sparse cross-entropy), so its weights move."""
     compile_classifier(model, jit_compile=jit_compile)
-    for _ in range(warmup):
-        model.train_on_batch(images, labels)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model.train_on_batch(images, labels)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_step_seconds(model, images, labels, steps, warmup)
 
 
 def _allocator_peak(model, images, labels, steps, device, jit_compile=False):
@@ -204,7 +193,7 @@ def _cpu_stats_enabled():
 def _memory_child(argv):
     """Child-process entry (CPU, BFC allocator with statistics): ``model.keras batch.npz steps jit`` ->
     one JSON line ``{"peak": bytes}``."""
-    model_path, batch_path, steps, jit = argv[0], argv[1], int(argv[2]), argv[3] == "1"
+    model_path, batch_path, steps, jit = argv[0], argv[1], int(argv[2]), json.loads(argv[3])
     model = keras.saving.load_model(model_path, safe_mode=True)
     batch = np.load(batch_path)
     peak = _allocator_peak(model, batch["images"], batch["labels"], steps, "CPU:0", jit)
@@ -222,20 +211,28 @@ def peak_step_memory(model, model_path, images, labels, steps, *, jit_compile=Fa
     with tempfile.TemporaryDirectory() as tmp:
         batch_path = Path(tmp) / "batch.npz"
         np.savez(batch_path, images=images, labels=labels)
-        code = ("import sys; from keras_attention.experiments.step7_experiments import _memory_child; "
+        code = ("import sys; from keras_attention.experiments.catalog.fa_spanet_aw import _memory_child; "
                 "_memory_child(sys.argv[1:])")
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
                "TF_CPU_ALLOCATOR_USE_BFC": "true"}
-        argv = [str(model_path), str(batch_path), str(steps), "1" if jit_compile else "0"]
+        argv = [str(model_path), str(batch_path), str(steps), json.dumps(jit_compile)]  # True, False or "auto"
         done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
                               check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         raise RuntimeError(f"memory measurement of {model_path} failed:\n{done.stderr[-2000:]}")
     return int(json.loads(lines[-1])["peak"]), "CPU:0 get_memory_info peak, child process with the BFC allocator"
-
-
 # ----------------------------------------------------------------------------- the runner
+@dataclass(frozen=True)
+class MeasuredSettings(ImageSettings):
+    """``table``: which table (``fa`` reports the error, ``spanet`` adds the attention-map size and the peak
+    step memory, measured when ``memory``); ``paper_reference``: the paper's columns and rows."""
+
+    table: str = "fa"
+    memory: bool = False
+    paper_reference: dict = field(default_factory=dict)
+
+
 def _probe_batch(dataset, size, batch_size, data_dir):
     batch = next(iter(image_dataset(dataset, "test", batch_size=batch_size, shuffle=False, data_dir=data_dir,
                                     image_size=size, limit=batch_size)))
@@ -243,17 +240,17 @@ def _probe_batch(dataset, size, batch_size, data_dir):
 
 
 def run_step7_experiment(experiment, options):
-    """Train the configurations (``run_image_experiment``), then measure each seed-0 model and write the
+    """Train the configurations (``run_image_experiment``), then measure each first-seed model and write the
     experiment's table (``results.md``, ``results.json``, with the measurements added to the rows)."""
     summary = run_image_experiment(experiment, options)
+    settings = experiment.settings
     out_dir = Path(options.out_dir)
     steps = QUICK_TIMED_STEPS if options.quick else TIMED_STEPS
-    measure_memory = experiment.extra.get("memory", False)
     probe = None
     for row in summary["rows"]:
         if "incompatible" in row:
             continue
-        model_path = out_dir / ImageConfig(row["label"], row["builder"]).slug / "seed0" / "model.keras"
+        model_path = out_dir / slug(row["label"]) / f"seed{summary['seed_list'][0]}" / "model.keras"
         model = keras.saving.load_model(model_path, safe_mode=True)
         if probe is None:
             probe = _probe_batch(summary["dataset"], tuple(model.input_shape[1:3]), options.batch_size,
@@ -261,17 +258,17 @@ def run_step7_experiment(experiment, options):
         macs = count_macs(model)
         row["macs"], row["macs_uncounted"] = macs["total"], macs["uncounted"]
         row["attention_map_entries"] = attention_map_entries(model)
-        if measure_memory:
+        if settings.memory:
             row["peak_step_memory_bytes"], row["memory_method"] = peak_step_memory(
                 model, model_path, *probe, steps, jit_compile=options.jit_compile)
             model = keras.saving.load_model(model_path, safe_mode=True)
         row["step_seconds"] = time_train_steps(model, *probe, steps, jit_compile=options.jit_compile)
         print(f"    {row['label']}: {row['macs'] / 1e6:.2f} MMACs, step {1e3 * row['step_seconds']:.1f} ms"
-              + (f", peak +{row['peak_step_memory_bytes'] / MIB:.1f} MiB" if measure_memory else ""), flush=True)
+              + (f", peak +{row['peak_step_memory_bytes'] / MIB:.1f} MiB" if settings.memory else ""), flush=True)
     summary["measured_batch"] = options.batch_size
     summary["timed_steps"] = steps
-    summary["paper_reference"] = experiment.extra["paper_reference"]
-    write_step7_summary(summary, out_dir, experiment.extra["table"])
+    summary["paper_reference"] = settings.paper_reference
+    write_results(summary, out_dir, format_step7_markdown(summary, settings.table))
     return summary
 
 
@@ -283,34 +280,31 @@ def format_step7_markdown(summary, table):
         measured += ["attn map entries", "peak step MiB"]
     metric = "top-1 error %" if table == "fa" else "top-1 %"
     header = ["model", metric, *measured, *ref["columns"]]
-    lines = [
-        f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']} (32 x 32)",
-        "",
-        f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}, width "
-        f"{summary.get('width', 1.0):g}"
-        + (" (quick mode: small subset, not comparable to the paper)" if summary["quick"] else "")
-        + subset_note(summary)
-        + f". Mean ± std over seeds. MMACs: multiply-accumulates per image (module docstring); step ms: median "
-        f"of {summary['timed_steps']} training steps of batch {summary['measured_batch']}. Paper columns: "
-        f"{ref['source']}.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|---|" + "---:|" * (len(header) - 1),
-    ]
+    rows = []
     for row in summary["rows"]:
         paper = [str(v) for v in ref["rows"].get(row["label"], ["-"] * len(ref["columns"]))]
         if "incompatible" in row:
-            lines.append("| " + " | ".join([row["label"]] + ["-"] * (len(header) - 1 - len(paper)) + paper) + " |")
+            rows.append([row["label"]] + ["-"] * (len(header) - 1 - len(paper)) + paper)
             continue
         mean, std = row["top1_mean_std"]  # over the seeds (run_image_experiment)
         if table == "fa":
             mean = 100.0 - mean  # error; its std is the accuracy's
-        cells = [row["label"], f"{mean:.2f} ± {std:.2f}", f"{row['params']:,}", f"{row['macs'] / 1e6:.3f}",
+        cells = [row["label"], format_mean_std((mean, std)), f"{row['params']:,}", f"{row['macs'] / 1e6:.3f}",
                  f"{1e3 * row['step_seconds']:.1f}"]
         if table == "spanet":
             memory = row.get("peak_step_memory_bytes")
             cells += [f"{row['attention_map_entries']:,}", "-" if memory is None else f"{memory / MIB:.1f}"]
-        lines.append("| " + " | ".join(cells + paper) + " |")
+        rows.append(cells + paper)
+    lines = [
+        f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']} (32 x 32)",
+        "",
+        run_header(summary)
+        + f". Mean ± std over seeds. MMACs: multiply-accumulates per image (module docstring); step ms: median "
+        f"of {summary['timed_steps']} training steps of batch {summary['measured_batch']}. Paper columns: "
+        f"{ref['source']}.",
+        "",
+        markdown_table(header, rows),
+    ]
     methods = sorted({row["memory_method"] for row in summary["rows"] if "memory_method" in row})
     if methods:
         lines += ["", f"Peak step memory: {', '.join(methods)}; above the memory in use before the steps."]
@@ -318,15 +312,6 @@ def format_step7_markdown(summary, table):
     if uncounted:
         lines += ["", f"Layers not in the MAC count: {', '.join(uncounted)}."]
     return "\n".join(lines) + "\n"
-
-
-def write_step7_summary(summary, out_dir, table):
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", summary)
-    text = format_step7_markdown(summary, table)
-    write_text(out_dir / "results.md", text)
-    print(text, flush=True)
 
 
 # ----------------------------------------------------------------------------- the registry entries
@@ -376,47 +361,36 @@ _AW_PAPER = {  # AW paper Table 1, ImageNet, ResNet-50: top-1 err %, GFLOPs, par
     "SE-ResNet-18": (23.14, 3.87, 28.09), "AW-SE-ResNet-18": (22.72, 3.88, 28.25),
 }
 
-register(
-    Experiment(
-        name="fa",
-        description="CIFAR ResNet-20/56 plain, with SE and with FA (multi-stage, Fig. 4): error, params, FLOPs.",
-        paper_table="FANet Table I",
-        run=run_step7_experiment,
-        default_dataset="fashion_mnist",
-        configs=fa_configs(),
-        extra={"width": 0.5, "quick_width": 0.25, "table": "fa", "paper_reference": {
-            "source": "FANet Table I, CIFAR-10, full-width networks (the paper's MFLOPs)",
-            "columns": ["paper err %", "paper MFLOPs", "paper params"], "rows": _FA_PAPER}},
-    )
-)
-register(
-    Experiment(
-        name="spanet",
-        description="ResNet-18 with one SPANet (k=2) or non-local block after stage 1-4: accuracy, memory, time.",
-        paper_table="SPANet Table 2",
-        run=run_step7_experiment,
-        default_dataset="fashion_mnist",
-        configs=spanet_configs(),
-        extra={"width": 0.25, "quick_width": 0.125, "table": "spanet", "memory": True, "paper_reference": {
-            "source": "SPANet Tables 1-2, CIFAR-100 top-1 %, ResNet-18, k = 2",
-            "columns": ["paper top-1 %"], "rows": _SPANET_PAPER}},
-    )
-)
-register(
-    Experiment(
-        name="awconv",
-        description="ResNet-18 with AW-convolution (and SE, Fig. 2) against plain: accuracy, params, step time.",
-        paper_table="AW paper Table 1",
-        run=run_step7_experiment,
-        default_dataset="fashion_mnist",
-        configs=awconv_configs(),
-        extra={"width": 0.25, "quick_width": 0.125, "table": "awconv", "paper_reference": {
-            "source": "AW paper Table 1, ImageNet, ResNet-50 (not ResNet-18)",
-            "columns": ["paper err %", "paper GFLOPs", "paper params M"], "rows": _AW_PAPER}},
-    )
-)
+# The committed tables (benchmarks/results/<name>_fashion_mnist.md): (epochs, width); 3 seeds, batch 32, the first
+# 4000 training and 5000 test images.
+PUBLISHED = {"fa": (4, 0.25), "spanet": (3, 0.125), "awconv": (4, 0.125)}
+
+_ENTRIES = [  # name, description, paper table, configurations, settings
+    ("fa", "CIFAR ResNet-20/56 plain, with SE and with FA (multi-stage, Fig. 4): error, params, FLOPs.",
+     "FANet Table I", fa_configs(),
+     MeasuredSettings(width=0.5, quick_width=0.25, table="fa", paper_reference={
+         "source": "FANet Table I, CIFAR-10, full-width networks (the paper's MFLOPs)",
+         "columns": ["paper err %", "paper MFLOPs", "paper params"], "rows": _FA_PAPER})),
+    ("spanet", "ResNet-18 with one SPANet (k=2) or non-local block after stage 1-4: accuracy, memory, time.",
+     "SPANet Table 2", spanet_configs(),
+     MeasuredSettings(width=0.25, quick_width=0.125, table="spanet", memory=True, paper_reference={
+         "source": "SPANet Tables 1-2, CIFAR-100 top-1 %, ResNet-18, k = 2",
+         "columns": ["paper top-1 %"], "rows": _SPANET_PAPER})),
+    ("awconv", "ResNet-18 with AW-convolution (and SE, Fig. 2) against plain: accuracy, params, step time.",
+     "AW paper Table 1", awconv_configs(),
+     MeasuredSettings(width=0.25, quick_width=0.125, table="awconv", paper_reference={
+         "source": "AW paper Table 1, ImageNet, ResNet-50 (not ResNet-18)",
+         "columns": ["paper err %", "paper GFLOPs", "paper params M"], "rows": _AW_PAPER})),
+]
+for _name, _description, _table, _configs, _settings in _ENTRIES:
+    register(Experiment(name=_name, description=_description, paper_table=_table, run=run_step7_experiment,
+                        default_dataset="fashion_mnist", quick_seeds=2, configs=_configs, settings=_settings,
+                        presets={"published": {"dataset": "fashion_mnist", "seeds": 3, "epochs": PUBLISHED[_name][0],
+                                               "width": PUBLISHED[_name][1], "batch_size": 32, "train_limit": 4000,
+                                               "test_limit": 5000}}))
 
 __all__ = [
+    "MeasuredSettings",
     "attention_map_entries",
     "awconv_configs",
     "count_macs",

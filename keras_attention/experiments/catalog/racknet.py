@@ -38,10 +38,9 @@ Readings of points the dissertation and SPEC leave open:
 """
 
 import math
-import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import matplotlib
 
 matplotlib.use("Agg")
@@ -50,9 +49,20 @@ import numpy as np
 import tensorflow as tf
 
 from keras_attention.data import DATASETS, dataset_info, load_arrays
-from keras_attention.experiments.image_experiments import default_dataset
-from keras_attention.experiments.registry import Experiment, register, run_limits, subset_note
-from keras_attention.experiments.training import train_run
+from keras_attention.experiments.plots import close_figure
+from keras_attention.experiments.registry import Experiment, Settings, register
+from keras_attention.experiments.results import (
+    QUICK_NOTE,
+    format_mean_std,
+    markdown_table,
+    paper_value,
+    seed_statistics,
+    subset_note,
+    summary_head,
+    write_results,
+)
+from keras_attention.experiments import runner
+from keras_attention.experiments.training import train_experiment_run
 from keras_attention.racknet import (
     DEFAULT_BUDGET,
     PHASES,
@@ -64,7 +74,7 @@ from keras_attention.racknet import (
     keypoint_entropies,
     to_gray_uint8,
 )
-from keras_attention.utils.files import read_json, save_figure, write_json, write_text
+from keras_attention.utils.files import read_json
 
 VALIDATION_FRACTION = 0.1
 HISTOGRAM_IMAGES = 5000
@@ -167,10 +177,7 @@ def plot_entropy_histogram(plan, entropies, octaves, path, title=""):
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)
 
 
 def describe_plan(plan, name):
@@ -197,8 +204,6 @@ def describe_plan(plan, name):
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-
-
 
 
 def histogram_path(plan_path):
@@ -242,6 +247,12 @@ def cmd_racknet(args):
 
 
 # ------------------------------------------------------------------------------------------ experiment
+@dataclass(frozen=True)
+class RacknetSettings(Settings):
+    """``budget``: the kernels every strategy allocates; ``paper_timings``: Table 3.8 per data set."""
+
+    budget: int = DEFAULT_BUDGET
+    paper_timings: dict = field(default_factory=dict)
 
 
 def _dataset(images, labels, batch_size, shuffle_seed=None):
@@ -252,17 +263,13 @@ def _dataset(images, labels, batch_size, shuffle_seed=None):
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _mean_std(values):
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def run_racknet_experiment(experiment, options):
     out_dir = Path(options.out_dir)
-    dataset = options.dataset or experiment.default_dataset or default_dataset(options.data_dir)
-    seeds = options.seeds or (2 if options.quick else experiment.default_seeds)
-    epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
-    budget = experiment.extra.get("budget", DEFAULT_BUDGET)
-    limit_train, limit_test = run_limits(options, QUICK_TRAIN, QUICK_TEST)
+    dataset = runner.image_dataset_name(experiment, options)
+    seeds = runner.seed_list(experiment, options)
+    epochs = runner.epoch_count(experiment, options)
+    budget = experiment.settings.budget
+    limit_train, limit_test = runner.run_limits(options, QUICK_TRAIN, QUICK_TEST)
     info = dataset_info(dataset, data_dir=options.data_dir)
     images, labels = load_arrays(dataset, "train", data_dir=options.data_dir, limit=limit_train)
     x_test, y_test = load_arrays(dataset, "test", data_dir=options.data_dir, limit=limit_test)
@@ -270,8 +277,8 @@ def run_racknet_experiment(experiment, options):
     x_train, y_train, x_val, y_val = images[~val], labels[~val], images[val], labels[val]
     upscale = default_upscale(info["input_shape"])
     print(f"{experiment.name}: {experiment.paper_table} on {dataset} — {len(y_train)} training / {len(y_val)} "
-          f"validation / {len(y_test)} test images, budget {budget}, {len(STRATEGY_ROWS)} strategies x {seeds} "
-          f"seeds x {epochs} epochs -> {out_dir}", flush=True)
+          f"validation / {len(y_test)} test images, budget {budget}, {len(STRATEGY_ROWS)} strategies x "
+          f"{len(seeds)} seeds x {epochs} epochs -> {out_dir}", flush=True)
 
     plan_file = out_dir / PLAN_FILE
     if options.resume and plan_file.exists():
@@ -288,57 +295,40 @@ def run_racknet_experiment(experiment, options):
 
     val_ds = _dataset(x_val, y_val, options.batch_size)
     test_ds = _dataset(x_test, y_test, options.batch_size)
-    rows, done, total = [], 0, len(STRATEGY_ROWS) * seeds
+    progress = runner.Progress(len(STRATEGY_ROWS) * len(seeds))
+    rows = []
     for strategy, (label, observations) in STRATEGY_ROWS.items():
-        runs, allocations = [], []
-        for seed in range(seeds):
-            done += 1
-            allocation = allocate(plan, budget, strategy, seed)
-            allocations.append(str(allocation))
-            run_dir = out_dir / strategy / f"seed{seed}"
-            result_file = run_dir / "result.json"
-            if options.resume and result_file.exists():
-                runs.append(read_json(result_file))
-                print(f"[{done}/{total}] {label} seed {seed}: done earlier, kept", flush=True)
-                continue
-            print(f"[{done}/{total}] {label} seed {seed}: {allocation}", flush=True)
-            keras.utils.set_random_seed(seed)
-            counts = [list(rack) for rack in allocation]
-            result = train_run(
-                lambda counts=counts, strategy=strategy: build_model(
-                    counts, info["input_shape"], info["num_classes"], name=f"racknet_{strategy}"),
+        allocations = {seed: allocate(plan, budget, strategy, seed) for seed in seeds}
+
+        def train(seed, run_dir, strategy=strategy, allocations=allocations):
+            counts = [list(rack) for rack in allocations[seed]]
+            train_experiment_run(
+                experiment, options,
+                lambda: build_model(counts, info["input_shape"], info["num_classes"], name=f"racknet_{strategy}"),
                 _dataset(x_train, y_train, options.batch_size, shuffle_seed=seed),
-                epochs=epochs,
-                out_dir=run_dir,
-                val_ds=val_ds,
-                test_ds=test_ds,
-                strategy=options.strategy,
-                jit_compile=options.jit_compile,
-                verbose=options.verbose,
-            )
-            runs.append(read_json(result_file))
-            print(f"    top-1 {100 * result.test_metrics['top1']:.2f}  {result.train_seconds:.0f} s", flush=True)
-        top1 = [100 * r["test"]["top1"] for r in runs]
+                epochs=epochs, out_dir=run_dir, val_ds=val_ds, test_ds=test_ds)
+            return read_json(run_dir / "result.json")
+
+        runs = runner.run_seeds(seeds, lambda seed, strategy=strategy: out_dir / strategy / f"seed{seed}", train,
+                                options=options, progress=progress, title=label,
+                                detail=lambda seed, allocations=allocations: f": {allocations[seed]}",
+                                report=lambda r: f"top-1 {100 * r['test']['top1']:.2f}  {r['train_seconds']:.0f} s")
+        stats = seed_statistics(runs, ("top1", "top5"))
         rows.append({
             "strategy": strategy,
             "label": label,
             "observations": observations,
-            "allocations": allocations,
+            "allocations": [str(allocations[seed]) for seed in seeds],
             "params": [r["params"] for r in runs],
-            "top1": top1,
-            "top5": [100 * r["test"]["top5"] for r in runs],
-            "top1_mean_std": _mean_std(top1),
+            "top1": stats["top1"],
+            "top5": stats["top5"],
+            "top1_mean_std": stats["top1_mean_std"],
             "train_seconds": [r["train_seconds"] for r in runs],
-            "train_seconds_mean": statistics.fmean(r["train_seconds"] for r in runs),
+            "train_seconds_mean": stats["train_seconds_mean"],
         })
     racknet_row = next(row for row in rows if row["strategy"] == "racknet")
     summary = {
-        "experiment": experiment.name,
-        "paper_table": experiment.paper_table,
-        "dataset": dataset,
-        "seeds": seeds,
-        "epochs": epochs,
-        "quick": options.quick,
+        **summary_head(experiment, options, seeds, epochs, dataset=dataset),
         "train_limit": limit_train,
         "test_limit": limit_test,
         "batch_size": options.batch_size,
@@ -349,49 +339,41 @@ def run_racknet_experiment(experiment, options):
         "rows": rows,
         "timings": {**{p: plan.timings.get(p, 0.0) for p in PHASES}, "training": racknet_row["train_seconds_mean"]},
         "paper": experiment.paper.get(dataset, {}),
-        "paper_timings": experiment.extra.get("paper_timings", {}).get(dataset, {}),
+        "paper_timings": experiment.settings.paper_timings.get(dataset, {}),
     }
-    write_racknet_summary(summary, out_dir)
+    write_results(summary, out_dir, format_racknet_markdown(summary))
     plot_strategy_accuracy(summary, out_dir / ACCURACY_FILE)
     return summary
 
 
-def write_racknet_summary(summary, out_dir):
-    """``results.json`` and ``results.md`` (Table 3.2 row, Table 3.6 and Table 3.8) in ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", summary)
+def format_racknet_markdown(summary):
+    """``results.md``: the Table 3.2 row, Table 3.6 and Table 3.8."""
     paper, paper_timings = summary["paper"], summary["paper_timings"]
     images = summary["images"]
+    accuracy = [[row["label"], f"⟨{row['observations']}⟩", f"`{row['allocations'][0]}`", row["params"][0],
+                 format_mean_std(row["top1_mean_std"]), paper_value(paper.get(row["strategy"])),
+                 f"{row['train_seconds_mean']:.1f}"] for row in summary["rows"]]
+    timings = [[PHASE_LABELS[phase], f"{seconds:.2f}", paper_value(paper_timings.get(phase))]
+               for phase, seconds in summary["timings"].items()]
     lines = [
         f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}",
         "",
         f"{images['train']} training / {images['validation']} validation / {images['test']} test images; kernel "
         f"budget {summary['budget']}; {summary['seeds']} seeds x {summary['epochs']} epochs, batch "
-        f"{summary['batch_size']}" + (" (quick mode: small subset, not comparable to the paper)"
-                                     if summary["quick"] else "") + subset_note(summary) + ".",
+        f"{summary['batch_size']}" + (QUICK_NOTE if summary["quick"] else "") + subset_note(summary) + ".",
         "",
         f"Table 3.2 (RACKNet allocation): `{summary['plan_row']}`",
         "",
         "Table 3.6: top-1 test accuracy in %, mean ± std over seeds.",
         "",
-        "| strategy | observations | layers (kernels), seed 0 | params | top-1 | paper top-1 | train s (mean) |",
-        "|---|---|---|---:|---:|---:|---:|",
+        markdown_table(["strategy", "observations", "layers (kernels), seed 0", "params", "top-1", "paper top-1",
+                        "train s (mean)"], accuracy, align="lllrrrr"),
+        "",
+        "Table 3.8: execution time in seconds (training: RACKNet network, mean over seeds).",
+        "",
+        markdown_table(["phase", "seconds", "paper"], timings),
     ]
-    for row in summary["rows"]:
-        ref = paper.get(row["strategy"])
-        mean, std = row["top1_mean_std"]
-        lines.append(
-            f"| {row['label']} | ⟨{row['observations']}⟩ | `{row['allocations'][0]}` | {row['params'][0]} | "
-            f"{mean:.2f} ± {std:.2f} | {'-' if ref is None else f'{ref:.2f}'} | {row['train_seconds_mean']:.1f} |"
-        )
-    lines += ["", "Table 3.8: execution time in seconds (training: RACKNet network, mean over seeds).", "",
-              "| phase | seconds | paper |", "|---|---:|---:|"]
-    for phase, seconds in summary["timings"].items():
-        ref = paper_timings.get(phase)
-        lines.append(f"| {PHASE_LABELS[phase]} | {seconds:.2f} | {'-' if ref is None else f'{ref:.2f}'} |")
-    write_text(out_dir / "results.md", "\n".join(lines) + "\n")
-    print("\n".join(lines), flush=True)
+    return "\n".join(lines) + "\n"
 
 
 def plot_strategy_accuracy(summary, path):
@@ -410,9 +392,7 @@ def plot_strategy_accuracy(summary, path):
                  f"{summary['seeds']} seed(s)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)
 
 
 register(
@@ -421,11 +401,13 @@ register(
         description="RACKNet vs five kernel allocation strategies (budget 400) and the cost of each phase.",
         paper_table="Dissertation Tables 3.6, 3.8",
         run=run_racknet_experiment,
-        default_dataset=None,
-        default_seeds=3,
-        default_epochs=10,
         paper=PAPER_TABLE_3_6,
-        extra={"budget": DEFAULT_BUDGET, "paper_timings": PAPER_TABLE_3_8},
+        quick_seeds=2,
+        settings=RacknetSettings(budget=DEFAULT_BUDGET, paper_timings=PAPER_TABLE_3_8),
+        presets={  # racknet_fashion_mnist, racknet_digits
+            "published": {"dataset": "fashion_mnist", "seeds": 3, "epochs": 5, "batch_size": 64, "train_limit": 6000},
+            "published-digits": {"dataset": "digits", "seeds": 3, "epochs": 10, "batch_size": 32},
+        },
     )
 )
 
@@ -440,5 +422,6 @@ __all__ = [
     "plot_strategy_accuracy",
     "run_racknet_experiment",
     "validation_split",
-    "write_racknet_summary",
+    "format_racknet_markdown",
+    "RacknetSettings",
 ]

@@ -40,6 +40,7 @@ Accuracies are in %, mean ± sample std over the seeds.
 import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -51,12 +52,23 @@ import numpy as np  # noqa: E402
 
 from keras_attention import models  # noqa: E402
 from keras_attention.data import dataset_info, image_dataset  # noqa: E402
-from keras_attention.experiments.image_experiments import default_dataset, image_size_for  # noqa: E402
-from keras_attention.experiments.registry import Experiment, register  # noqa: E402
+from keras_attention.experiments.evaluation import dataset_labels, topk_accuracy  # noqa: E402
+from keras_attention.experiments.images import image_size_for  # noqa: E402
+from keras_attention.experiments.plots import close_figure  # noqa: E402
+from keras_attention.experiments.registry import Experiment, Settings, register  # noqa: E402
+from keras_attention.experiments.results import (  # noqa: E402
+    QUICK_NOTE,
+    format_mean_std,
+    markdown_table,
+    mean_std,
+    summary_head,
+    write_results,
+)
+from keras_attention.experiments.runner import epoch_count, finished_result, image_dataset_name, seed_list  # noqa: E402
 from keras_attention.experiments.training import train_run  # noqa: E402
 from keras_attention.sparsity import ISparse, sparsify, sparsity_report  # noqa: E402
 from keras_attention.sparsity.samples import collect_samples  # noqa: E402
-from keras_attention.utils.files import read_json, save_figure, write_json, write_text
+from keras_attention.utils.files import read_json, write_json, write_text  # noqa: E402
 
 SPARSIFY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TRAIN_LEVELS = (0.05, 0.10, 0.25, 0.50)
@@ -144,36 +156,8 @@ def near_zero_fraction(model, threshold=L1_ZERO_THRESHOLD):
     return small / total
 
 
-# --------------------------------------------------------------------------------------------- evaluation
-
-
-def dataset_labels(dataset):
-    """All labels of a (non-shuffled) ``(images, labels)`` dataset, in order."""
-    return np.concatenate([np.asarray(y) for _, y in dataset.as_numpy_iterator()])
-
-
-def topk_accuracy(model, dataset, labels=None, ks=(1, 5)):
-    """``{"top1": .., "top5": ..}`` (fractions) of ``model`` on ``dataset`` from its predicted probabilities.
-
-    Needs no compiled model; a label counts as a top-k hit when fewer than k classes score strictly higher.
-    """
-    labels = dataset_labels(dataset) if labels is None else np.asarray(labels)
-    probs = np.asarray(model.predict(dataset, verbose=0), dtype=np.float64)
-    if probs.shape[0] != labels.shape[0]:
-        raise ValueError(f"Model gave {probs.shape[0]} predictions for {labels.shape[0]} labels.")
-    true = probs[np.arange(len(labels)), labels]
-    higher = np.sum(probs > true[:, None], axis=1)
-    return {f"top{k}": float(np.mean(higher < k)) for k in ks}
-
-
-def _mean_std(values):
-    values = [float(v) for v in values]
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def _fmt(values):
-    mean, std = _mean_std(values)
-    return f"{mean:.2f} ± {std:.2f}"
+    return format_mean_std(mean_std(values))
 
 
 def _median_epoch_seconds(history_file):
@@ -187,9 +171,9 @@ def _median_epoch_seconds(history_file):
 
 def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
     """Train (or, with ``--resume``, reuse) one run; returns its ``result.json`` dict and the model."""
-    result_file = run_dir / "result.json"
-    if options.resume and result_file.exists() and (run_dir / "model.keras").exists():
-        return read_json(result_file), keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    saved = finished_result(run_dir, need_model=True) if options.resume else None
+    if saved is not None:
+        return saved, keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     result = train_run(
         build,
         train_ds,
@@ -202,19 +186,33 @@ def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
         verbose=options.verbose,
         callbacks=callbacks,
     )
-    return read_json(result_file), result.model
+    return read_json(run_dir / "result.json"), result.model
 
 
-def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels=None, max_samples=MAX_SAMPLES):
+@dataclass(frozen=True)
+class ISparseSettings(Settings):
+    """The sparsify-with factors and train-with targets (None: :data:`SPARSIFY_LEVELS` / :data:`TRAIN_LEVELS`,
+    or the small quick grids with ``--quick``) and the score samples per update."""
+
+    sparsify_levels: tuple = None
+    train_levels: tuple = None
+    max_samples: int = MAX_SAMPLES
+
+
+def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels=None, max_samples=None):
     """Run parts (a)-(c) (module docstring) and write ``results.json``, ``results.md`` and the PNGs.
 
-    ``sparsify_levels`` / ``train_levels`` override the sparsities (fractions in (0, 1)); by default the
-    full grids, or small ones with ``options.quick``. Returns the summary dict.
+    ``sparsify_levels`` / ``train_levels`` / ``max_samples`` override the experiment's
+    :class:`ISparseSettings` (sparsities are fractions in (0, 1)). Returns the summary dict.
     """
+    settings = experiment.settings
+    sparsify_levels = sparsify_levels or settings.sparsify_levels
+    train_levels = train_levels or settings.train_levels
+    max_samples = max_samples or settings.max_samples
     out_dir = Path(options.out_dir)
-    dataset = options.dataset or experiment.default_dataset or default_dataset(options.data_dir)
-    seeds = options.seeds or (1 if options.quick else experiment.default_seeds)
-    epochs = options.epochs or (1 if options.quick else experiment.default_epochs)
+    dataset = image_dataset_name(experiment, options)
+    seeds = seed_list(experiment, options)
+    epochs = epoch_count(experiment, options)
     sparsify_levels = tuple(sparsify_levels or (QUICK_SPARSIFY_LEVELS if options.quick else SPARSIFY_LEVELS))
     train_levels = tuple(train_levels or (QUICK_TRAIN_LEVELS if options.quick else TRAIN_LEVELS))
     for name, levels in (("sparsify_levels", sparsify_levels), ("train_levels", train_levels)):
@@ -226,7 +224,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
     input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
     num_classes = info["num_classes"]
     start_epoch = 1 if epochs > 1 else 0
-    print(f"{experiment.name}: {experiment.paper_table} on {dataset} - {seeds} seeds x {epochs} epochs; "
+    print(f"{experiment.name}: {experiment.paper_table} on {dataset} - seeds {seeds} x {epochs} epochs; "
           f"sparsify-with at {list(sparsify_levels)}, train-with at {list(train_levels)} -> {out_dir}", flush=True)
 
     common = dict(batch_size=options.batch_size, data_dir=options.data_dir, image_size=size)
@@ -237,7 +235,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
     train_with = {m: {f"{lv:g}": [] for lv in train_levels} for m in TRAIN_METHODS}
     updates = {s: [] for s in STRATEGY_LABELS}  # per strategy: (update seconds, base epoch seconds)
 
-    for seed in range(seeds):
+    for seed in seeds:
         def data(seed=seed):
             return image_dataset(dataset, "train", shuffle=True, seed=seed, limit=limit_train, **common)
 
@@ -320,12 +318,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
                               "fraction_of_epoch": update_s / epoch_s, "updates_timed": len(pairs)}
 
     summary = {
-        "experiment": experiment.name,
-        "paper_table": experiment.paper_table,
-        "dataset": dataset,
-        "seeds": seeds,
-        "epochs": epochs,
-        "quick": options.quick,
+        **summary_head(experiment, options, seeds, epochs, dataset=dataset),
         "batch_size": options.batch_size,
         "train_images": limit_train,
         "test_images": int(len(test_labels)),
@@ -366,7 +359,7 @@ def plot_sparsify_with(summary, path):
         base = summary["base"][k]
         for strategy, label in STRATEGY_LABELS.items():
             by_level = summary["sparsify_with"][strategy]
-            stats = [_mean_std(base)] + [_mean_std(by_level[f"{lv:g}"][k]) for lv in summary["sparsify_levels"]]
+            stats = [mean_std(base)] + [mean_std(by_level[f"{lv:g}"][k]) for lv in summary["sparsify_levels"]]
             mean, std = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
             xs = 100 * np.array(levels)
             color = METHOD_COLORS[strategy]
@@ -379,10 +372,7 @@ def plot_sparsify_with(summary, path):
     fig.suptitle(f"LeNet-5 on {summary['dataset']}: sparsify-with (no retraining), "
                  f"{summary['seeds']} seed(s)")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)
 
 
 def plot_train_with(summary, path):
@@ -390,12 +380,12 @@ def plot_train_with(summary, path):
     fig, ax = plt.subplots(figsize=(6.5, 4))
     xs = 100 * np.array(summary["train_levels"])
     for method, label in METHOD_LABELS.items():
-        stats = [_mean_std(summary["train_with"][method][f"{lv:g}"]["top1"]) for lv in summary["train_levels"]]
+        stats = [mean_std(summary["train_with"][method][f"{lv:g}"]["top1"]) for lv in summary["train_levels"]]
         ax.errorbar(xs, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3,
                     color=METHOD_COLORS[method], label=label)
     for key, label, style in (("base", "Base (dense)", "k--"), ("l1", "L1", "k:")):
         values = summary["base"]["top1"] if key == "base" else summary["train_with"]["l1"]["top1"]
-        ax.axhline(_mean_std(values)[0], color=style[0], linestyle=style[1:], label=label)
+        ax.axhline(mean_std(values)[0], color=style[0], linestyle=style[1:], label=label)
     ax.set_xlabel("target sparsity (%)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(f"LeNet-5 on {summary['dataset']}: train-with, {summary['seeds']} seed(s) x "
@@ -403,14 +393,36 @@ def plot_train_with(summary, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return close_figure(fig, path)
 
 
 def format_isparse_markdown(summary):
+    """``results.md``: (a) sparsify-with, (b) train-with next to Table 4.1, (c) the update cost."""
     paper = summary["paper"]
-    quick = " (quick mode: small subset, not comparable to the paper)" if summary["quick"] else ""
+    quick = QUICK_NOTE if summary["quick"] else ""
+    strategies = list(STRATEGY_LABELS.values())
+    sparsify_rows = [["0% (Base)", *[_fmt(summary["base"][k]) for k in ("top1", "top5") for _ in strategies]]]
+    for level in summary["sparsify_levels"]:
+        key = f"{level:g}"
+        sparsify_rows.append([f"{100 * level:g}%", *[_fmt(summary["sparsify_with"][s][key][k])
+                                                    for k in ("top1", "top5") for s in STRATEGY_LABELS]])
+    train_rows = []
+    for level in summary["train_levels"]:
+        key = f"{level:g}"
+        cells = []
+        for method in METHOD_LABELS:
+            cell = summary["train_with"][method][key]
+            cells.append(f"{_fmt(cell['top1'])} ({statistics.fmean(cell['achieved_sparsity']):.1f})")
+        ref = next((v for k, v in paper.items() if k not in ("base", "l1") and abs(float(k) - level) < 1e-9), None)
+        ref_cell = " / ".join(f"{ref[_PAPER_COLUMN[m]]:.2f}" for m in METHOD_LABELS) if ref else "-"
+        train_rows.append([f"{100 * level:g}%", *cells, ref_cell])
+    cost_rows = [[STRATEGY_LABELS[strategy], f"{c['update_seconds_median']:.4f}", f"{c['epoch_seconds_median']:.2f}",
+                  f"{100 * c['fraction_of_epoch']:.2f}%", c["updates_timed"]]
+                 for strategy, c in summary["update_cost"].items()]
+    base_ref = paper.get("base")
+    l1_ref = paper.get("l1")
+    l1 = summary["train_with"]["l1"]
+    paper_header = "paper " + " / ".join(label.split("(")[-1].rstrip(")") for label in METHOD_LABELS.values())
     lines = [
         f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}",
         "",
@@ -419,21 +431,8 @@ def format_isparse_markdown(summary):
         "",
         "## (a) sparsify-with (Fig. 4.5/4.6): one-shot sparsification of the trained Base model, no retraining",
         "",
-        "| sparsification | " + " | ".join(f"{label} top-1" for label in STRATEGY_LABELS.values())
-        + " | " + " | ".join(f"{label} top-5" for label in STRATEGY_LABELS.values()) + " |",
-        "|---:|" + "---:|" * (2 * len(STRATEGY_LABELS)),
-        "| 0% (Base) | " + " | ".join([_fmt(summary["base"]["top1"])] * len(STRATEGY_LABELS)) + " | "
-        + " | ".join([_fmt(summary["base"]["top5"])] * len(STRATEGY_LABELS)) + " |",
-    ]
-    for level in summary["sparsify_levels"]:
-        key = f"{level:g}"
-        cells = [_fmt(summary["sparsify_with"][s][key][k]) for k in ("top1", "top5") for s in STRATEGY_LABELS]
-        lines.append(f"| {100 * level:g}% | " + " | ".join(cells) + " |")
-
-    base_ref = paper.get("base")
-    l1_ref = paper.get("l1")
-    l1 = summary["train_with"]["l1"]
-    lines += [
+        markdown_table(["sparsification", *[f"{label} top-{k}" for k in (1, 5) for label in strategies]],
+                       sparsify_rows, align="r" * (1 + 2 * len(strategies))),
         "",
         "## (b) train-with (Table 4.1): top-1 (achieved weight sparsity in %)",
         "",
@@ -443,20 +442,8 @@ def format_isparse_markdown(summary):
         f"|w| < {summary['l1_zero_threshold']:g})"
         + (f" - paper {l1_ref[0]:.2f} ({l1_ref[1]:.2f}%)" if l1_ref else ""),
         "",
-        "| target | " + " | ".join(METHOD_LABELS.values()) + " | paper "
-        + " / ".join(label.split("(")[-1].rstrip(")") for label in METHOD_LABELS.values()) + " |",
-        "|---:|" + "---:|" * (len(METHOD_LABELS) + 1),
-    ]
-    for level in summary["train_levels"]:
-        key = f"{level:g}"
-        cells = []
-        for method in METHOD_LABELS:
-            cell = summary["train_with"][method][key]
-            cells.append(f"{_fmt(cell['top1'])} ({statistics.fmean(cell['achieved_sparsity']):.1f})")
-        ref = next((v for k, v in paper.items() if k not in ("base", "l1") and abs(float(k) - level) < 1e-9), None)
-        ref_cell = " / ".join(f"{ref[_PAPER_COLUMN[m]]:.2f}" for m in METHOD_LABELS) if ref else "-"
-        lines.append(f"| {100 * level:g}% | " + " | ".join(cells) + f" | {ref_cell} |")
-    lines += [
+        markdown_table(["target", *METHOD_LABELS.values(), paper_header], train_rows,
+                       align="r" * (len(METHOD_LABELS) + 2)),
         "",
         "Dropout(rate = target) on the input of each Dense layer; it prunes no weight. L1 is one run per seed "
         "(Table 4.1 reports the sparsity it achieves). Masks are recomputed every epoch from epoch "
@@ -464,25 +451,19 @@ def format_isparse_markdown(summary):
         "",
         "## (c) cost of one score-and-mask update (ISparse.update) relative to one dense training epoch",
         "",
-        "| strategy | update s (median) | epoch s (median) | fraction of an epoch | updates timed |",
-        "|---|---:|---:|---:|---:|",
+        markdown_table(["strategy", "update s (median)", "epoch s (median)", "fraction of an epoch", "updates timed"],
+                       cost_rows),
+        "",
+        f"iSparse scores use {summary['max_samples']} training images per update.",
     ]
-    for strategy, c in summary["update_cost"].items():
-        lines.append(f"| {STRATEGY_LABELS[strategy]} | {c['update_seconds_median']:.4f} | "
-                     f"{c['epoch_seconds_median']:.2f} | {100 * c['fraction_of_epoch']:.2f}% | {c['updates_timed']} |")
-    lines += ["", f"iSparse scores use {summary['max_samples']} training images per update."]
     return "\n".join(lines) + "\n"
 
 
 def write_isparse_summary(summary, out_dir):
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", summary)
-    text = format_isparse_markdown(summary)
-    write_text(out_dir / "results.md", text)
-    plot_sparsify_with(summary, out_dir / "sparsify_with.png")
-    plot_train_with(summary, out_dir / "train_with.png")
-    print(text, flush=True)
+    """``results.json``, ``results.md`` and the two figures in ``out_dir``."""
+    write_results(summary, out_dir, format_isparse_markdown(summary))
+    plot_sparsify_with(summary, Path(out_dir) / "sparsify_with.png")
+    plot_train_with(summary, Path(out_dir) / "train_with.png")
 
 
 register(
@@ -490,11 +471,10 @@ register(
         name="isparse-lenet",
         description="iSparse vs magnitude / random (sparsify-with and train-with), Dropout and L1 on LeNet-5.",
         paper_table="Dissertation Fig. 4.6a, Table 4.1",
-        run=lambda experiment, options: run_isparse_lenet(experiment, options),
-        default_dataset=None,
-        default_seeds=3,
-        default_epochs=10,
+        run=run_isparse_lenet,
         paper=PAPER_TABLE_4_1,
+        settings=ISparseSettings(),
+        presets={"published": {"dataset": "fashion_mnist", "seeds": 3, "epochs": 5}},  # isparse_fashion_mnist
     )
 )
 
@@ -502,12 +482,12 @@ __all__ = [
     "PAPER_TABLE_4_1",
     "SPARSIFY_LEVELS",
     "TRAIN_LEVELS",
+    "ISparseSettings",
     "TimedISparse",
     "format_isparse_markdown",
     "lenet5_dropout",
     "lenet5_l1",
     "near_zero_fraction",
     "run_isparse_lenet",
-    "topk_accuracy",
     "write_isparse_summary",
 ]

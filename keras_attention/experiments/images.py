@@ -1,0 +1,204 @@
+"""The image-classification runner shared by the SAN tables and the FA / SPANet / AW-convolution tables.
+
+Each configuration is trained once per seed (seed k sets Keras' global seed, the weight initialisation and
+the shuffling order; :func:`~keras_attention.experiments.runner.run_seeds`); the table reports mean ±
+sample standard deviation over the seeds of top-1 and top-5 test accuracy (in %), and the mean training
+seconds, next to the paper's numbers. The first attention module of each attention configuration (first
+seed's model) is drawn for a few test images.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_attention import models
+from keras_attention.data import dataset_info, image_dataset
+from keras_attention.experiments.plots import plot_attention_grid
+from keras_attention.experiments.registry import Settings
+from keras_attention.experiments.results import (
+    QUICK_NOTE,
+    format_mean_std,
+    markdown_table,
+    paper_value,
+    seed_statistics,
+    slug,
+    subset_note,
+    summary_head,
+    write_results,
+)
+from keras_attention.experiments.runner import (
+    Progress,
+    epoch_count,
+    image_dataset_name,
+    run_limits,
+    run_seeds,
+    seed_list,
+)
+from keras_attention.experiments.training import train_experiment_run
+from keras_attention.utils.files import read_json
+
+QUICK_TRAIN, QUICK_TEST = 512, 256
+
+
+@dataclass(frozen=True)
+class ImageSettings(Settings):
+    """Filter-count multiplier of a full run (``width``) and of a ``--quick`` one (``quick_width``)."""
+
+    width: float = 1.0
+    quick_width: float = 0.25
+
+
+@dataclass
+class ImageConfig:
+    label: str
+    builder: str
+    attention: str = None
+    placement: str = "bottleneck"
+    options: dict = field(default_factory=dict)
+    incompatible: str = None  # why this cell is '-' (Table IX) on a given builder
+
+    @property
+    def slug(self):
+        return slug(self.label)
+
+
+def image_size_for(builder, input_shape):
+    """The input size each builder needs: LeNet-5 works on 28 px, VGG/ResNet on at least 32 px."""
+    h, w = input_shape[:2]
+    need = 28 if builder == "lenet5" else 32
+    if h >= need and w >= need:
+        return None
+    return (max(h, need), max(w, need))
+
+
+def attention_masks(model, images):
+    """Masks of the first attention module of ``model`` on ``images`` (None when it has none).
+
+    A twin of the module is built with ``return_attention=True`` and the module's weights, and fed the
+    module's own inputs taken from the trained model.
+    """
+    first = next((layer for layer in model.layers if "return_attention" in layer.get_config()), None)
+    if first is None:
+        return None, None
+    feed = keras.Model(model.inputs, first.input)
+    inputs = feed.predict(images, verbose=0)
+    twin = type(first).from_config({**first.get_config(), "return_attention": True, "name": first.name + "_twin"})
+    twin(inputs)
+    twin.set_weights(first.get_weights())
+    _, mask = twin(inputs, training=False)
+    return first.name, np.asarray(mask)
+
+
+def run_image_experiment(experiment, options):
+    """``run(experiment, options)`` of the image experiments: train every configuration for every seed and
+    write ``results.json`` / ``results.md`` (:func:`format_image_markdown`) and ``attention_masks.png``."""
+    out_dir = Path(options.out_dir)
+    dataset = image_dataset_name(experiment, options)
+    seeds = seed_list(experiment, options)
+    epochs = epoch_count(experiment, options)
+    limit_train, limit_test = run_limits(options, QUICK_TRAIN, QUICK_TEST)
+    info = dataset_info(dataset, data_dir=options.data_dir)
+    configs = experiment.configs
+    settings = experiment.settings
+    width = options.width or (settings.quick_width if options.quick else settings.width)
+    progress = Progress(len([c for c in configs if not c.incompatible]) * len(seeds))
+    print(f"{experiment.name}: {experiment.paper_table} on {dataset} — {len(configs)} configurations x "
+          f"seeds {seeds} x {epochs} epochs -> {out_dir}", flush=True)
+
+    rows = []
+    for config in configs:
+        if config.incompatible:
+            rows.append({"label": config.label, "incompatible": config.incompatible})
+            continue
+        size = image_size_for(config.builder, info["input_shape"])
+        input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
+
+        def build(config=config, input_shape=input_shape):
+            return getattr(models, config.builder)(input_shape=input_shape, num_classes=info["num_classes"],
+                                                   attention=config.attention, placement=config.placement,
+                                                   width=width, **config.options)
+
+        def train(seed, run_dir, size=size, build=build):
+            common = dict(batch_size=options.batch_size, data_dir=options.data_dir, image_size=size)
+            train_ds = image_dataset(dataset, "train", shuffle=True, seed=seed, limit=limit_train, **common)
+            test_ds = image_dataset(dataset, "test", shuffle=False, limit=limit_test, **common)
+            train_experiment_run(experiment, options, build, train_ds, epochs=epochs, out_dir=run_dir,
+                                 val_ds=test_ds, test_ds=test_ds)
+            return read_json(run_dir / "result.json")
+
+        runs = run_seeds(seeds, lambda seed, config=config: out_dir / config.slug / f"seed{seed}", train,
+                         options=options, progress=progress, title=config.label,
+                         report=lambda r: (f"top-1 {100 * r['test']['top1']:.2f}  top-5 {100 * r['test']['top5']:.2f}"
+                                           f"  {r['train_seconds']:.0f} s"))
+        rows.append({"label": config.label, "builder": config.builder, "attention": config.attention,
+                     "placement": config.placement, "options": config.options,
+                     **seed_statistics(runs, ("top1", "top5"))})
+    summary = {
+        **summary_head(experiment, options, seeds, epochs, dataset=dataset),
+        "seed_list": seeds,
+        "width": width,
+        "train_limit": limit_train,
+        "test_limit": limit_test,
+        "batch_size": options.batch_size,
+        "rows": rows,
+        "paper": experiment.paper.get(dataset, {}),
+    }
+    write_results(summary, out_dir, format_image_markdown(summary))
+    draw_masks(summary, dataset, out_dir, options)
+    return summary
+
+
+def run_header(summary):
+    """The line under an image table's title: seeds, epochs, batch, width, quick mode and subsets."""
+    return (f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}, width "
+            f"{summary.get('width', 1.0):g}" + (QUICK_NOTE if summary["quick"] else "") + subset_note(summary))
+
+
+def format_image_markdown(summary):
+    """``results.md`` of an image experiment: ours (mean ± std over seeds) next to the paper's top-1 / top-5."""
+    paper = summary["paper"]
+    rows = []
+    for row in summary["rows"]:
+        ref = [paper_value(v) for v in paper.get(row["label"], (None, None))]
+        if "incompatible" in row:
+            rows.append([row["label"], "-", "-", *ref, "-", "-"])
+        else:
+            rows.append([row["label"], format_mean_std(row["top1_mean_std"]), format_mean_std(row["top5_mean_std"]),
+                         *ref, f"{row['train_seconds_mean']:.0f}", row["params"]])
+    table = markdown_table(["model", "top-1", "top-5", "paper top-1", "paper top-5", "train s (mean)", "params"], rows)
+    lines = [f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}", "",
+             run_header(summary) + ". Accuracy in %, mean ± std over seeds.", "", table]
+    notes = [row for row in summary["rows"] if "incompatible" in row]
+    if notes:
+        lines += ["", *[f"- {row['label']}: {row['incompatible']}" for row in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def draw_masks(summary, dataset, out_dir, options, n_images=3):
+    """``attention_masks.png``: the first attention module's masks of every attention configuration (model of
+    the first seed) on ``n_images`` test images."""
+    masks, images = {}, None
+    for row in summary["rows"]:
+        if "incompatible" in row or not row.get("attention"):
+            continue
+        model_file = out_dir / slug(row["label"]) / f"seed{summary['seed_list'][0]}" / "model.keras"
+        if not model_file.exists():
+            continue
+        model = keras.saving.load_model(model_file, safe_mode=True)
+        if images is None:
+            size = model.input_shape[1:3]
+            batch = next(iter(image_dataset(dataset, "test", batch_size=n_images, shuffle=False,
+                                            data_dir=options.data_dir, image_size=size, limit=n_images)))
+            images = np.asarray(batch[0])
+        name, mask = attention_masks(model, images)
+        if mask is not None:
+            masks[f"{row['label']}\n({name})"] = mask
+    if masks:
+        plot_attention_grid(images, masks, out_dir / "attention_masks.png",
+                            title=f"{summary['experiment']}: first attention module, {dataset} test images")
+
+
+__all__ = ["ImageConfig", "ImageSettings", "attention_masks", "format_image_markdown", "image_size_for",
+           "run_image_experiment"]

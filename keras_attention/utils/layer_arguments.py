@@ -1,0 +1,165 @@
+"""Constructor arguments that several layers share, as mixins listed before ``keras.layers.Layer`` in a layer's
+bases, e.g. ``class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer)``.
+
+Each mixin takes its arguments by keyword in ``__init__`` (passing the others on along the MRO, so the
+layer's own ``__init__`` only forwards ``**kwargs``), keeps them as attributes and adds them to
+``get_config``. A saved configuration without one of them (written before the layer took it) loads with the
+argument's default.
+
+- :class:`KernelArguments`: ``kernel_initializer`` and ``kernel_regularizer``, and :meth:`~KernelArguments.add_kernel`;
+- :class:`WeightArguments`: those plus ``bias_initializer`` and ``bias_regularizer``, and
+  :meth:`~WeightArguments.add_bias` / :meth:`~WeightArguments.add_kernel_and_bias`;
+- :class:`AttentionOutput`: ``return_attention``, as a constructor argument (the default) and as a call
+  argument that overrides it for one call (Keras' ``MultiHeadAttention`` convention), so that a trained
+  layer returns its attention without being rebuilt.
+
+Unlike the other modules of :mod:`keras_attention.utils`, this one imports Keras (and so the backend).
+"""
+
+import keras
+
+from keras_attention.utils.checks import check_bool
+
+
+class KernelArguments:
+    """Mixin: the ``kernel_initializer`` and ``kernel_regularizer`` of every kernel a layer creates.
+
+    Args:
+        kernel_initializer: initializer of the kernels (name, config or instance); Glorot-uniform by default.
+        kernel_regularizer: regularizer of the kernels, or None.
+        **kwargs: passed on to the next class of the MRO (``keras.layers.Layer``).
+    """
+
+    WEIGHT_KINDS = ("kernel",)  # the ``<kind>_initializer`` / ``<kind>_regularizer`` pairs in the config
+
+    def __init__(self, *, kernel_initializer="glorot_uniform", kernel_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self._set_weight_arguments("kernel", kernel_initializer, kernel_regularizer)
+
+    def _set_weight_arguments(self, kind, initializer, regularizer):
+        """Resolve and keep ``<kind>_initializer`` and ``<kind>_regularizer`` (names, configs or instances)."""
+        setattr(self, f"{kind}_initializer", keras.initializers.get(initializer))
+        setattr(self, f"{kind}_regularizer", keras.regularizers.get(regularizer))
+
+    def _add_weight_of_kind(self, kind, name, shape):
+        """A new variable ``name`` of ``shape`` with the layer's ``<kind>_initializer`` and ``<kind>_regularizer``."""
+        return self.add_weight(
+            name=name,
+            shape=tuple(shape),
+            initializer=getattr(self, f"{kind}_initializer"),
+            regularizer=getattr(self, f"{kind}_regularizer"),
+        )
+
+    def add_kernel(self, name, shape):
+        """The new variable ``name`` (the full name, e.g. ``"mlp_1_kernel"``) of ``shape``, with the layer's
+        kernel initializer and regularizer."""
+        return self._add_weight_of_kind("kernel", name, shape)
+
+    def get_config(self):
+        """The next class's config with the initializer and regularizer of every kind in ``WEIGHT_KINDS``
+        serialised."""
+        config = super().get_config()
+        for kind in self.WEIGHT_KINDS:
+            config[f"{kind}_initializer"] = keras.initializers.serialize(getattr(self, f"{kind}_initializer"))
+            config[f"{kind}_regularizer"] = keras.regularizers.serialize(getattr(self, f"{kind}_regularizer"))
+        return config
+
+
+class WeightArguments(KernelArguments):
+    """Mixin: :class:`KernelArguments` plus the ``bias_initializer`` and ``bias_regularizer`` of every bias.
+
+    Args:
+        bias_initializer: initializer of the biases; zeros by default.
+        bias_regularizer: regularizer of the biases, or None.
+        **kwargs: ``kernel_initializer``, ``kernel_regularizer`` (see :class:`KernelArguments`) and the
+            arguments of ``keras.layers.Layer``.
+    """
+
+    WEIGHT_KINDS = ("kernel", "bias")
+
+    def __init__(self, *, bias_initializer="zeros", bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self._set_weight_arguments("bias", bias_initializer, bias_regularizer)
+
+    def add_bias(self, name, size):
+        """The new ``(size,)`` variable ``name`` (e.g. ``"mlp_1_bias"``) with the bias initializer and regularizer."""
+        return self._add_weight_of_kind("bias", name, (size,))
+
+    def add_kernel_and_bias(self, name, kernel_shape):
+        """Create ``{name}_kernel`` of ``kernel_shape`` and then ``{name}_bias`` of ``(kernel_shape[-1],)``: a
+        Dense layer's (``(fan_in, fan_out)``) or a convolution's (``(*window, C_in, C_out)``) weights.
+
+        Returns:
+            ``(kernel, bias)``.
+        """
+        kernel = self.add_kernel(f"{name}_kernel", kernel_shape)
+        return kernel, self.add_bias(f"{name}_bias", kernel_shape[-1])
+
+
+class AttentionOutput:
+    """Mixin: a layer that returns ``output`` or ``(output, attention)``.
+
+    ``return_attention`` given to the constructor is the default of every call; given to a call
+    (``layer(x, return_attention=True)``, True or False) it decides for that call only. The layer's ``call``
+    takes ``return_attention=None`` and asks :meth:`returns_attention`; the layer implements
+    :meth:`output_and_attention_shapes`, from which this mixin derives ``compute_output_shape`` (for the
+    constructor's setting) and ``compute_output_spec`` (for the call's, in functional models).
+
+    To get a trained model's attention, call its layer on the layer's inputs, eagerly or inside a
+    ``tf.function``: ``layer(keras.Model(model.input, layer.input)(images), return_attention=True)``. A NEW
+    functional model cannot output the attention of a layer whose first call returned one tensor: Keras
+    (3.15) checks a functional model's connectivity with the outputs of each layer's first call, so it
+    reports the second output as "not connected to `inputs`" (``keras.layers.MultiHeadAttention`` with
+    ``return_attention_scores=True`` fails the same way). A functional model whose graph itself calls the
+    layer with ``return_attention=True`` first is built, saved and loaded normally.
+
+    Args:
+        return_attention: also return the attention (default False).
+        **kwargs: passed on to the next class of the MRO.
+    """
+
+    def __init__(self, *, return_attention=False, **kwargs):
+        super().__init__(**kwargs)
+        self.return_attention = check_bool("return_attention", return_attention)
+
+    def returns_attention(self, return_attention=None):
+        """Whether a call returns the attention.
+
+        Args:
+            return_attention: the call's argument: None (use the constructor's), True or False.
+
+        Returns:
+            A bool; a ValueError naming the argument when it is neither None nor a bool.
+        """
+        if return_attention is None:
+            return self.return_attention
+        return check_bool("return_attention", return_attention)
+
+    def output_and_attention_shapes(self, input_shape):
+        """``(output shape, attention shape)`` for ``input_shape`` (one shape, or a list of shapes for a layer
+        with several inputs); implemented by each layer."""
+        raise NotImplementedError(f"{type(self).__name__} must implement output_and_attention_shapes().")
+
+    def compute_output_shape(self, input_shape):
+        """The output shape, or ``(output shape, attention shape)`` when the constructor's ``return_attention``."""
+        output, attention = self.output_and_attention_shapes(input_shape)
+        return (output, attention) if self.return_attention else output
+
+    def compute_output_spec(self, inputs, *args, return_attention=None, **kwargs):
+        """Symbolic outputs (``keras.KerasTensor``) of a call on ``inputs`` (one tensor or a list), honouring
+        the call's ``return_attention``; the other call arguments do not change the shapes."""
+        if isinstance(inputs, (list, tuple)):
+            input_shape = [tuple(t.shape) for t in inputs]
+        else:
+            input_shape = tuple(inputs.shape)
+        output, attention = self.output_and_attention_shapes(input_shape)
+        output = keras.KerasTensor(output, dtype=self.compute_dtype)
+        if self.returns_attention(return_attention):
+            return output, keras.KerasTensor(attention, dtype=self.compute_dtype)
+        return output
+
+    def get_config(self):
+        """The next class's config with ``return_attention``."""
+        config = super().get_config()
+        config["return_attention"] = self.return_attention
+        return config
