@@ -1,0 +1,138 @@
+"""The package's import structure (ARCHITECTURE.md): no import circle between modules, and every
+subpackage imports only subpackages below it.
+
+The graph is read from the source with ``ast`` (module-level imports, including those inside a top-level
+``if`` / ``try``; imports inside functions are deferred by design and not edges), so the test needs no
+TensorFlow and sees every module, imported or not.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "keras_attention"
+
+# subpackage -> its level; a module may import its own subpackage and any subpackage of a LOWER level.
+# "(root)" is keras_attention/__init__.py (version, lazy exports): the experiments may read it.
+LEVELS = {
+    "utils": 0,
+    "layers": 1, "saliency": 1, "racknet": 1, "data": 1,
+    "sparsity": 2, "models": 2,
+    "experiments": 3,
+    "cli": 4,
+}
+ALLOWED_UPWARD = {("experiments", "(root)")}
+
+
+def module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_nodes(tree):
+    for node in tree.body:
+        if isinstance(node, (ast.If, ast.Try)):
+            yield from ast.walk(node)
+        else:
+            yield node
+
+
+def imported_modules(path):
+    """The ``keras_attention`` modules ``path`` imports at module level (absolute names)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in _top_level_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "keras_attention")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "keras_attention":
+                continue
+            found.add(target)
+            # `from keras_attention.x import y` may import the submodule x.y
+            found.update(f"{target}.{a.name}" for a in node.names)
+    return found
+
+
+def import_graph():
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: sorted(m for m in imported_modules(path) if m in modules and m != name)
+            for name, path in modules.items()}
+
+
+def find_cycle(graph):
+    """One import cycle as a list of module names, or None (depth-first search)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def subpackage(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "(root)"
+
+
+def test_the_graph_sees_the_package():
+    graph = import_graph()
+    assert len(graph) > 60
+    assert "keras_attention.models.attention_slots" in graph
+    assert "keras_attention.layers.registry" in graph["keras_attention.models.attention_slots"]
+
+
+def test_no_import_cycle():
+    assert find_cycle(import_graph()) is None
+
+
+def test_find_cycle_finds_a_planted_cycle():
+    graph = {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}
+    assert find_cycle(graph) in (["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"])
+    assert find_cycle({"a": ["b"], "b": []}) is None
+
+
+def test_every_subpackage_has_a_level():
+    subpackages = {subpackage(m) for m in import_graph()} - {"(root)"}
+    assert subpackages <= set(LEVELS), sorted(subpackages - set(LEVELS))
+
+
+@pytest.mark.parametrize("low, high", [("utils", "layers"), ("layers", "models"), ("models", "experiments"),
+                                       ("data", "experiments"), ("experiments", "cli")])
+def test_levels_order_the_layers_of_the_package(low, high):
+    assert LEVELS[low] < LEVELS[high]
+
+
+def test_no_subpackage_imports_one_above_it():
+    wrong = []
+    for module, targets in import_graph().items():
+        source = subpackage(module)
+        for target in targets:
+            dest = subpackage(target)
+            if source == dest or (source, dest) in ALLOWED_UPWARD or source == "(root)":
+                continue
+            if LEVELS[dest] >= LEVELS[source]:
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports against ARCHITECTURE.md's levels:\n" + "\n".join(wrong)
