@@ -24,7 +24,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 # Parsing needs only these light modules (no Keras, no TensorFlow): --help and argument errors answer at once.
-from keras_attention.data.images import DATASETS  # noqa: E402
+from keras_attention.data.images import DATASETS, check_validation_split  # noqa: E402
 from keras_attention.experiments.arguments import int_at_least, positive_float, positive_int  # noqa: E402
 from keras_attention.experiments.registry import EXPERIMENT_MODULES  # noqa: E402
 from keras_attention.racknet.allocation import DEFAULT_BUDGET  # noqa: E402
@@ -76,6 +76,15 @@ def attention_choices():
     (FA) - in registration order; a kind registered before :func:`main` runs is among them."""
     registry = attention_registry()
     return ("none", *registry.attention_names((registry.SLOT, registry.STAGE, registry.BLOCKS), rank=2))
+
+
+def _validation_split(text):
+    """argparse type of ``train --validation-split``: a fraction in [0, 1)."""
+    try:
+        return check_validation_split(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) of the training images (0: no "
+                                         f"validation), got {text}") from None
 
 
 def _samples(text):
@@ -150,7 +159,14 @@ def build_parser():
     train.add_argument("--augment", action="store_true", help="CIFAR-style crop + flip augmentation")
     train.add_argument("--backup-every", type=positive_int, default=None,
                        help="batches between backups (default: every epoch)")
-    train.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
+    train.add_argument("--limit", type=positive_int, default=None,
+                       help="use only the first N images of each split (training and test)")
+    train.add_argument("--validation-split", type=_validation_split, default=0.1,
+                       help="fraction of the training images held out for validation: the LAST "
+                            "round(fraction x N) of the N training images (after --limit), in the data set's own "
+                            "order, never trained on and the same for every seed; their loss/accuracy per epoch "
+                            "are the 'validation' curves. 0 disables it. The test set is evaluated once, on the "
+                            "final model (default: 0.1)")
 
     rep = _formatted(sub, "reproduce", parents=[common], help="reproduce a paper experiment")
     rep.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(sorted(EXPERIMENT_MODULES))}")
@@ -330,6 +346,24 @@ def check_image_data(dataset, data_dir):
         load_arrays(dataset, split, data_dir=data_dir, limit=1)
 
 
+def train_split_sizes(args):
+    """``{"train", "validation", "test"}`` example counts of a ``train`` run (ValueError, before any work,
+    when ``--validation-split`` leaves either part of the training images empty)."""
+    from keras_attention.data.images import example_count, validation_split_sizes
+
+    total = example_count(args.dataset, "train", data_dir=args.data_dir, limit=args.limit)
+    try:
+        n_train, n_val = validation_split_sizes(total, args.validation_split)
+    except ValueError as error:
+        raise ValueError(f"--validation-split {args.validation_split:g}: {error}") from None
+    return {"train": n_train, "validation": n_val,
+            "test": example_count(args.dataset, "test", data_dir=args.data_dir, limit=args.limit)}
+
+
+def _percent(metrics, name):
+    return f"{100 * metrics[name]:.2f}%"
+
+
 def cmd_train(args):
     from keras_attention.experiments.run_directory import RunDirectory
 
@@ -345,7 +379,7 @@ def cmd_train(args):
 
     from keras_attention import models
     from keras_attention.data import dataset_info, image_dataset
-    from keras_attention.experiments.images import image_size_for
+    from keras_attention.experiments.images import image_size_for, split_note
     from keras_attention.experiments.training import train_run
 
     attention = None if args.attention == "none" else args.attention
@@ -368,28 +402,40 @@ def cmd_train(args):
     build()  # a dry build: an invalid combination of arguments fails here, before any directory or data
     keras.backend.clear_session()
     check_image_data(args.dataset, args.data_dir)
+    sizes = train_split_sizes(args)  # a split too small for the data fails here, before the directory is claimed
     out = run_dir.claim()  # only now, with everything validated, is an old run replaced
     keras.utils.set_random_seed(args.seed)
     common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size, limit=args.limit)
-    train_ds = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, augment=args.augment, **common)
+    split = dict(validation_split=args.validation_split)
+    train_ds = image_dataset(args.dataset, "train", shuffle=True, seed=args.seed, augment=args.augment,
+                             subset="training", **split, **common)
+    val_ds = (image_dataset(args.dataset, "train", shuffle=False, subset="validation", **split, **common)
+              if sizes["validation"] else None)
     test_ds = image_dataset(args.dataset, "test", shuffle=False, **common)
     print(f"training {args.model} (attention={args.attention}, placement={placement}, options={options}) on "
-          f"{args.dataset} for {args.epochs} epochs -> {out}", flush=True)
+          f"{args.dataset} for {args.epochs} epochs: {split_note(sizes, args.validation_split)} -> {out}", flush=True)
     result = train_run(
         build,
         train_ds,
         epochs=args.epochs,
         out_dir=out,
-        val_ds=test_ds,
+        val_ds=val_ds,
         test_ds=test_ds,
         strategy=strategy,
         jit_compile=JIT_COMPILE[args.jit],
         learning_rate=args.learning_rate,
         backup_freq=args.backup_every or "epoch",
         verbose=_verbose(),
+        extra={"examples": sizes, "validation_split": args.validation_split,
+               "validation_rule": "the last round(validation_split x N) of the N training images, in order"},
     )
-    print(f"test top-1 {100 * result.test_metrics['top1']:.2f}%  top-5 {100 * result.test_metrics['top5']:.2f}%  "
-          f"({result.train_seconds:.0f} s training); model: {out / 'model.keras'}", flush=True)
+    validation = result.validation_metrics
+    if validation:
+        print(f"validation (last epoch) top-1 {_percent(validation, 'top1')}  top-5 {_percent(validation, 'top5')}",
+              flush=True)
+    print(f"test (final model, {sizes['test']} images) top-1 {_percent(result.test_metrics, 'top1')}  top-5 "
+          f"{_percent(result.test_metrics, 'top5')}  ({result.train_seconds:.0f} s training); model: "
+          f"{out / 'model.keras'}; results: {out / 'result.json'}", flush=True)
     return 0
 
 

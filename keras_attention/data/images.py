@@ -39,6 +39,13 @@ horizontal flip), batch and prefetch. With a ``seed`` the sequence of batches (s
 augmentation, epoch after epoch) is the same for every pipeline built with that seed; as everywhere in
 TensorFlow, it also depends on the global seed when one is set (``keras.utils.set_random_seed``).
 
+Validation split (``validation_split`` > 0 with ``subset="training"`` or ``"validation"``, train split
+only): of the training slice (the first ``limit`` training examples, or all), in the data set's own order
+and before any shuffling, the LAST ``round(validation_split * N)`` examples are the validation subset and
+the others the training subset. The rule uses no seed, so every run and every seed holds out the same
+images, and no validation image is ever in the training subset (:func:`validation_split_sizes`). The
+validation subset is not shuffled or augmented by default; the test split is untouched.
+
 TensorFlow is imported by the functions that read or build data, not by the module, so that
 :data:`DATASETS` and :func:`dataset_info` are read without it (``keras-attention --help``).
 """
@@ -61,6 +68,8 @@ DEFAULT_DATASET = "fashion_mnist"
 FALLBACK_DATASET = "digits"
 TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)  # where tfds downloads MNIST-like data sets from
 NETWORK_PROBE_TIMEOUT = 3.0
+
+SUBSETS = ("training", "validation")
 
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
 
@@ -167,6 +176,48 @@ def _check_common(name, split, source, data_dir, limit, image_size):
     _check_data_dir(data_dir)
     _check_limit(limit)
     return spec, _check_image_size(image_size)
+
+
+def check_validation_split(validation_split):
+    """``validation_split`` as a float in [0, 1), else ValueError."""
+    if (isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating))
+            or not 0.0 <= float(validation_split) < 1.0):
+        raise ValueError(f"Argument `validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
+    return float(validation_split)
+
+
+def validation_split_sizes(total, validation_split):
+    """``(n_training, n_validation)`` of a training slice of ``total`` examples: the validation subset is the
+    last ``round(validation_split * total)`` examples (halves round up), the training subset the rest.
+
+    ``validation_split`` 0 gives ``(total, 0)``; otherwise ValueError unless both subsets get at least
+    one example."""
+    fraction = check_validation_split(validation_split)
+    check_positive_int("total", int(total), minimum=0)
+    total = int(total)
+    if fraction == 0.0:
+        return total, 0
+    n_val = int(np.floor(fraction * total + 0.5))
+    if not 1 <= n_val < total:
+        raise ValueError(f"A validation split of {fraction:g} of {total} training examples leaves "
+                         f"{total - n_val} for training and {n_val} for validation; both need at least one "
+                         f"(use more training examples, another split, or 0 for no validation).")
+    return total - n_val, n_val
+
+
+def _count(kind, found):
+    """Examples in what :func:`_resolve` found (a tfds dataset of unknown length is counted once)."""
+    if kind == "arrays":
+        return len(found[1])
+    n = int(found.cardinality())
+    return n if n >= 0 else int(found.reduce(0, lambda count, _: count + 1))
+
+
+def example_count(name, split="train", source="auto", data_dir=None, limit=None):
+    """The number of examples of ``name``/``split`` (its first ``limit``), from the same source as
+    :func:`image_dataset` (local arrays are read; tfds answers from its metadata)."""
+    spec, _ = _check_common(name, split, source, data_dir, limit, None)
+    return _count(*_resolve(spec, split, source, data_dir, limit))
 
 
 def _output_size(spec, image_size):
@@ -506,21 +557,37 @@ def _augment(image, seeds):
 
 
 def image_dataset(name, split="train", batch_size=128, source="auto", data_dir=None, shuffle=None,
-                  augment=False, seed=None, image_size=None, limit=None, normalize=True, drop_remainder=False):
+                  augment=False, seed=None, image_size=None, limit=None, normalize=True, drop_remainder=False,
+                  validation_split=0.0, subset=None):
     """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)`` of ``name``/``split``.
 
     Images are float32 ``(batch, H, W, C)``, in [0, 1] when ``normalize`` (else in [0, 255]); labels
     int64 ``(batch,)``. ``shuffle`` defaults to True for ``"train"`` and False for ``"test"``; ``augment``
     (train split only) applies random 4-pixel-padded crops and horizontal flips; ``seed`` makes
     shuffling and augmentation reproducible; ``image_size`` (an int or ``(height, width)``) resizes;
-    ``limit`` keeps the first ``limit`` examples of the split. See the module docstring for the sources.
-    Raises ValueError for bad arguments, before any I/O, and :class:`DatasetNotFoundError` when no
-    source has the data.
+    ``limit`` keeps the first ``limit`` examples of the split. ``validation_split`` (a fraction in [0, 1))
+    with ``subset`` (``"training"`` or ``"validation"``, split ``"train"`` only) keeps one part of the
+    training slice: the validation subset is its last ``round(validation_split * N)`` examples, taken before
+    shuffling (module docstring); ``subset="validation"`` is not shuffled by default and never augmented.
+    See the module docstring for the sources. Raises ValueError for bad arguments, before any I/O (a split
+    too small for ``N`` once the data is found), and :class:`DatasetNotFoundError` when no source has the data.
     """
     import tensorflow as tf
     spec, size = _check_common(name, split, source, data_dir, limit, image_size)
     check_positive_int("batch_size", batch_size)
-    shuffle = split == "train" if shuffle is None else check_bool("shuffle", shuffle)
+    validation_split = check_validation_split(validation_split)
+    if subset is not None:
+        check_choice("subset", subset, SUBSETS)
+        if split != "train":
+            raise ValueError(f"Argument `subset`={subset!r} is only for split='train'; got split={split!r}.")
+    if validation_split > 0 and subset is None:
+        raise ValueError(f"Argument `validation_split`={validation_split:g} needs `subset`='training' or "
+                         f"'validation'.")
+    if subset == "validation" and validation_split == 0:
+        raise ValueError("Argument `subset`='validation' needs `validation_split` > 0.")
+    if augment and subset == "validation":
+        raise ValueError("Argument `augment`=True is not for subset='validation'.")
+    shuffle = (split == "train" and subset != "validation") if shuffle is None else check_bool("shuffle", shuffle)
     check_bool("augment", augment)
     check_bool("normalize", normalize)
     check_bool("drop_remainder", drop_remainder)
@@ -530,7 +597,16 @@ def image_dataset(name, split="train", batch_size=128, source="auto", data_dir=N
         raise ValueError(f"Argument `augment`=True is only for split='train'; got split={split!r}.")
     seed = None if seed is None else int(seed)
 
-    kind, found = _resolve(spec, split, source, data_dir, limit, shuffle_files=shuffle, seed=seed)
+    # a split needs the files in their own order: the held-out examples must be the same every time
+    kind, found = _resolve(spec, split, source, data_dir, limit, shuffle_files=shuffle and not validation_split,
+                           seed=seed)
+    if validation_split > 0:
+        n_train, n_val = validation_split_sizes(_count(kind, found), validation_split)
+        start, stop = (0, n_train) if subset == "training" else (n_train, n_train + n_val)
+        if kind == "arrays":
+            found = (found[0][start:stop], found[1][start:stop])
+        else:
+            found = found.skip(start).take(stop - start)
     if kind == "arrays":
         images, labels = found
         dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))

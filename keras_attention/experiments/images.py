@@ -2,9 +2,12 @@
 
 Each configuration is trained once per seed (seed k sets Keras' global seed, the weight initialisation and
 the shuffling order; :func:`~keras_attention.experiments.runner.run_seeds`); the table reports mean ±
-sample standard deviation over the seeds of top-1 and top-5 test accuracy (in %), and the mean training
-seconds, next to the paper's numbers. The first attention module of each attention configuration (first
-seed's model) is drawn for a few test images.
+sample standard deviation over the seeds of top-1 and top-5 test accuracy (in %) of the final model, and the
+mean training seconds, next to the paper's numbers. The validation curves of each run come from the last
+``settings.validation_split`` (10%) of the training images (after ``--train-limit``), held out of training
+by :func:`keras_attention.data.images.image_dataset` (the same images for every seed and configuration); the
+test set is evaluated only once, on the final model. The first attention module of each attention
+configuration (first seed's model) is drawn for a few test images.
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ import numpy as np
 
 from keras_attention import models
 from keras_attention.data import dataset_info, image_dataset
+from keras_attention.data.images import example_count, validation_split_sizes
 from keras_attention.experiments.plots import plot_attention_grid
 from keras_attention.experiments.registry import Settings
 from keras_attention.experiments.results import (
@@ -44,10 +48,12 @@ QUICK_TRAIN, QUICK_TEST = 512, 256
 
 @dataclass(frozen=True)
 class ImageSettings(Settings):
-    """Filter-count multiplier of a full run (``width``) and of a ``--quick`` one (``quick_width``)."""
+    """Filter-count multiplier of a full run (``width``) and of a ``--quick`` one (``quick_width``); the
+    fraction of the training images held out for the validation curves (``validation_split``: the last ones)."""
 
     width: float = 1.0
     quick_width: float = 0.25
+    validation_split: float = 0.1
 
 
 @dataclass
@@ -103,6 +109,10 @@ def run_image_experiment(experiment, options):
     configs = experiment.configs
     settings = experiment.settings
     width = options.width or (settings.quick_width if options.quick else settings.width)
+    n_train, n_val = validation_split_sizes(example_count(dataset, "train", data_dir=options.data_dir,
+                                                          limit=limit_train), settings.validation_split)
+    examples = {"train": n_train, "validation": n_val,
+                "test": example_count(dataset, "test", data_dir=options.data_dir, limit=limit_test)}
     progress = Progress(len([c for c in configs if not c.incompatible]) * len(seeds))
     print(f"{experiment.name}: {experiment.paper_table} on {dataset} — {len(configs)} configurations x "
           f"seeds {seeds} x {epochs} epochs -> {out_dir}", flush=True)
@@ -122,10 +132,12 @@ def run_image_experiment(experiment, options):
 
         def train(seed, run_dir, size=size, build=build):
             common = dict(batch_size=options.batch_size, data_dir=options.data_dir, image_size=size)
-            train_ds = image_dataset(dataset, "train", shuffle=True, seed=seed, limit=limit_train, **common)
+            split = dict(validation_split=settings.validation_split, limit=limit_train, **common)
+            train_ds = image_dataset(dataset, "train", shuffle=True, seed=seed, subset="training", **split)
+            val_ds = image_dataset(dataset, "train", shuffle=False, subset="validation", **split) if n_val else None
             test_ds = image_dataset(dataset, "test", shuffle=False, limit=limit_test, **common)
             train_experiment_run(experiment, options, build, train_ds, epochs=epochs, out_dir=run_dir,
-                                 val_ds=test_ds, test_ds=test_ds)
+                                 val_ds=val_ds, test_ds=test_ds, extra={"examples": examples})
             return read_json(run_dir / "result.json")
 
         runs = run_seeds(seeds, lambda seed, config=config: out_dir / config.slug / f"seed{seed}", train,
@@ -142,6 +154,8 @@ def run_image_experiment(experiment, options):
         "train_limit": limit_train,
         "test_limit": limit_test,
         "batch_size": options.batch_size,
+        "validation_split": settings.validation_split,
+        "examples": examples,
         "rows": rows,
         "paper": experiment.paper.get(dataset, {}),
     }
@@ -150,10 +164,19 @@ def run_image_experiment(experiment, options):
     return summary
 
 
+def split_note(examples, validation_split):
+    """``"N training images, M validation images (the last F% of the training images, for the curves only),
+    K test images"`` from ``{"train", "validation", "test"}`` counts."""
+    held_out = (f"{examples['validation']} validation images (the last {100 * validation_split:g}% of the "
+                f"training images, for the curves only)" if examples["validation"] else "no validation images")
+    return f"{examples['train']} training images, {held_out}, {examples['test']} test images"
+
+
 def run_header(summary):
-    """The line under an image table's title: seeds, epochs, batch, width, quick mode and subsets."""
+    """The line under an image table's title: seeds, epochs, batch, width, quick mode, subsets and split."""
     return (f"{summary['seeds']} seeds x {summary['epochs']} epochs, batch {summary['batch_size']}, width "
-            f"{summary.get('width', 1.0):g}" + (QUICK_NOTE if summary["quick"] else "") + subset_note(summary))
+            f"{summary.get('width', 1.0):g}" + (QUICK_NOTE if summary["quick"] else "") + subset_note(summary)
+            + (f"; {split_note(summary['examples'], summary['validation_split'])}" if "examples" in summary else ""))
 
 
 def format_image_markdown(summary):
@@ -169,7 +192,7 @@ def format_image_markdown(summary):
                          *ref, f"{row['train_seconds_mean']:.0f}", row["params"]])
     table = markdown_table(["model", "top-1", "top-5", "paper top-1", "paper top-5", "train s (mean)", "params"], rows)
     lines = [f"# {summary['experiment']}: {summary['paper_table']} on {summary['dataset']}", "",
-             run_header(summary) + ". Accuracy in %, mean ± std over seeds.", "", table]
+             run_header(summary) + ". Test accuracy of the final model in %, mean ± std over seeds.", "", table]
     notes = [row for row in summary["rows"] if "incompatible" in row]
     if notes:
         lines += ["", *[f"- {row['label']}: {row['incompatible']}" for row in notes]]
@@ -201,4 +224,4 @@ def draw_masks(summary, dataset, out_dir, options, n_images=3):
 
 
 __all__ = ["ImageConfig", "ImageSettings", "attention_masks", "format_image_markdown", "image_size_for",
-           "run_image_experiment"]
+           "run_image_experiment", "split_note"]

@@ -5,6 +5,11 @@
 optimizer state of that backup, restarting the interrupted epoch from its first batch, which is what Keras'
 callback does), appends every finished epoch to ``history.json`` (kept across resumes), draws
 ``training_curves.png``, saves ``model.keras`` and evaluates top-1 / top-5 on the test set.
+
+The validation data (``val_ds``: held out of the training data by the caller, never the test set) gives the
+per-epoch ``val_`` numbers of the history and the curves; the test set (``test_ds``) is evaluated once, on
+the final model, into ``result.json``'s ``"test"`` (the last epoch's validation numbers are its
+``"validation"``).
 """
 
 import statistics
@@ -32,6 +37,7 @@ class RunResult:
     train_seconds: float
     params: int
     model: keras.Model = field(repr=False, default=None)
+    validation_metrics: dict = field(default_factory=dict)  # the last epoch's val_ numbers, without the prefix
 
 
 class EpochHistory(keras.callbacks.Callback):
@@ -125,11 +131,13 @@ def train_run(
     backup_freq="epoch",
     verbose="auto",
     callbacks=(),
+    extra=None,
 ):
     """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs, writing artefacts to ``out_dir``.
 
     ``backup_freq`` is ``"epoch"`` or a number of batches between backups. Re-running with the same
-    ``out_dir`` resumes from the backup if one is there. Returns a :class:`RunResult`.
+    ``out_dir`` resumes from the backup if one is there. ``extra`` (a dict) is added to ``result.json``.
+    Returns a :class:`RunResult`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,12 +164,15 @@ def train_run(
     if test_ds is not None:
         test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
         test_metrics = {k: float(v) for k, v in test_metrics.items()}
-    summary = {"test": test_metrics, "train_seconds": train_seconds, "params": int(model.count_params())}
+    validation = {k[len("val_"):]: v[-1] for k, v in series.items() if k.startswith("val_") and v}
+    summary = {"test": test_metrics, "validation": validation, "train_seconds": train_seconds,
+               "params": int(model.count_params()), **(extra or {})}
     write_json(out_dir / "result.json", summary)
-    return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model)
+    return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model, validation)
 
 
-def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None):
+def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None,
+                         extra=None):
     """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
     and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.settings``."""
     return train_run(
@@ -176,4 +187,5 @@ def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, 
         learning_rate=experiment.settings.learning_rate,
         optimizer=experiment.settings.optimizer,
         verbose=options.verbose,
+        extra=extra,
     )
