@@ -34,6 +34,7 @@ MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50", "cifar_resnet")
 REGISTRY_MODULE = "keras_attention.layers.registry"
 BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 STRATEGIES = ("default", "mirrored", "multiworker")
+DISTRIBUTIONS = ("none", "data-parallel")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
 
 
@@ -136,7 +137,12 @@ def build_parser():
                              "JAX, a tf.function graph on a CPU, the faster there in every measured model "
                              "(benchmarks/results/model_step_time.md)")
     common.add_argument("--strategy", choices=STRATEGIES, default="default",
-                        help="tf.distribute strategy; multiworker reads TF_CONFIG")
+                        help="tf.distribute strategy: mirrored (the GPUs of one machine) or multiworker (several "
+                             "machines; reads TF_CONFIG, trains with a custom loop, see README)")
+    common.add_argument("--distribution", choices=DISTRIBUTIONS, default="none",
+                        help="data-parallel: JAX processes on several machines through keras.distribution "
+                             "(KERAS_BACKEND=jax; reads SLURM_NTASKS, SLURM_PROCID and KERAS_ATTENTION_COORDINATOR "
+                             "or the SLURM node list, see README)")
     common.add_argument("--batch-size", type=positive_int, default=128, help="examples per optimizer step")
     common.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
 
@@ -247,29 +253,52 @@ def _keras_version():
     return keras.__version__
 
 
-def make_strategy(name):
-    """The ``tf.distribute`` strategy of ``--strategy`` (None for default).
+def make_strategy(name, distribution="none"):
+    """The ``tf.distribute`` strategy of ``--strategy`` (None for default), or, with ``--distribution
+    data-parallel``, JAX's processes joined and Keras' ``DataParallel`` set (None).
 
-    Call it before TensorFlow runs anything: MultiWorkerMirroredStrategy configures collective ops, which
-    TensorFlow accepts only at program start-up."""
+    Call it before TensorFlow or JAX runs anything: MultiWorkerMirroredStrategy configures collective ops,
+    and JAX's processes join, only at program start-up."""
+    if distribution != "none":
+        if name != "default":
+            raise SystemExit(f"--distribution {distribution} (JAX) and --strategy {name} (TensorFlow) exclude each "
+                             "other; use one.")
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise SystemExit(f"--distribution {distribution} needs the JAX backend (KERAS_BACKEND=jax); the backend "
+                             f"is {keras.backend.backend()!r}.")
+        from keras_attention.experiments.distributed import initialize_data_parallel
+
+        initialize_data_parallel()
+        return None
     if name == "multiworker":
-        config = check_tf_config(os.environ.get("TF_CONFIG"))
-        workers = len(config["cluster"]["worker"]) + len(config["cluster"].get("chief", []))
-        if workers > 1:
-            raise SystemExit(
-                f"--strategy multiworker: TF_CONFIG names {workers} workers, but Keras "
-                f"{_keras_version()}'s Model.fit cannot train across workers with "
-                "tf.distribute.MultiWorkerMirroredStrategy (it fails reducing the first batch; upstream "
-                "keras-team/keras#20585). Use --strategy mirrored on one machine with several GPUs; a one-worker "
-                "TF_CONFIG runs."
-            )
-    import tensorflow as tf
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        from keras_attention.experiments.distributed import make_multiworker_strategy
 
+        return make_multiworker_strategy()
     if name == "mirrored":
+        import tensorflow as tf
+
         return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return None
+
+
+def worker_out_dir(out, strategy, distribution):
+    """Where this process writes: ``out`` for the chief (the multi-worker chief, JAX process 0, or a single
+    process), else a directory of its own beside it, ``<out>.worker<i>`` (backups, its copy of the history),
+    so that no two processes claim the same run directory on a shared file system."""
+    from keras_attention.experiments.distributed import is_chief_process, worker_role
+
+    if distribution != "none":
+        import jax
+
+        index, chief = jax.process_index(), is_chief_process()
+    elif strategy is not None and type(strategy).__name__ == "MultiWorkerMirroredStrategy":
+        _, index, chief = worker_role(strategy)
+    else:
+        return out
+    return out if chief else Path(f"{out}.worker{index}")
 
 
 def _verbose():
@@ -287,7 +316,7 @@ def cmd_list(_args):
 
 
 # Settings that do not change what a run computes: a --resume may differ in them.
-RUNTIME_ARGS = {"out", "overwrite", "resume", "jit", "strategy", "data_dir", "command", "version", "backup_every",
+RUNTIME_ARGS = {"out", "overwrite", "resume", "jit", "strategy", "distribution", "data_dir", "command", "version", "backup_every",
                 "seeds", "first_seed", "argv"}
 
 
@@ -373,7 +402,14 @@ def cmd_train(args):
     out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
     run_dir = RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
                            command=command_line(args)).check()
-    strategy = make_strategy(args.strategy)  # before any op: multi-worker collectives are set up at start-up
+    if args.backup_every and args.strategy == "multiworker":
+        raise SystemExit(f"--backup-every {args.backup_every}: --strategy multiworker backs up after every epoch "
+                         "only (its custom training loop); leave --backup-every out.")
+    strategy = make_strategy(args.strategy, args.distribution)  # before any op: collectives are set up at start-up
+    if worker_out_dir(out, strategy, args.distribution) != out:  # a worker that is not the chief: its own directory
+        out = worker_out_dir(out, strategy, args.distribution)
+        run_dir = RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
+                               command=command_line(args)).check()
 
     import keras
 
@@ -414,21 +450,28 @@ def cmd_train(args):
     test_ds = image_dataset(args.dataset, "test", shuffle=False, **common)
     print(f"training {args.model} (attention={args.attention}, placement={placement}, options={options}) on "
           f"{args.dataset} for {args.epochs} epochs: {split_note(sizes, args.validation_split)} -> {out}", flush=True)
-    result = train_run(
-        build,
-        train_ds,
-        epochs=args.epochs,
-        out_dir=out,
-        val_ds=val_ds,
-        test_ds=test_ds,
-        strategy=strategy,
-        jit_compile=JIT_COMPILE[args.jit],
-        learning_rate=args.learning_rate,
-        backup_freq=args.backup_every or "epoch",
-        verbose=_verbose(),
-        extra={"examples": sizes, "validation_split": args.validation_split,
-               "validation_rule": "the last round(validation_split x N) of the N training images, in order"},
-    )
+    extra = {"examples": sizes, "validation_split": args.validation_split,
+             "validation_rule": "the last round(validation_split x N) of the N training images, in order"}
+    if args.strategy == "multiworker":
+        from keras_attention.experiments.distributed import train_multiworker
+
+        result = train_multiworker(build, train_ds, epochs=args.epochs, out_dir=out, test_ds=test_ds,
+                                   strategy=strategy, learning_rate=args.learning_rate, verbose=True, extra=extra)
+    else:
+        result = train_run(
+            build,
+            train_ds,
+            epochs=args.epochs,
+            out_dir=out,
+            val_ds=val_ds,
+            test_ds=test_ds,
+            strategy=strategy,
+            jit_compile=JIT_COMPILE[args.jit],
+            learning_rate=args.learning_rate,
+            backup_freq=args.backup_every or "epoch",
+            verbose=_verbose(),
+            extra=extra,
+        )
     validation = result.validation_metrics
     if validation:
         print(f"validation (last epoch) top-1 {_percent(validation, 'top1')}  top-5 {_percent(validation, 'top5')}",
@@ -470,7 +513,8 @@ def cmd_reproduce(args):
                          f"{', '.join(sorted(EXPERIMENT_MODULES))}.")
     out = args.out or Path("runs") / (args.experiment + ("-quick" if args.quick else ""))
     check_out_path(out)
-    strategy = make_strategy(args.strategy)  # before any op (multi-worker collectives)
+    strategy = make_strategy(args.strategy, args.distribution)  # before any op (collectives, JAX processes)
+    out = worker_out_dir(out, strategy, args.distribution)  # a worker that is not the chief: its own directory
     experiment = get_experiment(args.experiment)
     apply_preset(experiment, args)
     dataset = reproduce_dataset(experiment, args)

@@ -42,12 +42,19 @@ def test_good_tf_config_parses():
     assert config["cluster"]["worker"] == ["a:1", "b:2"] and config["task"]["index"] == 1
 
 
-def test_several_workers_fail_before_any_directory(tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra, message", [
+    (["--strategy", "multiworker", "--backup-every", "5"], "--backup-every 5: --strategy multiworker backs up after"),
+    (["--distribution", "data-parallel"], "--distribution data-parallel needs the JAX backend"),
+    (["--distribution", "data-parallel", "--strategy", "mirrored"],
+     "--distribution data-parallel \\(JAX\\) and --strategy mirrored \\(TensorFlow\\) exclude each other"),
+])
+def test_distributed_options_fail_before_any_directory(extra, message, tmp_path, monkeypatch):
+    """Several workers train (tests/test_multiworker.py); combinations that cannot work are refused first."""
     monkeypatch.setenv("TF_CONFIG", json.dumps(
         {"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 0}}))
     out = tmp_path / "run"
-    with pytest.raises(SystemExit, match="keras-team/keras#20585"):
-        main(["train", "--model", "lenet5", "--dataset", "digits", "--strategy", "multiworker", "--out", str(out)])
+    with pytest.raises(SystemExit, match=message):
+        main(["train", "--model", "lenet5", "--dataset", "digits", "--out", str(out), *extra])
     assert not out.exists()
 
 

@@ -174,7 +174,15 @@ def train_run(
 def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None,
                          extra=None):
     """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
-    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.settings``."""
+    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.settings``.
+    Under ``MultiWorkerMirroredStrategy`` it is :func:`keras_attention.experiments.distributed.train_multiworker`
+    (Keras' ``fit`` cannot train across workers, keras-team/keras#20585), which has no validation curve."""
+    if type(options.strategy).__name__ == "MultiWorkerMirroredStrategy":
+        from keras_attention.experiments.distributed import train_multiworker
+
+        return train_multiworker(build_model, train_ds, epochs=epochs, out_dir=out_dir, test_ds=test_ds,
+                                 strategy=options.strategy, learning_rate=experiment.settings.learning_rate,
+                                 optimizer=experiment.settings.optimizer, extra=extra)
     return train_run(
         build_model,
         train_ds,
