@@ -21,7 +21,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
