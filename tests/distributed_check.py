@@ -306,8 +306,8 @@ def run_cli(out_dir):
     original = cli.make_strategy
     made = []
 
-    def make_strategy(name):
-        strategy = original(name)
+    def make_strategy(name, distribution="none"):
+        strategy = original(name, distribution)
         made.append(strategy)
         return strategy
 
