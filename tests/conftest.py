@@ -25,3 +25,22 @@ def _float32_policy_and_seed():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tensorflow_only: uses TensorFlow itself (tf.function, GradientTape, tf.data, TF fast paths)"
+    )
+    config.addinivalue_line("markers", "backends: also run under JAX and torch by tests/test_backends.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under a backend other than TensorFlow (tests/test_backends.py), skip the tests marked
+    ``tensorflow_only``."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={backend})")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)

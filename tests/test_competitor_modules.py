@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from backend import backends, to_numpy
 
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
@@ -81,7 +82,7 @@ def ref_bam(x, w, dilation=4, training=False):
 
 def named_weights(layer):
     """``{path relative to the layer: value}``, e.g. ``mlp_1_kernel`` or ``spatial_norm/moving_mean``."""
-    return {w.path.split("/", 1)[1]: np.asarray(w, dtype="float64") for w in layer.weights}
+    return {w.path.split("/", 1)[1]: to_numpy(w, dtype="float64") for w in layer.weights}
 
 
 def randomise(layer, rng):
@@ -161,7 +162,7 @@ def test_masks_lie_in_unit_interval_and_bam_gain_in_one_two(rank, rng):
         layer = cls(reduction=2, return_attention=True)
         layer.build(shape)
         randomise(layer, rng)
-        out, att = (np.asarray(t) for t in layer(x, training=False))
+        out, att = (to_numpy(t) for t in layer(x, training=False))
         assert np.all((att >= 0.0) & (att <= 1.0)), cls.__name__
         assert att.std() > 0, cls.__name__  # not a constant mask
         if cls is BAM:
@@ -173,6 +174,7 @@ def test_masks_lie_in_unit_interval_and_bam_gain_in_one_two(rank, rng):
 
 
 # ============================================================================ numpy references
+@backends
 @pytest.mark.parametrize("rank", [1, 2])
 @pytest.mark.parametrize("kind", ["cbam", "bam", "se"])
 def test_matches_numpy_reference_in_inference(kind, rank, rng):
@@ -183,10 +185,11 @@ def test_matches_numpy_reference_in_inference(kind, rank, rng):
     randomise(layer, rng)
     out, att = layer(x, training=False)
     ref_out, ref_att = ref(x.astype("float64"), named_weights(layer))
-    np.testing.assert_allclose(np.asarray(att), np.broadcast_to(ref_att, att.shape), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(out), ref_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(att), np.broadcast_to(ref_att, att.shape), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(out), ref_out, rtol=1e-5, atol=1e-5)
 
 
+@backends
 @pytest.mark.parametrize("kind", ["cbam", "bam"])
 def test_training_uses_batch_statistics_and_updates_moving_ones(kind, rng):
     make, ref = MAKERS[kind]
@@ -195,13 +198,13 @@ def test_training_uses_batch_statistics_and_updates_moving_ones(kind, rng):
     layer.build(x.shape)
     randomise(layer, rng)
     before = named_weights(layer)
-    out = np.asarray(layer(x, training=True))
+    out = to_numpy(layer(x, training=True))
     np.testing.assert_allclose(out, ref(x.astype("float64"), before, training=True)[0], rtol=1e-4, atol=1e-5)
     after = named_weights(layer)
     moving = [k for k in before if k.endswith("moving_mean")]
     assert moving and all(not np.allclose(before[k], after[k]) for k in moving)
     # inference keeps the moving statistics and differs from the batch-statistics output
-    inference = np.asarray(layer(x, training=False))
+    inference = to_numpy(layer(x, training=False))
     np.testing.assert_allclose(inference, ref(x.astype("float64"), after)[0], rtol=1e-5, atol=1e-5)
     assert not np.allclose(inference, out, atol=1e-3)
 
@@ -217,7 +220,7 @@ def test_bam_dilation_reaches_four_steps_away():
     layer.dilated_kernels[0].assign(np.array([0.0, 1.0, 0.0], "float32").reshape(3, 1, 1))  # centre tap
     layer.dilated_kernels[1].assign(np.array([0.0, 0.0, 1.0], "float32").reshape(3, 1, 1))  # reads t + 4
     _, att = layer(x, training=False)
-    s = np.asarray(att)[0, :, 0]
+    s = to_numpy(att)[0, :, 0]
     scale = 1.0 / math.sqrt(1.0 + EPS)
     inside = sigmoid(scale**3)  # ones through three BatchNorms (mean 0, variance 1, gamma 1)
     expected = np.where(np.arange(13) + 4 < 13, inside, sigmoid(0.0))  # t + 4 beyond the end is padding
@@ -225,6 +228,7 @@ def test_bam_dilation_reaches_four_steps_away():
 
 
 # ============================================================================ hand-set weights
+@backends
 def test_se_with_hand_set_weights():
     """x (1, 2, 1, 2): GAP = [2, 4]; hidden = relu(2 + 4) = 6; scale = sigmoid([6, -6])."""
     layer = SqueezeExcitation(reduction=2, return_attention=True)
@@ -233,11 +237,12 @@ def test_se_with_hand_set_weights():
     layer.squeeze_kernel.assign([[1.0], [1.0]])
     layer.excite_kernel.assign([[1.0, -1.0]])
     out, scale = layer(x)
-    np.testing.assert_allclose(np.asarray(scale).ravel(), [0.9975273768, 0.0024726232], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(scale).ravel(), [0.9975273768, 0.0024726232], rtol=1e-6)
     expected = np.array([[[[0.9975273768, 0.0074178696]], [[2.9925821304, 0.0123631160]]]])
-    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-6)
 
 
+@backends
 def test_cbam_with_hand_set_weights():
     """MLP all zero -> channel gate sigmoid(0) = 0.5, x' = x / 2 = [[0.5, 1.5], [-1, 0]].
     Spatial kernel: centre tap 1 on the mean map, 0 elsewhere; BatchNorm (0, 1, 1, 0) ~ identity.
@@ -254,11 +259,12 @@ def test_cbam_with_hand_set_weights():
     scale = 1.0 / math.sqrt(1.0 + EPS)
     expected_mask = sigmoid(np.array([1.0, -0.5]) * scale)  # ~ [0.7310585786, 0.3775406688]
     np.testing.assert_allclose(expected_mask, [0.7310585786, 0.3775406688], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(mask)[0, :, 0], expected_mask, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(mask)[0, :, 0], expected_mask, rtol=1e-6)
     expected = np.array([[0.5, 1.5], [-1.0, 0.0]]) * expected_mask[:, None]
-    np.testing.assert_allclose(np.asarray(out)[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(out)[0], expected, rtol=1e-6)
 
 
+@backends
 def test_bam_with_hand_set_weights():
     """Every kernel zero, so both branches are their final biases: channel [1, -1], spatial 0.5;
     attention = sigmoid([1.5, -0.5]) = [0.8175744762, 0.3775406688] at every position, out = x (1 + it)."""
@@ -271,20 +277,25 @@ def test_bam_with_hand_set_weights():
     layer.channel_bias_2.assign([1.0, -1.0])
     layer.spatial_bias.assign([0.5])
     out, att = layer(x, training=False)
-    np.testing.assert_allclose(np.asarray(att), np.broadcast_to([0.8175744762, 0.3775406688], x.shape), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(out), x * np.array([1.8175744762, 1.3775406688]), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(att), np.broadcast_to([0.8175744762, 0.3775406688], x.shape), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(out), x * np.array([1.8175744762, 1.3775406688]), rtol=1e-6)
 
 
 # ============================================================================ Keras conventions
-@pytest.mark.parametrize("rank", [1, 2])
+CONVENTION_MAKERS = {
+    "cbam": lambda ra: CBAM(reduction=4, return_attention=ra),
+    "bam": lambda ra: BAM(reduction=4, return_attention=ra),
+    "se": lambda ra: SqueezeExcitation(reduction=4, return_attention=ra),
+}
+
+
 @pytest.mark.parametrize(
-    "make",
+    "make,rank",
     [
-        lambda ra: CBAM(reduction=4, return_attention=ra),
-        lambda ra: BAM(reduction=4, return_attention=ra),
-        lambda ra: SqueezeExcitation(reduction=4, return_attention=ra),
+        pytest.param(make, rank, id=f"{name}-{rank}", marks=[backends] if (name, rank) == ("cbam", 2) else [])
+        for rank in (1, 2)
+        for name, make in CONVENTION_MAKERS.items()
     ],
-    ids=["cbam", "bam", "se"],
 )
 def test_layer_conventions(make, rank, rng, tmp_path):
     x = rng.normal(size=(4, 10, 8) if rank == 1 else (4, 6, 6, 8)).astype("float32")

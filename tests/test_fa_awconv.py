@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from backend import backends, jit_call, to_numpy
 from keras import ops
 
 from keras_attention.layers.aw_conv import AWConv2D, adaptive_pool_bins, adaptive_pool_matrix
@@ -37,9 +37,10 @@ def ref_fa(x, u, s, w1, w2, w3=None, w4=None, projection=None, strides=None):
 
 
 def fa_weights(layer):
-    return {w.name: np.asarray(w) for w in layer.weights}
+    return {w.name: to_numpy(w) for w in layer.weights}
 
 
+@backends
 def test_fa_first_block_matches_eq_5_to_9(rng):
     x = rng.standard_normal((3, 5, 4, 8)).astype("float32")
     u = rng.standard_normal((3, 5, 4, 8)).astype("float32")
@@ -49,14 +50,15 @@ def test_fa_first_block_matches_eq_5_to_9(rng):
     assert w["focus_w1"].shape == (8, 2) and w["focus_w2"].shape == (2, 1)
     assert set(w) == {"focus_w1", "focus_w2"}  # no association, no projection for block 1
     ref_x, ref_s = ref_fa(x, u, None, w["focus_w1"], w["focus_w2"])
-    np.testing.assert_allclose(np.asarray(x_next), ref_x, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(s_next), ref_s, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(x_next), ref_x, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(s_next), ref_s, atol=1e-6)
     assert s_next.shape == (3, 1)
     # k lies strictly between 0 and 1, so x_next lies between x and u element-wise
     lo, hi = np.minimum(x, u) - 1e-6, np.maximum(x, u) + 1e-6
-    assert np.all((np.asarray(x_next) >= lo) & (np.asarray(x_next) <= hi))
+    assert np.all((to_numpy(x_next) >= lo) & (to_numpy(x_next) <= hi))
 
 
+@backends
 def test_fa_later_block_with_association(rng):
     x = rng.standard_normal((2, 4, 4, 6)).astype("float32")
     u = rng.standard_normal((2, 4, 4, 6)).astype("float32")
@@ -67,9 +69,9 @@ def test_fa_later_block_with_association(rng):
     assert w["association_w3"].shape == (4, 16) and w["association_w4"].shape == (16, 1)
     assert w["focus_w1"].shape == (6, 3)
     ref_x, ref_s = ref_fa(x, u, s, w["focus_w1"], w["focus_w2"], w["association_w3"], w["association_w4"])
-    np.testing.assert_allclose(np.asarray(x_next), ref_x, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(s_next), ref_s, atol=1e-6)
-    np.testing.assert_array_equal(np.asarray(s_next)[:, :3], s)  # s_next = [s, k]
+    np.testing.assert_allclose(to_numpy(x_next), ref_x, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(s_next), ref_s, atol=1e-6)
+    np.testing.assert_array_equal(to_numpy(s_next)[:, :3], s)  # s_next = [s, k]
     assert layer.compute_output_shape([x.shape, u.shape, s.shape]) == ((2, 4, 4, 6), (2, 4))
 
 
@@ -96,8 +98,8 @@ def test_fa_projection_when_shapes_differ(rng, x_shape, u_shape, strides):
         x, u, s, w["focus_w1"], w["focus_w2"], w["association_w3"], w["association_w4"],
         w["projection_kernel"], strides,
     )
-    np.testing.assert_allclose(np.asarray(x_next), ref_x, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(s_next), ref_s, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(x_next), ref_x, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(s_next), ref_s, atol=1e-6)
     assert x_next.shape == u_shape
 
 
@@ -136,6 +138,7 @@ def test_fa_conventions_with_projection(rng, tmp_path):
     check_layer_conventions(lambda: FocusAssociation(reduction=2, expansion=2), [x, u, s], tmp_path)
 
 
+@backends
 def test_fa_conventions_first_block(rng, tmp_path):
     x = rng.standard_normal((2, 5, 4)).astype("float32")
     u = rng.standard_normal((2, 5, 4)).astype("float32")
@@ -159,33 +162,33 @@ def ref_bn(z, bn, training):
     if training:
         mean, var = z.mean(axis=(0, 1, 2)), z.var(axis=(0, 1, 2))
     else:
-        mean, var = np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)
-    return np.asarray(bn.gamma) * (z - mean) / np.sqrt(var + bn.epsilon) + np.asarray(bn.beta)
+        mean, var = to_numpy(bn.moving_mean), to_numpy(bn.moving_variance)
+    return to_numpy(bn.gamma) * (z - mean) / np.sqrt(var + bn.epsilon) + to_numpy(bn.beta)
 
 
 def ref_attention(x, layer, training=False):
     """F1 (eq. 7-8, r_C1 = C1): pool to (kh, kw) -> pointwise -> BN -> ReLU -> pointwise -> BN -> sigmoid."""
     kh, kw = layer.kernel_size
     a0 = ref_adaptive_pool(x.astype("float64"), kh, kw)
-    a1 = relu(ref_bn(a0 @ np.asarray(layer.pointwise1), layer.bn1, training))
-    return sigmoid(ref_bn(a1 @ np.asarray(layer.pointwise2), layer.bn2, training))
+    a1 = relu(ref_bn(a0 @ to_numpy(layer.pointwise1), layer.bn1, training))
+    return sigmoid(ref_bn(a1 @ to_numpy(layer.pointwise2), layer.bn2, training))
 
 
 def ref_awconv(x, layer, training=False):
     """Per sample b: AK[b] = K * (1 + a[b]) expanded along C1 (F2), then an ordinary conv of x[b] (F3)."""
     a = ref_attention(x, layer, training)
-    kernel = np.asarray(layer.kernel).astype("float64")
+    kernel = to_numpy(layer.kernel).astype("float64")
     outs = []
     for b in range(x.shape[0]):
         ak = kernel * (1.0 + a[b][:, :, None, :])
         outs.append(
-            np.asarray(
+            to_numpy(
                 ops.conv(x[b : b + 1], ak.astype("float32"), strides=layer.strides, padding=layer.padding)
             )
         )
     out = np.concatenate(outs, 0)
     if layer.use_bias:
-        out = out + np.asarray(layer.bias)
+        out = out + to_numpy(layer.bias)
     return out
 
 
@@ -207,6 +210,7 @@ def test_adaptive_pool_bins_like_pytorch():
     np.testing.assert_allclose(adaptive_pool_matrix(5, 2), [[1 / 3] * 3 + [0, 0], [0, 0] + [1 / 3] * 3])
 
 
+@backends
 @pytest.mark.parametrize(
     "kernel_size, strides, padding, use_bias",
     [
@@ -225,15 +229,17 @@ def test_awconv_matches_per_sample_reference(rng, kernel_size, strides, padding,
     if use_bias:
         layer.bias.assign(rng.normal(size=4).astype("float32"))
     expected = ref_awconv(x, layer)
-    got = np.asarray(layer(x, training=False))
+    got = to_numpy(layer(x, training=False))
     assert got.shape == expected.shape == layer.compute_output_shape(x.shape)
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
-    attention = np.asarray(layer.attention(x, training=False))
+    attention = to_numpy(layer.attention(x, training=False))
     np.testing.assert_allclose(attention, ref_attention(x, layer), atol=1e-6)
-    jit = tf.function(lambda t: layer(t, training=False), jit_compile=True)
-    np.testing.assert_allclose(np.asarray(jit(x)), expected, atol=1e-5, rtol=1e-5)
+    jitted = jit_call(lambda t: layer(t, training=False), x)  # None under torch (no XLA)
+    if jitted is not None:
+        np.testing.assert_allclose(jitted, expected, atol=1e-5, rtol=1e-5)
 
 
+@backends
 def test_awconv_training_uses_batch_statistics(rng):
     x = rng.standard_normal((4, 6, 6, 16)).astype("float32")
     layer = AWConv2D(8, 3, reduction=4)
@@ -241,7 +247,7 @@ def test_awconv_training_uses_batch_statistics(rng):
     randomise_bn(layer, rng)
     assert layer.pointwise1.shape == (16, 8)  # max(8, 16 // 4)
     expected = ref_awconv(x, layer, training=True)
-    np.testing.assert_allclose(np.asarray(layer(x, training=True)), expected, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer(x, training=True)), expected, atol=1e-5, rtol=1e-5)
     # and it differs from the inference-mode output, so the check above is not vacuous
     assert np.abs(ref_awconv(x, layer, training=False) - expected).max() > 1e-3
 
@@ -250,12 +256,12 @@ def test_awconv_is_conv_with_attention_scaled_kernel(rng):
     """Cross-check: the per-sample output equals conv(x, K) + conv(x, K * a) (AW paper eq. 6)."""
     x = rng.standard_normal((2, 5, 5, 3)).astype("float32")
     layer = AWConv2D(2, 3)
-    y = np.asarray(layer(x, training=False))
-    a = np.asarray(layer.attention(x, training=False))
-    kernel = np.asarray(layer.kernel)
+    y = to_numpy(layer(x, training=False))
+    a = to_numpy(layer.attention(x, training=False))
+    kernel = to_numpy(layer.kernel)
     for b in range(2):
-        plain = np.asarray(ops.conv(x[b : b + 1], kernel, padding="same"))
-        extra = np.asarray(ops.conv(x[b : b + 1], kernel * a[b][:, :, None, :], padding="same"))
+        plain = to_numpy(ops.conv(x[b : b + 1], kernel, padding="same"))
+        extra = to_numpy(ops.conv(x[b : b + 1], kernel * a[b][:, :, None, :], padding="same"))
         np.testing.assert_allclose(y[b : b + 1], plain + extra, atol=1e-5, rtol=1e-5)
 
 
@@ -278,6 +284,7 @@ def test_awconv_errors():
         AWConv2D(4, 3, use_bias=1)
 
 
+@backends
 def test_awconv_conventions(rng, tmp_path):
     x = rng.standard_normal((2, 6, 5, 3)).astype("float32")
     check_layer_conventions(lambda: AWConv2D(4, (3, 2), strides=2, use_bias=True), x, tmp_path)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from backend import backends, tensorflow_only, to_numpy
 
 from keras_attention.layers import SAN, ScaleSpaceAttention
 from keras_attention.layers.scale_space_attention import soft_extrema_weights, spatial_alignment
@@ -76,8 +77,8 @@ def ref_san(previous, current, layer):
     if layer.smoothing:
         z = ref_conv_same(
             e,
-            np.asarray(layer.kernel),
-            np.asarray(layer.bias),
+            to_numpy(layer.kernel),
+            to_numpy(layer.bias),
             layer.dilation_rate,
             layer.smoothing_mode == "depthwise",
         )
@@ -107,7 +108,14 @@ def _cases():
             yield rank, flags, variant, mode
 
 
-@pytest.mark.parametrize("rank,flags,variant,mode", list(_cases()))
+def _marked_cases():
+    """Every case; those with every switch on (each variant and mode, both ranks) also run under every
+    backend (tests/test_backends.py)."""
+    for case in _cases():
+        yield pytest.param(*case, marks=backends) if all(case[1]) else case
+
+
+@pytest.mark.parametrize("rank,flags,variant,mode", list(_marked_cases()))
 def test_matches_numpy_reference_for_every_valid_switch_combination(rng, rank, flags, variant, mode):
     absolute, cca, extrema, smoothing = flags
     previous, current = _pair(rng, rank)
@@ -123,22 +131,24 @@ def test_matches_numpy_reference_for_every_valid_switch_combination(rng, rank, f
     )
     out, mask = layer([previous, current])
     ref_out, ref_mask = ref_san(previous.astype(np.float64), current.astype(np.float64), layer)
-    np.testing.assert_allclose(np.asarray(mask), ref_mask, atol=2e-6)
-    np.testing.assert_allclose(np.asarray(out), ref_out, atol=2e-6)
+    np.testing.assert_allclose(to_numpy(mask), ref_mask, atol=2e-6)
+    np.testing.assert_allclose(to_numpy(out), ref_out, atol=2e-6)
     assert layer.dilation_rate == (1 if variant == "c" else 2)
 
 
+@backends
 @pytest.mark.parametrize("rank", [1, 2])
 def test_channel_alignment_with_different_channel_counts(rng, rank):
     previous, current = _pair(rng, rank, c_prev=2, c_cur=5)
     layer = SAN(variant="d", return_attention=True)
     out, mask = layer([previous, current])
     ref_out, ref_mask = ref_san(previous.astype(np.float64), current.astype(np.float64), layer)
-    np.testing.assert_allclose(np.asarray(out), ref_out, atol=2e-6)
-    np.testing.assert_allclose(np.asarray(mask), ref_mask, atol=2e-6)
+    np.testing.assert_allclose(to_numpy(out), ref_out, atol=2e-6)
+    np.testing.assert_allclose(to_numpy(mask), ref_mask, atol=2e-6)
     assert layer.kernel.shape == (3,) * rank + (5, 5)
 
 
+@backends
 @pytest.mark.parametrize(
     "prev_spatial,spatial,kind",
     [((10, 12), (5, 6), "pool"), ((9, 10), (5, 6), "crop"), ((14,), (7,), "pool"), ((11,), (7,), "crop")],
@@ -150,8 +160,8 @@ def test_spatial_alignment_pool_and_crop(rng, prev_spatial, spatial, kind):
     layer = SAN(return_attention=True)
     out, mask = layer([previous, current])
     ref_out, ref_mask = ref_san(previous.astype(np.float64), current.astype(np.float64), layer)
-    np.testing.assert_allclose(np.asarray(mask), ref_mask, atol=2e-6)
-    np.testing.assert_allclose(np.asarray(out), ref_out, atol=2e-6)
+    np.testing.assert_allclose(to_numpy(mask), ref_mask, atol=2e-6)
+    np.testing.assert_allclose(to_numpy(out), ref_out, atol=2e-6)
 
 
 def test_alignment_rule_order_and_values():
@@ -162,24 +172,26 @@ def test_alignment_rule_order_and_values():
     assert spatial_alignment((None, 3), (None, 3)) == ("identity", None)
 
 
+@backends
 def test_soft_extrema_hand_computed_values():
     # d on a 3x3 map, one channel; zeros outside. Counted by hand from eq. 10:
     # centre 5 >= {1,2,3,4,5} -> 5/9; corner 1 >= five zeros and itself -> 6/9;
     # corner 9 >= its 4 in-map neighbours and 5 zeros -> 9/9; edge 2 >= three zeros, 1, 2 -> 5/9.
     d = np.arange(1, 10, dtype="float32").reshape(1, 3, 3, 1)
-    alpha = np.asarray(soft_extrema_weights(d, 2))[0, :, :, 0]
+    alpha = to_numpy(soft_extrema_weights(d, 2))[0, :, :, 0]
     assert alpha[1, 1] == pytest.approx(5 / 9)
     assert alpha[0, 0] == pytest.approx(6 / 9)
     assert alpha[2, 2] == pytest.approx(9 / 9)
     assert alpha[0, 1] == pytest.approx(5 / 9)
     # rank 1: [3, 1, 2] -> 3 >= {0,3,1}: 3/3; 1 >= {1}: 1/3; 2 >= {1,2,0}: 3/3
     seq = np.array([3.0, 1.0, 2.0], "float32").reshape(1, 3, 1)
-    np.testing.assert_allclose(np.asarray(soft_extrema_weights(seq, 1))[0, :, 0], [1.0, 1 / 3, 1.0])
+    np.testing.assert_allclose(to_numpy(soft_extrema_weights(seq, 1))[0, :, 0], [1.0, 1 / 3, 1.0])
     # negative values (no-Abs): padding zeros are no longer always below
     neg = np.array([-1.0, -3.0, 2.0], "float32").reshape(1, 3, 1)
-    np.testing.assert_allclose(np.asarray(soft_extrema_weights(neg, 1))[0, :, 0], [2 / 3, 1 / 3, 1.0])
+    np.testing.assert_allclose(to_numpy(soft_extrema_weights(neg, 1))[0, :, 0], [2 / 3, 1 / 3, 1.0])
 
 
+@tensorflow_only
 @pytest.mark.parametrize("rank", [1, 2])
 def test_alpha_carries_no_gradient_but_the_difference_does(rng, rank):
     previous, current = _pair(rng, rank, c_prev=2, c_cur=3)
@@ -193,7 +205,7 @@ def test_alpha_carries_no_gradient_but_the_difference_does(rng, rank):
         alpha_sum = tf.reduce_sum(alpha)
     g_prev, g_cur = tape.gradient(loss, [prev_t, cur_t])
     g_alpha = tape.gradient(alpha_sum, cur_t)
-    assert g_alpha is None or not np.any(np.asarray(g_alpha))
+    assert g_alpha is None or not np.any(to_numpy(g_alpha))
 
     # d(loss)/d(current) with alpha held constant: sig(e) + x * sig'(e) * alpha * sign(x - p)
     p = previous.mean(-1, keepdims=True).astype(np.float64)
@@ -201,11 +213,11 @@ def test_alpha_carries_no_gradient_but_the_difference_does(rng, rank):
     a = ref_alpha(d)
     s = 1 / (1 + np.exp(-a * d))
     ds = s * (1 - s) * a * np.sign(current - p)
-    np.testing.assert_allclose(np.asarray(g_cur), s + current * ds, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(g_cur), s + current * ds, atol=1e-5)
     # and d(loss)/d(previous[c']) = -(1/C') sum_c x_c * sig'(e_c) * alpha_c * sign(x_c - p)
     expected_prev = np.repeat(-(current * ds).sum(-1, keepdims=True) / previous.shape[-1], previous.shape[-1], -1)
-    np.testing.assert_allclose(np.asarray(g_prev), expected_prev, atol=1e-5)
-    assert np.abs(np.asarray(g_prev)).sum() > 0
+    np.testing.assert_allclose(to_numpy(g_prev), expected_prev, atol=1e-5)
+    assert np.abs(to_numpy(g_prev)).sum() > 0
 
 
 # ----------------------------------------------------------------------------- errors
@@ -263,7 +275,7 @@ def test_functional_shape_inference_and_unknown_length():
 
 
 # ----------------------------------------------------------------------------- Keras conventions
-@pytest.mark.parametrize("rank", [1, 2])
+@pytest.mark.parametrize("rank", [1, pytest.param(2, marks=backends)])
 @pytest.mark.parametrize("variant,mode", [("c", "full"), ("d", "depthwise")])
 def test_keras_conventions(rng, tmp_path, rank, variant, mode):
     previous, current = _pair(rng, rank, c_prev=2, c_cur=4)
@@ -288,7 +300,7 @@ def test_sequential_use_with_network_input_as_previous(rng):
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     x = rng.normal(size=(2, 8, 8, 1)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(clone(x)))
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(clone(x)))
 
 
 # ----------------------------------------------------------------------------- unknown spatial sizes
@@ -326,6 +338,7 @@ def _symbolic_size_function(model, rank, jit_compile=False):
     return tf.function(lambda x: model(x), input_signature=[spec], jit_compile=jit_compile, autograph=False)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("case", ["crop", "pool", "identity"])
 @pytest.mark.parametrize("rank", [1, 2])
 def test_unknown_spatial_sizes_align_at_call_time_like_static_shapes(rng, rank, case):
@@ -337,11 +350,12 @@ def test_unknown_spatial_sizes_align_at_call_time_like_static_shapes(rng, rank, 
         assert kind == case
         static.set_weights(model.get_weights())
         x = rng.normal(size=(2,) + spatial + (1,)).astype("float32")
-        expected = np.asarray(static(x))
-        np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-6)  # eager: sizes known at call
-        np.testing.assert_allclose(np.asarray(graph(x)), expected, atol=1e-6)  # graph: sizes symbolic
+        expected = to_numpy(static(x))
+        np.testing.assert_allclose(to_numpy(model(x)), expected, atol=1e-6)  # eager: sizes known at call
+        np.testing.assert_allclose(to_numpy(graph(x)), expected, atol=1e-6)  # graph: sizes symbolic
 
 
+@tensorflow_only
 @pytest.mark.parametrize("case", ["crop", "pool"])
 @pytest.mark.parametrize("rank", [1, 2])
 def test_unknown_spatial_sizes_under_jit_compile(rng, rank, case):
@@ -352,11 +366,12 @@ def test_unknown_spatial_sizes_under_jit_compile(rng, rank, case):
         static, _ = _conv_san_model(rank, case, spatial)
         static.set_weights(model.get_weights())
         x = rng.normal(size=(2,) + spatial + (1,)).astype("float32")
-        expected = np.asarray(static(x))
-        np.testing.assert_allclose(np.asarray(xla(x)), expected, atol=1e-6)
+        expected = to_numpy(static(x))
+        np.testing.assert_allclose(to_numpy(xla(x)), expected, atol=1e-6)
         np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("rank", [1, 2])
 def test_impossible_unknown_spatial_sizes_name_both_shapes(rank):
     # A `valid` 2-wide convolution: 7 -> 6 and 9 -> 8 are neither multiples nor even differences.

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from backend import backends, tensorflow_only, to_numpy
 from layer_conventions import check_layer_conventions
 
 from keras_attention.data import load_timeseries
@@ -59,12 +60,13 @@ def motions():
 
 
 # ----------------------------------------------------------------------------- the blocks
+@backends
 def test_sdma_equals_eq_6_12(rng):
     x = rng.normal(size=(2, 5, 3)).astype("float32")
     s = rng.normal(size=(2, 5, 2)).astype("float32")
     layer = SDMA(4, return_branches=True)
-    out, g_t, g_a = (np.asarray(v) for v in layer([x, s]))
-    y_t, y_a = (np.asarray(v, dtype=np.float64) for v in layer.branch_features([x, s]))
+    out, g_t, g_a = (to_numpy(v) for v in layer([x, s]))
+    y_t, y_a = (to_numpy(v, dtype=np.float64) for v in layer.branch_features([x, s]))
     np.testing.assert_allclose(g_t, y_t * sigmoid(y_a), atol=1e-6)  # eq. 6.12e
     np.testing.assert_allclose(g_a, y_a * sigmoid(y_t), atol=1e-6)  # eq. 6.12f
     np.testing.assert_allclose(out, g_t + g_a, atol=1e-6)  # eq. 6.12g
@@ -73,15 +75,16 @@ def test_sdma_equals_eq_6_12(rng):
     plain = SDMA(4)
     plain([x, s])
     plain.set_weights(layer.get_weights())
-    np.testing.assert_allclose(np.asarray(plain([x, s])), out, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(plain([x, s])), out, atol=1e-6)
 
 
+@backends
 def test_sdma_branches_are_two_separate_lstms(rng):
     """eq. 6.12a-b: Y_T and Y_A are LSTMs with their own weights, checked against a numpy LSTM."""
     x = rng.normal(size=(2, 6, 3)).astype("float32")
     s = rng.normal(size=(2, 6, 3)).astype("float32")
     layer = SDMA(5)
-    out = np.asarray(layer([x, s]))
+    out = to_numpy(layer([x, s]))
     assert layer.series_lstm is not layer.saliency_lstm
     assert len(layer.trainable_weights) == 6
     kt, ka = layer.series_lstm.get_weights(), layer.saliency_lstm.get_weights()
@@ -91,12 +94,13 @@ def test_sdma_branches_are_two_separate_lstms(rng):
     np.testing.assert_allclose(out, y_t * sigmoid(y_a) + y_a * sigmoid(y_t), atol=1e-5)
 
 
+@backends
 def test_sdca_is_one_way(rng):
     x = rng.normal(size=(3, 4, 2)).astype("float32")
     s = rng.normal(size=(3, 4, 2)).astype("float32")
     layer = SDCA(3, return_branches=True)
-    out, g_t, g_a = (np.asarray(v) for v in layer([x, s]))
-    y_t, y_a = (np.asarray(v, dtype=np.float64) for v in layer.branch_features([x, s]))
+    out, g_t, g_a = (to_numpy(v) for v in layer([x, s]))
+    y_t, y_a = (to_numpy(v, dtype=np.float64) for v in layer.branch_features([x, s]))
     np.testing.assert_allclose(out, y_t * sigmoid(y_a), atol=1e-6)
     np.testing.assert_allclose(g_t, out, atol=0)
     np.testing.assert_allclose(g_a, y_a, atol=1e-6)  # the saliency branch is not attended
@@ -153,6 +157,7 @@ def test_block_argument_errors(kwargs, match):
             cls(**kwargs)
 
 
+@backends
 def test_sdma_layer_conventions(rng, tmp_path):
     x = rng.normal(size=(2, 4, 3)).astype("float32")
     s = rng.normal(size=(2, 4, 2)).astype("float32")
@@ -175,21 +180,21 @@ def test_type1_and_type2_wiring(motions):
     assert [blk.return_branches for blk in b] == [True, True, False]
     _, g_t, g_a = b[0]([x, s])
     _, g_t, g_a = b[1]([g_t, g_a])
-    expected = np.asarray(b[2]([g_t, g_a]))
+    expected = to_numpy(b[2]([g_t, g_a]))
     last = keras.Model(type1.inputs, b[2].output)
-    np.testing.assert_allclose(np.asarray(last([x, s])), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(last([x, s])), expected, atol=1e-5)
     kernel, bias = type1.get_layer("logits").get_weights()
     logits = expected[:, -1, :] @ kernel + bias
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
-    np.testing.assert_allclose(np.asarray(type1([x, s])), probs, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(type1([x, s])), probs, atol=1e-5)
 
     type2 = sdma_net(shape, n_classes, layers=3, architecture="type2", block="sdca")
     b = [type2.get_layer(f"sdca_{n}") for n in (1, 2, 3)]
     assert not any(blk.return_branches for blk in b)
-    expected = np.asarray(b[2]([b[1]([b[0]([x, s]), s]), s]))
+    expected = to_numpy(b[2]([b[1]([b[0]([x, s]), s]), s]))
     last = keras.Model(type2.inputs, b[2].output)
-    np.testing.assert_allclose(np.asarray(last([x, s])), expected, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(last([x, s])), expected, atol=1e-5)
     assert b[0].units == 2 * shape[-1]  # units default: 2 * variates
     assert b[1].series_lstm.get_weights()[0].shape == (2 * shape[-1], 4 * 2 * shape[-1])  # takes out_1
     assert b[1].saliency_lstm.get_weights()[0].shape == (shape[-1], 4 * 2 * shape[-1])  # takes the saliency again
@@ -219,6 +224,7 @@ def train_one_step(model, feed, target, loss_fn):
     return float(loss)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("kind", list(NETWORKS))
 def test_network_trains_and_reloads(kind, motions, tmp_path):
     x, s, y, n_classes = motions
@@ -230,15 +236,16 @@ def test_network_trains_and_reloads(kind, motions, tmp_path):
     loss = train_one_step(model, feed, y, keras.losses.SparseCategoricalCrossentropy())
     assert np.isfinite(loss)
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
-    probs = np.asarray(model(feed, training=False))
+    probs = to_numpy(model(feed, training=False))
     assert probs.shape == (len(x), n_classes)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(np.asarray(loaded(feed, training=False)), probs)
+    np.testing.assert_array_equal(to_numpy(loaded(feed, training=False)), probs)
 
 
+@tensorflow_only
 @pytest.mark.parametrize(
     "make, pair",
     [
@@ -255,7 +262,7 @@ def test_forecasting_heads(make, pair, motions):
     feed = [x, s] if pair else x
     target = x[:, -3:, :2]  # the last values of two variates (a shape-correct MAE target)
     assert np.isfinite(train_one_step(model, feed, target, keras.losses.MeanAbsoluteError()))
-    out = np.asarray(model(feed))
+    out = to_numpy(model(feed))
     assert out.shape == (len(x), 3, 2)
     if not model.name.startswith("san1d"):
         assert isinstance(model.get_layer("head_lstm"), keras.layers.LSTM)

@@ -4,11 +4,11 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from backend import backends, jit_call, to_numpy
 from layer_conventions import check_layer_conventions
 
 from keras_attention.layers.multi_scale_self_attention import MultiScaleSelfAttention
-from keras_attention.layers.xm2a import XM2A
+from keras_attention.layers.xm2a import XM2A, same_average_pool_1d
 
 VARIANTS = ["xm2a", "msmsa", "exp", "pool", "exp_pool"]
 
@@ -65,8 +65,8 @@ def ref_xm2a(x, layer, training=False):
     H = layer.num_heads
     S = []
     for h in range(1, H + 1):  # eq. 7.4
-        w = np.asarray(layer.head_kernels[h - 1], dtype=np.float64)
-        b = np.asarray(layer.head_biases[h - 1], dtype=np.float64)
+        w = to_numpy(layer.head_kernels[h - 1], dtype=np.float64)
+        b = to_numpy(layer.head_biases[h - 1], dtype=np.float64)
         source = ref_pool_same(x, scale_of_head(layer.variant, h)) if layer.variant in ("pool", "exp_pool") else x
         S.append(ref_conv_same(source, w, b))
     reduce = np.mean if layer.descriptor == "mean" else np.max
@@ -82,7 +82,7 @@ def ref_xm2a(x, layer, training=False):
         Y.append(total)
     eps = layer.epsilon
     if layer.norm == "layer":
-        gamma, beta = np.asarray(layer.gamma), np.asarray(layer.beta)
+        gamma, beta = to_numpy(layer.gamma), to_numpy(layer.beta)
         for h in range(H):
             y = Y[h]
             mu, var = y.mean(-1, keepdims=True), y.var(-1, keepdims=True)
@@ -91,13 +91,13 @@ def ref_xm2a(x, layer, training=False):
     else:
         cat = np.concatenate(Y, axis=-1)
         bn = layer.batch_norm
-        gamma, beta = np.asarray(bn.gamma), np.asarray(bn.beta)
+        gamma, beta = to_numpy(bn.gamma), to_numpy(bn.beta)
         if training:
             mu, var = cat.mean(axis=(0, 1)), cat.var(axis=(0, 1))
         else:
-            mu, var = np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)
+            mu, var = to_numpy(bn.moving_mean), to_numpy(bn.moving_variance)
         cat = (cat - mu) / np.sqrt(var + eps) * gamma + beta
-    return cat @ np.asarray(layer.output_kernel) + np.asarray(layer.output_bias)  # eq. 7.11
+    return cat @ to_numpy(layer.output_kernel) + to_numpy(layer.output_bias)  # eq. 7.11
 
 
 def ref_msmsa(x, layer):
@@ -105,12 +105,12 @@ def ref_msmsa(x, layer):
     heads = []
     for h in range(layer.num_heads):
         q, k, v = (
-            ref_conv_same(x, np.asarray(layer.kernels[r][h]), np.asarray(layer.biases[r][h]))
+            ref_conv_same(x, to_numpy(layer.kernels[r][h]), to_numpy(layer.biases[r][h]))
             for r in ("query", "key", "value")
         )
         a = softmax(np.einsum("btc,bsc->bts", q, k) / np.sqrt(layer.key_dim), axis=-1)  # eq. 7.1-7.2
         heads.append(np.einsum("bts,bsc->btc", a, v))
-    return np.concatenate(heads, -1) @ np.asarray(layer.output_kernel) + np.asarray(layer.output_bias)
+    return np.concatenate(heads, -1) @ to_numpy(layer.output_kernel) + to_numpy(layer.output_bias)
 
 
 def randomise(layer, rng, scale=0.5):
@@ -130,20 +130,22 @@ def series(rng, batch=2, steps=9, variates=3):
 
 # ----------------------------------------------------------------------------- XM2A equations
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("talk,descriptor", [("scale", "mean"), ("scale", "max"), ("self", "mean"), ("self", "max")])
+@pytest.mark.parametrize(
+    "talk,descriptor", [pytest.param("scale", "mean", marks=backends), ("scale", "max"), ("self", "mean"), ("self", "max")]
+)
 def test_xm2a_matches_equations(rng, variant, talk, descriptor):
     x = series(rng)
     layer = XM2A(num_heads=4, key_dim=5, variant=variant, talk=talk, descriptor=descriptor, output_dim=6)
     layer.build(x.shape)
     randomise(layer, rng)
-    out = np.asarray(layer(x))
+    out = to_numpy(layer(x))
     assert out.shape == (2, 9, 6)
     np.testing.assert_allclose(out, ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
     # the straightforward per-head path with the same weights agrees
     plain = XM2A(num_heads=4, key_dim=5, variant=variant, talk=talk, descriptor=descriptor, output_dim=6, fused=False)
     plain.build(x.shape)
     plain.set_weights(layer.get_weights())
-    np.testing.assert_allclose(np.asarray(plain(x)), out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(plain(x)), out, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["xm2a", "pool"])
@@ -152,9 +154,9 @@ def test_xm2a_batch_norm_inference_and_training(rng, variant):
     layer = XM2A(num_heads=3, key_dim=4, variant=variant, norm="batch")
     layer.build(x.shape)
     randomise(layer, rng)
-    np.testing.assert_allclose(np.asarray(layer(x, training=False)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(layer(x, training=False)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(
-        np.asarray(layer(x, training=True)), ref_xm2a(x, layer, training=True), rtol=1e-4, atol=1e-4
+        to_numpy(layer(x, training=True)), ref_xm2a(x, layer, training=True), rtol=1e-4, atol=1e-4
     )
 
 
@@ -166,39 +168,70 @@ def test_cross_talk_differs_from_self_talk(rng):
     b.build(x.shape)
     randomise(a, rng)
     b.set_weights(a.get_weights())
-    assert np.abs(np.asarray(a(x)) - np.asarray(b(x))).max() > 1e-3
+    assert np.abs(to_numpy(a(x)) - to_numpy(b(x))).max() > 1e-3
 
 
+@backends
 @pytest.mark.parametrize("variant", ["xm2a", "exp", "pool", "exp_pool"])
 def test_fused_patterns_equal_per_head_keras_conv1d(rng, variant):
-    """eq. 7.4 fused: each head's slice equals Conv1D(len_h, 'same') (after AveragePooling1D for pools)."""
+    """eq. 7.4 fused: each head's slice equals Conv1D(len_h, 'same') (after the numpy 'same' pool for pools)."""
     x = series(rng, steps=10)
     layer = XM2A(num_heads=4, key_dim=3, variant=variant)
     layer.build(x.shape)
     randomise(layer, rng)
-    fused = np.asarray(layer._patterns_fused(tf.constant(x)))
+    fused = to_numpy(layer._patterns_fused(keras.ops.convert_to_tensor(x)))
     for h in range(1, 5):
         source = x
         if variant in ("pool", "exp_pool"):
-            size = scale_of_head(variant, h)
-            source = keras.layers.AveragePooling1D(pool_size=size, strides=1, padding="same")(x)
+            # the numpy reference: Keras' own AveragePooling1D(padding="same") differs under torch
+            source = ref_pool_same(x, scale_of_head(variant, h)).astype("float32")
         conv = keras.layers.Conv1D(3, params_of_head(variant, h), padding="same")
         conv.build(source.shape)
-        conv.set_weights([np.asarray(layer.head_kernels[h - 1]), np.asarray(layer.head_biases[h - 1])])
-        np.testing.assert_allclose(fused[:, :, h - 1], np.asarray(conv(source)), rtol=1e-5, atol=1e-5)
+        conv.set_weights([to_numpy(layer.head_kernels[h - 1]), to_numpy(layer.head_biases[h - 1])])
+        np.testing.assert_allclose(fused[:, :, h - 1], to_numpy(conv(source)), rtol=1e-5, atol=1e-5)
 
 
+@backends
 def test_variable_length_series(rng):
     inp = keras.Input((None, 3))
     layer = XM2A(num_heads=3, key_dim=4, variant="exp_pool", output_dim=2)
     model = keras.Model(inp, layer(inp))
     assert model.output_shape == (None, None, 2)
     randomise(layer, rng)
-    forward = tf.function(lambda z: model(z, training=False), jit_compile=True)
     for steps in (5, 12):
         x = series(rng, steps=steps)
-        np.testing.assert_allclose(np.asarray(model(x)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(np.asarray(forward(x)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(to_numpy(model(x)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+        jitted = jit_call(lambda z: model(z, training=False), x)  # None under torch (no XLA)
+        if jitted is not None:
+            np.testing.assert_allclose(jitted, ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+
+
+@backends
+def test_same_average_pool_by_hand():
+    """TensorFlow's ``same`` average pool on every backend: pool 4 pads 1 step before and 2 after and
+    averages the steps inside the series only (Keras' torch ``average_pool`` gives 1.75 ... 6.75)."""
+    x = np.arange(1, 8, dtype="float32").reshape(1, 7, 1)
+    by_hand = {
+        1: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+        2: [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.0],  # [t, t + 1]
+        3: [1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 6.5],  # [t - 1, t + 1]
+        4: [2.0, 2.5, 3.5, 4.5, 5.5, 6.0, 6.5],  # [t - 1, t + 2]
+        8: [3.0, 3.5, 4.0, 4.0, 4.5, 5.0, 5.5],  # [t - 3, t + 4]
+    }
+    for size, expected in by_hand.items():
+        np.testing.assert_allclose(to_numpy(same_average_pool_1d(x, size))[0, :, 0], expected, rtol=1e-6)
+        np.testing.assert_allclose(ref_pool_same(x, size)[0, :, 0], expected, rtol=1e-6)
+
+
+@backends
+@pytest.mark.parametrize("variant", ["pool", "exp_pool"])
+def test_per_head_pool_variants_equal_the_reference(rng, variant):
+    """``fused=False`` pools each head with ``same_average_pool_1d``: the same numbers on every backend."""
+    x = series(rng, steps=11)
+    layer = XM2A(num_heads=4, key_dim=3, variant=variant, fused=False)
+    layer.build(x.shape)
+    randomise(layer, rng)
+    np.testing.assert_allclose(to_numpy(layer(x)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- Table 7.1 parameter counts
@@ -222,12 +255,13 @@ def test_parameter_count_follows_table_7_1(variant, norm):
 
 
 # ----------------------------------------------------------------------------- MSMSA
+@backends
 def test_msmsa_matches_reference(rng):
     x = series(rng, steps=8)
     layer = MultiScaleSelfAttention(num_heads=3, key_dim=4)
     layer.build(x.shape)
     randomise(layer, rng)
-    out = np.asarray(layer(x))
+    out = to_numpy(layer(x))
     assert out.shape == (2, 8, 3)
     np.testing.assert_allclose(out, ref_msmsa(x, layer), rtol=1e-4, atol=1e-4)
     assert [w.shape[0] for w in layer.kernels["query"]] == [1, 3, 5]
@@ -243,7 +277,7 @@ def test_msmsa_variable_length_and_output_dim(rng):
     randomise(layer, rng)
     for steps in (4, 11):
         x = series(rng, steps=steps)
-        np.testing.assert_allclose(np.asarray(model(x)), ref_msmsa(x, layer), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(to_numpy(model(x)), ref_msmsa(x, layer), rtol=1e-4, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- conventions
@@ -251,7 +285,11 @@ def test_msmsa_variable_length_and_output_dim(rng):
     "kwargs",
     [
         {"num_heads": 3, "key_dim": 4, "variant": "xm2a"},
-        {"num_heads": 3, "key_dim": 4, "variant": "exp_pool", "talk": "self", "descriptor": "max", "norm": "batch", "output_dim": 2},
+        pytest.param(
+            {"num_heads": 3, "key_dim": 4, "variant": "exp_pool", "talk": "self", "descriptor": "max", "norm": "batch",
+             "output_dim": 2},
+            marks=backends,
+        ),
     ],
 )
 def test_xm2a_conventions(rng, tmp_path, kwargs):

@@ -41,7 +41,7 @@ from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
-from keras_attention.utils.fast_ops import conv_same, cotangents, element_count
+from keras_attention.utils.fast_ops import conv_same, cotangents, custom_gradients_supported, element_count
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
@@ -171,7 +171,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
 
     def call(self, inputs, training=None, return_attention=None):
         with_attention = self.returns_attention(return_attention)
-        if self.implementation == "reference":
+        if self.implementation == "reference" or not custom_gradients_supported():
             return self._call_reference(inputs, training, with_attention)
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         c, s, x = _pool_and_reduce(inputs, self.reduce_kernel, spatial_axes)

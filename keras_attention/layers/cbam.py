@@ -45,7 +45,13 @@ from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
-from keras_attention.utils.fast_ops import conv_same, cotangents, max_gradient_mask, spatial_pool
+from keras_attention.utils.fast_ops import (
+    conv_same,
+    cotangents,
+    custom_gradients_supported,
+    max_gradient_mask,
+    spatial_pool,
+)
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
 
@@ -134,7 +140,7 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
 
     def call(self, inputs, training=None, return_attention=None):
         with_mask = self.returns_attention(return_attention)
-        if self.implementation == "reference":
+        if self.implementation == "reference" or not custom_gradients_supported():
             return self._call_reference(inputs, training, with_mask)
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         avg, mx, x = spatial_mean_max(inputs, spatial_axes)  # x: the same tensor, carrying their gradient

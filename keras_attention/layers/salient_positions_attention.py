@@ -16,7 +16,8 @@ the ``N = H * W`` (``T``) positions are flattened, everything else is the same):
 
 Reading of what SPEC leaves open:
 - ties in the score: among equal scores the LOWER position index (row-major over ``H, W``) is kept
-  first; this is what ``keras.ops.top_k`` does on the TensorFlow backend, eagerly and under XLA. Only
+  first; this is what ``keras.ops.top_k`` does on the TensorFlow and JAX backends, eagerly and under
+  XLA (torch's ``topk`` breaks ties in no fixed order: there, a stable ``argsort``). Only
   the set of kept positions matters, since ``K^T K`` sums over them;
 - ``eq. 6``'s ``C`` is the channel count of ``K``, i.e. ``inter`` (SPEC §4);
 - the BatchNorm after ``W`` keeps the default initialisation (gamma 1, beta 0) as in the authors' code,
@@ -50,6 +51,8 @@ def salient_positions(theta, k):
     """SPS (Algorithm 1): indices ``(B, k)`` of the ``k`` positions of ``theta`` ``(B, N, D)`` with the
     largest ``sum_d theta^2``; ties keep the lower index first. Returns ``(indices, scores)``."""
     scores = ops.sum(ops.square(theta), axis=-1)
+    if keras.backend.backend() == "torch":  # torch.topk orders ties arbitrarily; Keras' argsort is stable
+        return ops.argsort(-scores, axis=-1)[:, :k], scores
     _, indices = ops.top_k(scores, k, sorted=True)
     return indices, scores
 

@@ -26,7 +26,7 @@ from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
-from keras_attention.utils.fast_ops import spatial_pool
+from keras_attention.utils.fast_ops import custom_gradients_supported, spatial_pool
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
 
@@ -61,7 +61,8 @@ class SqueezeExcitation(AttentionOutput, WeightArguments, keras.layers.Layer):
         self.excite_kernel, self.excite_bias = self.add_kernel_and_bias("excite", (hidden, channels))
 
     def call(self, inputs, return_attention=None):
-        if self.implementation == "fast" and not in_xla_context():  # XLA fuses the reference's gradient
+        # XLA fuses the reference's gradient; torch cannot run the fast path's custom gradient
+        if self.implementation == "fast" and not in_xla_context() and custom_gradients_supported():
             z, x = spatial_pool(inputs, self._spatial_axes, with_max=False)  # x carries z's gradient
         else:
             x = inputs

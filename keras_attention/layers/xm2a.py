@@ -34,7 +34,7 @@ projection. Talk is batched over heads, with the softmax over time on the last a
 logits tensor); the cross-talk form depends on the execution mode (``execution_mode()``): one
 (B, H1, H2, C, T) softmax summed over h2 eagerly and under XLA, one (B, H1, C, T) softmax per partner
 h2 in a ``tf.function`` graph (measured fastest at T = 25, 100, 256; see ``XM2A._talk_mask``). ``fused=False`` is the straightforward
-per-head path (``ops.conv`` / ``ops.average_pool`` per head, one softmax per head pair) kept as a
+per-head path (``ops.conv`` / ``same_average_pool_1d`` per head, one softmax per head pair) kept as a
 reference; both use the same weights and agree up to float rounding.
 """
 
@@ -76,6 +76,25 @@ def same_offsets(length):
     """Steps padded (before, after) by Keras' ``same`` for a window of ``length``."""
     before = (length - 1) // 2
     return before, length - 1 - before
+
+
+def same_average_pool_1d(x, size):
+    """TensorFlow's ``same`` average pool of ``x`` (B, T, C) over time, stride 1, on every backend.
+
+    ``ops.average_pool(..., padding="same")`` is backend dependent for even sizes (Keras' torch backend
+    pads differently, and averages the padding: pool 4 on 1..7 gives 1.75 first, TensorFlow and JAX
+    2.0). Here: ``same_offsets(size)`` zero steps before and after (the extra one after), a ``valid``
+    window sum, divided by the number of steps of the window inside the series.
+    """
+    if size == 1:
+        return x
+    before, after = same_offsets(size)
+    padded = ops.pad(x, [[0, 0], [before, after], [0, 0]])
+    sums = ops.average_pool(padded, pool_size=size, strides=1, padding="valid") * ops.cast(size, x.dtype)
+    t = ops.cast(ops.arange(ops.shape(x)[1]), x.dtype)
+    total = ops.cast(ops.shape(x)[1], x.dtype)
+    count = ops.minimum(total, t + (after + 1)) - ops.maximum(ops.cast(0, x.dtype), t - before)
+    return sums / count[None, :, None]
 
 
 def pack_heads(lengths, waste=2.0):
@@ -235,7 +254,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         for kernel, bias, size in zip(self.head_kernels, self.head_biases, self.scales):
             source = x
             if self.variant in POOL_VARIANTS:
-                source = ops.average_pool(x, pool_size=size, strides=1, padding="same")
+                source = same_average_pool_1d(x, size)
             heads.append(ops.conv(source, kernel, strides=1, padding="same") + bias)
         return heads
 

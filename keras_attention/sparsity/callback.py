@@ -10,7 +10,8 @@ Keeping pruned weights at exactly zero after every optimizer step, whatever the 
 ``on_train_begin`` every prunable kernel variable gets an active
 :class:`~keras_attention.sparsity.MaskConstraint` ``w -> base(w) * M`` (``base`` the layer's own kernel
 constraint, if any) reading a non-trainable mask variable, and the train function is rebuilt so that the
-compiled step includes it. Keras optimizers apply variable constraints right after each update inside the
+compiled step includes it (under JAX, which compiles the masks in as constants, it is rebuilt at every
+update). Keras optimizers apply variable constraints right after each update inside the
 train step, so the masked entries are zero after every step - also with ``steps_per_execution > 1``, XLA,
 momentum / Adam / AdamW and loss scaling. For the kept edges this is exactly eq. 4.13
 (``W' = W - eta (M * Err)``): their update does not depend on the masked entries. The optimizer still sees
@@ -220,6 +221,10 @@ class ISparse(keras.callbacks.Callback):
             self._mask_vars[name].assign(mask.astype("float32"))
         apply_masks(self.model, self.masks)
         record_masks(self.model, self.masks)
+        if keras.backend.backend() == "jax":
+            # JAX compiles the mask variables (not part of the model's state) into the train step as
+            # constants: a new step reads the new masks. TensorFlow and torch read the variables.
+            self.model.make_train_function(force=True)
         self.current_sparsity = target
         if self.verbose:
             print(f"ISparse: epoch {epoch}, sparsity {target:.4f} ({self.strategy})")

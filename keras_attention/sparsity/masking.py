@@ -121,7 +121,7 @@ def apply_masks(model, layer_masks):
     """Multiply the kernels of ``model``'s layers in place by ``{layer name: mask}``."""
     for name, mask in layer_masks.items():
         var = kernel_variable(model.get_layer(name))
-        w = np.asarray(var.numpy() if hasattr(var, "numpy") else var)
+        w = np.asarray(keras.ops.convert_to_numpy(var))
         var.assign((w * mask).astype(w.dtype))
 
 

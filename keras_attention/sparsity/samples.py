@@ -6,15 +6,24 @@ models) or a batched ``tf.data.Dataset`` whose elements are ``x``, ``(x,)``, ``(
 ValueError when there are fewer than 2 (InfFS needs a spread over samples).
 """
 
+import sys
+
+import keras
 import numpy as np
 
 
 def _is_dataset(x):
-    try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - the package is TensorFlow based
-        return False
-    return isinstance(x, tf.data.Dataset)
+    # A tf.data.Dataset exists only once TensorFlow is imported: never import it here (other backends).
+    tf = sys.modules.get("tensorflow")
+    data = getattr(tf, "data", None)
+    return data is not None and isinstance(x, data.Dataset)
+
+
+def _to_numpy(a):
+    """``a`` as a numpy array; a backend tensor (a torch one may require grad) through Keras."""
+    if isinstance(a, (np.ndarray, np.generic, list, tuple, int, float)):
+        return np.asarray(a)
+    return np.asarray(keras.ops.convert_to_numpy(a))
 
 
 def _map(fn, x):
@@ -71,7 +80,7 @@ def collect_samples(x, max_samples=None, argument="x"):
         if samples is None:
             raise ValueError(f"Argument `{argument}` (score samples) is an empty dataset.")
     else:
-        samples = _map(np.asarray, x)
+        samples = _map(_to_numpy, x)
     n = num_samples(samples)
     if max_samples is not None and n > max_samples:
         samples = _map(lambda a: a[:max_samples], samples)
@@ -92,5 +101,6 @@ def predict_outputs(model, samples, batch_size=64):
         batch = _map(lambda a, s=start: a[s : s + batch_size], samples)
         out = model(batch, training=False)
         out = out if isinstance(out, (list, tuple)) else [out]
-        chunks.append([np.asarray(o, dtype=np.float64) for o in out])
+        # convert_to_numpy: a torch output requires grad, which np.asarray refuses
+        chunks.append([np.asarray(keras.ops.convert_to_numpy(o), dtype=np.float64) for o in out])
     return [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]

@@ -3,6 +3,7 @@
 Every function computes exactly what its plain ``keras.ops`` form computes (to float32 round-off), with
 fewer full-size passes or a faster kernel:
 
+- :func:`custom_gradients_supported`: whether the backend runs them (not torch: reference forms there);
 - :func:`cotangents`: the upstream gradients of a ``keras.ops.custom_gradient`` function, whatever the
   backend's calling convention;
 - :func:`element_count`, :func:`max_gradient_mask`: the pieces of the gradient of a mean and of a max;
@@ -22,6 +23,16 @@ from keras import ops
 from keras_attention.utils.execution import in_xla_context
 
 BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row convolution (W/k_w times the flops)
+
+
+def custom_gradients_supported():
+    """Whether the fast paths' ``keras.ops.custom_gradient`` functions run on this backend.
+
+    They return several outputs (``spatial_pool``: the mean, the max and ``x``), and Keras' torch
+    ``custom_gradient`` (a ``torch.autograd.Function`` whose ``backward`` takes one upstream gradient)
+    fails on those as soon as gradients are taken. Under torch the layers run their reference forms,
+    which compute the same values."""
+    return keras.backend.backend() != "torch"
 
 
 def cotangents(args, upstream):

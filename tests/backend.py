@@ -1,0 +1,97 @@
+"""Backend-neutral helpers for the tests that run under every Keras 3 backend (tests/test_backends.py).
+
+``BACKEND`` is ``keras.backend.backend()``; ``tensorflow_only`` marks a test that uses TensorFlow itself
+(``tf.GradientTape``, ``tf.function``, ``tf.data``, the TF fast paths): ``conftest.py`` skips it under
+another backend. ``to_numpy`` reads any backend tensor (a torch output requires grad, which
+``np.asarray`` refuses); ``jit_call`` runs a model compiled by XLA (TensorFlow, JAX; None elsewhere);
+``gradients`` returns a model's outputs and the gradients of a scalar loss of them. ``backends`` marks
+the representative tests that tests/test_backends.py runs under JAX and torch.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+JIT_BACKENDS = ("tensorflow", "jax")
+
+tensorflow_only = pytest.mark.tensorflow_only
+backends = pytest.mark.backends  # run by tests/test_backends.py under every backend
+
+
+def as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+_NUMPY_LIKE = (np.ndarray, np.generic, int, float, bool, complex)
+
+
+def to_numpy(x, dtype=None):
+    """``np.asarray(x, dtype)`` that also reads backend tensors and Keras variables (through
+    ``keras.ops.convert_to_numpy``); a list / tuple holding a tensor gives a list of arrays."""
+    if x is None or isinstance(x, _NUMPY_LIKE):
+        return np.asarray(x, dtype=dtype)
+    if isinstance(x, (list, tuple)):
+        if all(isinstance(v, _NUMPY_LIKE + (list, tuple)) for v in x):
+            return np.asarray(x, dtype=dtype)
+        return [to_numpy(v, dtype) for v in x]
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=dtype)
+
+
+def jit_call(fn, *args):
+    """``fn(*args)`` compiled by XLA (``tf.function(jit_compile=True)`` or ``jax.jit``), as numpy; None
+    under a backend without XLA (torch). ``fn`` may read Keras variables (they become constants of the
+    compiled function) but must not assign them: inference only."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return to_numpy(tf.function(fn, jit_compile=True, autograph=False)(*args))
+    if BACKEND == "jax":
+        import jax
+
+        return to_numpy(jax.jit(fn)(*args))
+    return None
+
+
+def gradients(model, feed, loss_fn=None):
+    """``(outputs, grads)`` of ``model(feed, training=True)``: numpy outputs (a list) and the gradients
+    (numpy, None where a weight gets none) of ``loss_fn(outputs)`` (default: the sum of the float32 means
+    of the outputs) with respect to ``model.trainable_variables``."""
+    ops = keras.ops
+
+    def loss_of(outputs):
+        if loss_fn is not None:
+            return loss_fn(outputs)
+        return sum(ops.mean(ops.cast(o, "float32")) for o in outputs)
+
+    weights = model.trainable_variables
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            outputs = as_list(model(feed, training=True))
+            loss = loss_of(outputs)
+        grads = tape.gradient(loss, weights)
+        return to_numpy(outputs), [None if g is None else to_numpy(tf.convert_to_tensor(g)) for g in grads]
+    if BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in weights]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_and_outputs(trainable):
+            outputs, _ = model.stateless_call(trainable, non_trainable, feed, training=True)
+            outputs = as_list(outputs)
+            return loss_of(outputs), outputs
+
+        # jitted: JAX's eager gradients dispatch (and compile) op by op, several times slower here
+        (_, outputs), grads = jax.jit(jax.value_and_grad(loss_and_outputs, has_aux=True))(trainable)
+        return to_numpy(outputs), [to_numpy(g) for g in grads]
+    if BACKEND == "torch":
+        for v in weights:
+            v.value.grad = None
+        outputs = as_list(model(feed, training=True))
+        loss_of(outputs).backward()
+        grads = [None if v.value.grad is None else to_numpy(v.value.grad) for v in weights]
+        return to_numpy(outputs), grads
+    raise NotImplementedError(f"gradients() for backend {BACKEND!r}")
