@@ -26,6 +26,7 @@ import re
 import time
 from pathlib import Path
 
+from keras_attention.experiments.optimizers import make_optimizer
 from keras_attention.utils.files import save_model, write_json
 
 HISTORY_FILE = "history.json"
@@ -69,25 +70,6 @@ def worker_role(strategy):
     cluster = resolver.cluster_spec().as_dict()
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
     return task_type, task_id, chief
-
-
-def make_optimizer(name="adam", learning_rate=1e-3):
-    """The optimizer of ``compile_classifier`` named ``name`` (adam, sgd = Nesterov momentum 0.9, rmsprop);
-    an optimizer instance or a callable returning one is passed through (called)."""
-    import keras
-
-    if callable(name) and not isinstance(name, keras.optimizers.Optimizer):
-        return name()
-    if isinstance(name, keras.optimizers.Optimizer):
-        return name
-    table = {
-        "adam": lambda: keras.optimizers.Adam(learning_rate),
-        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
-        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate),
-    }
-    if name not in table:
-        raise ValueError(f"optimizer={name!r} is not known; choose one of: {', '.join(table)}.")
-    return table[name]()
 
 
 def _worker_dir(out_dir, task_type, task_id):

@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from keras_attention.experiments.optimizers import make_optimizer
 from keras_attention.experiments.plots import plot_training_curves
 from keras_attention.utils.files import read_json, save_model, write_json
 
@@ -99,11 +100,7 @@ def median_step_seconds(model, x, y, steps, warmup):
 
 
 def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile="auto"):
-    opt = {
-        "adam": lambda: keras.optimizers.Adam(learning_rate),
-        "sgd": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
-        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate),
-    }[optimizer]()
+    opt = make_optimizer(optimizer, learning_rate)
     model.compile(
         optimizer=opt,
         loss="sparse_categorical_crossentropy",
