@@ -1,4 +1,4 @@
-"""Subprocess helper of ``tests/test_distributed.py``: MirroredStrategy over 2 logical CPUs vs one device.
+"""Subprocess helper of ``tests/experiments/test_distributed.py``: MirroredStrategy over 2 logical CPUs vs one device.
 
 Run as ``python tests/distributed_check.py --out result.json [--layers A,B] [--cli DIR]``. Logical
 devices can only be configured before TensorFlow initialises its runtime, which the pytest process has

@@ -1,4 +1,4 @@
-"""Subprocess of ``tests/test_multiworker.py``: one worker of a 2-worker run.
+"""Subprocess of ``tests/experiments/test_multiworker.py``: one worker of a 2-worker run.
 
 ``python tests/multiworker_worker.py ROUTE worker OUT [--epochs N] [--resume-after K] [--reference]``
 

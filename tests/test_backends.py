@@ -28,13 +28,13 @@ OTHER_BACKENDS = ("jax", "torch")
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 MATRIX_FILES = [
-    "tests/test_competitor_modules.py",
-    "tests/test_scale_space_attention.py",
-    "tests/test_sdma.py",
-    "tests/test_spanet_nonlocal.py",
-    "tests/test_xm2a.py",
-    "tests/test_fa_awconv.py",
-    "tests/test_sparsity.py",
+    "tests/layers/test_competitor_modules.py",
+    "tests/layers/test_scale_space_attention.py",
+    "tests/layers/test_sdma.py",
+    "tests/layers/test_spanet_nonlocal.py",
+    "tests/layers/test_xm2a.py",
+    "tests/layers/test_fa_awconv.py",
+    "tests/sparsity/test_sparsity.py",
     "tests/backends/check_builders.py",
 ]
 MATRIX_TIMEOUT = 900  # seconds for both; measured about 230 s (JAX) and 60 s (torch) on 2 busy cores

@@ -7,7 +7,7 @@ the selected cases are started together, a few at a time, when the first case ru
 waits for its own. Static checks: every method family has its sub-section under ``## Using the layers``
 with exactly one block that uses the family's API, builds a model and runs it, and no block has more
 than 14 non-blank lines. The two ```py blocks of "Training on several machines" are multi-process recipes
-(they need TF_CONFIG / SLURM's variables and several processes): tests/test_multiworker.py runs the same
+(they need TF_CONFIG / SLURM's variables and several processes): tests/experiments/test_multiworker.py runs the same
 functions with the same environment variables in 2 local worker processes instead.
 """
 

@@ -20,7 +20,7 @@ per-axis ones) applied to ``x`` reshaped to ``(B, H * W, C1)``, so ``H`` and ``W
 layer is built.
 
 Computing F3 (argument ``implementation``). Every form below is exact: equal to the per-sample reference
-to float32 rounding, outputs and gradients (``tests/test_aw_conv_fast_paths.py``, 1e-5):
+to float32 rounding, outputs and gradients (``tests/layers/test_aw_conv_fast_paths.py``, 1e-5):
 
 - ``"reference"``: the definition itself, ``O[b] = conv(x[b], AK[b])``, one ordinary convolution per
   sample (``keras.ops.map`` over the batch). Slow; kept as the check of the other forms.

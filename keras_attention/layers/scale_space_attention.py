@@ -695,7 +695,7 @@ class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
       (``TF_ENABLE_ONEDNN_OPTS=0``), whose CPU gradient kernels refuse dilations, the phase blocks or,
       for even kernels and unknown sizes, the reference's ``tf.nn.convolution`` and its gradient.
 
-    Outputs and gradients equal the reference to float rounding (``tests/test_san_fast_paths.py``: 1e-5
+    Outputs and gradients equal the reference to float rounding (``tests/layers/test_scale_space_attention_fast_paths.py``: 1e-5
     in every mode). ``implementation="reference"`` is the straightforward ``keras.ops`` form of every
     equation (``_reference_call``).
     """

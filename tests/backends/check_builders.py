@@ -1,7 +1,7 @@
 """Builder smoke tests for tests/test_backends.py: one builder of each family builds, takes one ``fit`` step
 and round-trips through ``.keras`` (``safe_mode=True``) with equal outputs, under whatever backend runs it.
 
-The file is not named ``test_*.py``: the TensorFlow run reaches the builders through tests/test_models.py
+The file is not named ``test_*.py``: the TensorFlow run reaches the builders through tests/models/test_image_builders.py
 and friends; tests/test_backends.py passes this file explicitly under JAX and torch.
 """
 

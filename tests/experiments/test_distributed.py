@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "distributed_check.py"
 
 # case name (as known to distributed_check.CASES) -> (module under keras_attention.layers, class, has BN)
@@ -112,7 +112,7 @@ def test_registry_covers_every_exported_layer():
     for name in package.__all__:
         obj = getattr(package, name)
         if isinstance(obj, type) and issubclass(obj, keras_layers.Layer):
-            assert obj.__name__ in covered, f"{obj.__name__} has no case in tests/test_distributed.py"
+            assert obj.__name__ in covered, f"{obj.__name__} has no case in tests/experiments/test_distributed.py"
 
 
 def test_two_logical_cpu_devices(result):

@@ -14,7 +14,7 @@ import pytest
 
 from keras_attention.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_list_names_the_san_experiments(capsys):

@@ -49,7 +49,7 @@ def test_good_tf_config_parses():
      "--distribution data-parallel \\(JAX\\) and --strategy mirrored \\(TensorFlow\\) exclude each other"),
 ])
 def test_distributed_options_fail_before_any_directory(extra, message, tmp_path, monkeypatch):
-    """Several workers train (tests/test_multiworker.py); combinations that cannot work are refused first."""
+    """Several workers train (tests/experiments/test_multiworker.py); combinations that cannot work are refused first."""
     monkeypatch.setenv("TF_CONFIG", json.dumps(
         {"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 0}}))
     out = tmp_path / "run"

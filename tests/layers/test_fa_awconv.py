@@ -194,7 +194,7 @@ def ref_awconv(x, layer, training=False):
 
 def randomise_bn(layer, rng):
     """Give the two BatchNormalizations of the AWConv2D ``layer`` non-trivial parameters and moving
-    statistics drawn from ``rng`` (shared by tests/test_aw_conv_fast_paths.py)."""
+    statistics drawn from ``rng`` (shared by tests/layers/test_aw_conv_fast_paths.py)."""
     for bn in (layer.bn1, layer.bn2):
         n = bn.gamma.shape[0]
         bn.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))

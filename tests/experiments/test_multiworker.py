@@ -33,7 +33,7 @@ import pytest
 
 from keras_attention.experiments.distributed import data_parallel_settings, first_slurm_host
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "tests" / "multiworker_worker.py"
 TIMEOUT = 180  # seconds any subprocess may run
 WEIGHT_ATOL = 1e-5

@@ -16,7 +16,7 @@ from keras_attention.experiments.run_directory import LOCK_FILE, MANIFEST_FILE, 
 from keras_attention.experiments.training import EpochHistory
 from keras_attention.utils.files import atomic_path, read_json, write_json, write_text
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ["train", "--model", "lenet5", "--dataset", "digits", "--epochs", "1", "--width", "0.5"]
 
 

@@ -34,7 +34,7 @@ from keras_attention.models import (
     vgg16,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOY = "toy"
 TOY_DEPLOYMENTS = (SLOT, STAGE, MIXER, SEQUENCE)  # every deployment a kind of the user's may take
 

@@ -480,7 +480,7 @@ def test_importlib_resources_is_installed_and_required():
     import importlib_resources  # noqa: F401 -- tensorflow-datasets imports it on every Python version
 
     config = configparser.ConfigParser()
-    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    config.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     requires = config["options"]["install_requires"].split()
     assert any(r.startswith("importlib_resources") for r in requires), requires
 
