@@ -1,4 +1,5 @@
-"""One check of the Keras conventions (DEVELOPERS.md quality bar) that every layer's tests call.
+"""One check of the Keras conventions (DEVELOPERS.md quality bar), run once per row of
+tests/layers/test_conventions.py.
 
 ``check_layer_conventions(make_layer, inputs, tmp_path)`` builds the layer returned by ``make_layer()``
 into a functional model on ``inputs`` (an array or a list of arrays) and asserts:

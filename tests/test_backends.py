@@ -33,7 +33,9 @@ MATRIX_FILES = [
     "tests/layers/test_sdma.py",
     "tests/layers/test_spanet_nonlocal.py",
     "tests/layers/test_xm2a.py",
-    "tests/layers/test_fa_awconv.py",
+    "tests/layers/test_focus_association.py",
+    "tests/layers/test_aw_conv.py",
+    "tests/layers/test_conventions.py",
     "tests/sparsity/test_sparsity.py",
     "tests/backends/check_builders.py",
 ]

@@ -14,11 +14,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_aw_conv import randomise_bn
 
 from keras_attention.layers import aw_conv
 from keras_attention.layers.aw_conv import IMPLEMENTATIONS, AWConv2D
 from keras_attention.utils.execution import in_xla_context
-from test_fa_awconv import randomise_bn
 
 MODES = ("eager", "graph", "xla")
 TOL = {"atol": 1e-5, "rtol": 1e-5}

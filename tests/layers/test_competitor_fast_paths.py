@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from keras import ops
-
 from test_competitor_modules import randomise
+
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.salient_positions_attention import SalientPositionsAttention

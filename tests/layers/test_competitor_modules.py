@@ -7,21 +7,13 @@ import keras
 import numpy as np
 import pytest
 from backend import backends, to_numpy
+from numpy_reference import relu, sigmoid
 
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
-from layer_conventions import check_layer_conventions
 
 EPS = 1e-5  # BatchNorm epsilon of both official codes (PyTorch default)
-
-
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def relu(z):
-    return np.maximum(z, 0.0)
 
 
 def conv_same(x, kernel, dilation=1):
@@ -279,27 +271,6 @@ def test_bam_with_hand_set_weights():
     out, att = layer(x, training=False)
     np.testing.assert_allclose(to_numpy(att), np.broadcast_to([0.8175744762, 0.3775406688], x.shape), rtol=1e-6)
     np.testing.assert_allclose(to_numpy(out), x * np.array([1.8175744762, 1.3775406688]), rtol=1e-6)
-
-
-# ============================================================================ Keras conventions
-CONVENTION_MAKERS = {
-    "cbam": lambda ra: CBAM(reduction=4, return_attention=ra),
-    "bam": lambda ra: BAM(reduction=4, return_attention=ra),
-    "se": lambda ra: SqueezeExcitation(reduction=4, return_attention=ra),
-}
-
-
-@pytest.mark.parametrize(
-    "make,rank",
-    [
-        pytest.param(make, rank, id=f"{name}-{rank}", marks=[backends] if (name, rank) == ("cbam", 2) else [])
-        for rank in (1, 2)
-        for name, make in CONVENTION_MAKERS.items()
-    ],
-)
-def test_layer_conventions(make, rank, rng, tmp_path):
-    x = rng.normal(size=(4, 10, 8) if rank == 1 else (4, 6, 6, 8)).astype("float32")
-    check_layer_conventions(lambda: make(rank == 2), x, tmp_path)
 
 
 # ============================================================================ errors

@@ -10,7 +10,6 @@ from backend import backends, tensorflow_only, to_numpy
 
 from keras_attention.layers import SAN, ScaleSpaceAttention
 from keras_attention.layers.scale_space_attention import soft_extrema_weights, spatial_alignment
-from layer_conventions import check_layer_conventions
 
 
 # ----------------------------------------------------------------------------- numpy reference
@@ -275,22 +274,7 @@ def test_functional_shape_inference_and_unknown_length():
 
 
 # ----------------------------------------------------------------------------- Keras conventions
-@pytest.mark.parametrize("rank", [1, pytest.param(2, marks=backends)])
-@pytest.mark.parametrize("variant,mode", [("c", "full"), ("d", "depthwise")])
-def test_keras_conventions(rng, tmp_path, rank, variant, mode):
-    previous, current = _pair(rng, rank, c_prev=2, c_cur=4)
-    check_layer_conventions(
-        lambda: SAN(variant=variant, smoothing_mode=mode, bias_initializer="random_normal"),
-        [previous, current],
-        tmp_path,
-    )
-
-
-def test_keras_conventions_with_attention_output(rng, tmp_path):
-    previous, current = _pair(rng, 2, c_prev=2, c_cur=4, prev_spatial=(10, 12))
-    check_layer_conventions(lambda: SAN(return_attention=True), [previous, current], tmp_path)
-
-
+# (the conventions themselves: tests/layers/test_conventions.py, rows san-*)
 def test_sequential_use_with_network_input_as_previous(rng):
     # In a Sequential stack SAN needs two tensors; the documented way is a functional model.
     # This checks the config is complete enough for clone_model, which Sequential-style tooling uses.

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 from backend import backends, jit_call, to_numpy
-from layer_conventions import check_layer_conventions
+from numpy_reference import softmax
 
 from keras_attention.layers.multi_scale_self_attention import MultiScaleSelfAttention
 from keras_attention.layers.xm2a import XM2A, same_average_pool_1d
@@ -52,12 +52,6 @@ def ref_pool_same(x, size):
         lo, hi = max(0, t - before), min(steps, t + after + 1)
         out[:, t] = x[:, lo:hi].mean(axis=1)
     return out
-
-
-def softmax(z, axis):
-    z = z - z.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 def ref_xm2a(x, layer, training=False):
@@ -278,28 +272,6 @@ def test_msmsa_variable_length_and_output_dim(rng):
     for steps in (4, 11):
         x = series(rng, steps=steps)
         np.testing.assert_allclose(to_numpy(model(x)), ref_msmsa(x, layer), rtol=1e-4, atol=1e-4)
-
-
-# ----------------------------------------------------------------------------- conventions
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"num_heads": 3, "key_dim": 4, "variant": "xm2a"},
-        pytest.param(
-            {"num_heads": 3, "key_dim": 4, "variant": "exp_pool", "talk": "self", "descriptor": "max", "norm": "batch",
-             "output_dim": 2},
-            marks=backends,
-        ),
-    ],
-)
-def test_xm2a_conventions(rng, tmp_path, kwargs):
-    check_layer_conventions(lambda: XM2A(**kwargs), series(rng, batch=4, steps=8), tmp_path, atol=1e-4)
-
-
-def test_msmsa_conventions(rng, tmp_path):
-    check_layer_conventions(
-        lambda: MultiScaleSelfAttention(num_heads=2, key_dim=4), series(rng, batch=4, steps=8), tmp_path, atol=1e-4
-    )
 
 
 # ----------------------------------------------------------------------------- errors
