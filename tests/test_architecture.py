@@ -136,3 +136,12 @@ def test_no_subpackage_imports_one_above_it():
             if LEVELS[dest] >= LEVELS[source]:
                 wrong.append(f"{module} -> {target}")
     assert not wrong, "imports against ARCHITECTURE.md's levels:\n" + "\n".join(wrong)
+
+
+def test_the_suites_longest_first_list_names_existing_files():
+    """conftest.LONGEST_FIRST orders pytest-xdist's work; a renamed file would silently fall out of it."""
+    from conftest import LONGEST_FIRST
+
+    root = PACKAGE.parent
+    missing = [name for name in LONGEST_FIRST if not (root / name).is_file()]
+    assert not missing and len(set(LONGEST_FIRST)) == len(LONGEST_FIRST), missing

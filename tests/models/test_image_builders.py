@@ -2,7 +2,8 @@
 
 Real data: a slice of the Fashion-MNIST test images (zero-padded to 32 px for VGG / ResNet) and of
 the BasicMotions series bundled with aeon. The heaviest cases (ResNet-50 / VGG-19 with "full"
-placement) carry ``pytest.mark.slow``; the whole file runs in about a minute on 2 idle cores.
+placement) carry ``pytest.mark.slow`` (still run by default). "full" placement is checked for every
+builder and every kind (two builders each), not for every pair (see ``FULL_PLACEMENT``).
 """
 
 import importlib
@@ -53,12 +54,34 @@ def _need(attention):
     return ScaleSpaceAttention if attention else None
 
 
+# "full" placement puts the same slot code after every convolution (LSTM) that "bottleneck" puts after
+# some, and the model without attention is the same for both: every kind is placed "full" in two builders
+# and every builder gets at least one "full" kind, so each module count of EXPECTED is checked once.
+FULL_PLACEMENT = {
+    "lenet5": ("san-c", "cbam"),
+    "vgg16": ("san-d", "bam"),
+    "vgg19": ("se",),
+    "resnet18": ("san-c", "se"),
+    "resnet50": ("bam",),
+    "cifar_resnet": ("san-d", "cbam"),
+    "lstm4": ("san-d",),
+}
+
+
 def _cases():
     for builder in EXPECTED:
         for attention in [None, "san-c", "san-d", "cbam", "bam", "se"]:
             for placement in ["bottleneck", "full"]:
+                if placement == "full" and attention not in FULL_PLACEMENT[builder]:
+                    continue
                 marks = [pytest.mark.slow] if (builder, placement) in HEAVY else []
                 yield pytest.param(builder, attention, placement, marks=marks, id=f"{builder}-{attention}-{placement}")
+
+
+def test_full_placement_cases_cover_every_kind_twice_and_every_builder():
+    kinds = [kind for chosen in FULL_PLACEMENT.values() for kind in chosen]
+    assert set(FULL_PLACEMENT) == set(EXPECTED)
+    assert all(kinds.count(kind) >= 2 for kind in ("san-c", "san-d", "cbam", "bam", "se"))
 
 
 # ----------------------------------------------------------------------------- real data slices
