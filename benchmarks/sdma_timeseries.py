@@ -13,7 +13,8 @@ The training runs stay in ``--work-dir/<experiment>`` (``runs/sdma``, ``runs/sdm
 where ``keras-attention reproduce sdma --out runs/sdma`` also writes); ``--resume`` keeps every finished run,
 so a run made with the CLI is published without training again.
 
-    python benchmarks/sdma_timeseries.py                                   # everything, 3 seeds x 20 epochs
+    python benchmarks/sdma_timeseries.py --only sdma --preset published    # the committed sdma_comparison
+    python benchmarks/sdma_timeseries.py                                   # everything, 5 seeds x 500 steps
     python benchmarks/sdma_timeseries.py --resume --only sdma --datasets JapaneseVowels,BasicMotions
     python benchmarks/sdma_timeseries.py --only events                     # the timing alone (seconds)
     python benchmarks/sdma_timeseries.py --quick --work-dir /tmp/w --results-dir /tmp/r   # smoke run
@@ -35,12 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 import numpy as np  # noqa: E402
 
 from keras_attention.data import load_timeseries  # noqa: E402
-from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.arguments import add_series_arguments, comma_subset, positive_int  # noqa: E402
 from keras_attention.experiments.catalog.sdma import EVENT_OCTAVES, EVENT_SCALES, SDMA_DATASETS  # noqa: E402
 from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
 from keras_attention.experiments.results import markdown_table  # noqa: E402
-from keras_attention.experiments.runner import run_in  # noqa: E402
+from keras_attention.experiments.registry import SALIENCY_OPTIONS, get_experiment  # noqa: E402
+from keras_attention.experiments.runner import preset_options, run_in  # noqa: E402
 from keras_attention.saliency import extract_events, saliency_series  # noqa: E402
 
 OUTPUTS = {"sdma": "sdma_comparison", "sdma-ablation": "sdma_ablation", "events": "sdma_events"}
@@ -98,9 +100,14 @@ def build_parser():
                         help=f"comma-separated parts to run (default: {','.join(OUTPUTS)})")
     parser.add_argument("--datasets", default=None,
                         help="comma-separated data sets (default: each experiment's; events: the six of sdma)")
-    parser.add_argument("--seeds", type=positive_int, default=None, help="default 3 (quick: 1)")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="default 20 (quick: 1)")
-    parser.add_argument("--batch-size", type=positive_int, default=16, help="capped at 16")
+    parser.add_argument("--seeds", type=positive_int, default=None, help="default 5 (quick: 1)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs per run instead of the step budget (quick: 1); excludes --steps")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="default 16; reduced only on a set with fewer training series (printed, recorded)")
+    add_series_arguments(parser, SALIENCY_OPTIONS)
+    parser.add_argument("--preset", default=None,
+                        help="named settings of each experiment, e.g. 'published' (options given explicitly win)")
     parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 epoch")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
@@ -120,9 +127,13 @@ def main(argv=None):
             print(write_events(time_events([d.strip() for d in datasets if d.strip()]), results, command))
             continue
         work = Path(args.work_dir) / name
-        summary, wall = run_in(name, work, overwrite=args.overwrite, resume=args.resume, dataset=args.datasets,
-                               seeds=args.seeds, epochs=args.epochs, quick=args.quick, batch_size=args.batch_size,
-                               verbose=2)
+        experiment = get_experiment(name)
+        explicit = {"dataset": args.datasets, "seeds": args.seeds, "epochs": args.epochs,
+                    "batch_size": args.batch_size, **{dest: getattr(args, dest) for dest in SALIENCY_OPTIONS}}
+        options = preset_options(experiment, args.preset, explicit)
+        options.setdefault("batch_size", experiment.settings.batch_size)
+        summary, wall = run_in(experiment, work, overwrite=args.overwrite, resume=args.resume, quick=args.quick,
+                               verbose=2, **options)
         figures = {f"saliency_{d}.png": f"sdma_saliency_{d}.png" for d in summary["datasets"]} if name == "sdma" else {}
         md = publish_results(summary, work, results, OUTPUTS[name], command=command, wall_seconds=wall,
                              figures=figures)

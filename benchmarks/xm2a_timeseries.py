@@ -2,7 +2,8 @@
 
 Runs the registered ``xm2a``, ``xm2a-variants`` and ``xm2a-ablation`` experiments (see
 ``keras_attention/experiments/catalog/xm2a.py`` for the protocol: data splits, the CPU-feasible encoder
-depth of 2 blocks x 4 heads x key_dim 16, training, step timing, MiniRocket) and copies their summaries to
+depth of 2 blocks x 4 heads x key_dim 16, positional encoding, training, step timing, MiniRocket) and copies
+their summaries to
 
     benchmarks/results/xm2a_comparison.{json,md}    Table 7.3 analog (+ params, step time, x MHA ratio)
     benchmarks/results/xm2a_variants.{json,md,png}  Fig. 7.4 analog (accuracy vs parameters)
@@ -11,7 +12,8 @@ depth of 2 blocks x 4 heads x key_dim 16, training, step timing, MiniRocket) and
 The per-run artefacts (models, histories, backups) stay in ``--work-dir/<experiment>``; a killed run
 continues with ``--resume`` (finished runs are kept, the interrupted one resumes from its last epoch backup).
 
-    python benchmarks/xm2a_timeseries.py                         # 3 seeds x 30 epochs x 6 data sets
+    python benchmarks/xm2a_timeseries.py --only xm2a --preset published   # the committed xm2a_comparison
+    python benchmarks/xm2a_timeseries.py                         # 5 seeds x 500 steps x 6 data sets
     python benchmarks/xm2a_timeseries.py --resume                # continue after a kill
     python benchmarks/xm2a_timeseries.py --only xm2a --datasets BasicMotions,JapaneseVowels
     python benchmarks/xm2a_timeseries.py --quick --work-dir /tmp/w --results-dir /tmp/r   # smoke run
@@ -27,12 +29,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.arguments import add_series_arguments, comma_subset, positive_int  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
-from keras_attention.experiments.registry import get_experiment  # noqa: E402
+from keras_attention.experiments.registry import ENCODER_OPTIONS, get_experiment  # noqa: E402
 from keras_attention.experiments.reuse import reuse_runs  # noqa: E402
 from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
-from keras_attention.experiments.runner import run_experiment  # noqa: E402
+from keras_attention.experiments.runner import preset_options, run_experiment  # noqa: E402
 
 # experiment -> file stem under --results-dir
 OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ablation": "xm2a_ablation"}
@@ -43,9 +45,14 @@ def build_parser():
     parser.add_argument("--only", type=comma_subset(list(OUTPUTS)), default=list(OUTPUTS),
                         help=f"comma-separated experiments to run (default: {','.join(OUTPUTS)})")
     parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the six of the module)")
-    parser.add_argument("--seeds", type=positive_int, default=None, help="default 3 (quick: 1)")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="default 30 (quick: 1)")
-    parser.add_argument("--batch-size", type=positive_int, default=16, help="capped at 16")
+    parser.add_argument("--seeds", type=positive_int, default=None, help="default 5 (quick: 1)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs per run instead of the step budget (quick: 1); excludes --steps")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="default 16; reduced only on a set with fewer training series (printed, recorded)")
+    add_series_arguments(parser, ENCODER_OPTIONS)
+    parser.add_argument("--preset", default=None,
+                        help="named settings of each experiment, e.g. 'published' (options given explicitly win)")
     parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 block x 2 heads x key_dim 8")
     parser.add_argument("--jit", action="store_true", help="compile training steps with XLA")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "xm2a-timeseries")
@@ -60,23 +67,28 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    finished = set()
+    finished = {}
     for name in args.only:
         experiment = get_experiment(name)
         work = prepare_out_dir(Path(args.work_dir) / name, overwrite=args.overwrite, resume=args.resume)
-        # only runs of this invocation's xm2a (same datasets, seeds, epochs, depth) are taken over
-        reused = reuse_runs(Path(args.work_dir) / "xm2a", work, experiment.configs) if "xm2a" in finished else 0
+        explicit = {"dataset": args.datasets, "seeds": args.seeds, "epochs": args.epochs,
+                    "batch_size": args.batch_size, **{dest: getattr(args, dest) for dest in ENCODER_OPTIONS}}
+        options = preset_options(experiment, args.preset, explicit)
+        options.setdefault("batch_size", experiment.settings.batch_size)
+        # only runs of this invocation's xm2a (same datasets, seeds, protocol, depth) are taken over, and only
+        # when this experiment's options are the same (a preset may differ between the two)
+        same = "xm2a" in finished and options == finished["xm2a"]
+        reused = reuse_runs(Path(args.work_dir) / "xm2a", work, experiment.configs) if same else 0
         if reused:
             print(f"{name}: {reused} finished runs of identical rows taken over from the xm2a run", flush=True)
-        summary, wall = run_experiment(experiment, work, dataset=args.datasets, seeds=args.seeds, epochs=args.epochs,
-                                       quick=args.quick, resume=args.resume or bool(reused), jit_compile=args.jit,
-                                       batch_size=args.batch_size, verbose=2)
+        summary, wall = run_experiment(experiment, work, quick=args.quick, resume=args.resume or bool(reused),
+                                       jit_compile=args.jit, verbose=2, **options)
         stem = OUTPUTS[name]
         md = publish_results(summary, work, results, stem, wall_seconds=wall,
                              command=" ".join(["python", "benchmarks/xm2a_timeseries.py", *argv]),
                              figures={"accuracy_vs_params.png": f"{stem}.png"})
         print(f"{name}: {md} ({wall / 60:.1f} min)", flush=True)
-        finished.add(name)
+        finished[name] = options
     return 0
 
 

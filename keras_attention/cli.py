@@ -25,8 +25,13 @@ from pathlib import Path  # noqa: E402
 
 # Parsing needs only these light modules (no Keras, no TensorFlow): --help and argument errors answer at once.
 from keras_attention.data.images import DATASETS, check_validation_split  # noqa: E402
-from keras_attention.experiments.arguments import int_at_least, positive_float, positive_int  # noqa: E402
-from keras_attention.experiments.registry import EXPERIMENT_MODULES  # noqa: E402
+from keras_attention.experiments.arguments import (  # noqa: E402
+    add_series_arguments,
+    int_at_least,
+    positive_float,
+    positive_int,
+)
+from keras_attention.experiments.registry import EXPERIMENT_MODULES, SPECIFIC_OPTIONS  # noqa: E402
 from keras_attention.racknet.allocation import DEFAULT_BUDGET  # noqa: E402
 from keras_attention.racknet.analysis import MIXTURES  # noqa: E402
 
@@ -34,6 +39,8 @@ MODELS = ("lenet5", "vgg16", "vgg19", "resnet18", "resnet50", "cifar_resnet")
 REGISTRY_MODULE = "keras_attention.layers.registry"
 BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 STRATEGIES = ("default", "mirrored", "multiworker")
+DEFAULT_BATCH = 128  # train's --batch-size; reproduce takes its experiment's (Settings.batch_size)
+EXCLUSIVE = {"epochs": "steps", "steps": "epochs"}  # reproduce options that exclude each other
 DISTRIBUTIONS = ("none", "data-parallel")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
 
@@ -143,7 +150,10 @@ def build_parser():
                         help="data-parallel: JAX processes on several machines through keras.distribution "
                              "(KERAS_BACKEND=jax; reads SLURM_NTASKS, SLURM_PROCID and KERAS_ATTENTION_COORDINATOR "
                              "or the SLURM node list, see README)")
-    common.add_argument("--batch-size", type=positive_int, default=128, help="examples per optimizer step")
+    common.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"examples per optimizer step (default: {DEFAULT_BATCH}; reproduce: the experiment's, "
+                             "16 for the time-series experiments, where it is honoured as given and reduced only "
+                             "on a data set with fewer training series, which is printed and recorded)")
     common.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
 
     train = _formatted(sub, "train", parents=[common], help="train one model")
@@ -181,7 +191,8 @@ def build_parser():
         "digits); time-series experiments take UEA/UCR names, comma-separated"))
     rep.add_argument("--seeds", type=positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
     rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
-    rep.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's)")
+    rep.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's; time-series "
+                                                         "experiments derive them from --steps, which it excludes)")
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
     rep.add_argument("--train-limit", type=positive_int, default=None,
                      help="image experiments: train on the first N training images only")
@@ -191,6 +202,7 @@ def build_parser():
                      help="image experiments: filter-count multiplier (default: the experiment's)")
     rep.add_argument("--preset", help="named settings of the experiment, e.g. 'published': those of its committed "
                                       "table in benchmarks/results (options given explicitly win)")
+    add_series_arguments(rep)
 
     spa = _formatted(sub, "sparsify", help="sparsify a saved model once, without retraining (iSparse sparsify-with)")
     spa.add_argument("model", type=Path, help="the saved .keras model (it is not modified)")
@@ -398,6 +410,8 @@ def cmd_train(args):
 
     if args.dataset not in DATASETS:
         raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH
     placement = args.placement or "default"
     out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
     run_dir = RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
@@ -499,9 +513,30 @@ def apply_preset(experiment, args):
         raise ValueError(f"--preset {args.preset!r} is not a preset of {experiment.name}; its presets: {known}.")
     given = {word.split("=")[0] for word in getattr(args, "argv", []) if word.startswith("--")}
     for dest, value in experiment.presets[args.preset].items():
-        if "--" + dest.replace("_", "-") not in given:
+        flag = "--" + dest.replace("_", "-")
+        excluded_by = EXCLUSIVE.get(dest)
+        if flag not in given and (excluded_by is None or "--" + excluded_by not in given):
             setattr(args, dest, value)
     return args
+
+
+def check_reproduce_options(experiment, args):
+    """ValueError, before any work, for an option the experiment does not take (``Experiment.options``) or
+    for --epochs with --steps."""
+    if getattr(args, "epochs", None) is not None and getattr(args, "steps", None) is not None:
+        raise ValueError(f"--epochs {args.epochs} and --steps {args.steps} exclude each other: --steps is an "
+                         "optimizer-step budget from which the epochs are derived; give one.")
+    for dest in SPECIFIC_OPTIONS:
+        value = getattr(args, dest, None)
+        if value is not None and dest not in experiment.options:
+            takes = ", ".join("--" + d.replace("_", "-") for d in experiment.options) or "none of them"
+            shown = ",".join(value) if isinstance(value, (tuple, list)) else value
+            raise ValueError(f"--{dest.replace('_', '-')} {shown} does not apply to experiment {experiment.name} "
+                             f"(its own options: {takes}).")
+    if getattr(args, "rows", None) is not None:
+        from keras_attention.experiments.series import select_rows
+
+        select_rows(experiment, args)  # unknown rows fail here
 
 
 def cmd_reproduce(args):
@@ -517,6 +552,9 @@ def cmd_reproduce(args):
     out = worker_out_dir(out, strategy, args.distribution)  # a worker that is not the chief: its own directory
     experiment = get_experiment(args.experiment)
     apply_preset(experiment, args)
+    check_reproduce_options(experiment, args)
+    if args.batch_size is None:
+        args.batch_size = experiment.settings.batch_size
     dataset = reproduce_dataset(experiment, args)
     if isinstance(dataset, str) and dataset in DATASETS:
         check_image_data(dataset, args.data_dir)
@@ -538,6 +576,8 @@ def cmd_reproduce(args):
         train_limit=args.train_limit,
         test_limit=args.test_limit,
         width=args.width,
+        **{dest: getattr(args, dest) for dest in ("steps", "optimizer", "learning_rate", "positional", "depth",
+                                                   "heads", "key_dim", "sigma0", "rows")},
     )
     experiment.run(experiment, options)
     print(f"results: {out / 'results.md'}", flush=True)

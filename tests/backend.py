@@ -91,7 +91,8 @@ def gradients(model, feed, loss_fn=None):
         for v in weights:
             v.value.grad = None
         outputs = as_list(model(feed, training=True))
-        loss_of(outputs).backward()
+        if weights:  # a model without trainable weights (a fixed encoding) has no graph to run backward through
+            loss_of(outputs).backward()
         grads = [None if v.value.grad is None else to_numpy(v.value.grad) for v in weights]
         return to_numpy(outputs), grads
     raise NotImplementedError(f"gradients() for backend {BACKEND!r}")

@@ -177,6 +177,9 @@ CASES = {
     ),
     "SDMA": ("sequence", _mutual(_layer("sdma", "SDMA", units=8))),
     "SDCA": ("sequence", _mutual(_layer("sdma", "SDCA", units=8))),
+    "PositionalEncoding": (
+        "sequence", _sequence(_layer("positional_encoding", "PositionalEncoding", mode="learned", channels=4)),
+    ),
 }
 
 

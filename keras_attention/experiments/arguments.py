@@ -42,3 +42,44 @@ def comma_subset(known):
         return names
 
     return parse
+
+
+# The time-series options of `keras-attention reproduce` and of the benchmark scripts that run the same
+# experiments: dest -> (flag, argparse keywords). Their defaults are None: the experiment's settings decide.
+SERIES_ARGUMENTS = {
+    "steps": ("--steps", dict(type=positive_int, metavar="N",
+                              help="time-series experiments: optimizer-step budget per run; each data set trains "
+                                   "ceil(N / batches per epoch) epochs (default: the experiment's, 500); excludes "
+                                   "--epochs")),
+    "optimizer": ("--optimizer", dict(choices=("adam", "rmsprop"),
+                                      help="time-series experiments: the optimizer (default: the experiment's, "
+                                           "RMSProp as in the dissertation)")),
+    "learning_rate": ("--learning-rate", dict(type=positive_float,
+                                              help="time-series experiments: the learning rate (default: the "
+                                                   "experiment's, 1e-3)")),
+    "positional": ("--positional", dict(choices=("sinusoidal", "learned", "none"),
+                                        help="xm2a experiments: the attention encoder's positional encoding, for "
+                                             "every row without its own (default: sinusoidal)")),
+    "depth": ("--depth", dict(type=positive_int, help="xm2a experiments: encoder blocks (default: the experiment's "
+                                                      "CPU depth, 2; the dissertation: 6)")),
+    "heads": ("--heads", dict(type=positive_int, help="xm2a experiments: attention heads (default 4; the "
+                                                      "dissertation: 8)")),
+    "key_dim": ("--key-dim", dict(type=positive_int, help="xm2a experiments: per-head width (default 16; the "
+                                                          "dissertation: 64)")),
+    "rows": ("--rows", dict(type=lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
+                            metavar="SLUG,...",
+                            help="time-series experiments: train only these rows, by their run-directory names "
+                                 "(the label in lower case, other characters than letters and digits as _, e.g. "
+                                 "base_lstm__no_attention) or labels without commas (default: every row)")),
+    "sigma0": ("--sigma0", dict(type=positive_float,
+                                help="sdma experiments: the saliency events' first scale on every data set "
+                                     "(default: per data set, 0.5 / 1.0 / 1.5 / 2; see the sdma catalog)")),
+}
+
+
+def add_series_arguments(parser, dests=tuple(SERIES_ARGUMENTS)):
+    """Add the time-series options ``dests`` (:data:`SERIES_ARGUMENTS`) to ``parser``, each defaulting to None."""
+    for dest in dests:
+        flag, keywords = SERIES_ARGUMENTS[dest]
+        parser.add_argument(flag, dest=dest, default=None, **keywords)
+    return parser

@@ -26,6 +26,14 @@ EXPERIMENT_MODULES = {
 }
 CATALOG = "keras_attention.experiments.catalog"
 
+# The reproduce options that only some experiments take (RunOptions fields, argparse dests). An experiment
+# lists those it takes in ``Experiment.options``; the command line refuses the others, before any work.
+IMAGE_OPTIONS = ("train_limit", "test_limit", "width")
+SERIES_OPTIONS = ("steps", "optimizer", "learning_rate", "rows")  # every time-series experiment
+SALIENCY_OPTIONS = (*SERIES_OPTIONS, "sigma0")  # SDMA: the events' scale
+ENCODER_OPTIONS = (*SERIES_OPTIONS, "positional", "depth", "heads", "key_dim")  # XM2A: the attention encoder
+SPECIFIC_OPTIONS = tuple(dict.fromkeys((*IMAGE_OPTIONS, *SALIENCY_OPTIONS, *ENCODER_OPTIONS)))
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,6 +41,7 @@ class Settings:
 
     learning_rate: float = 1e-3
     optimizer: str = "adam"
+    batch_size: int = 128  # of `reproduce` without --batch-size
 
 
 @dataclass
@@ -52,6 +61,8 @@ class Experiment:
     # named settings of `reproduce NAME --preset P`: {P: {reproduce option (dest): value}}; "published" = the
     # settings of the committed table in benchmarks/results
     presets: dict = field(default_factory=dict)
+    # the SPECIFIC_OPTIONS this experiment takes (the command line refuses the others)
+    options: tuple = IMAGE_OPTIONS
 
 
 @dataclass
@@ -71,6 +82,16 @@ class RunOptions:
     train_limit: int = None
     test_limit: int = None
     width: float = None
+    # time-series experiments (None: the experiment's settings)
+    steps: int = None  # optimizer-step budget; epochs = ceil(steps / batches per epoch); excludes ``epochs``
+    optimizer: str = None  # "adam" or "rmsprop"
+    learning_rate: float = None
+    positional: str = None  # attention encoder: "sinusoidal", "learned" or "none"
+    depth: int = None  # attention encoder: blocks
+    heads: int = None  # attention encoder: heads
+    key_dim: int = None  # attention encoder: per-head width
+    sigma0: float = None  # SDMA: the events' first scale on every data set (default: per data set)
+    rows: tuple = None  # the rows (configuration labels or their slugs) to train, in the experiment's order; None: all
 
 
 def register(experiment):

@@ -5,12 +5,16 @@ format themselves (numbers are not re-parsed, so ``100.00`` stays ``100.00``). S
 the mean and the sample standard deviation (0 for a single seed), written ``mean ± std``.
 """
 
+import math
 import statistics
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from keras_attention.utils.files import write_json, write_text
 
 QUICK_NOTE = " (quick mode: small subset, not comparable to the paper)"
+ALPHA = 0.05  # the significance level of the Welch tests
 
 
 def slug(label):
@@ -87,3 +91,113 @@ def write_results(summary, out_dir, text):
     write_text(out_dir / "results.md", text)
     print(text, flush=True)
     return out_dir / "results.md"
+
+
+# ------------------------------------------------------------------------- what the numbers say (Welch)
+@dataclass(frozen=True)
+class Claim:
+    """A claim of a paper, as data: row ``better`` has a higher accuracy than row ``worse`` (labels of an
+    experiment's rows); ``source`` says where the paper makes it."""
+
+    better: str
+    worse: str
+    source: str = ""
+
+
+def welch_test(a, b):
+    """Welch's t-test (``scipy.stats.ttest_ind(a, b, equal_var=False)``, two-sided) of the samples ``a`` and
+    ``b``: ``{"diff": mean(a) - mean(b), "t", "p", "n": (len(a), len(b))}``. ``p`` is None with fewer than
+    two values on either side (no spread to compare against), and 1.0 when both samples are one and the
+    same constant (scipy's NaN: no difference at all); two different constants give p = 0."""
+    import numpy as np
+    from scipy import stats
+
+    a, b = [float(v) for v in a], [float(v) for v in b]
+    result = {"diff": statistics.fmean(a) - statistics.fmean(b), "t": None, "p": None, "n": (len(a), len(b))}
+    if len(a) < 2 or len(b) < 2:
+        return result
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's "precision loss" on (nearly) constant samples
+        test = stats.ttest_ind(a, b, equal_var=False)
+    t, p = float(test.statistic), float(test.pvalue)
+    if math.isnan(p):  # both samples constant and equal
+        t, p = 0.0, 1.0
+    return {**result, "t": t, "p": p}
+
+
+def compare_to_reference(samples, reference, alpha=ALPHA):
+    """Each row of ``samples`` (``{label: per-seed values}``, in order) against ``samples[reference]``:
+    a list of ``{"label", **welch_test(row, reference), "verdict"}`` with verdict ``"higher"`` / ``"lower"``
+    (p < ``alpha``), ``"within the seed spread"`` or ``"not tested"`` (fewer than two seeds). Rows without
+    values (None) and the reference itself are left out."""
+    base = samples.get(reference)
+    rows = []
+    if not base:
+        return rows
+    for label, values in samples.items():
+        if label == reference or not values:
+            continue
+        test = welch_test(values, base)
+        if test["p"] is None:
+            verdict = "not tested"
+        elif test["p"] < alpha:
+            verdict = "higher" if test["diff"] > 0 else "lower"
+        else:
+            verdict = "within the seed spread"
+        rows.append({"label": label, **test, "verdict": verdict})
+    return rows
+
+
+def claim_verdict(claim, samples, alpha=ALPHA):
+    """Whether ``claim`` (a :class:`Claim`) holds in ``samples`` (``{label: per-seed values}``): ``"reproduced"``
+    (better > worse, p < ``alpha``), ``"opposite significant"`` (better < worse, p < ``alpha``), ``"not
+    reproduced"`` (the difference is within the seed spread) or ``"not tested"`` (a row missing or with
+    fewer than two seeds); with the Welch test of better vs worse."""
+    better, worse = samples.get(claim.better), samples.get(claim.worse)
+    if not better or not worse:
+        return {"verdict": "not tested", "diff": None, "p": None}
+    test = welch_test(better, worse)
+    if test["p"] is None:
+        verdict = "not tested"
+    elif test["p"] < alpha:
+        verdict = "reproduced" if test["diff"] > 0 else "opposite significant"
+    else:
+        verdict = "not reproduced"
+    return {**test, "verdict": verdict}
+
+
+def _difference(test):
+    return f"{test['diff']:+.2f} points, p = {test['p']:.3g}" if test.get("p") is not None else \
+        f"{test['diff']:+.2f} points"
+
+
+def numbers_say(metrics, reference, claims=(), alpha=ALPHA, unit="points"):
+    """The markdown lines of a "What the numbers say" section.
+
+    ``metrics``: ``{metric name: {label: per-seed values}}`` (e.g. the final-model and the
+    best-validation-checkpoint test accuracy, in %), each compared row by row to ``reference``
+    (:func:`compare_to_reference`); ``claims``: :class:`Claim` values, each given a verdict per metric
+    (:func:`claim_verdict`). Differences count when Welch's t-test gives p < ``alpha``."""
+    lines = [f"What the numbers say (Welch's t-test on the per-seed values, two-sided, p < {alpha:g}; differences in "
+             f"{unit} against **{reference}**):", ""]
+    for metric, samples in metrics.items():
+        if not samples.get(reference):
+            lines.append(f"- {metric}: this run has no {reference} row (or no values of it) to compare against.")
+            continue
+        rows = compare_to_reference(samples, reference, alpha)
+        groups = {}
+        for row in rows:
+            groups.setdefault(row["verdict"], []).append(f"{row['label']} ({_difference(row)})")
+        parts = [f"{verdict}: {'; '.join(groups[verdict])}"
+                 for verdict in ("higher", "lower", "within the seed spread", "not tested") if verdict in groups]
+        lines.append(f"- {metric}: " + (". ".join(parts) if parts else "no other row") + ".")
+    for claim in claims:
+        verdicts = []
+        for metric, samples in metrics.items():
+            result = claim_verdict(claim, samples, alpha)
+            detail = "" if result["diff"] is None else f" ({_difference(result)})"
+            verdicts.append(f"{metric}: {result['verdict']}{detail}")
+        source = f" ({claim.source})" if claim.source else ""
+        lines.append(f"- Claim{source}: {claim.better} > {claim.worse}. " + "; ".join(verdicts) + ".")
+    return lines
+

@@ -3,6 +3,7 @@
 - :func:`seed_list`, :func:`epoch_count`, :func:`run_limits`, :func:`image_dataset_name`,
   :func:`series_dataset_names`: a :class:`~keras_attention.experiments.registry.RunOptions` value, else the
   experiment's default, else the ``--quick`` one;
+- :func:`preset_options`: a ``--preset``'s options with the explicit ones put over them;
 - :func:`run_seeds`: THE per-seed loop: with ``--resume`` a seed whose run finished is kept (its
   ``result.json`` read back), every other seed sets Keras' global seed and trains;
 - :func:`run_in`: claim a work directory (:mod:`~keras_attention.experiments.run_directory`) and
@@ -31,6 +32,23 @@ def seed_list(experiment, options):
 def epoch_count(experiment, options):
     """Epochs per run: ``options.epochs``, else 1 in quick mode, else the experiment's default."""
     return options.epochs or (1 if options.quick else experiment.default_epochs)
+
+
+def preset_options(experiment, preset, explicit):
+    """The run options of ``experiment``'s ``preset`` (None: none) with ``explicit`` (``{RunOptions field:
+    value}``, None values left out) put over them; ``epochs`` and ``steps`` exclude each other, so an
+    explicit one drops the preset's other. ValueError naming the known presets for an unknown one."""
+    explicit = {key: value for key, value in explicit.items() if value is not None}
+    if preset is None:
+        return explicit
+    if preset not in experiment.presets:
+        known = ", ".join(sorted(experiment.presets)) or "none"
+        raise ValueError(f"preset {preset!r} is not a preset of {experiment.name}; its presets: {known}.")
+    chosen = dict(experiment.presets[preset])
+    for key, other in (("epochs", "steps"), ("steps", "epochs")):
+        if key in explicit:
+            chosen.pop(other, None)
+    return {**chosen, **explicit}
 
 
 def run_limits(options, quick_train, quick_test):

@@ -9,9 +9,19 @@ callback does), appends every finished epoch to ``history.json`` (kept across re
 The validation data (``val_ds``: held out of the training data by the caller, never the test set) gives the
 per-epoch ``val_`` numbers of the history and the curves; the test set (``test_ds``) is evaluated once, on
 the final model, into ``result.json``'s ``"test"`` (the last epoch's validation numbers are its
-``"validation"``).
+``"validation"``). ``optimizer_steps`` is the optimizer's own step counter at the end (restored with a
+backup, so a resumed run counts every step once).
+
+Checkpoint selection (``select_best="val_top1"``, the time-series experiments): the weights of the epoch
+with the highest validation top-1 (the first such epoch on ties) are kept in ``best_val.weights.h5``, and
+the test set is evaluated twice: on the final model (``"test"``) and on those weights
+(``"test_best_val"``, with ``"best_val_epoch"``, 1-based, and ``"best_val_top1"``). The selection reads
+the validation split only; the test set is never looked at before training ends. ``evaluate_train``
+adds the final model's loss and accuracy on the training split (``"train_final"``, inference mode, no
+dropout), which shows underfitting.
 """
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -28,6 +38,8 @@ HISTORY_FILE = "history.json"
 MODEL_FILE = "model.keras"
 CURVES_FILE = "training_curves.png"
 BACKUP_DIR = "backup"
+BEST_WEIGHTS_FILE = "best_val.weights.h5"
+BEST_RECORD_FILE = "best_val.json"
 
 
 @dataclass
@@ -86,6 +98,38 @@ class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
             self._save_model()
 
 
+class BestValidationCheckpoint(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best ``monitor`` (a validation metric, higher is better) in
+    ``out_dir/best_val.weights.h5`` and its 0-based epoch and value in ``out_dir/best_val.json``.
+
+    Only a strictly better epoch replaces the kept one, so ties keep the earliest. Both files are written
+    atomically, the weights first; a resumed run reads the record back and compares against it (a kill
+    between the two writes leaves the weights one improvement ahead of the record, and the epoch is
+    trained again and compared again after the resume).
+    """
+
+    def __init__(self, out_dir, monitor="val_top1"):
+        super().__init__()
+        self.weights_path = Path(out_dir) / BEST_WEIGHTS_FILE
+        self.record_path = Path(out_dir) / BEST_RECORD_FILE
+        self.monitor = monitor
+        self.best = None  # {"epoch": 0-based, monitor: value}
+        if self.record_path.exists() and self.weights_path.exists():
+            self.best = read_json(self.record_path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if self.best is None or value > self.best[self.monitor]:
+            temporary = self.weights_path.with_name(f".best_val.{os.getpid()}.partial.weights.h5")
+            self.model.save_weights(temporary)  # Keras wants the .weights.h5 ending: no atomic_path here
+            os.replace(temporary, self.weights_path)
+            self.best = {"epoch": int(epoch), self.monitor: value}
+            write_json(self.record_path, self.best)
+
+
 def median_step_seconds(model, x, y, steps, warmup):
     """Median wall time (seconds) of ``model.train_on_batch(x, y)`` over ``steps`` calls after ``warmup`` untimed
     ones. ``model`` must be compiled; its weights and optimizer state change."""
@@ -129,12 +173,16 @@ def train_run(
     verbose="auto",
     callbacks=(),
     extra=None,
+    select_best=None,
+    evaluate_train=False,
 ):
     """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs, writing artefacts to ``out_dir``.
 
     ``backup_freq`` is ``"epoch"`` or a number of batches between backups. Re-running with the same
     ``out_dir`` resumes from the backup if one is there. ``extra`` (a dict) is added to ``result.json``.
-    Returns a :class:`RunResult`.
+    ``select_best`` (e.g. ``"val_top1"``; needs ``val_ds``) keeps the best-validation weights and evaluates
+    the test set on them too; ``evaluate_train`` evaluates the final model on ``train_ds`` (module
+    docstring). Returns a :class:`RunResult`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,12 +192,15 @@ def train_run(
         compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer, jit_compile=jit_compile)
     history = EpochHistory(out_dir / HISTORY_FILE)
     backup = EpochBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True)
+    best = BestValidationCheckpoint(out_dir, select_best) if select_best and val_ds is not None else None
     start = time.perf_counter()
     model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=epochs,
-        callbacks=[history, backup, *callbacks],  # history first: an epoch on disk is never lost to a kill
+        # history first: an epoch on disk is never lost to a kill; the best weights before the backup, so a
+        # backed-up epoch has had its chance to be selected
+        callbacks=[history, *([best] if best else []), backup, *callbacks],
         verbose=verbose,
         shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
     )
@@ -162,24 +213,58 @@ def train_run(
         test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
         test_metrics = {k: float(v) for k, v in test_metrics.items()}
     validation = {k[len("val_"):]: v[-1] for k, v in series.items() if k.startswith("val_") and v}
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     summary = {"test": test_metrics, "validation": validation, "train_seconds": train_seconds,
-               "params": int(model.count_params()), **(extra or {})}
+               "params": int(model.count_params()), "optimizer_steps": steps}
+    if evaluate_train:
+        train_metrics = model.evaluate(train_ds, verbose=0, return_dict=True)
+        summary["train_final"] = {k: float(v) for k, v in train_metrics.items()}
+    if select_best:
+        summary.update(best_validation_metrics(model, best, test_ds, select_best))
+    summary.update(extra or {})
     write_json(out_dir / "result.json", summary)
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model, validation)
 
 
+def best_validation_metrics(model, best, test_ds, monitor):
+    """The ``result.json`` entries of checkpoint selection: the test metrics of the kept best-validation
+    weights (``test_best_val``), their 1-based epoch and validation value; the model keeps its final weights.
+    Without a kept checkpoint (no validation data) the entries are None."""
+    if best is None or best.best is None:
+        return {"test_best_val": None, "best_val_epoch": None, f"best_{monitor}": None}
+    final = model.get_weights()
+    model.load_weights(best.weights_path)
+    metrics = {}
+    if test_ds is not None:
+        metrics = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
+    model.set_weights(final)
+    return {"test_best_val": metrics, "best_val_epoch": best.best["epoch"] + 1,
+            f"best_{monitor}": best.best[monitor]}
+
+
+def run_training_choices(experiment, options):
+    """``(optimizer, learning_rate)`` of a run: the options' (``--optimizer``, ``--learning-rate``), else the
+    experiment's settings."""
+    settings = experiment.settings
+    optimizer = getattr(options, "optimizer", None) or settings.optimizer
+    learning_rate = getattr(options, "learning_rate", None) or settings.learning_rate
+    return optimizer, learning_rate
+
+
 def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None,
-                         extra=None):
+                         extra=None, select_best=None, evaluate_train=False):
     """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
-    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from ``experiment.settings``.
-    Under ``MultiWorkerMirroredStrategy`` it is :func:`keras_attention.experiments.distributed.train_multiworker`
-    (Keras' ``fit`` cannot train across workers, keras-team/keras#20585), which has no validation curve."""
+    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from the options, else
+    ``experiment.settings`` (:func:`run_training_choices`). Under ``MultiWorkerMirroredStrategy`` it is
+    :func:`keras_attention.experiments.distributed.train_multiworker` (Keras' ``fit`` cannot train across
+    workers, keras-team/keras#20585), which has no validation curve and so no checkpoint selection."""
+    optimizer, learning_rate = run_training_choices(experiment, options)
     if type(options.strategy).__name__ == "MultiWorkerMirroredStrategy":
         from keras_attention.experiments.distributed import train_multiworker
 
         return train_multiworker(build_model, train_ds, epochs=epochs, out_dir=out_dir, test_ds=test_ds,
-                                 strategy=options.strategy, learning_rate=experiment.settings.learning_rate,
-                                 optimizer=experiment.settings.optimizer, extra=extra)
+                                 strategy=options.strategy, learning_rate=learning_rate, optimizer=optimizer,
+                                 extra=extra)
     return train_run(
         build_model,
         train_ds,
@@ -189,8 +274,10 @@ def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, 
         test_ds=test_ds,
         strategy=options.strategy,
         jit_compile=options.jit_compile,
-        learning_rate=experiment.settings.learning_rate,
-        optimizer=experiment.settings.optimizer,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
         verbose=options.verbose,
         extra=extra,
+        select_best=select_best,
+        evaluate_train=evaluate_train,
     )

@@ -6,6 +6,7 @@ from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.focus_association import FA, FocusAssociation
 from keras_attention.layers.multi_scale_self_attention import MSMSA, MultiScaleSelfAttention
 from keras_attention.layers.non_local import NonLocalBlock
+from keras_attention.layers.positional_encoding import PositionalEncoding
 from keras_attention.layers.salient_positions_attention import SPANet, SalientPositionsAttention
 from keras_attention.layers.scale_space_attention import SAN, ScaleSpaceAttention
 from keras_attention.layers.sdma import SDCA, SDMA
@@ -21,6 +22,7 @@ __all__ = [
     "MSMSA",
     "MultiScaleSelfAttention",
     "NonLocalBlock",
+    "PositionalEncoding",
     "SAN",
     "SPANet",
     "SalientPositionsAttention",

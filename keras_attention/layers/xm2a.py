@@ -13,6 +13,25 @@
 4. sum & norm (eq. 7.10): ``Y_h1 = norm(sum_{h2} M_{h1,h2} * S_h1)``;
 5. output (eq. 7.11): ``Dense(output_dim or V)(concat_h Y_h)``.
 
+Receptive field (time steps that reach one output step through the value path). Every step of ``S_h``
+sees ``head_scales(variant, H)[h-1]`` input steps (its kernel, or its pool for the pool variants), the key
+descriptor ``k_h2[t]`` the steps of head h2's window around t, and the norm and the output Dense act per
+step; what else reaches step t are global summaries, the same for every t: the query descriptor
+``q_h1`` (a mean / max over all of T) and the softmax's normaliser over time. So one layer sees
+``max_h scale_h`` steps around t (cross-talk: the widest head; self-talk: the head's own, at most the
+widest), and ``L`` layers stacked with pointwise sub-blocks between them (the attention encoder)
+``1 + L * (max_h scale_h - 1)`` (:func:`receptive_field`)::
+
+    variant   widest head (H heads)   2 blocks x 4 heads   6 blocks x 8 heads (the dissertation)
+    xm2a      H                        7 steps              43 steps
+    pool      H (pool size)            7 steps              43 steps
+    msmsa     2H - 1                  13 steps              85 steps
+    exp       2^(H-1)                 15 steps             763 steps
+    exp_pool  2^(H-1) (pool size)     15 steps             763 steps
+
+The UEA/UCR series of the experiments are 25 (JapaneseVowels) to 1,460 (ACSF1) steps long, so beyond
+these windows XM2A sees the series only through the global descriptors before the encoder's global pool.
+
 Reading of the dissertation where SPEC is silent:
 - every head's convolution has a bias (Keras' Conv1D default); kernels are Glorot-uniform, biases zero;
 - ``norm`` acts per head: ``"layer"`` normalises each head's ``key_dim`` features at every time step
@@ -63,6 +82,16 @@ def head_scales(variant, num_heads):
     if variant == "msmsa":
         return [int(v) for v in 2 * h - 1]
     return [int(2 ** (v - 1)) for v in h]
+
+
+def receptive_field(variant, num_heads, num_layers=1):
+    """Input time steps that reach one output step through the value path of ``num_layers`` stacked XM2A
+    layers with per-step operations between them: ``1 + num_layers * (max(head_scales) - 1)`` (the
+    query descriptors and the softmax's normaliser, global over time, left aside; module docstring)."""
+    check_choice("variant", variant, set(VARIANTS))
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("num_layers", num_layers)
+    return 1 + num_layers * (max(head_scales(variant, num_heads)) - 1)
 
 
 def kernel_lengths(variant, num_heads):

@@ -3,7 +3,8 @@
 ``attention_encoder(input_shape, num_classes, attention="xm2a", ...)`` returns an uncompiled functional
 ``keras.Model``::
 
-    x = Dense(d)(series)                                       # input projection, d = num_heads * key_dim
+    x = PositionalEncoding(positional)(series)                 # concat 8 encoding channels (unless "none")
+    x = Dense(d)(x)                                            # input projection, d = num_heads * key_dim
     repeat num_layers times:
         x = LayerNorm(x + Dropout(Attention(x)))               # skipped when attention is None
         x = LayerNorm(x + Dropout(Dense(d)(relu(Dense(ff_dim)(x)))))
@@ -31,11 +32,21 @@ These are the kinds of :mod:`keras_attention.layers.registry` deployed ``"mixer"
 registered with ``deployments=("mixer",)`` and rank 1 works here too (it gets the encoder context values its
 row names: ``num_heads``, ``key_dim``, ``output_dim`` = d, ``variant``, ``talk``, ``descriptor``, ``norm``).
 
+Positional encoding (``positional``): the dissertation describes none, but follows the Transformer [114],
+which adds one. Without it every operation before the global average pool is pointwise in time or
+permutation-equivariant (dot-product attention, SE, the feed-forward blocks), so the no-attention, Self,
+SE and Transformer encoders give the same output for a series and its time-shuffled copy: they cannot
+see time order, while XM2A, MSMSA (and BAM's dilated convolutions) see their neighbourhoods only.
+``positional="sinusoidal"`` (the default) concatenates ``positional_channels`` (8) fixed sin / cos
+channels (:class:`keras_attention.layers.PositionalEncoding`, Vaswani et al.'s frequencies) to the series
+before the input projection, i.e. adds a learned linear map of the encoding to the projected features
+(the layer's docstring says why concatenation); ``"learned"`` concatenates a trainable table (fixed
+length T); ``"none"`` (or None) keeps the encoder without it, the ablation. The layer is named
+``positional_encoding``.
+
 Readings where SPEC and the dissertation are silent: post-norm blocks as in [114] (residual, then
 LayerNormalization with Keras' epsilon 1e-3); ``dropout`` on each sub-block's output before the residual;
-ReLU in the feed-forward block; no positional encoding (none is described), so the Transformer, Self
-and SE encoders see the series as an unordered set of time steps until the pooling, while XM2A, MSMSA
-(and BAM's dilated convolutions) see their neighbourhoods; the softmax head is float32 (mixed precision).
+ReLU in the feed-forward block; the softmax head is float32 (mixed precision).
 The attention layer of block i is named ``block{i}_attention`` (:func:`attention_parameter_count` sums
 those).
 """
@@ -44,6 +55,7 @@ import numbers
 
 import keras
 
+from keras_attention.layers.positional_encoding import PositionalEncoding
 from keras_attention.layers.registry import MIXER, attention_names, check_kind, get_attention
 from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.layers.xm2a import VARIANTS
@@ -60,6 +72,7 @@ ENCODER_ATTENTIONS = attention_names(MIXER, rank=1)
 TALKS = ("scale", "self")
 DESCRIPTORS = ("mean", "max")
 NORMS = ("layer", "batch")
+POSITIONAL = ("sinusoidal", "learned", "none")
 
 
 def _prefixed(check, *args, **kwargs):
@@ -95,6 +108,8 @@ def attention_encoder(
     talk="scale",
     descriptor="mean",
     norm="layer",
+    positional="sinusoidal",
+    positional_channels=8,
     name=None,
 ):
     """Encoder classifier of ``(T, V)`` series with ``attention`` in every block (module docstring).
@@ -111,6 +126,9 @@ def attention_encoder(
         dropout: rate on each sub-block's output, in [0, 1).
         variant, talk, descriptor, norm: XM2A's options (Table 7.1, Table 7.4); checked for every
             ``attention``, used by ``"xm2a"`` only.
+        positional: ``"sinusoidal"`` (default), ``"learned"`` or ``"none"`` / None: the positional encoding
+            concatenated to the series before the input projection (module docstring).
+        positional_channels: channels of that encoding (even for ``"sinusoidal"``).
         name: model name (default ``attention_encoder_<attention or none>``).
     """
     shape = check_input_shape(BUILDER, input_shape, rank=1, minimum=1, allow_unknown=True)
@@ -127,11 +145,23 @@ def attention_encoder(
     talk = _prefixed(check_choice, "talk", talk, set(TALKS))
     descriptor = _prefixed(check_choice, "descriptor", descriptor, set(DESCRIPTORS))
     norm = _prefixed(check_choice, "norm", norm, set(NORMS))
+    positional = _prefixed(check_choice, "positional", "none" if positional is None else positional,
+                           set(POSITIONAL))
+    positional_channels = _prefixed(check_positive_int, "positional_channels", positional_channels)
+    if positional == "sinusoidal" and positional_channels % 2:
+        raise ValueError(f"{BUILDER}: argument `positional_channels` must be even for positional='sinusoidal' "
+                         f"(sin / cos pairs); got {positional_channels!r}.")
+    if positional == "learned" and shape[0] is None:
+        raise ValueError(f"{BUILDER}: positional='learned' needs a known series length; got input_shape "
+                         f"{tuple(input_shape)!r} (use positional='sinusoidal' for variable lengths).")
     context = dict(num_heads=num_heads, key_dim=key_dim, output_dim=width, variant=variant, talk=talk,
                    descriptor=descriptor, norm=norm)
 
     inputs = keras.Input(shape, name="series")
-    x = keras.layers.Dense(width, name="input_projection")(inputs)
+    x = inputs
+    if positional != "none":
+        x = PositionalEncoding(positional, positional_channels, name="positional_encoding")(x)
+    x = keras.layers.Dense(width, name="input_projection")(x)
     for i in range(1, num_layers + 1):
         if attention is not None:
             a = _apply_attention(x, attention, i, context)
@@ -153,4 +183,4 @@ def attention_parameter_count(model):
     return int(sum(layer.count_params() for layer in model.layers if layer.name.endswith("_attention")))
 
 
-__all__ = ["ENCODER_ATTENTIONS", "attention_encoder", "attention_parameter_count", "model_width"]
+__all__ = ["ENCODER_ATTENTIONS", "POSITIONAL", "attention_encoder", "attention_parameter_count", "model_width"]

@@ -46,6 +46,7 @@ LAYER_CASES = {
     "MultiScaleSelfAttention": ("multi_scale_self_attention", "MultiScaleSelfAttention", False),
     "SDMA": ("sdma", "SDMA", False),
     "SDCA": ("sdma", "SDCA", False),
+    "PositionalEncoding": ("positional_encoding", "PositionalEncoding", False),
 }
 # cases that also get the per-replica (unsynchronised) BatchNormalization runs: one image, one sequence layer
 LOCAL_BN_CASES = ("AWConv2D", "XM2A-batchnorm")

@@ -30,6 +30,7 @@ from keras_attention.layers import (
     FocusAssociation,
     MultiScaleSelfAttention,
     NonLocalBlock,
+    PositionalEncoding,
     SalientPositionsAttention,
     SPANet,
     SqueezeExcitation,
@@ -93,6 +94,9 @@ CASES = [
     Case("fa-first-block", lambda: FocusAssociation(), [(2, 5, 4), (2, 5, 4)], every_backend=True),
     # AW-convolution
     Case("awconv", lambda: AWConv2D(4, (3, 2), strides=2, use_bias=True), (2, 6, 5, 3), every_backend=True),
+    # positional encoding of the attention encoder (fixed and learned)
+    Case("positional-sinusoidal", lambda: PositionalEncoding(), (2, 6, 3)),
+    Case("positional-learned", lambda: PositionalEncoding("learned", channels=4), (2, 6, 3), every_backend=True),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The attention encoder (dissertation §7.6) and the xm2a experiments on real BasicMotions slices."""
+"""The attention encoder (dissertation §7.6), its positional encoding, and the xm2a experiments on real BasicMotions
+slices."""
 
 import dataclasses
 import json
@@ -52,22 +53,27 @@ def test_every_attention_trains_and_round_trips(attention, basic_motions, tmp_pa
     assert has_attention == (attention is not None)
 
 
-def _xm2a_encoder_params(V, C, L, H, k, ff, variant, norm):
-    """Parameter count of the XM2A encoder written out from the architecture (module docstring)."""
+def _xm2a_encoder_params(V, C, L, H, k, ff, variant, norm, encoding=0, table=0):
+    """Parameter count of the XM2A encoder written out from the architecture (module docstring);
+    ``encoding`` positional channels concatenated to the V variates, ``table`` learned encoding entries."""
     d = H * k
     xm2a = sum(kernel_lengths(variant, H)) * d * k + H * k  # eq. 7.4 kernels and biases (input width d)
     xm2a += (2 if norm == "layer" else 4) * H * k  # gamma, beta (+ moving mean / variance for batch)
     xm2a += H * k * d + d  # W^O back to d (eq. 7.11)
     block = xm2a + 2 * d + (d * ff + ff) + (ff * d + d) + 2 * d
-    return (V * d + d) + L * block + (d * C + C), L * xm2a
+    return table + ((V + encoding) * d + d) + L * block + (d * C + C), L * xm2a
 
 
-@pytest.mark.parametrize("variant,norm,ff_dim", [("xm2a", "layer", None), ("exp", "batch", 24), ("pool", "layer", 8)])
-def test_xm2a_encoder_parameter_count_matches_formula(variant, norm, ff_dim):
-    V, C, L, H, k = 6, 4, 2, 3, 5
-    model = attention_encoder((20, V), C, "xm2a", num_layers=L, num_heads=H, key_dim=k, ff_dim=ff_dim,
-                              variant=variant, norm=norm)
-    total, attention = _xm2a_encoder_params(V, C, L, H, k, ff_dim or 4 * H * k, variant, norm)
+@pytest.mark.parametrize("variant,norm,ff_dim,positional", [("xm2a", "layer", None, "sinusoidal"),
+                                                            ("exp", "batch", 24, "none"),
+                                                            ("pool", "layer", 8, "learned")])
+def test_xm2a_encoder_parameter_count_matches_formula(variant, norm, ff_dim, positional):
+    V, C, L, H, k, T = 6, 4, 2, 3, 5, 20
+    model = attention_encoder((T, V), C, "xm2a", num_layers=L, num_heads=H, key_dim=k, ff_dim=ff_dim,
+                              variant=variant, norm=norm, positional=positional)
+    encoding = 0 if positional == "none" else 8
+    total, attention = _xm2a_encoder_params(V, C, L, H, k, ff_dim or 4 * H * k, variant, norm, encoding,
+                                            table=T * 8 if positional == "learned" else 0)
     assert model.count_params() == total
     assert attention_parameter_count(model) == attention
 
@@ -96,6 +102,34 @@ def test_self_attention_is_scaled_dot_product_of_the_features(basic_motions):
     np.testing.assert_allclose(out, np.einsum("bts,bsc->btc", weights, h), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("attention", [None, "self", "se", "transformer"])
+def test_time_order_is_seen_only_with_positional_encoding(attention, basic_motions):
+    """Without positional encoding these encoders are permutation-invariant in time (every operation before
+    the global pool is pointwise or permutation-equivariant); the sinusoidal and learned encodings break that."""
+    x, _, classes = basic_motions
+    x = x[:4]
+    order = np.random.default_rng(0).permutation(x.shape[1])
+    for positional in ("none", "sinusoidal", "learned"):
+        keras.utils.set_random_seed(7)
+        model = attention_encoder(x.shape[1:], classes, attention, positional=positional, **SMALL)
+        plain = np.asarray(model(x, training=False))
+        shuffled = np.asarray(model(x[:, order], training=False))
+        if positional == "none":
+            np.testing.assert_allclose(shuffled, plain, atol=1e-5)
+            assert not any(layer.name == "positional_encoding" for layer in model.layers)
+        else:
+            assert np.max(np.abs(shuffled - plain)) > 1e-3, positional
+            assert model.get_layer("positional_encoding").mode == positional
+
+
+def test_positional_encoding_is_concatenated_before_the_projection(basic_motions):
+    x, _, classes = basic_motions
+    model = attention_encoder(x.shape[1:], classes, None, positional_channels=4, **SMALL)
+    assert model.get_layer("input_projection").kernel.shape == (x.shape[2] + 4, 2 * 4)
+    assert model.get_layer("positional_encoding").compute_output_shape((None, *x.shape[1:])) == \
+        (None, x.shape[1], x.shape[2] + 4)
+
+
 def test_variable_length_input():
     model = attention_encoder((None, 3), 2, "xm2a", **SMALL)
     for steps in (7, 12):
@@ -118,6 +152,10 @@ def test_variable_length_input():
         ({"num_classes": 1}, r"`num_classes`.*>= 2"),
         ({"input_shape": (10, 6, 1)}, r"`input_shape`.*\(T, C\).*\(10, 6, 1\)"),
         ({"input_shape": (0, 6)}, r"`input_shape`"),
+        ({"positional": "rotary"}, r"`positional`.*'rotary'"),
+        ({"positional_channels": 3}, r"`positional_channels`.*even.*3"),
+        ({"positional_channels": 0}, r"`positional_channels`.*>= 1; got 0"),
+        ({"positional": "learned", "input_shape": (None, 6)}, r"positional='learned' needs a known series length"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):

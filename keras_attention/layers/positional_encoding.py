@@ -1,0 +1,139 @@
+"""Positional encoding of ``(B, T, C)`` sequences: time-step channels concatenated to the features.
+
+``PositionalEncoding(mode, channels)(x)`` with ``x`` of shape ``(B, T, C)`` returns ``concat([x, P])`` of
+shape ``(B, T, C + channels)``, where ``P`` (``(T, channels)``, the same for every series of the batch) is
+
+- ``mode="sinusoidal"`` (fixed; Vaswani et al., "Attention is all you need", 2017, §3.5), with
+  ``t = 0 .. T-1`` and ``i = 0 .. channels/2 - 1``::
+
+      P[t, 2i]     = sin(t / max_wavelength ** (2i / channels))
+      P[t, 2i + 1] = cos(t / max_wavelength ** (2i / channels))
+
+  so the pairs run through wavelengths ``2 pi`` .. ``2 pi * max_wavelength ** (1 - 2 / channels)`` steps
+  (with the defaults 8 channels and 10,000: 6.3, 63, 628 and 6,283 steps);
+- ``mode="learned"``: a trainable table ``P = W[:T]`` of ``max_length`` rows (default: the input's ``T``,
+  fixed at build), initialised by ``kernel_initializer``.
+
+Reading (concatenation, not addition): the Transformer adds ``P`` to its ``d``-wide token embeddings. A
+series of this package enters the encoder with ``V`` raw, z-normalised variates (often one), so adding
+``P`` to the series would overwrite the signal, and adding it after the encoder's input projection would
+tie ``channels`` to the model width. Concatenating ``channels`` encoding channels *before* the input
+projection ``Dense(d)`` gives ``W_x x_t + W_p P[t] + b``: the Transformer's sum of a feature and a position
+term, with the position term a learned linear map (rank <= ``channels``) of the fixed encoding. It keeps
+the series intact, works for any ``V`` and costs ``channels * d`` projection weights.
+
+A network that pools over time (the attention encoder's global average pool) and mixes time steps only by
+permutation-equivariant operations (dot-product self-attention, SE, pointwise Dense) cannot tell a series
+from its shuffled copy without ``P``; with it, each step carries its position.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
+from keras_attention.utils.layer_arguments import KernelArguments
+
+MODES = ("sinusoidal", "learned")
+
+
+def sinusoidal_table(length, channels, max_wavelength=10000.0):
+    """The ``(length, channels)`` sinusoidal encoding ``P`` (module docstring) as a float64 numpy array."""
+    t = np.arange(length, dtype=np.float64)[:, None]
+    i = np.arange(channels // 2, dtype=np.float64)[None, :]
+    angles = t / max_wavelength ** (2 * i / channels)
+    table = np.empty((length, channels))
+    table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles)
+    return table
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class PositionalEncoding(KernelArguments, keras.layers.Layer):
+    """Concatenates ``channels`` positional-encoding channels to ``(B, T, C)`` sequences (module docstring).
+
+    Args:
+        mode: ``"sinusoidal"`` (fixed sin / cos pairs, no weights) or ``"learned"`` (a trainable
+            ``(max_length, channels)`` table).
+        channels: encoding channels appended (>= 1; even for ``"sinusoidal"``, one sin / cos pair per
+            frequency).
+        max_wavelength: ``"sinusoidal"``: the base of the frequencies (Vaswani et al.: 10,000), > 1.
+        max_length: ``"learned"``: rows of the table (default: the input's length at build, which must then
+            be known); series up to this length are accepted.
+        kernel_initializer, kernel_regularizer: of the ``"learned"`` table (``KernelArguments``).
+
+    Call arguments:
+        inputs: ``(B, T, C)`` features; ``T`` may be unknown for ``"sinusoidal"``.
+
+    Returns:
+        ``(B, T, C + channels)``: the inputs followed by the encoding of each time step.
+    """
+
+    def __init__(self, mode="sinusoidal", channels=8, max_wavelength=10000.0, max_length=None, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = check_choice("mode", mode, set(MODES))
+        self.channels = check_positive_int("channels", channels)
+        if self.mode == "sinusoidal" and self.channels % 2:
+            raise ValueError(f"Argument `channels` must be even for mode='sinusoidal' (sin / cos pairs); "
+                             f"got {channels!r}.")
+        if (isinstance(max_wavelength, bool) or not isinstance(max_wavelength, (int, float))
+                or not math.isfinite(max_wavelength) or max_wavelength <= 1):
+            raise ValueError(f"Argument `max_wavelength` must be a finite number > 1; got {max_wavelength!r}.")
+        self.max_wavelength = float(max_wavelength)
+        self.max_length = None if max_length is None else check_positive_int("max_length", max_length)
+        # the frequencies 1 / max_wavelength ** (2i / channels) of the sin / cos pairs
+        self._frequencies = (1.0 / self.max_wavelength ** (2 * np.arange(self.channels // 2) / self.channels)
+                             ).astype("float32")
+
+    def _check_shape(self, input_shape):
+        try:
+            shape = tuple(None if d is None else int(d) for d in input_shape)
+        except TypeError:
+            raise ValueError(f"{type(self).__name__} expects inputs of shape (B, T, C); got {input_shape!r}.") from None
+        if len(shape) != 3:
+            raise ValueError(f"{type(self).__name__} expects inputs of shape (B, T, C), a 3-D tensor; got "
+                             f"{shape_str(shape)}.")
+        if shape[-1] is None:
+            raise ValueError(f"{type(self).__name__} needs a known channel count C; got inputs of shape "
+                             f"{shape_str(shape)}.")
+        return shape
+
+    def build(self, input_shape):
+        shape = self._check_shape(input_shape)
+        if self.mode == "learned":
+            length = self.max_length or shape[1]
+            if length is None:
+                raise ValueError(f"{type(self).__name__}(mode='learned') needs a known series length T or "
+                                 f"`max_length`; got inputs of shape {shape_str(shape)} and max_length=None.")
+            if shape[1] is not None and shape[1] > length:
+                raise ValueError(f"{type(self).__name__}(mode='learned'): inputs of shape {shape_str(shape)} are "
+                                 f"longer than max_length={length}.")
+            self.table = self.add_kernel("table", (length, self.channels))
+
+    def _encoding(self, steps):
+        """``P`` for ``steps`` time steps, ``(steps, channels)`` in float32 (sinusoidal) or the table's dtype."""
+        if self.mode == "learned":
+            return self.table[:steps]
+        angles = ops.cast(ops.arange(steps), "float32")[:, None] * ops.convert_to_tensor(self._frequencies)[None, :]
+        pairs = ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1)  # (T, channels / 2, 2): interleaved
+        return ops.reshape(pairs, (steps, self.channels))
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        encoding = ops.cast(self._encoding(shape[1]), inputs.dtype)
+        encoding = ops.broadcast_to(encoding[None], (shape[0], shape[1], self.channels))
+        return ops.concatenate([inputs, encoding], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        shape = self._check_shape(input_shape)
+        return (shape[0], shape[1], shape[2] + self.channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mode": self.mode, "channels": self.channels, "max_wavelength": self.max_wavelength,
+                       "max_length": self.max_length})
+        return config
+
+
+__all__ = ["MODES", "PositionalEncoding", "sinusoidal_table"]
