@@ -36,6 +36,7 @@ MATRIX_FILES = [
     "tests/layers/test_focus_association.py",
     "tests/layers/test_aw_conv.py",
     "tests/layers/test_conventions.py",
+    "tests/layers/test_positional_encoding.py",
     "tests/sparsity/test_sparsity.py",
     "tests/backends/check_builders.py",
 ]

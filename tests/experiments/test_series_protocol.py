@@ -230,7 +230,8 @@ def test_sdma_options_are_in_results_and_header(tmp_path, monkeypatch):
 
 
 def test_xm2a_options_are_in_results_and_header(tmp_path, monkeypatch):
-    experiment = _only("xm2a", ["XM2A", "Transformer (MultiHeadAttention) without positional encoding"], monkeypatch)
+    experiment = _only("xm2a", ["No attention", "Transformer (MultiHeadAttention) without positional encoding"],
+                       monkeypatch)
     out = tmp_path / "run"
     assert main(["reproduce", "xm2a", "--quick", "--steps", "3", "--positional", "learned", "--depth", "1",
                  "--heads", "3", "--key-dim", "4", "--optimizer", "rmsprop", "--out", str(out)]) == 0
@@ -238,7 +239,7 @@ def test_xm2a_options_are_in_results_and_header(tmp_path, monkeypatch):
     assert summary["depth"] == {"num_layers": 1, "num_heads": 3, "key_dim": 4, "dropout": 0.1}
     assert summary["positional"] == "learned" and summary["receptive_field"]["xm2a"] == 1 + 1 * (3 - 1)
     assert summary["protocol"]["optimizer"] == "rmsprop" and summary["batch_size"] == 16
-    model = keras.saving.load_model(out / "BasicMotions" / "xm2a" / "seed0" / "model.keras", safe_mode=True)
+    model = keras.saving.load_model(out / "BasicMotions" / "no_attention" / "seed0" / "model.keras", safe_mode=True)
     assert model.get_layer("positional_encoding").mode == "learned"
     ablation = out / "BasicMotions" / experiment.configs[1].slug / "seed0"
     assert not any(layer.name == "positional_encoding"
