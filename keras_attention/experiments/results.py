@@ -125,6 +125,16 @@ def welch_test(a, b):
     return {**result, "t": t, "p": p}
 
 
+def _verdict(test, alpha, words):
+    """``words`` = (first higher, first lower, within the spread) by ``test`` (:func:`welch_test`) at
+    ``alpha``; ``"not tested"`` without a p-value."""
+    if test["p"] is None:
+        return "not tested"
+    if test["p"] < alpha:
+        return words[0] if test["diff"] > 0 else words[1]
+    return words[2]
+
+
 def compare_to_reference(samples, reference, alpha=ALPHA):
     """Each row of ``samples`` (``{label: per-seed values}``, in order) against ``samples[reference]``:
     a list of ``{"label", **welch_test(row, reference), "verdict"}`` with verdict ``"higher"`` / ``"lower"``
@@ -138,12 +148,7 @@ def compare_to_reference(samples, reference, alpha=ALPHA):
         if label == reference or not values:
             continue
         test = welch_test(values, base)
-        if test["p"] is None:
-            verdict = "not tested"
-        elif test["p"] < alpha:
-            verdict = "higher" if test["diff"] > 0 else "lower"
-        else:
-            verdict = "within the seed spread"
+        verdict = _verdict(test, alpha, ("higher", "lower", "within the seed spread"))
         rows.append({"label": label, **test, "verdict": verdict})
     return rows
 
@@ -157,13 +162,7 @@ def claim_verdict(claim, samples, alpha=ALPHA):
     if not better or not worse:
         return {"verdict": "not tested", "diff": None, "p": None}
     test = welch_test(better, worse)
-    if test["p"] is None:
-        verdict = "not tested"
-    elif test["p"] < alpha:
-        verdict = "reproduced" if test["diff"] > 0 else "opposite significant"
-    else:
-        verdict = "not reproduced"
-    return {**test, "verdict": verdict}
+    return {**test, "verdict": _verdict(test, alpha, ("reproduced", "opposite significant", "not reproduced"))}
 
 
 def _difference(test):
