@@ -148,6 +148,14 @@ def select_rows(experiment, options):
     return dataclasses.replace(experiment, configs=chosen)
 
 
+def step_budget(experiment, options):
+    """The optimizer-step budget of every run (``--steps``, else the experiment's), or None when the epochs
+    are fixed: by ``--epochs``, or to 1 by ``--quick`` without ``--steps``."""
+    if options.epochs is not None or (options.quick and options.steps is None):
+        return None
+    return options.steps or experiment.settings.steps
+
+
 def training_plan(experiment, options, dataset, n_train):
     """How the runs on ``dataset`` (``n_train`` training series) train: ``{"batch_size"`` (the effective
     batch), ``"batch_requested"``, ``"batches_per_epoch"``, ``"epochs"``, ``"step_budget"`` (None when the
@@ -159,12 +167,10 @@ def training_plan(experiment, options, dataset, n_train):
         print(f"{dataset}: batch size {requested} > {n_train} training series; batch {batch} (one full batch per "
               "epoch)", flush=True)
     per_epoch = math.ceil(n_train / batch)
-    if options.epochs is not None:
-        epochs, budget = options.epochs, None
-    elif options.quick and options.steps is None:
-        epochs, budget = 1, None
+    budget = step_budget(experiment, options)
+    if budget is None:
+        epochs = options.epochs if options.epochs is not None else 1
     else:
-        budget = options.steps or experiment.settings.steps
         epochs = math.ceil(budget / per_epoch)
     return {"batch_size": batch, "batch_requested": requested, "batches_per_epoch": per_epoch, "epochs": epochs,
             "step_budget": budget, "steps": epochs * per_epoch}
@@ -173,9 +179,7 @@ def training_plan(experiment, options, dataset, n_train):
 def run_protocol(experiment, options):
     """The run-wide training settings recorded in ``results.json`` (``"protocol"``) and the table header."""
     optimizer, learning_rate = run_training_choices(experiment, options)
-    budget = None
-    if options.epochs is None and not (options.quick and options.steps is None):
-        budget = options.steps or experiment.settings.steps
+    budget = step_budget(experiment, options)
     epochs = options.epochs if options.epochs is not None else (1 if budget is None else None)
     return {"step_budget": budget, "epochs": epochs, "batch_size": options.batch_size, "optimizer": optimizer,
             "learning_rate": learning_rate, "selection": SELECTION_TEXT}

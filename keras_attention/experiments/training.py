@@ -208,22 +208,23 @@ def train_run(
     series = history.as_series()
     plot_training_curves(series, out_dir / CURVES_FILE, title=model.name)
     save_model(model, out_dir / MODEL_FILE)
-    test_metrics = {}
-    if test_ds is not None:
-        test_metrics = model.evaluate(test_ds, verbose=0, return_dict=True)
-        test_metrics = {k: float(v) for k, v in test_metrics.items()}
+    test_metrics = {} if test_ds is None else evaluate_metrics(model, test_ds)
     validation = {k[len("val_"):]: v[-1] for k, v in series.items() if k.startswith("val_") and v}
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     summary = {"test": test_metrics, "validation": validation, "train_seconds": train_seconds,
                "params": int(model.count_params()), "optimizer_steps": steps}
     if evaluate_train:
-        train_metrics = model.evaluate(train_ds, verbose=0, return_dict=True)
-        summary["train_final"] = {k: float(v) for k, v in train_metrics.items()}
+        summary["train_final"] = evaluate_metrics(model, train_ds)
     if select_best:
         summary.update(best_validation_metrics(model, best, test_ds, select_best))
     summary.update(extra or {})
     write_json(out_dir / "result.json", summary)
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model, validation)
+
+
+def evaluate_metrics(model, dataset):
+    """``model.evaluate(dataset)`` as ``{metric: float}`` (the form ``result.json`` keeps)."""
+    return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
 
 
 def best_validation_metrics(model, best, test_ds, monitor):
@@ -234,9 +235,7 @@ def best_validation_metrics(model, best, test_ds, monitor):
         return {"test_best_val": None, "best_val_epoch": None, f"best_{monitor}": None}
     final = model.get_weights()
     model.load_weights(best.weights_path)
-    metrics = {}
-    if test_ds is not None:
-        metrics = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
+    metrics = {} if test_ds is None else evaluate_metrics(model, test_ds)
     model.set_weights(final)
     return {"test_best_val": metrics, "best_val_epoch": best.best["epoch"] + 1,
             f"best_{monitor}": best.best[monitor]}
