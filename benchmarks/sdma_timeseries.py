@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import numpy as np  # noqa: E402
 
 from keras_attention.data import load_timeseries  # noqa: E402
-from keras_attention.experiments.arguments import add_series_arguments, comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.arguments import add_series_run_arguments, comma_subset  # noqa: E402
 from keras_attention.experiments.catalog.sdma import EVENT_OCTAVES, EVENT_SCALES, SDMA_DATASETS  # noqa: E402
 from keras_attention.experiments.machine import machine_description  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
@@ -100,14 +100,7 @@ def build_parser():
                         help=f"comma-separated parts to run (default: {','.join(OUTPUTS)})")
     parser.add_argument("--datasets", default=None,
                         help="comma-separated data sets (default: each experiment's; events: the six of sdma)")
-    parser.add_argument("--seeds", type=positive_int, default=None, help="default 5 (quick: 1)")
-    parser.add_argument("--epochs", type=positive_int, default=None,
-                        help="epochs per run instead of the step budget (quick: 1); excludes --steps")
-    parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="default 16; reduced only on a set with fewer training series (printed, recorded)")
-    add_series_arguments(parser, SALIENCY_OPTIONS)
-    parser.add_argument("--preset", default=None,
-                        help="named settings of each experiment, e.g. 'published' (options given explicitly win)")
+    add_series_run_arguments(parser, SALIENCY_OPTIONS)
     parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 epoch")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from keras_attention.experiments.arguments import add_series_arguments, comma_subset, positive_int  # noqa: E402
+from keras_attention.experiments.arguments import add_series_run_arguments, comma_subset  # noqa: E402
 from keras_attention.experiments.publish import publish_results  # noqa: E402
 from keras_attention.experiments.registry import ENCODER_OPTIONS, get_experiment  # noqa: E402
 from keras_attention.experiments.reuse import reuse_runs  # noqa: E402
@@ -45,14 +45,7 @@ def build_parser():
     parser.add_argument("--only", type=comma_subset(list(OUTPUTS)), default=list(OUTPUTS),
                         help=f"comma-separated experiments to run (default: {','.join(OUTPUTS)})")
     parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the six of the module)")
-    parser.add_argument("--seeds", type=positive_int, default=None, help="default 5 (quick: 1)")
-    parser.add_argument("--epochs", type=positive_int, default=None,
-                        help="epochs per run instead of the step budget (quick: 1); excludes --steps")
-    parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="default 16; reduced only on a set with fewer training series (printed, recorded)")
-    add_series_arguments(parser, ENCODER_OPTIONS)
-    parser.add_argument("--preset", default=None,
-                        help="named settings of each experiment, e.g. 'published' (options given explicitly win)")
+    add_series_run_arguments(parser, ENCODER_OPTIONS)
     parser.add_argument("--quick", action="store_true", help="BasicMotions slices, 1 block x 2 heads x key_dim 8")
     parser.add_argument("--jit", action="store_true", help="compile training steps with XLA")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "xm2a-timeseries")

@@ -83,3 +83,18 @@ def add_series_arguments(parser, dests=tuple(SERIES_ARGUMENTS)):
         flag, keywords = SERIES_ARGUMENTS[dest]
         parser.add_argument(flag, dest=dest, default=None, **keywords)
     return parser
+
+
+def add_series_run_arguments(parser, dests=tuple(SERIES_ARGUMENTS)):
+    """The options the time-series benchmark scripts share with ``reproduce``: ``--seeds``, ``--epochs``,
+    ``--batch-size``, the time-series options ``dests`` (:func:`add_series_arguments`) and ``--preset``, each
+    defaulting to None (the experiment's settings, or the preset's, decide)."""
+    parser.add_argument("--seeds", type=positive_int, default=None, help="default 5 (quick: 1)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs per run instead of the step budget (quick: 1); excludes --steps")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="default 16; reduced only on a set with fewer training series (printed, recorded)")
+    add_series_arguments(parser, dests)
+    parser.add_argument("--preset", default=None,
+                        help="named settings of each experiment, e.g. 'published' (options given explicitly win)")
+    return parser
