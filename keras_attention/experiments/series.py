@@ -64,6 +64,9 @@ SPLITS = ("train", "val", "test")
 QUICK_LIMITS = {"train": 32, "val": 8, "test": 32}
 OPTIMIZERS = ("adam", "rmsprop")
 SELECTION = "val_top1"
+# seconds between epoch-end backups of a run: the small sets train 2-3 batches an epoch, for which an
+# every-epoch backup (two weight files) cost about a fifth of a run; a kill loses at most this much training
+BACKUP_INTERVAL = 30.0
 SELECTION_TEXT = ("the best-validation checkpoint: the weights of the epoch with the highest validation accuracy, "
                   "the first on ties; the test set plays no part in the choice")
 
@@ -201,7 +204,7 @@ def train_series_run(experiment, options, build, datasets, plan, run_dir):
     train_ds, val_ds, test_ds = datasets
     return train_experiment_run(experiment, options, build, train_ds, epochs=plan["epochs"], out_dir=run_dir,
                                 val_ds=val_ds, test_ds=test_ds, select_best=SELECTION, evaluate_train=True,
-                                extra={"plan": plan})
+                                extra={"plan": plan}, backup_interval=BACKUP_INTERVAL)
 
 
 def tf_dataset(inputs, labels, batch_size, shuffle_seed=None):

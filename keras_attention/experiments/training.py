@@ -86,16 +86,39 @@ class EpochHistory(keras.callbacks.Callback):
 
 
 class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that also backs up at the end of every epoch when ``save_freq`` counts batches.
+    """``BackupAndRestore`` that also backs up at the end of every epoch when ``save_freq`` counts batches,
+    and can leave out epoch-end backups that come sooner than ``min_interval`` seconds after the last one.
 
     Keras' callback, with a batch ``save_freq``, records a finished epoch only at the next batch backup, so a
     kill just after an epoch ends would train that epoch again. Backing up at every epoch end closes that gap.
+
+    ``min_interval`` (seconds, default 0: every epoch end) is for runs of many short epochs: a backup (two
+    weight files with ``double_checkpoint``) costs about as much as an epoch of two small batches, and a kill
+    then costs at most ``min_interval`` seconds of training (those epochs are trained again after the
+    resume). The first epoch-end backup comes ``min_interval`` seconds after training starts; batch backups
+    (an integer ``save_freq``) are not affected.
     """
 
+    def __init__(self, *args, min_interval=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if min_interval < 0:
+            raise ValueError(f"min_interval={min_interval!r}: expected seconds >= 0.")
+        self.min_interval = float(min_interval)
+        self._last_backup = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._last_backup = time.monotonic()
+
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if self.save_freq != "epoch":
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if time.monotonic() - self._last_backup >= self.min_interval:
             self._save_model()
+
+    def _save_model(self):
+        super()._save_model()
+        self._last_backup = time.monotonic()
 
 
 class BestValidationCheckpoint(keras.callbacks.Callback):
@@ -170,6 +193,7 @@ def train_run(
     learning_rate=1e-3,
     optimizer="adam",
     backup_freq="epoch",
+    backup_interval=0.0,
     verbose="auto",
     callbacks=(),
     extra=None,
@@ -178,7 +202,8 @@ def train_run(
 ):
     """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs, writing artefacts to ``out_dir``.
 
-    ``backup_freq`` is ``"epoch"`` or a number of batches between backups. Re-running with the same
+    ``backup_freq`` is ``"epoch"`` or a number of batches between backups; ``backup_interval`` (seconds)
+    leaves out epoch-end backups sooner than that after the last one (:class:`EpochBackupAndRestore`). Re-running with the same
     ``out_dir`` resumes from the backup if one is there. ``extra`` (a dict) is added to ``result.json``.
     ``select_best`` (e.g. ``"val_top1"``; needs ``val_ds``) keeps the best-validation weights and evaluates
     the test set on them too; ``evaluate_train`` evaluates the final model on ``train_ds`` (module
@@ -191,7 +216,8 @@ def train_run(
         model = build_model()
         compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer, jit_compile=jit_compile)
     history = EpochHistory(out_dir / HISTORY_FILE)
-    backup = EpochBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True)
+    backup = EpochBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True,
+                                   min_interval=backup_interval)
     best = BestValidationCheckpoint(out_dir, select_best) if select_best and val_ds is not None else None
     start = time.perf_counter()
     model.fit(
@@ -251,10 +277,11 @@ def run_training_choices(experiment, options):
 
 
 def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None,
-                         extra=None, select_best=None, evaluate_train=False):
+                         extra=None, select_best=None, evaluate_train=False, backup_interval=0.0):
     """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
     and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from the options, else
-    ``experiment.settings`` (:func:`run_training_choices`). Under ``MultiWorkerMirroredStrategy`` it is
+    ``experiment.settings`` (:func:`run_training_choices`); ``backup_interval`` as in :func:`train_run`. Under
+    ``MultiWorkerMirroredStrategy`` it is
     :func:`keras_attention.experiments.distributed.train_multiworker` (Keras' ``fit`` cannot train across
     workers, keras-team/keras#20585), which has no validation curve and so no checkpoint selection."""
     optimizer, learning_rate = run_training_choices(experiment, options)
@@ -279,4 +306,5 @@ def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, 
         extra=extra,
         select_best=select_best,
         evaluate_train=evaluate_train,
+        backup_interval=backup_interval,
     )
