@@ -10,7 +10,8 @@ their summaries to
     benchmarks/results/xm2a_ablation.{json,md}      Table 7.4 analog (talk x descriptor x norm)
 
 The per-run artefacts (models, histories, backups) stay in ``--work-dir/<experiment>``; a killed run
-continues with ``--resume`` (finished runs are kept, the interrupted one resumes from its last epoch backup).
+continues with ``--resume`` (finished runs are kept, the interrupted one resumes from its last backup, at most
+30 s of training old).
 
     python benchmarks/xm2a_timeseries.py --only xm2a --preset published   # the committed xm2a_comparison
     python benchmarks/xm2a_timeseries.py                         # 5 seeds x 500 steps x 6 data sets
