@@ -64,8 +64,9 @@ SPLITS = ("train", "val", "test")
 QUICK_LIMITS = {"train": 32, "val": 8, "test": 32}
 OPTIMIZERS = ("adam", "rmsprop")
 SELECTION = "val_top1"
-# seconds between epoch-end backups of a run: the small sets train 2-3 batches an epoch, for which an
-# every-epoch backup (two weight files) cost about a fifth of a run; a kill loses at most this much training
+# seconds between epoch-end backups of a run: the small sets train 2-3 batches an epoch, and an every-epoch
+# backup (two weight files) about doubled such an epoch (measured on one core: 48 ms with validation, 94 ms
+# with the backup); a kill loses at most this much training
 BACKUP_INTERVAL = 30.0
 SELECTION_TEXT = ("the best-validation checkpoint: the weights of the epoch with the highest validation accuracy, "
                   "the first on ties; the test set plays no part in the choice")
@@ -429,5 +430,5 @@ def series_report(summary, paper_sets, *, title_note="", settings_text="", paper
 
 
 __all__ = ["OPTIMIZERS", "SeriesSettings", "check_series_options", "load_splits", "report_line", "run_grid",
-           "run_minirocket", "run_protocol", "select_rows", "series_cell", "series_report", "series_summary", "split_datasets",
-           "spread_slice", "tf_dataset", "train_series_run", "training_plan"]
+           "run_minirocket", "run_protocol", "select_rows", "series_cell", "series_report", "series_summary",
+           "split_datasets", "spread_slice", "tf_dataset", "train_series_run", "training_plan"]
