@@ -205,9 +205,9 @@ def train_run(
     ``backup_freq`` is ``"epoch"`` or a number of batches between backups; ``backup_interval`` (seconds)
     leaves out epoch-end backups sooner than that after the last one (:class:`EpochBackupAndRestore`).
     Re-running with the same ``out_dir`` resumes from the backup if one is there. ``extra`` (a dict) is added
-    to ``result.json``. ``select_best`` (e.g. ``"val_top1"``; needs ``val_ds``) keeps the best-validation weights and evaluates
-    the test set on them too; ``evaluate_train`` evaluates the final model on ``train_ds`` (module
-    docstring). Returns a :class:`RunResult`.
+    to ``result.json``. ``select_best`` (e.g. ``"val_top1"``; needs ``val_ds``) keeps the best-validation
+    weights and evaluates the test set on them too; ``evaluate_train`` evaluates the final model on
+    ``train_ds`` (module docstring). Returns a :class:`RunResult`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
