@@ -3,10 +3,11 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Every test, and every subprocess a test starts, reads the committed Fashion-MNIST slice: the package
-# searches KERAS_ATTENTION_DATA before any system directory, so a machine with Debian's full copy tests
-# the same path and the same images as a bare one (see tests/real_data.py).
-os.environ["KERAS_ATTENTION_DATA"] = str(Path(__file__).resolve().parent / "data")
+# Every test, and every subprocess a test starts, reads the Fashion-MNIST slice shipped with the package
+# (keras_attention/data/bundled/fashion-mnist, the repository's one copy): the package searches
+# KERAS_ATTENTION_DATA before any system directory, so a machine with Debian's full copy tests the same
+# path and the same images as a bare one (see tests/real_data.py).
+os.environ["KERAS_ATTENTION_DATA"] = str(Path(__file__).resolve().parents[1] / "keras_attention" / "data" / "bundled")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,8 +1,11 @@
-"""The real data every test reads: the committed Fashion-MNIST slice (``tests/data/fashion-mnist``).
+"""The real data every test reads: the Fashion-MNIST slice shipped with the package.
 
-``conftest.py`` points ``KERAS_ATTENTION_DATA`` at ``tests/data`` for the whole session (subprocesses
-inherit it, and the package searches it before any system directory), so the package, its CLI and these
-helpers read the same 2,000 training and 1,000 test images whether or not a full copy is installed.
+The slice (the first 2,000 training and 1,000 test images of Fashion-MNIST, gzipped IDX files) lives in
+``keras_attention/data/bundled/fashion-mnist``, the repository's one copy: the package ships it as the data
+set ``fashion_mnist_slice`` (the image experiments' default when no full Fashion-MNIST is found), and
+``conftest.py`` points ``KERAS_ATTENTION_DATA`` at ``keras_attention/data/bundled`` for the whole session
+(subprocesses inherit it, and the package searches it before any system directory), so the package, its
+CLI and these helpers read the same images whether or not a full copy is installed.
 
 Run as a script from the repository root to rewrite the slice from the full IDX files (the output is
 deterministic: gzip without a timestamp, so a rewrite changes no byte)::
@@ -10,7 +13,8 @@ deterministic: gzip without a timestamp, so a rewrite changes no byte)::
     python3 tests/real_data.py DIR    # DIR: the full IDX files, e.g. those of Debian's dataset-fashion-mnist
 
 Fashion-MNIST is Copyright (c) 2017 Zalando SE, released under the MIT licence
-(https://github.com/zalandoresearch/fashion-mnist); the slice keeps the original images and labels.
+(https://github.com/zalandoresearch/fashion-mnist; the notice is ``LICENSE`` beside the files); the slice
+keeps the original images and labels.
 """
 
 import argparse
@@ -21,7 +25,8 @@ import numpy as np
 
 from keras_attention.data.idx import read_idx, write_idx
 
-DATA_ROOT = Path(__file__).resolve().parent / "data"
+# the repository's copy (written by write_slice), not an installed package's
+DATA_ROOT = Path(__file__).resolve().parents[1] / "keras_attention" / "data" / "bundled"
 FASHION_DIR = DATA_ROOT / "fashion-mnist"
 FASHION_TRAIN, FASHION_TEST = 2000, 1000  # images in the committed slice
 SLICE = {"train": FASHION_TRAIN, "t10k": FASHION_TEST}  # IDX file prefix -> first records kept
@@ -61,7 +66,8 @@ def write_slice(source, out=FASHION_DIR, sizes=SLICE):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Rewrite tests/data/fashion-mnist from the full IDX files.")
+    parser = argparse.ArgumentParser(
+        description="Rewrite keras_attention/data/bundled/fashion-mnist from the full IDX files.")
     parser.add_argument("source", type=Path, help="directory of the full Fashion-MNIST IDX files")
     write_slice(parser.parse_args(argv).source)
     return 0
