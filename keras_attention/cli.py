@@ -188,7 +188,8 @@ def build_parser():
     rep.add_argument("experiment", metavar="EXPERIMENT", help=f"one of: {', '.join(sorted(EXPERIMENT_MODULES))}")
     rep.add_argument("--dataset", help=_dataset_help(
         "data set (default: the experiment's; for san-lenet local Fashion-MNIST, else tensorflow-datasets, else "
-        "digits); time-series experiments take UEA/UCR names, comma-separated"))
+        "fashion_mnist_slice, the 2,000 + 1,000-image slice shipped with the package); time-series experiments "
+        "take UEA/UCR names, comma-separated"))
     rep.add_argument("--seeds", type=positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
     rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
     rep.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's; time-series "
@@ -498,7 +499,8 @@ def cmd_train(args):
 
 def reproduce_dataset(experiment, args):
     """The data set a reproduce run uses: ``--dataset``, else the experiment's default, else the offline
-    default of the image experiments (local Fashion-MNIST, tensorflow-datasets, digits; printed with why)."""
+    default of the image experiments (local Fashion-MNIST, tensorflow-datasets, the shipped Fashion-MNIST slice;
+    printed with why)."""
     from keras_attention.experiments.runner import experiment_dataset
 
     return experiment_dataset(experiment, args.dataset, args.data_dir)

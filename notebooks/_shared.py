@@ -74,7 +74,8 @@ class Notebook:
 
 def image_data(smoke, batch_size=128):
     """The image notebooks' data, split as ``reproduce`` splits it: the default data set (local Fashion-MNIST,
-    else sklearn's digits at 28 x 28), training images minus the last 10 % (validation curves), the test set.
+    else tensorflow-datasets', else the 2,000 + 1,000-image slice the package ships), training images minus the
+    last 10 % (validation curves), the test set.
 
     Smoke mode: the first 256 training and 128 test images, batches of 64."""
     dataset = default_dataset()

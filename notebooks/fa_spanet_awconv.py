@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -26,10 +26,10 @@
 #   a middle stage);
 # - **AW-conv**: every 3x3 convolution of the blocks replaced by `AWConv2D` (attentional weights, eq. 7-8).
 #
-# Trained on Fashion-MNIST (offline; digits when missing) by `train_run`, the code of `keras-attention reproduce
-# fa / spanet / awconv`; accuracies are those of the final model on the test images. The papers report
-# CIFAR-10/100 and ImageNet, so the paper's numbers below are for a different data set and deeper networks:
-# compare the sign and size of the change over the baseline, not absolute accuracies.
+# Trained on Fashion-MNIST (offline; the package's slice when missing) by `train_run`, the code of
+# `keras-attention reproduce fa / spanet / awconv`; accuracies are those of the final model on the test images.
+# The papers report CIFAR-10/100 and ImageNet, so the paper's numbers below are for a different data set and
+# deeper networks: compare the sign and size of the change over the baseline, not absolute accuracies.
 #
 # **Runtime.** Smoke mode (`SMOKE = True` below, or `KERAS_ATTENTION_SMOKE=1`): about a minute (1 block per
 # stage, 4-8-16 filters). Full run (ResNet-20: 3 blocks per stage, 16-32-64 filters, 6 models x 10 epochs on

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -16,7 +16,7 @@
 # %% [markdown]
 # # iSparse: output-informed sparsification of LeNet-5 (dissertation ch. 4: Fig. 4.6a, Fig. 4.9, Table 4.1)
 #
-# On Fashion-MNIST (offline IDX files; sklearn digits when missing):
+# On Fashion-MNIST (offline IDX files; the 2,000 + 1,000-image slice the package ships when missing):
 #
 # 1. LeNet-5 built by hand with the functional API and trained dense ("Base");
 # 2. **sparsify-with** (Fig. 4.6a): the trained network is sparsified once, without retraining, at increasing

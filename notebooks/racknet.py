@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -16,7 +16,7 @@
 # %% [markdown]
 # # RACKNet: data-driven allocation of convolution kernels (dissertation ch. 3: Tables 3.2, 3.6, 3.8)
 #
-# On Fashion-MNIST (offline IDX files; sklearn digits, enlarged for SIFT, when missing):
+# On Fashion-MNIST (offline IDX files; the 2,000 + 1,000-image slice the package ships when missing):
 #
 # 1. `analyze`: SIFT keypoints -> racks (octaves with >= 5 % of the keypoints), entropy mixtures -> layers per
 #    rack and their order, DBSCAN descriptor clusters -> kernel weights; the phase timings (Table 3.8);

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -16,7 +16,7 @@
 # %% [markdown]
 # # SAN: scale-space attention on LeNet-5 (SAN paper Table IV, Table IX, Fig. 8)
 #
-# Reproduces, on Fashion-MNIST (the offline IDX files; sklearn's digits when they are missing):
+# Reproduces, on Fashion-MNIST (the offline IDX files; the package's 2,000 + 1,000-image slice when they are missing):
 #
 # 1. a hand-built network with SAN modules between two convolutions (functional API, `SAN()([previous, current])`);
 # 2. **Table IV**: LeNet-5 without attention, with CBAM, BAM, SAN-c and SAN-d (top-1 / top-5 test accuracy, %);

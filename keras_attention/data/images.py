@@ -6,8 +6,10 @@ Every data set in :data:`DATASETS` is reached through one signature, whatever it
   tfds ``cifar100`` with its ``coarse_label`` (the 20 super-classes) as the label; ``imagenet2012``
   needs tfds' manual download, its ``"test"`` split is tfds' ``validation`` split (tfds' own test split
   has no labels) and its images, of varying sizes, are always resized (default 224 x 224).
-- ``"local"``: MNIST-format IDX directories (``mnist``, ``fashion_mnist``) and scikit-learn's bundled
-  ``load_digits`` (``digits``).
+- ``"local"``: MNIST-format IDX directories (``mnist``, ``fashion_mnist``), scikit-learn's bundled
+  ``load_digits`` (``digits``) and ``fashion_mnist_slice``: the first 2,000 training and 1,000 test images of
+  Fashion-MNIST, shipped inside this package (:data:`BUNDLED_DATA_DIR`, MIT licence of Zalando SE), read
+  from there whatever ``data_dir`` says.
 
 Local IDX directories are searched in this order, and the first complete one is used:
 ``data_dir`` when given (then nothing else is searched locally); otherwise the directory in the
@@ -19,12 +21,14 @@ A complete directory holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyt
 ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (``.gz`` or not; ``-idx`` may be ``.idx``).
 
 ``source="auto"`` uses the local source when one is found for that name, else tfds. When nothing is
-found, :class:`DatasetNotFoundError` (a FileNotFoundError) lists every place tried and how to fix it.
+found, :class:`DatasetNotFoundError` (a FileNotFoundError) lists every place tried and how to fix it. A
+named data set is never replaced by another one: ``fashion_mnist`` is the full data set or an error.
 
 :func:`default_image_dataset` picks the data of a run that names none: Fashion-MNIST from local IDX
 files, else from tensorflow-datasets when already prepared, else downloaded by tensorflow-datasets when
 the download host answers (:data:`TFDS_DOWNLOAD_HOST`, probed for :data:`NETWORK_PROBE_TIMEOUT`
-seconds), else scikit-learn's bundled ``digits``; with a sentence saying why.
+seconds), else ``fashion_mnist_slice``, the slice shipped with the package (:data:`FALLBACK_DATASET`);
+with a sentence saying why. ``digits`` is used only when asked for.
 
 ``digits`` (1797 images of 8 x 8, 17 grey levels): pixel values ``v`` in 0..16 become
 ``round(v * 255 / 16)`` in uint8. The train/test split is fixed, stratified and independent of any seed:
@@ -65,7 +69,11 @@ SOURCES = ("auto", "tfds", "local")
 AUGMENT_PADDING = 4
 TFDS_SHUFFLE_BUFFER = 10000
 DEFAULT_DATASET = "fashion_mnist"
-FALLBACK_DATASET = "digits"
+FALLBACK_DATASET = "fashion_mnist_slice"  # shipped with the package: always there, real Fashion-MNIST images
+# The data shipped inside the package: <BUNDLED_DATA_DIR>/fashion-mnist holds the four IDX files of
+# fashion_mnist_slice (the first BUNDLED_SLICE_SIZES[split] images of each split), its LICENSE and README.
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLED_SLICE_SIZES = {"train": 2000, "test": 1000}
 TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)  # where tfds downloads MNIST-like data sets from
 NETWORK_PROBE_TIMEOUT = 3.0
 
@@ -79,8 +87,10 @@ class DatasetSpec:
     """One entry of :data:`DATASETS`.
 
     ``input_shape`` is the shape of one image as delivered without ``image_size`` (for ``imagenet2012``
-    the default resize). ``local`` is ``"idx"``, ``"digits"`` or None; ``tfds_name`` / ``tfds_label``
-    name the tfds builder and the feature used as the label (None when there is no tfds source).
+    the default resize). ``local`` is ``"idx"``, ``"digits"``, ``"bundled"`` (IDX files shipped in
+    :data:`BUNDLED_DATA_DIR`) or None; ``tfds_name`` / ``tfds_label`` name the tfds builder and the feature
+    used as the label (None when there is no tfds source); ``subset_of`` names the data set whose first
+    images a slice holds (its paper numbers are that data set's).
     """
 
     name: str
@@ -91,6 +101,7 @@ class DatasetSpec:
     tfds_label: str = "label"
     tfds_splits: tuple = (("train", "train"), ("test", "test"))
     resize: bool = False  # always resized (images of varying sizes)
+    subset_of: str = None
 
     @property
     def sources(self):
@@ -102,6 +113,7 @@ DATASETS = {
     for spec in (
         DatasetSpec("mnist", 10, (28, 28, 1), local="idx", tfds_name="mnist"),
         DatasetSpec("fashion_mnist", 10, (28, 28, 1), local="idx", tfds_name="fashion_mnist"),
+        DatasetSpec("fashion_mnist_slice", 10, (28, 28, 1), local="bundled", subset_of="fashion_mnist"),
         DatasetSpec("digits", 10, (8, 8, 1), local="digits"),
         DatasetSpec("cifar10", 10, (32, 32, 3), tfds_name="cifar10"),
         DatasetSpec("cifar100", 100, (32, 32, 3), tfds_name="cifar100"),
@@ -258,6 +270,25 @@ def _local_roots(data_dir):
     if data_dir is not None:
         return [Path(data_dir)]
     return ([Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []) + [Path(d) for d in SYSTEM_DATA_DIRS]
+
+
+def bundled_dir(name):
+    """The directory of the IDX files of a data set shipped with the package (``DatasetSpec.local ==
+    "bundled"``): ``BUNDLED_DATA_DIR/<the full data set's name with - for _>``."""
+    spec = _check_name(name)
+    if spec.local != "bundled":
+        raise ValueError(f"Data set {name!r} is not shipped with the package; "
+                         f"{[s.name for s in DATASETS.values() if s.local == 'bundled']} are.")
+    return BUNDLED_DATA_DIR / spec.subset_of.replace("_", "-")
+
+
+def _is_bundled(path):
+    """True when ``path`` is inside :data:`BUNDLED_DATA_DIR` (the files shipped with the package)."""
+    try:
+        Path(path).resolve().relative_to(BUNDLED_DATA_DIR)
+    except ValueError:
+        return False
+    return True
 
 
 def local_idx_dirs(name, data_dir=None):
@@ -419,8 +450,11 @@ def default_image_dataset(data_dir=None):
     ``"fashion_mnist"`` when tensorflow-datasets has already prepared it in its data dir (``data_dir``
     when given, else ``TFDS_DATA_DIR`` or ``~/tensorflow_datasets``); else ``"fashion_mnist"`` after
     tensorflow-datasets downloads it, tried only when the download host answers within
-    :data:`NETWORK_PROBE_TIMEOUT` seconds; else ``"digits"`` (scikit-learn's bundled digits, always
-    present), with the reason each earlier source was not used. ``reason`` is one sentence to print.
+    :data:`NETWORK_PROBE_TIMEOUT` seconds; else ``"fashion_mnist_slice"`` (:data:`FALLBACK_DATASET`: the
+    first 2,000 training and 1,000 test images of Fashion-MNIST, shipped with the package, always present),
+    with the reason each earlier source was not used. ``reason`` is one sentence to print. Local files that
+    are the package's own slice (``KERAS_ATTENTION_DATA`` pointed at :data:`BUNDLED_DATA_DIR`, as the tests
+    do) are named as such. scikit-learn's ``digits`` is never chosen here: only when asked for by name.
     """
     _check_data_dir(data_dir)
     name = DEFAULT_DATASET
@@ -428,7 +462,8 @@ def default_image_dataset(data_dir=None):
     found = [find_idx_files(name, split, data_dir)[0] for split in SPLITS]
     if all(path is not None for path in found):
         dirs = list(dict.fromkeys(str(path.parent) for path in found))
-        return name, f"local IDX files in {' and '.join(repr(d) for d in dirs)}"
+        shipped = f" ({_slice_words()})" if all(_is_bundled(path) for path in found) else ""
+        return name, f"local IDX files in {' and '.join(repr(d) for d in dirs)}{shipped}"
     roots = " or ".join(repr(str(root)) for root in _local_roots(data_dir))
     why = [f"no local Fashion-MNIST IDX files in {roots}"]
 
@@ -438,7 +473,7 @@ def default_image_dataset(data_dir=None):
 
         builder = tfds.builder(spec.tfds_name, data_dir=None if data_dir is None else str(data_dir))
         prepared = builder.is_prepared()
-    except Exception as error:  # tfds not installed or broken: say so and use the bundled data
+    except Exception as error:  # tfds not installed or broken: say so and use the shipped slice
         why.append(f"tensorflow-datasets is not usable ({_describe_error(error, 200)})")
         builder = None
     else:
@@ -459,7 +494,14 @@ def default_image_dataset(data_dir=None):
                 return name, f"tensorflow-datasets, downloaded to {tfds_dir!r}"
 
     why = why[0] if len(why) == 1 else ", ".join(why[:-1]) + " and " + why[-1]
-    return FALLBACK_DATASET, f"{why}; using scikit-learn's bundled digits"
+    return FALLBACK_DATASET, f"{why}; using {_slice_words()}"
+
+
+def _slice_words():
+    """``"fashion_mnist, the 2,000 + 1,000-image slice shipped with the package"``."""
+    spec = DATASETS[FALLBACK_DATASET]
+    return (f"{spec.subset_of}, the {BUNDLED_SLICE_SIZES['train']:,} + {BUNDLED_SLICE_SIZES['test']:,}-image "
+            f"slice shipped with the package")
 
 
 # ------------------------------------------------------------------------------------------ resolution
@@ -472,6 +514,8 @@ def _hint(spec):
                      f"`data_dir` (CLI: --data-dir) or set {ENV_VAR} to it")
         if spec.name == "fashion_mnist":
             parts.append("install Debian's dataset-fashion-mnist package")
+    if spec.local == "bundled":
+        parts.append(f"reinstall keras-attention: {str(bundled_dir(spec.name))!r} is part of the package")
     if spec.tfds_name:
         extra = (" (imagenet2012 needs its archives placed in <data_dir>/downloads/manual first)"
                  if spec.name == "imagenet2012" else "")
@@ -487,6 +531,8 @@ def _resolve(spec, split, source, data_dir, limit, shuffle_files=False, seed=Non
     if source in ("auto", "local") and spec.local:
         if spec.local == "digits":
             found, more = _load_digits(split, limit)
+        elif spec.local == "bundled":
+            found, more = _load_idx(spec, split, bundled_dir(spec.name), limit)
         else:
             found, more = _load_idx(spec, split, data_dir, limit)
         tried += more

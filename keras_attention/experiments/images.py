@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_attention import models
-from keras_attention.data import dataset_info, image_dataset
+from keras_attention.data import DATASETS, dataset_info, image_dataset
 from keras_attention.data.images import example_count, validation_split_sizes
 from keras_attention.experiments.plots import plot_attention_grid
 from keras_attention.experiments.registry import Settings
@@ -157,11 +157,19 @@ def run_image_experiment(experiment, options):
         "validation_split": settings.validation_split,
         "examples": examples,
         "rows": rows,
-        "paper": experiment.paper.get(dataset, {}),
+        "paper": paper_numbers(experiment, dataset),
     }
     write_results(summary, out_dir, format_image_markdown(summary))
     draw_masks(summary, dataset, out_dir, options)
     return summary
+
+
+def paper_numbers(experiment, dataset):
+    """The paper's numbers for ``dataset``; for a slice of a data set (``fashion_mnist_slice``), the numbers of
+    the data set it is taken from (the table's header says which images were used)."""
+    spec = DATASETS.get(dataset)
+    full = spec.subset_of if spec is not None else None
+    return experiment.paper.get(dataset) or (experiment.paper.get(full, {}) if full else {})
 
 
 def split_note(examples, validation_split):

@@ -63,8 +63,8 @@ def default_dataset(data_dir=None):
     """The image experiments' default data set, printed with where it comes from and why.
 
     Local Fashion-MNIST IDX files, else tensorflow-datasets' ``fashion_mnist`` (already prepared, or
-    downloaded where a network exists), else scikit-learn's bundled digits
-    (:func:`keras_attention.data.images.default_image_dataset`).
+    downloaded where a network exists), else ``fashion_mnist_slice``, the 2,000 + 1,000-image slice of
+    Fashion-MNIST shipped with the package (:func:`keras_attention.data.images.default_image_dataset`).
     """
     name, reason = default_image_dataset(data_dir)
     print(f"data: {name} ({reason})", flush=True)

@@ -1,4 +1,5 @@
-"""The keras-attention CLI: list, a quick reproduce on real digits, output-directory safety, kill + resume."""
+"""The keras-attention CLI: list, a quick reproduce on the default data of a bare machine (the Fashion-MNIST slice
+shipped with the package), output-directory safety, kill + resume."""
 
 import json
 import os
@@ -30,14 +31,42 @@ def test_unknown_experiment_is_a_clear_error(tmp_path, capsys):
     assert "no-such-thing" in err and "san-lenet" in err
 
 
-def test_reproduce_san_lenet_quick_on_digits(tmp_path):
+def bare_machine(monkeypatch, tmp_path):
+    """No Fashion-MNIST anywhere (no KERAS_ATTENTION_DATA, no system copy, tfds has prepared nothing) and
+    no network: what a fresh install on a machine without data has, except the package's own slice."""
+    import socket
+
+    from keras_attention.data import images
+
+    monkeypatch.delenv("KERAS_ATTENTION_DATA", raising=False)
+    monkeypatch.setattr(images, "SYSTEM_DATA_DIRS", (str(tmp_path / "system"),))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tensorflow_datasets"))
+    for variable in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_reproduce_san_lenet_quick_on_a_bare_machine_uses_the_shipped_slice(tmp_path, monkeypatch, capsys):
+    # the main job's command without --dataset, on a machine with no data and no network: real Fashion-MNIST
+    # from the slice shipped with the package, said so; digits only when asked for
+    bare_machine(monkeypatch, tmp_path)
     out = tmp_path / "run"
-    code = main(["reproduce", "san-lenet", "--quick", "--dataset", "digits", "--seeds", "2", "--first-seed", "1",
+    code = main(["reproduce", "san-lenet", "--quick", "--seeds", "2", "--first-seed", "1",
                  "--train-limit", "100", "--test-limit", "60", "--width", "0.5", "--out", str(out)])
     assert code == 0
+    printed = capsys.readouterr().out
+    assert "data: fashion_mnist_slice (no local Fashion-MNIST IDX files in " in printed
+    assert "; using fashion_mnist, the 2,000 + 1,000-image slice shipped with the package)" in printed
     summary = json.loads((out / "results.json").read_text())
+    assert summary["dataset"] == "fashion_mnist_slice"
+    assert summary["paper"]["Base Model"] == [89.43, 99.87]  # the paper's Fashion-MNIST numbers alongside
     assert (summary["train_limit"], summary["test_limit"], summary["width"]) == (100, 60, 0.5)
     assert "first 100 training images and the first 60 test images" in (out / "results.md").read_text()
+    assert "Table IV on fashion_mnist_slice" in (out / "results.md").read_text()
     labels = [row["label"] for row in summary["rows"]]
     assert labels == ["Base Model", "CBAM", "BAM", "SAN-c", "SAN-d"]
     for row in summary["rows"]:

@@ -142,7 +142,8 @@ def test_real_fashion_mnist_slice_through_the_package(no_system_data, monkeypatc
 
 
 def test_tests_read_the_committed_slice_not_a_system_copy():
-    # conftest points KERAS_ATTENTION_DATA at tests/data, searched before any system directory
+    # conftest points KERAS_ATTENTION_DATA at the package's keras_attention/data/bundled, searched before any
+    # system directory
     x, y = load_arrays("fashion_mnist", "train")
     assert x.shape == (FASHION_TRAIN, 28, 28, 1)
     np.testing.assert_array_equal(x[..., 0], fashion_mnist("train")[0])
@@ -342,8 +343,10 @@ def test_dataset_info_and_registry():
     assert dataset_info("cifar20")["num_classes"] == 20
     assert dataset_info("imagenet2012", image_size=(64, 48))["input_shape"] == (64, 48, 3)
     assert dataset_info("fashion_mnist", data_dir="/nowhere")["sources"] == ("local", "tfds")
-    assert set(DATASETS) == {"mnist", "fashion_mnist", "digits", "cifar10", "cifar100", "cifar20",
-                             "svhn_cropped", "imagenet2012"}
+    assert set(DATASETS) == {"mnist", "fashion_mnist", "fashion_mnist_slice", "digits", "cifar10", "cifar100",
+                             "cifar20", "svhn_cropped", "imagenet2012"}
+    assert dataset_info("fashion_mnist_slice") == {"name": "fashion_mnist_slice", "num_classes": 10,
+                                                   "input_shape": (28, 28, 1), "sources": ("local",)}
 
 
 # ------------------------------------------------------------------------------------ tfds (mocked data)
@@ -533,6 +536,9 @@ def offline_probe(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
+SLICE_WORDS = "fashion_mnist, the 2,000 + 1,000-image slice shipped with the package"
+
+
 def test_default_image_dataset_prefers_local_idx_files(fake_tfds, monkeypatch):
     directory, _ = _gz_labels_copy(Path(images_module.SYSTEM_DATA_DIRS[0]) / "fashion-mnist")
     name, reason = images_module.default_image_dataset()
@@ -564,18 +570,18 @@ def test_default_image_dataset_uses_prepared_tfds_without_network(fake_tfds, no_
     assert fake_tfds.calls[-1] == ("builder", "fashion_mnist", str(no_system_data / "given"))
 
 
-def test_default_image_dataset_falls_back_to_digits_offline(fake_tfds, no_system_data, monkeypatch):
+def test_default_image_dataset_falls_back_to_the_shipped_slice_offline(fake_tfds, no_system_data, monkeypatch):
     offline_probe(monkeypatch)
     (no_system_data / "env").mkdir()
     monkeypatch.setenv("KERAS_ATTENTION_DATA", str(no_system_data / "env"))
     name, reason = images_module.default_image_dataset()
-    assert name == "digits"
+    assert name == "fashion_mnist_slice"
     tfds_dir = str(no_system_data / "tfds")
     assert reason == (
         f"no local Fashion-MNIST IDX files in {str(no_system_data / 'env')!r} or "
         f"{str(no_system_data / 'system')!r}, tensorflow-datasets has not prepared 'fashion_mnist' in "
         f"{tfds_dir!r} and there is no network to download it (storage.googleapis.com:443 could not be "
-        f"reached: OSError: network blocked by the test); using scikit-learn's bundled digits"
+        f"reached: OSError: network blocked by the test); using {SLICE_WORDS}"
     )
     # a probe that times out says how long it waited
     import socket
@@ -585,10 +591,13 @@ def test_default_image_dataset_falls_back_to_digits_offline(fake_tfds, no_system
 
     monkeypatch.setattr(socket, "create_connection", slow)
     assert ("(storage.googleapis.com:443 could not be reached after 3 s: TimeoutError: timed out); "
-            "using scikit-learn's bundled digits") in images_module.default_image_dataset()[1]
+            f"using {SLICE_WORDS}") in images_module.default_image_dataset()[1]
     assert ("download_and_prepare",) not in fake_tfds.calls
-    # digits is then really there
-    assert load_arrays(name, "test", limit=2)[0].shape == (2, 8, 8, 1)
+    # the slice is then really there: real Fashion-MNIST from the package, whatever KERAS_ATTENTION_DATA says
+    x, y = load_arrays(name, "test", limit=2)
+    assert x.shape == (2, 28, 28, 1)
+    np.testing.assert_array_equal(x[..., 0], fashion_mnist("test", 2)[0])
+    np.testing.assert_array_equal(y, [9, 2])
 
 
 def test_default_image_dataset_downloads_when_the_network_answers(fake_tfds, no_system_data, monkeypatch):
@@ -613,15 +622,15 @@ def test_default_image_dataset_downloads_when_the_network_answers(fake_tfds, no_
                                                                       f"{tfds_dir!r}")
     assert probes == [(("storage.googleapis.com", 443), 3.0)]
     assert fake_tfds.calls[-1] == ("download_and_prepare",)
-    # a failed download falls through to digits and says why
+    # a failed download falls through to the shipped slice and says why
     failing = FakeBuilder(download_error=ConnectionError("reset by peer"))
     import tensorflow_datasets as tfds
 
     monkeypatch.setattr(tfds, "builder", failing)
     name, reason = images_module.default_image_dataset()
-    assert name == "digits"
+    assert name == "fashion_mnist_slice"
     assert (f"tensorflow-datasets has not prepared 'fashion_mnist' in {tfds_dir!r} and downloading it to "
-            f"{tfds_dir!r} failed (ConnectionError: reset by peer); using scikit-learn's bundled digits") in reason
+            f"{tfds_dir!r} failed (ConnectionError: reset by peer); using {SLICE_WORDS}") in reason
     assert reason.startswith("no local Fashion-MNIST IDX files in ")
 
 
@@ -633,6 +642,41 @@ def test_default_image_dataset_without_usable_tfds(no_system_data, monkeypatch):
 
     monkeypatch.setattr(tfds, "builder", broken)
     name, reason = images_module.default_image_dataset()
-    assert name == "digits"
+    assert name == "fashion_mnist_slice"
     assert ("tensorflow-datasets is not usable (ModuleNotFoundError: No module named 'importlib_resources'); "
-            "using scikit-learn's bundled digits") in reason
+            f"using {SLICE_WORDS}") in reason
+
+
+def test_default_image_dataset_names_the_shipped_slice_when_local_files_are_it(fake_tfds, no_system_data, monkeypatch):
+    # what the tests themselves do (conftest): KERAS_ATTENTION_DATA at the package's own data
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(images_module.BUNDLED_DATA_DIR))
+    name, reason = images_module.default_image_dataset()
+    assert name == "fashion_mnist"
+    assert reason == f"local IDX files in {str(images_module.BUNDLED_DATA_DIR / 'fashion-mnist')!r} ({SLICE_WORDS})"
+
+
+def test_the_shipped_slice_is_package_data_read_whatever_data_dir_says(no_system_data, monkeypatch, tmp_path):
+    import keras_attention.data
+
+    package = Path(keras_attention.data.__file__).resolve().parent
+    directory = images_module.bundled_dir("fashion_mnist_slice")
+    assert directory == package / "bundled" / "fashion-mnist" == FASHION_DIR  # the one copy the tests read
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == ["LICENSE", "README.md", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+                     "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    assert "Zalando SE" in (directory / "LICENSE").read_text(encoding="utf-8")
+    assert 1_200_000 < sum((directory / n).stat().st_size for n in names if n.endswith(".gz")) < 1_400_000
+    # no environment variable, no system directory, a data_dir without Fashion-MNIST: still the package's slice
+    monkeypatch.setenv("KERAS_ATTENTION_DATA", str(tmp_path / "elsewhere"))
+    for split, count in images_module.BUNDLED_SLICE_SIZES.items():
+        x, y = load_arrays("fashion_mnist_slice", split, data_dir=tmp_path / "nothing")
+        assert x.shape == (count, 28, 28, 1) and (split, count) in (("train", FASHION_TRAIN), ("test", FASHION_TEST))
+        np.testing.assert_array_equal(x[..., 0], fashion_mnist(split)[0])
+        np.testing.assert_array_equal(y, fashion_mnist(split)[1])
+    batch = next(iter(image_dataset("fashion_mnist_slice", "test", batch_size=4, shuffle=False)))
+    assert batch[0].shape == (4, 28, 28, 1) and float(np.max(batch[0])) <= 1.0
+    # the full data set is never silently replaced by the slice: asked for by name, it is there or an error
+    with pytest.raises(DatasetNotFoundError, match="'fashion_mnist'"):
+        load_arrays("fashion_mnist", "test", source="local", data_dir=tmp_path / "nothing")
+    with pytest.raises(ValueError, match=r"'digits' is not shipped with the package; \['fashion_mnist_slice'\] are"):
+        images_module.bundled_dir("digits")
