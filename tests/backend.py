@@ -8,6 +8,11 @@ another backend. ``to_numpy`` reads any backend tensor (a torch output requires 
 the representative tests that tests/test_backends.py runs under JAX and torch.
 """
 
+import functools
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -96,3 +101,34 @@ def gradients(model, feed, loss_fn=None):
         grads = [None if v.value.grad is None else to_numpy(v.value.grad) for v in weights]
         return to_numpy(outputs), grads
     raise NotImplementedError(f"gradients() for backend {BACKEND!r}")
+
+
+_BFLOAT16_PROBE = """
+import tensorflow as tf
+x = tf.cast(tf.reshape(tf.range(64.0), (8, 8)), "bfloat16")
+y = tf.linalg.matmul(x, x) + tf.nn.conv2d(tf.reshape(x, (1, 8, 8, 1)), tf.ones((3, 3, 1, 2), "bfloat16"), 1, "SAME")[0, :, :, 0]
+tf.debugging.assert_all_finite(tf.cast(y, "float32"), "bfloat16")
+print("ok")
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def tensorflow_bfloat16():
+    """``(works, reason)``: whether TensorFlow runs bfloat16 matmuls and convolutions in this configuration,
+    found by running them in a child process (they can crash the process, not raise). TensorFlow sends
+    bfloat16 to oneDNN when the CPU reports AVX-512; with ``ONEDNN_MAX_CPU_ISA=AVX2`` on such a CPU (what
+    tests/test_cpu_paths.py sets to exercise what a CPU without AVX-512 runs) oneDNN cannot run them and
+    the process dies with a segmentation fault. A real CPU without AVX-512 runs them in Eigen."""
+    if BACKEND != "tensorflow":
+        return True, ""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    try:
+        done = subprocess.run([sys.executable, "-c", _BFLOAT16_PROBE], capture_output=True, text=True, timeout=120,
+                              env=env)
+    except subprocess.TimeoutExpired:
+        return False, "a bfloat16 matmul did not finish in 120 s"
+    if done.returncode == 0 and done.stdout.strip().endswith("ok"):
+        return True, ""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return False, (f"TensorFlow's bfloat16 matmul / convolution exits with code {done.returncode} here"
+                   + (f" (ONEDNN_MAX_CPU_ISA={isa})" if isa else ""))

@@ -13,6 +13,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# KERAS_ATTENTION_TEST_CPU=no-avx512 (set by tests/test_cpu_paths.py for its subprocesses): under torch, take
+# the kernels a CPU without AVX-512 gets. ATEN_CPU_CAPABILITY=avx2 (set with it) picks ATen's AVX2 kernels;
+# oneDNN's bfloat16 / float16 convolutions need AVX-512, so such a CPU runs them in ATen's own slow_conv2d,
+# which turning oneDNN off here reproduces.
+if os.environ.get("KERAS_ATTENTION_TEST_CPU") == "no-avx512" and keras.backend.backend() == "torch":
+    import torch  # noqa: E402
+
+    torch.backends.mkldnn.enabled = False
+
 
 @pytest.fixture(autouse=True)
 def _float32_policy_and_seed():

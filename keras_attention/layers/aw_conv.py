@@ -27,8 +27,12 @@ to float32 rounding, outputs and gradients (``tests/layers/test_aw_conv_fast_pat
 - ``"grouped"``: the per-sample kernels as one grouped convolution with the batch folded into the channel
   groups: ``x`` transposed to ``(1, H, W, B * C1)``, kernel ``(kh, kw, C1, B * C2)``, ``B`` groups, the
   result transposed back. On TensorFlow it calls ``tf.nn.conv2d`` directly (``keras.ops.conv`` wraps
-  grouped convolutions in XLA there). Its gradients need oneDNN (TensorFlow's default on x86 Linux) in
-  float32, or a GPU: TensorFlow's own CPU kernels have no grouped-convolution gradients.
+  grouped convolutions in XLA there). Its gradients exist only where a backend kernel has them: TensorFlow's
+  own CPU kernels have none, oneDNN (TensorFlow's default on x86 Linux) has them for the structures and
+  instruction sets it implements, cuDNN on a GPU. Whether they exist for a layer's group structure on this
+  machine is found by differentiating a tiny grouped convolution of that structure once
+  (:func:`grouped_gradients_probe`). Where they do not, a forced ``"grouped"`` still runs forward
+  (inference) and its gradient raises a ``ValueError`` that names the forms that work.
 - ``"im2col"``: the ``kh * kw`` windows concatenated once to patches ``(B, H' * W', kh * kw * C1)``, the
   per-sample kernels ``AK`` reshaped to ``(B, kh * kw * C1, C2)``, one batched matrix product.
 - ``"tapwise"``: since ``a`` does not depend on C1, for each kernel tap ``(j, k)``
@@ -55,7 +59,8 @@ the same shape, batch 32):
   ``C1 * C2 > 0.4 * H' * W' * (C1 + C2)`` (small images with many channels: a ResNet's last stages, where
   ``"grouped"`` measured x5-7 and ``"tapwise"`` x2-3.5), a per-sample-kernel form otherwise (32x32x64 ->
   64: ``"grouped"`` x1.2-1.3, ``"im2col"`` x2.0, ``"tapwise"`` x2.7, ``"shifted"`` x5);
-- TensorFlow, ``tf.function`` graph: ``"grouped"`` where its gradients exist (above), else ``"im2col"``;
+- TensorFlow, ``tf.function`` graph: ``"grouped"`` where the probe finds its gradients (above), else
+  ``"im2col"``;
 - TensorFlow, XLA (a function compiled with ``jit_compile=True``, also a function called inside one):
   ``"im2col"`` (x1.5-1.7 at 32x32x64; XLA expands grouped convolutions into dense ones, x40-200);
 - TensorFlow, eager: the layer's ops run as one ``tf.function`` graph per layer (traced once per input
@@ -74,7 +79,6 @@ and the pointwise kernels are initialised Glorot-uniform (Keras' Conv2D default)
 """
 
 import math
-import os
 import weakref
 
 import keras
@@ -87,6 +91,7 @@ from keras_attention.utils.checks import (
     check_positive_int,
     shape_str,
 )
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import in_xla_context
 from keras_attention.utils.layer_arguments import WeightArguments
 
@@ -144,32 +149,84 @@ def _eager_graph_function(layer):
     return function
 
 
-_GROUPED_SUPPORT = {}
+_GROUPED_PROBES = {}  # (dtype, C1, C2, kernel_size, strides, padding) -> GroupedProbe; one entry per layer shape
 
 
-def _tf_grouped_gradients(dtype):
-    """Whether TensorFlow can differentiate a grouped convolution of ``dtype`` here: on a visible GPU
-    (cuDNN), or on the CPU in float32 with oneDNN (TensorFlow's own CPU kernels have none; bfloat16 works
-    with oneDNN only on CPUs with bfloat16 instructions, so it is not relied on). A GPU is assumed to run
-    the convolution: with a GPU visible, oneDNN off and the layer pinned to the CPU, choose another
-    ``implementation``."""
-    dtype = str(dtype)
-    if dtype not in _GROUPED_SUPPORT:
+class GroupedProbe(tuple):
+    """``(works, reason)``: whether TensorFlow differentiated a grouped convolution of this structure here,
+    and why not (TensorFlow's first error line) when it did not."""
+
+    __slots__ = ()
+
+    def __new__(cls, works, reason=""):
+        return super().__new__(cls, (bool(works), str(reason)))
+
+    @property
+    def works(self):
+        return self[0]
+
+    @property
+    def reason(self):
+        return self[1]
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+def _try_grouped_gradients(dtype, channels, filters, kernel_size, strides, padding):
+    """Run the two ops the gradient of a grouped convolution consists of (``Conv2DBackpropInput`` and
+    ``Conv2DBackpropFilter``) for the layer's group structure: 2 groups of ``channels`` input and ``filters``
+    output channels, the layer's kernel, strides and padding; eagerly and in a ``tf.function`` graph (oneDNN
+    rewrites the ops of each separately). The ops are called directly, not through a ``GradientTape``: the
+    probe runs under ``tf.init_scope``, which pauses every tape. Returns a :class:`GroupedProbe`."""
+    import tensorflow as tf
+
+    kh, kw = kernel_size
+    sh, sw = strides
+    groups = 2
+    x = tf.ones((1, kh + sh, kw + sw, groups * channels), dtype)
+    kernel = tf.ones((kh, kw, channels, groups * filters), dtype)
+    conv_strides = [1, sh, sw, 1]
+
+    def gradients(x, kernel):
+        y = tf.nn.conv2d(x, kernel, strides=conv_strides, padding=padding.upper())
+        dy = tf.ones_like(y)
+        dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel, out_backprop=dy,
+                                            strides=conv_strides, padding=padding.upper())
+        dkernel = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(kernel), out_backprop=dy,
+                                                  strides=conv_strides, padding=padding.upper())
+        return dx, dkernel
+
+    try:
+        for run in (gradients, tf.function(gradients, autograph=False)):
+            dx, dkernel = run(x, kernel)
+            if tuple(dx.shape) != tuple(x.shape) or tuple(dkernel.shape) != tuple(kernel.shape):
+                return GroupedProbe(False, f"gradients of shapes {dx.shape}, {dkernel.shape}")
+    except (tf.errors.OpError, ValueError, TypeError) as error:
+        return GroupedProbe(False, _first_line(error))
+    return GroupedProbe(True)
+
+
+def grouped_gradients_probe(dtype, channels, filters, kernel_size, strides, padding):
+    """Whether TensorFlow can differentiate the grouped convolution of ``implementation="grouped"`` for a
+    layer of this structure, on the device it runs on (a visible GPU, else the CPU): found by doing it once
+    (:func:`_try_grouped_gradients`) and cached per ``(dtype, C1, C2, kernel_size, strides, padding)``.
+
+    TensorFlow's own CPU kernels have no grouped-convolution gradients; oneDNN (TensorFlow's default on x86
+    Linux) has them for the structures and instruction sets it implements, and cuDNN on a GPU. Flags do not
+    say which case holds on a given machine, so the probe tries. It runs outside any function being traced
+    (``tf.init_scope``). Returns a :class:`GroupedProbe` ``(works, reason)``."""
+    key = (str(dtype), int(channels), int(filters), tuple(kernel_size), tuple(strides), str(padding))
+    probe = _GROUPED_PROBES.get(key)
+    if probe is None:
         import tensorflow as tf
 
-        gpu = bool(tf.config.list_logical_devices("GPU"))
-        onednn = False
-        if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false"):
-            try:
-                from tensorflow.python.util import _pywrap_util_port
-
-                onednn = bool(_pywrap_util_port.IsMklEnabled())
-            except (ImportError, AttributeError):
-                onednn = False
-        _GROUPED_SUPPORT[dtype] = (gpu and dtype in ("float16", "bfloat16", "float32")) or (
-            onednn and dtype == "float32"
-        )
-    return _GROUPED_SUPPORT[dtype]
+        with tf.init_scope():
+            probe = _try_grouped_gradients(*key)
+        _GROUPED_PROBES[key] = probe
+    return probe
 
 
 def _tf_taps_with_fast_gradient(x, kernel_size, strides, geometry, axis=0):
@@ -333,7 +390,8 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
     def fast_form(self, inputs):
         """The form ``implementation="fast"`` computes F3 with for ``inputs``, here and now (module docstring):
         ``"tapwise"`` when ``C1 * C2 > KERNEL_FORM_RATIO * H' * W' * (C1 + C2)``; otherwise ``"grouped"`` on
-        TensorFlow outside XLA where its gradients exist (``_tf_grouped_gradients``), ``"im2col"`` elsewhere.
+        TensorFlow outside XLA where its gradients exist for this layer (:meth:`grouped_probe`), ``"im2col"``
+        elsewhere.
         """
         (out_h, _, _), (out_w, _, _) = self._geometry
         c1, c2 = inputs.shape[-1], self.filters
@@ -341,7 +399,12 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
             return "tapwise"
         if keras.backend.backend() != "tensorflow" or in_xla_context():
             return "im2col"
-        return "grouped" if _tf_grouped_gradients(keras.backend.standardize_dtype(inputs.dtype)) else "im2col"
+        return "grouped" if self.grouped_probe(inputs.dtype).works else "im2col"
+
+    def grouped_probe(self, dtype):
+        """:func:`grouped_gradients_probe` for this layer's structure in ``dtype``: ``(works, reason)``."""
+        return grouped_gradients_probe(keras.backend.standardize_dtype(dtype), self.kernel.shape[2], self.filters,
+                                       self.kernel_size, self.strides, self.padding)
 
     def call(self, inputs, training=None):
         if (
@@ -373,7 +436,7 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
 
         def one(pair):
             x, kernel = pair
-            return ops.conv(x[None], kernel, strides=self.strides, padding=self.padding)[0]
+            return conv(x[None], kernel, strides=self.strides, padding=self.padding)[0]
 
         return ops.map(one, (inputs, self._per_sample_kernels(scale)))
 
@@ -387,12 +450,39 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
         kernel = ops.reshape(kernel, (kh, kw, channels, -1))
         x = ops.reshape(ops.transpose(inputs, (1, 2, 0, 3)), (1, height, width, -1))  # (1, H, W, B * C1)
         if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            y = tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper())
+            y = self._tf_grouped_conv(x, kernel)
         else:
-            y = ops.conv(x, kernel, strides=self.strides, padding=self.padding)
+            y = conv(x, kernel, strides=self.strides, padding=self.padding)
         return ops.transpose(ops.reshape(y, (out_h, out_w, -1, self.filters)), (2, 0, 1, 3))
+
+    def _tf_grouped_conv(self, x, kernel):
+        """``tf.nn.conv2d`` of the batch-folded input; where the probe finds no gradient for it here, the
+        forward pass still runs and asking for the gradient raises a ``ValueError`` naming the forms that
+        work, instead of TensorFlow's "Gradients for grouped convolutions are not supported on CPU"."""
+        import tensorflow as tf
+
+        def grouped(x, kernel):
+            return tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper())
+
+        probe = self.grouped_probe(x.dtype)
+        if probe.works or in_xla_context():
+            return grouped(x, kernel)
+        message = (
+            f"{type(self).__name__} {self.name!r}: implementation='grouped' has no gradient on this machine for "
+            f"C1={self.kernel.shape[2]}, filters={self.filters}, kernel_size={self.kernel_size}, "
+            f"strides={self.strides} in {keras.backend.standardize_dtype(x.dtype)} ({probe.reason}). Use "
+            f"implementation='fast' (it chooses a form that works here) or one of 'im2col', 'tapwise', "
+            f"'shifted', 'reference'."
+        )
+
+        @tf.custom_gradient
+        def forward_only(x, kernel):
+            def grad(upstream):
+                raise ValueError(message)
+
+            return grouped(x, kernel), grad
+
+        return forward_only(x, kernel)
 
     def _windows(self, inputs, axis):
         """The ``kh * kw`` shifted (strided) windows of the padded input in the order ``(j, k)`` of

@@ -40,6 +40,7 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
 from keras_attention.utils.fast_ops import conv_same, cotangents, custom_gradients_supported, element_count
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
@@ -200,7 +201,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         s = ops.relu(self.reduce_norm(s, training=training))
         dilation = (self.dilation_rate,) * self._spatial_rank
         for kernel, bias, bn in zip(self.dilated_kernels, self.dilated_biases, self.dilated_norms):
-            s = ops.conv(s, kernel, strides=1, padding="same", dilation_rate=dilation) + bias
+            s = conv(s, kernel, strides=1, padding="same", dilation_rate=dilation) + bias
             s = ops.relu(bn(s, training=training))
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
         return self._gate(x, c, s, spatial_axes, with_attention)

@@ -44,6 +44,7 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
 from keras_attention.utils.fast_ops import (
     conv_same,
@@ -158,7 +159,7 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         mx = ops.max(x, axis=spatial_axes, keepdims=True)
         x = x * ops.sigmoid(self._mlp(avg) + self._mlp(mx))  # eq. 2
         pooled = ops.concatenate([ops.mean(x, axis=-1, keepdims=True), ops.max(x, axis=-1, keepdims=True)], axis=-1)
-        z = ops.conv(pooled, self.spatial_kernel, strides=1, padding="same")
+        z = conv(pooled, self.spatial_kernel, strides=1, padding="same")
         mask = ops.sigmoid(self.spatial_norm(z, training=training))  # eq. 3, (B, *S, 1)
         output = x * mask
         return (output, mask) if with_mask else output

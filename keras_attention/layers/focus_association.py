@@ -39,6 +39,7 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_positive_int, is_shape, shape_str
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.layer_arguments import KernelArguments
 
 
@@ -151,7 +152,7 @@ class FocusAssociation(KernelArguments, keras.layers.Layer):
         else:
             s_next = k
         if self._strides is not None:
-            x = ops.conv(x, self.projection, strides=self._strides, padding="valid")
+            x = conv(x, self.projection, strides=self._strides, padding="valid")
         weight = ops.reshape(k, (-1,) + (1,) * (self._spatial_rank + 1))
         x_next = x + (u - x) * weight  # eq. 9
         return x_next, s_next

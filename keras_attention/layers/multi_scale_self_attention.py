@@ -27,6 +27,7 @@ from keras import ops
 
 from keras_attention.layers.xm2a import check_sequence_shape
 from keras_attention.utils.checks import check_bool, check_positive_int
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.layer_arguments import WeightArguments
 
 
@@ -84,7 +85,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
                 biases.append(ops.cast(bias, x.dtype))
         kernel = ops.concatenate(kernels, axis=-1)  # (2H-1, V, 3 * H * key_dim), roles outermost
         bias = ops.concatenate(biases, axis=0)
-        qkv = ops.conv(x, kernel, strides=1, padding="same") + bias
+        qkv = conv(x, kernel, strides=1, padding="same") + bias
         shape = ops.shape(qkv)
         qkv = ops.reshape(qkv, (shape[0], shape[1], 3, self.num_heads, self.key_dim))
         heads = self._attend(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])  # (B, T, H, C)
@@ -96,7 +97,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         heads = []
         for h in range(self.num_heads):
             q, k, v = (
-                ops.conv(x, ops.cast(self.kernels[role][h], x.dtype), strides=1, padding="same")
+                conv(x, ops.cast(self.kernels[role][h], x.dtype), strides=1, padding="same")
                 + ops.cast(self.biases[role][h], x.dtype)
                 for role in ("query", "key", "value")
             )

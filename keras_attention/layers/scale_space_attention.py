@@ -61,6 +61,7 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int, shape_str, split_input_shapes
+from keras_attention.utils.convolution import conv, depthwise_conv
 from keras_attention.utils.execution import IMPLEMENTATIONS, execution_mode
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 
@@ -791,9 +792,9 @@ class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
         if self.smoothing:
             dilation = (self.dilation_rate,) * self._spatial_rank
             if self.smoothing_mode == "full":
-                z = ops.conv(e, self.kernel, strides=1, padding="same", dilation_rate=dilation)
+                z = conv(e, self.kernel, strides=1, padding="same", dilation_rate=dilation)
             else:
-                z = ops.depthwise_conv(e, self.kernel, strides=1, padding="same", dilation_rate=dilation)
+                z = depthwise_conv(e, self.kernel, strides=1, padding="same", dilation_rate=dilation)
             z = z + self.bias
         else:
             z = e

@@ -67,6 +67,7 @@ from keras_attention.utils.checks import (
     check_positive_int,
     shape_str,
 )
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import execution_mode
 from keras_attention.utils.layer_arguments import WeightArguments
 
@@ -250,7 +251,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
                 kernel = ops.cast(self.head_kernels[h], x.dtype)
                 padded.append(ops.pad(kernel, [[start, longest - length - start], [0, 0], [0, 0]]))
             kernel = padded[0] if len(padded) == 1 else ops.concatenate(padded, axis=-1)
-            outputs.append(ops.conv(x, kernel, strides=1, padding="same"))  # (B, T, len(group) * C)
+            outputs.append(conv(x, kernel, strides=1, padding="same"))  # (B, T, len(group) * C)
         s = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
         return ops.reshape(s, (batch, steps, self.num_heads, self.key_dim)) + bias
 
@@ -284,7 +285,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
             source = x
             if self.variant in POOL_VARIANTS:
                 source = same_average_pool_1d(x, size)
-            heads.append(ops.conv(source, kernel, strides=1, padding="same") + bias)
+            heads.append(conv(source, kernel, strides=1, padding="same") + bias)
         return heads
 
     # ------------------------------------------------------------------ descriptors (eq. 7.5-7.6)

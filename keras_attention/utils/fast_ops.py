@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import in_xla_context
 
 BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row convolution (W/k_w times the flops)
@@ -119,7 +120,7 @@ def banded_conv(x, kernel, dilation=1):
     banded = ops.reshape(banded, (k_h, width * c_in, width * c_out))
     shape = ops.shape(x)
     rows = ops.reshape(x, (shape[0], shape[1], width * c_in))
-    out = ops.conv(rows, banded, strides=1, padding="same", dilation_rate=dilation)
+    out = conv(rows, banded, strides=1, padding="same", dilation_rate=dilation)
     return ops.reshape(out, (shape[0], shape[1], width, c_out))
 
 
@@ -143,7 +144,7 @@ def phase_conv(x, kernel, dilation):
 
 
 def conv_same(x, kernel, dilation=1):
-    """``keras.ops.conv(x, kernel, padding="same", dilation_rate=dilation)`` (stride 1), computed for
+    """``keras.conv(x, kernel, padding="same", dilation_rate=dilation)`` (stride 1), computed for
     images by :func:`banded_conv` (no dilation) or :func:`phase_conv` (dilation) where they apply, and
     under XLA by a dilated :func:`banded_conv` where the phases do not; same values to round-off."""
     if x.ndim == 4:
@@ -156,4 +157,4 @@ def conv_same(x, kernel, dilation=1):
         if out is not None:
             return out
     rank = x.ndim - 2
-    return ops.conv(x, kernel, strides=1, padding="same", dilation_rate=(dilation,) * rank)
+    return conv(x, kernel, strides=1, padding="same", dilation_rate=(dilation,) * rank)

@@ -1,27 +1,35 @@
-"""AWConv2D's fast paths (SPEC §5, issue "Step 10 · Speed") against its per-sample reference path.
+"""AWConv2D's fast paths (AW paper F3, eq. 5) against its per-sample reference path.
 
 ``implementation="reference"`` is the definition ``O[b] = conv(x[b], AK[b])``, one ordinary convolution per
 sample; ``"fast"`` (the default) picks a form per backend, execution mode and shape, and the named forms
 (``"grouped"``, ``"im2col"``, ``"tapwise"``, ``"shifted"``) can be forced. With the same weights, each must
 give the reference's output, the gradients w.r.t. the input and every trainable weight, and the
-BatchNormalization moving statistics to 1e-5, eagerly, in a ``tf.function`` and under XLA.
+BatchNormalization moving statistics, eagerly, in a ``tf.function`` and under XLA, to float32 rounding
+(``tests/tolerance.py``: measured against a float64 twin of the reference). ``"grouped"`` is checked only
+where TensorFlow can differentiate it here (``AWConv2D.grouped_probe``); elsewhere those cases are skipped
+with the probe's reason, and ``test_grouped_probe_*`` check what the layer does on either answer.
 """
 
 import gc
+import os
+import subprocess
+import sys
+import textwrap
 import weakref
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from test_aw_conv import randomise_bn
+from tolerance import assert_close, float64_twin
 
 from keras_attention.layers import aw_conv
-from keras_attention.layers.aw_conv import IMPLEMENTATIONS, AWConv2D
+from keras_attention.layers.aw_conv import IMPLEMENTATIONS, AWConv2D, GroupedProbe
 from keras_attention.utils.execution import in_xla_context
 
 MODES = ("eager", "graph", "xla")
-TOL = {"atol": 1e-5, "rtol": 1e-5}
 
 
 def _pair(rng, x_shape, implementation, **kwargs):
@@ -52,24 +60,37 @@ def _step(layer, mode, training):
     return tf.function(step, jit_compile=(mode == "xla"))
 
 
+def _skip_without_grouped_gradients(layer, mode, implementation):
+    """A forced ``"grouped"`` outside XLA needs TensorFlow's grouped-convolution gradients on this machine."""
+    if implementation == "grouped" and mode != "xla":
+        probe = layer.grouped_probe("float32")
+        if not probe.works:
+            pytest.skip(f"no grouped-convolution gradients here: {probe.reason}")
+
+
 def _compare(rng, x_shape, implementation, mode, training=True, **kwargs):
     reference, other = _pair(rng, x_shape, implementation, **kwargs)
-    x = tf.constant(rng.standard_normal(x_shape).astype("float32"))
+    _skip_without_grouped_gradients(other, mode, implementation)
+    exact = float64_twin(lambda **kw: AWConv2D(implementation="reference", **kwargs, **kw), reference,
+                         lambda layer: layer.build(x_shape))
+    x = rng.standard_normal(x_shape)
     out_shape = reference.compute_output_shape(x_shape)
-    w = tf.constant(rng.standard_normal(out_shape).astype("float32"))
-    expected = [np.asarray(t) for t in _step(reference, "eager", training)(x, w)]
-    got = [np.asarray(t) for t in _step(other, mode, training)(x, w)]
+    w = rng.standard_normal(out_shape)
+    x32, w32 = tf.constant(x.astype("float32")), tf.constant(w.astype("float32"))
+    exact_values = [np.asarray(t) for t in _step(exact, "eager", training)(tf.constant(x), tf.constant(w))]
+    expected = [np.asarray(t) for t in _step(reference, "eager", training)(x32, w32)]
+    got = [np.asarray(t) for t in _step(other, mode, training)(x32, w32)]
     names = ["output", "d/dx"] + [f"d/d{v.path}" for v in reference.trainable_weights]
-    assert len(got) == len(expected) == len(names)
-    for name, a, b in zip(names, got, expected):
+    assert len(got) == len(expected) == len(exact_values) == len(names)
+    for name, a, b, e in zip(names, got, expected, exact_values):
         assert a.shape == b.shape, name
-        np.testing.assert_allclose(a, b, err_msg=f"{implementation} {mode}: {name}", **TOL)
+        assert_close(a, b, exact=e, err_msg=f"{implementation} {mode}: {name}")
     # the BatchNormalization updates (training) or reads (inference) the same moving statistics
-    for bn_ref, bn_other in ((reference.bn1, other.bn1), (reference.bn2, other.bn2)):
-        for v_ref, v_other in ((bn_ref.moving_mean, bn_other.moving_mean),
-                               (bn_ref.moving_variance, bn_other.moving_variance)):
-            np.testing.assert_allclose(np.asarray(v_other), np.asarray(v_ref), **TOL)
-    return other, x
+    for layers in zip((reference.bn1, reference.bn2), (other.bn1, other.bn2), (exact.bn1, exact.bn2)):
+        for stat in ("moving_mean", "moving_variance"):
+            v_ref, v_other, v_exact = (np.asarray(getattr(bn, stat)) for bn in layers)
+            assert_close(v_other, v_ref, exact=v_exact, err_msg=f"{implementation} {mode}: {stat}")
+    return other, x32
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -141,7 +162,7 @@ def test_fast_form_choice(rng, monkeypatch):
     small = AWConv2D(64, 3)
     small.build((2, 4, 4, 64))
     x_big, x_small = tf.zeros((2, 16, 16, 8)), tf.zeros((2, 4, 4, 64))
-    expected_kernel_form = "grouped" if aw_conv._tf_grouped_gradients("float32") else "im2col"
+    expected_kernel_form = "grouped" if big.grouped_probe("float32").works else "im2col"
     assert big.fast_form(x_big) == expected_kernel_form
     assert small.fast_form(x_small) == "tapwise"
     forms = {}
@@ -153,9 +174,91 @@ def test_fast_form_choice(rng, monkeypatch):
 
     xla(x_big)
     assert forms["xla"] == "im2col"
-    # without differentiable grouped convolutions (no oneDNN, float16 on the CPU), im2col instead
-    monkeypatch.setattr(aw_conv, "_tf_grouped_gradients", lambda dtype: False)
-    assert big.fast_form(x_big) == "im2col"
+
+
+@pytest.fixture
+def fresh_probes(monkeypatch):
+    """An empty probe cache for the test (and the real one back afterwards)."""
+    monkeypatch.setattr(aw_conv, "_GROUPED_PROBES", {})
+
+
+@pytest.mark.parametrize("works", [True, False], ids=["probe-yes", "probe-no"])
+def test_grouped_probe_answer_decides_the_fast_form(works, monkeypatch, fresh_probes, rng):
+    """Both answers of the probe: ``fast`` takes ``grouped`` only on yes, else ``im2col``; each structure is
+    probed once (cached), and the probe is asked with the layer's group structure."""
+    asked = []
+
+    def fake(dtype, channels, filters, kernel_size, strides, padding):
+        asked.append((dtype, channels, filters, kernel_size, strides, padding))
+        return GroupedProbe(works, "" if works else "Gradients for grouped convolutions are not supported on CPU")
+
+    monkeypatch.setattr(aw_conv, "_try_grouped_gradients", fake)
+    layer = AWConv2D(4, (3, 2), strides=(1, 2))
+    layer.build((2, 16, 16, 8))
+    x = tf.zeros((2, 16, 16, 8))
+    assert layer.fast_form(x) == ("grouped" if works else "im2col")
+    assert layer.fast_form(x) == ("grouped" if works else "im2col")
+    assert asked == [("float32", 8, 4, (3, 2), (1, 2), "same")]
+    if not works:  # on "no" the layer still trains: fast takes a form with gradients
+        x = tf.constant(rng.standard_normal((2, 16, 16, 8)).astype("float32"))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True))
+        assert all(g is not None for g in tape.gradient(loss, layer.trainable_weights))
+
+
+def test_forced_grouped_without_gradients_runs_forward_and_names_the_forms_that_work(monkeypatch, fresh_probes, rng):
+    """Where the probe says no, a forced ``"grouped"`` still predicts (forward only) and asking for its
+    gradient raises a ValueError naming the layer, the reason and the forms that work."""
+    monkeypatch.setattr(aw_conv, "_try_grouped_gradients",
+                        lambda *key: GroupedProbe(False, "Gradients for grouped convolutions are not supported on CPU"))
+    x_shape = (3, 7, 9, 5)
+    reference, grouped = _pair(rng, x_shape, "grouped", filters=4, kernel_size=3, use_bias=True)
+    x = tf.constant(rng.standard_normal(x_shape).astype("float32"))
+    assert_close(np.asarray(grouped(x, training=False)), np.asarray(reference(x, training=False)))
+    for mode in ("eager", "graph"):
+        with pytest.raises(ValueError) as error:
+            _step(grouped, mode, True)(x, tf.ones(reference.compute_output_shape(x_shape)))
+        message = str(error.value)
+        assert "implementation='grouped' has no gradient on this machine" in message, message
+        assert "not supported on CPU" in message and "'im2col'" in message and "'fast'" in message, message
+
+
+REAL_NO_SCRIPT = """
+import numpy as np, tensorflow as tf
+from keras_attention.layers.aw_conv import AWConv2D
+if tf.config.list_logical_devices("GPU"):
+    print("GPU"); raise SystemExit
+layer = AWConv2D(4, 3, implementation="grouped")
+x = tf.constant(np.random.default_rng(0).standard_normal((3, 7, 9, 5)).astype("float32"))
+layer.build(x.shape)
+probe = layer.grouped_probe("float32")
+print("probe", probe.works, probe.reason)
+fast = AWConv2D(4, 3)
+fast.build(x.shape)
+print("fast", fast.fast_form(x))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(layer(x, training=True))
+try:
+    tape.gradient(loss, layer.trainable_weights)
+    print("gradient ok")
+except ValueError as error:
+    print("error", str(error))
+"""
+
+
+def test_grouped_probe_says_no_with_tensorflows_own_cpu_kernels():
+    """The probe's "no" for real: with oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) TensorFlow's own CPU kernels
+    have no grouped-convolution gradients. The probe finds that, ``fast`` picks ``im2col``, and a forced
+    ``grouped`` gives the package's error instead of TensorFlow's."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(REAL_NO_SCRIPT)], capture_output=True, text=True,
+                          env=env, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("probe False") and "grouped convolutions are not supported" in lines[0], lines
+    assert lines[1] == "fast im2col", lines
+    assert lines[2].startswith("error ") and "'im2col'" in lines[2], lines
 
 
 def test_fast_path_in_eager_mode_retraces_per_batch_size_and_frees_layers(rng):
