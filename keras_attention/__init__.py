@@ -15,7 +15,7 @@ errors answer at once, and registers the classes before it loads or builds a mod
 import os
 import sys
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def _started_as_command():

@@ -228,11 +228,13 @@ def test_every_copy_source_exists_in_the_build_context(dockerfile):
         for source in parts[:-1]:
             assert (ROOT / source).exists(), f"COPY source {source!r} does not exist in {ROOT}"
             copied.add(Path(source).as_posix().rstrip("/"))
-    # what `pip install .` reads: the build files, the package and every `file:` setup.cfg refers to
+    # what `pip install .` reads: the build files, the package, every `file:` setup.cfg refers to and the
+    # license_files
     needed = {"setup.cfg", "pyproject.toml", "keras_attention"}
     for section in setup_cfg().sections():
         for value in setup_cfg()[section].values():
             needed.update(m.strip() for m in re.findall(r"file:\s*([^\s,]+)", value))
+    needed.update(cfg_list(setup_cfg()["metadata"].get("license_files", "")))
     assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
 
 
