@@ -86,7 +86,7 @@ def test_sdist_holds_the_licence_and_the_whole_test_tree(dists):
     top = f"keras_attention-{_version()}"
     inside = {name[len(top) + 1:] for name in names if name.startswith(top + "/")}
     assert {"LICENSE", "keras_attention/py.typed", "setup.cfg", "pyproject.toml", "README.md", "README.pypi.md",
-            "CHANGELOG.md"} <= inside
+            "CHANGELOG.md", "constraints/floors.txt"} <= inside
     assert {f"keras_attention/data/bundled/fashion-mnist/{name}" for name in SLICE} <= inside
     # every file of tests/ on disk (conftest, helpers, tests/data/, every test), and what the tests read
     wanted = {p.relative_to(ROOT).as_posix() for folder in ("tests", "notebooks", "docker", "benchmarks")
