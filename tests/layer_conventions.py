@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from backend import BACKEND, JIT_BACKENDS, gradients, jit_call, tensorflow_bfloat16, to_numpy
 from backend import as_list as _as_list
+from tolerance import assert_close
 
 
 def _functional(make_layer, inputs):
@@ -34,7 +35,7 @@ def _outputs(model, inputs, **kw):
     return [to_numpy(o) for o in _as_list(model(inputs, **kw))]
 
 
-def check_layer_conventions(make_layer, inputs, tmp_path, *, atol=1e-5, training_target=True):
+def check_layer_conventions(make_layer, inputs, tmp_path, *, training_target=True):
     arrays = _as_list(inputs)
     feed = arrays if isinstance(inputs, (list, tuple)) else arrays[0]
 
@@ -57,7 +58,7 @@ def check_layer_conventions(make_layer, inputs, tmp_path, *, atol=1e-5, training
     jitted = jit_call(lambda x: model(x, training=False), feed)
     if jitted is not None:
         for a, b in zip(expected, _as_list(jitted)):
-            np.testing.assert_allclose(a, b, atol=atol, rtol=1e-5)
+            assert_close(b, a, err_msg="XLA vs eager")
     if training_target:
         first = keras.Model(model.inputs, _as_list(model.outputs)[0])
         first.compile(optimizer="sgd", loss="mse", jit_compile=BACKEND in JIT_BACKENDS)

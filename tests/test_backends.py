@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tolerance import assert_close
 
 from keras_attention.layers import CBAM, SAN
 
@@ -181,19 +182,20 @@ def test_weights_saved_under_tensorflow_load_under_every_backend(tmp_path):
                                                                      training=False)))
             """,
         )
-        np.testing.assert_allclose(np.load(out), expected, rtol=1e-5, atol=1e-6, err_msg=backend)
+        assert_close(np.load(out), expected, err_msg=backend)
 
 
 JIT_SCRIPT = """
 import numpy as np, keras
 from test_backends import _san_cbam_model
+from tolerance import assert_close
 keras.utils.set_random_seed(3)
 model = _san_cbam_model()
 x = np.random.default_rng(1).normal(size=(4, 12, 12, 2)).astype("float32")
 eager = keras.ops.convert_to_numpy(model(x, training=False))
 model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=True)
 assert model.jit_compile, "jit_compile was turned off"
-np.testing.assert_allclose(model.predict(x, verbose=0), eager, rtol=1e-5, atol=1e-6)
+assert_close(model.predict(x, verbose=0), eager, err_msg="XLA vs eager")
 loss = model.fit(x, np.arange(4) % 3, batch_size=4, epochs=1, verbose=0).history["loss"][0]
 assert np.isfinite(loss)
 print("ok", keras.backend.backend())

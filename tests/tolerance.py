@@ -13,8 +13,10 @@ dtype (float32: ``2**-23``) times the *scale* of what is compared:
   the tensor itself does not show the size of the terms. Then the caller passes ``exact=``: the same quantity
   computed in float64 (a float64 twin of the reference path, or the numpy reference). The float32 reference's
   own distance from the exact value *measures* the float32 rounding of that quantity, and ``actual`` may be
-  off the exact value by ``SLACK`` times that much (a different order of the same sums rounds differently,
-  by the same order of magnitude), or by the ``ulps`` rule, whichever is larger.
+  off the exact value by ``SLACK`` times that much, or by the ``ulps`` rule, whichever is larger. A different
+  order of the same sums rounds by the same order of magnitude, but one draw of the reference's rounding is a
+  noisy measure of it: on a bias gradient that is exactly 0, the fast path's rounding was seen at 4.5 times
+  the reference's (7.5e-6 against 1.7e-6), hence ``SLACK = 16``.
 
 Why ``ULPS = 64`` (7.6e-6 relative to the scale): the layers' outputs and gradients come out of a few chained
 reductions of 10-1000 terms each; their float32 results differ between two orders of summation by up to
@@ -27,7 +29,7 @@ and ``tests/test_tolerance.py`` checks that such a gradient is rejected.
 import numpy as np
 
 ULPS = 64
-SLACK = 4.0
+SLACK = 16.0
 _EPS = {
     "float64": float(np.finfo(np.float64).eps),
     "float32": float(np.finfo(np.float32).eps),
@@ -58,6 +60,15 @@ def _dtype_of(x, default="float32"):
     return name if name in _EPS else default
 
 
+def _broadcast(values, shape, what):
+    """``values`` as ``shape`` (a scalar or a broadcastable reference, e.g. ``1.0`` for a row sum); the
+    checked value itself is never broadcast."""
+    try:
+        return np.broadcast_to(values, shape)
+    except ValueError:
+        raise AssertionError(f"{what} of shape {values.shape} does not match the shape {shape}") from None
+
+
 def tolerance(expected, *, magnitude=None, dtype="float32", ulps=ULPS):
     """The absolute tolerance of a ``dtype`` computation of ``expected``: ``ulps * eps(dtype) * scale``, with
     ``scale = magnitude`` (a number, or an array broadcastable to ``expected``) or, by default, the largest
@@ -85,7 +96,7 @@ def assert_close(actual, expected, *, exact=None, magnitude=None, dtype=None, ul
         err_msg: said first in the failure message.
 
     Raises:
-        AssertionError: shapes differ, NaN / inf positions differ, or an entry is off by more than the
+        AssertionError: ``expected`` / ``exact`` do not broadcast to ``actual``'s shape, NaN / inf positions differ, or an entry is off by more than the
             tolerance; the message names the worst entry, both values, the tolerance and its scale.
     """
     got = _array(actual)
@@ -95,12 +106,11 @@ def assert_close(actual, expected, *, exact=None, magnitude=None, dtype=None, ul
         if dtype == "float64":
             dtype = "float32"  # float64 data of a float32 computation: the float32 rule
     prefix = f"{err_msg}: " if err_msg else ""
-    assert got.shape == want.shape, f"{prefix}shape {got.shape} != expected {want.shape}"
+    want = _broadcast(want, got.shape, f"{prefix}expected")
     target = want
     measured = 0.0
     if exact is not None:
-        target = _array(exact)
-        assert target.shape == want.shape, f"{prefix}exact shape {target.shape} != expected {want.shape}"
+        target = _broadcast(_array(exact), got.shape, f"{prefix}exact")
         finite = np.isfinite(want) & np.isfinite(target)
         measured = float(np.max(np.abs(want - target)[finite], initial=0.0))
     limit = tolerance(target, magnitude=magnitude, dtype=dtype, ulps=ulps)

@@ -8,6 +8,7 @@ import pytest
 from backend import backends, jit_call, to_numpy
 from keras import ops
 from numpy_reference import relu, sigmoid
+from tolerance import assert_close
 
 from keras_attention.layers.aw_conv import AWConv2D, adaptive_pool_bins, adaptive_pool_matrix
 
@@ -74,7 +75,7 @@ def test_adaptive_pool_bins_like_pytorch():
     assert adaptive_pool_bins(6, 3) == [(0, 2), (2, 4), (4, 6)]
     assert adaptive_pool_bins(7, 3) == [(0, 3), (2, 5), (4, 7)]  # overlapping bins
     assert adaptive_pool_bins(2, 3) == [(0, 1), (0, 2), (1, 2)]  # fewer inputs than outputs
-    np.testing.assert_allclose(adaptive_pool_matrix(5, 2), [[1 / 3] * 3 + [0, 0], [0, 0] + [1 / 3] * 3])
+    assert_close(adaptive_pool_matrix(5, 2), [[1 / 3] * 3 + [0, 0], [0, 0] + [1 / 3] * 3])
 
 
 @backends
@@ -98,12 +99,12 @@ def test_awconv_matches_per_sample_reference(rng, kernel_size, strides, padding,
     expected = ref_awconv(x, layer)
     got = to_numpy(layer(x, training=False))
     assert got.shape == expected.shape == layer.compute_output_shape(x.shape)
-    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    assert_close(got, expected)
     attention = to_numpy(layer.attention(x, training=False))
-    np.testing.assert_allclose(attention, ref_attention(x, layer), atol=1e-6)
+    assert_close(attention, ref_attention(x, layer))
     jitted = jit_call(lambda t: layer(t, training=False), x)  # None under torch (no XLA)
     if jitted is not None:
-        np.testing.assert_allclose(jitted, expected, atol=1e-5, rtol=1e-5)
+        assert_close(jitted, expected)
 
 
 @backends
@@ -114,7 +115,7 @@ def test_awconv_training_uses_batch_statistics(rng):
     randomise_bn(layer, rng)
     assert layer.pointwise1.shape == (16, 8)  # max(8, 16 // 4)
     expected = ref_awconv(x, layer, training=True)
-    np.testing.assert_allclose(to_numpy(layer(x, training=True)), expected, atol=1e-5, rtol=1e-5)
+    assert_close(to_numpy(layer(x, training=True)), expected)
     # and it differs from the inference-mode output, so the check above is not vacuous
     assert np.abs(ref_awconv(x, layer, training=False) - expected).max() > 1e-3
 
@@ -129,7 +130,7 @@ def test_awconv_is_conv_with_attention_scaled_kernel(rng):
     for b in range(2):
         plain = to_numpy(ops.conv(x[b : b + 1], kernel, padding="same"))
         extra = to_numpy(ops.conv(x[b : b + 1], kernel * a[b][:, :, None, :], padding="same"))
-        np.testing.assert_allclose(y[b : b + 1], plain + extra, atol=1e-5, rtol=1e-5)
+        assert_close(y[b : b + 1], plain + extra)
 
 
 def test_awconv_errors():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from backend import backends, to_numpy
 from numpy_reference import relu, sigmoid
+from tolerance import assert_close
 
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
@@ -160,9 +161,9 @@ def test_masks_lie_in_unit_interval_and_bam_gain_in_one_two(rank, rng):
         if cls is BAM:
             gain = out / x
             assert np.all((gain >= 1.0 - 1e-6) & (gain <= 2.0 + 1e-6))
-            np.testing.assert_allclose(out, x * (1.0 + att), rtol=1e-6, atol=1e-6)
+            assert_close(out, x * (1.0 + att))
         if cls is SqueezeExcitation:
-            np.testing.assert_allclose(out, x * att, rtol=1e-6, atol=1e-6)
+            assert_close(out, x * att)
 
 
 # ============================================================================ numpy references
@@ -177,8 +178,8 @@ def test_matches_numpy_reference_in_inference(kind, rank, rng):
     randomise(layer, rng)
     out, att = layer(x, training=False)
     ref_out, ref_att = ref(x.astype("float64"), named_weights(layer))
-    np.testing.assert_allclose(to_numpy(att), np.broadcast_to(ref_att, att.shape), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(to_numpy(out), ref_out, rtol=1e-5, atol=1e-5)
+    assert_close(to_numpy(att), np.broadcast_to(ref_att, att.shape))
+    assert_close(to_numpy(out), ref_out)
 
 
 @backends
@@ -191,13 +192,13 @@ def test_training_uses_batch_statistics_and_updates_moving_ones(kind, rng):
     randomise(layer, rng)
     before = named_weights(layer)
     out = to_numpy(layer(x, training=True))
-    np.testing.assert_allclose(out, ref(x.astype("float64"), before, training=True)[0], rtol=1e-4, atol=1e-5)
+    assert_close(out, ref(x.astype("float64"), before, training=True)[0])
     after = named_weights(layer)
     moving = [k for k in before if k.endswith("moving_mean")]
     assert moving and all(not np.allclose(before[k], after[k]) for k in moving)
     # inference keeps the moving statistics and differs from the batch-statistics output
     inference = to_numpy(layer(x, training=False))
-    np.testing.assert_allclose(inference, ref(x.astype("float64"), after)[0], rtol=1e-5, atol=1e-5)
+    assert_close(inference, ref(x.astype("float64"), after)[0])
     assert not np.allclose(inference, out, atol=1e-3)
 
 
@@ -216,7 +217,7 @@ def test_bam_dilation_reaches_four_steps_away():
     scale = 1.0 / math.sqrt(1.0 + EPS)
     inside = sigmoid(scale**3)  # ones through three BatchNorms (mean 0, variance 1, gamma 1)
     expected = np.where(np.arange(13) + 4 < 13, inside, sigmoid(0.0))  # t + 4 beyond the end is padding
-    np.testing.assert_allclose(s, expected, rtol=1e-6)
+    assert_close(s, expected)
 
 
 # ============================================================================ hand-set weights
@@ -229,9 +230,9 @@ def test_se_with_hand_set_weights():
     layer.squeeze_kernel.assign([[1.0], [1.0]])
     layer.excite_kernel.assign([[1.0, -1.0]])
     out, scale = layer(x)
-    np.testing.assert_allclose(to_numpy(scale).ravel(), [0.9975273768, 0.0024726232], rtol=1e-6)
+    assert_close(to_numpy(scale).ravel(), [0.9975273768, 0.0024726232])
     expected = np.array([[[[0.9975273768, 0.0074178696]], [[2.9925821304, 0.0123631160]]]])
-    np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-6)
+    assert_close(to_numpy(out), expected)
 
 
 @backends
@@ -250,10 +251,10 @@ def test_cbam_with_hand_set_weights():
     out, mask = layer(x, training=False)
     scale = 1.0 / math.sqrt(1.0 + EPS)
     expected_mask = sigmoid(np.array([1.0, -0.5]) * scale)  # ~ [0.7310585786, 0.3775406688]
-    np.testing.assert_allclose(expected_mask, [0.7310585786, 0.3775406688], atol=1e-5)
-    np.testing.assert_allclose(to_numpy(mask)[0, :, 0], expected_mask, rtol=1e-6)
+    assert_close(expected_mask, [0.7310585786, 0.3775406688])
+    assert_close(to_numpy(mask)[0, :, 0], expected_mask)
     expected = np.array([[0.5, 1.5], [-1.0, 0.0]]) * expected_mask[:, None]
-    np.testing.assert_allclose(to_numpy(out)[0], expected, rtol=1e-6)
+    assert_close(to_numpy(out)[0], expected)
 
 
 @backends
@@ -269,8 +270,8 @@ def test_bam_with_hand_set_weights():
     layer.channel_bias_2.assign([1.0, -1.0])
     layer.spatial_bias.assign([0.5])
     out, att = layer(x, training=False)
-    np.testing.assert_allclose(to_numpy(att), np.broadcast_to([0.8175744762, 0.3775406688], x.shape), rtol=1e-6)
-    np.testing.assert_allclose(to_numpy(out), x * np.array([1.8175744762, 1.3775406688]), rtol=1e-6)
+    assert_close(to_numpy(att), np.broadcast_to([0.8175744762, 0.3775406688], x.shape))
+    assert_close(to_numpy(out), x * np.array([1.8175744762, 1.3775406688]))
 
 
 # ============================================================================ errors

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from backend import backends, to_numpy
 from numpy_reference import relu, sigmoid
+from tolerance import assert_close
 
 from keras_attention.layers.focus_association import FocusAssociation, projection_strides
 
@@ -37,8 +38,8 @@ def test_fa_first_block_matches_eq_5_to_9(rng):
     assert w["focus_w1"].shape == (8, 2) and w["focus_w2"].shape == (2, 1)
     assert set(w) == {"focus_w1", "focus_w2"}  # no association, no projection for block 1
     ref_x, ref_s = ref_fa(x, u, None, w["focus_w1"], w["focus_w2"])
-    np.testing.assert_allclose(to_numpy(x_next), ref_x, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(s_next), ref_s, atol=1e-6)
+    assert_close(to_numpy(x_next), ref_x)
+    assert_close(to_numpy(s_next), ref_s)
     assert s_next.shape == (3, 1)
     # k lies strictly between 0 and 1, so x_next lies between x and u element-wise
     lo, hi = np.minimum(x, u) - 1e-6, np.maximum(x, u) + 1e-6
@@ -56,8 +57,8 @@ def test_fa_later_block_with_association(rng):
     assert w["association_w3"].shape == (4, 16) and w["association_w4"].shape == (16, 1)
     assert w["focus_w1"].shape == (6, 3)
     ref_x, ref_s = ref_fa(x, u, s, w["focus_w1"], w["focus_w2"], w["association_w3"], w["association_w4"])
-    np.testing.assert_allclose(to_numpy(x_next), ref_x, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(s_next), ref_s, atol=1e-6)
+    assert_close(to_numpy(x_next), ref_x)
+    assert_close(to_numpy(s_next), ref_s)
     np.testing.assert_array_equal(to_numpy(s_next)[:, :3], s)  # s_next = [s, k]
     assert layer.compute_output_shape([x.shape, u.shape, s.shape]) == ((2, 4, 4, 6), (2, 4))
 
@@ -85,8 +86,8 @@ def test_fa_projection_when_shapes_differ(rng, x_shape, u_shape, strides):
         x, u, s, w["focus_w1"], w["focus_w2"], w["association_w3"], w["association_w4"],
         w["projection_kernel"], strides,
     )
-    np.testing.assert_allclose(to_numpy(x_next), ref_x, atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(s_next), ref_s, atol=1e-6)
+    assert_close(to_numpy(x_next), ref_x)
+    assert_close(to_numpy(s_next), ref_s)
     assert x_next.shape == u_shape
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from backend import backends, to_numpy
 from layer_conventions import check_layer_conventions
+from tolerance import assert_close
 
 from keras_attention.layers import PositionalEncoding
 from keras_attention.layers.positional_encoding import sinusoidal_table
@@ -31,17 +32,17 @@ def test_sinusoidal_channels_follow_the_formula(rng):
     assert out.shape == (3, 17, 8)
     np.testing.assert_array_equal(out[..., :2], x)  # the series is kept as it was
     for b in range(3):
-        np.testing.assert_allclose(out[b, :, 2:], _vaswani(17, 6), atol=2e-6)
+        assert_close(out[b, :, 2:], _vaswani(17, 6))
     # a few values by hand: t = 0 gives (0, 1) pairs; t = 1, first pair: (sin 1, cos 1)
-    np.testing.assert_allclose(out[0, 0, 2:], [0, 1, 0, 1, 0, 1], atol=1e-7)
-    np.testing.assert_allclose(out[0, 1, 2:4], [math.sin(1.0), math.cos(1.0)], atol=1e-6)
-    np.testing.assert_allclose(sinusoidal_table(17, 6), _vaswani(17, 6), atol=1e-12)
+    assert_close(out[0, 0, 2:], [0, 1, 0, 1, 0, 1])
+    assert_close(out[0, 1, 2:4], [math.sin(1.0), math.cos(1.0)])
+    assert_close(sinusoidal_table(17, 6), _vaswani(17, 6))
 
 
 def test_max_wavelength_sets_the_frequencies(rng):
     x = np.zeros((1, 40, 1), "float32")
     out = to_numpy(PositionalEncoding(channels=4, max_wavelength=100.0)(x))[0, :, 1:]
-    np.testing.assert_allclose(out, _vaswani(40, 4, base=100.0), atol=2e-6)
+    assert_close(out, _vaswani(40, 4, base=100.0))
 
 
 def test_sinusoidal_takes_any_length_and_has_no_weights():
@@ -51,7 +52,7 @@ def test_sinusoidal_takes_any_length_and_has_no_weights():
     assert layer.weights == [] and model.output.shape == (None, None, 11)
     for steps in (5, 31):
         out = to_numpy(model(np.ones((2, steps, 3), "float32")))
-        np.testing.assert_allclose(out[0, :, 3:], _vaswani(steps, 8), atol=3e-6)
+        assert_close(out[0, :, 3:], _vaswani(steps, 8))
 
 
 @backends

@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tolerance import assert_close
 
 from keras_attention.layers import BAM, CBAM, SAN, SqueezeExcitation
 
-TOL = {"rtol": 1e-6, "atol": 1e-6}
 IMAGE = (8, 8, 3)
 
 
@@ -71,7 +71,7 @@ def _assert_pairs_equal(got, expected):
     """``got`` is a pair ``(output, attention)`` equal to ``expected``."""
     assert isinstance(got, (list, tuple)) and len(got) == 2
     for a, b in zip(got, expected):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), **TOL)
+        assert_close(np.asarray(a), np.asarray(b))
 
 
 def _call(layer, x, **kwargs):
@@ -119,7 +119,7 @@ def test_call_argument_on_a_trained_model_equals_a_constructed_twin(kind, implem
     # the call argument overrides the constructor either way; None keeps the constructor's choice
     single = twin(x, return_attention=False)
     assert not isinstance(single, (list, tuple))
-    np.testing.assert_allclose(np.asarray(single), np.asarray(expected[0]), **TOL)
+    assert_close(np.asarray(single), np.asarray(expected[0]))
     assert isinstance(twin(layer.input, return_attention=False), keras.KerasTensor)
     assert isinstance(twin(x, return_attention=None), tuple)
     assert not isinstance(layer(x, return_attention=None), (list, tuple))
@@ -129,7 +129,7 @@ def test_call_argument_on_a_trained_model_equals_a_constructed_twin(kind, implem
     want = _gradients(lambda t: _call(twin, t), x, twin.trainable_weights)
     assert len(got) == len(want)
     for a, b in zip(got, want):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+        assert_close(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.parametrize("kind", sorted(MAKERS))

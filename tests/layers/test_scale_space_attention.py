@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from backend import backends, tensorflow_only, to_numpy
+from tolerance import assert_close
 
 from keras_attention.layers import SAN, ScaleSpaceAttention
 from keras_attention.layers.scale_space_attention import soft_extrema_weights, spatial_alignment
@@ -130,8 +131,8 @@ def test_matches_numpy_reference_for_every_valid_switch_combination(rng, rank, f
     )
     out, mask = layer([previous, current])
     ref_out, ref_mask = ref_san(previous.astype(np.float64), current.astype(np.float64), layer)
-    np.testing.assert_allclose(to_numpy(mask), ref_mask, atol=2e-6)
-    np.testing.assert_allclose(to_numpy(out), ref_out, atol=2e-6)
+    assert_close(to_numpy(mask), ref_mask)
+    assert_close(to_numpy(out), ref_out)
     assert layer.dilation_rate == (1 if variant == "c" else 2)
 
 
@@ -142,8 +143,8 @@ def test_channel_alignment_with_different_channel_counts(rng, rank):
     layer = SAN(variant="d", return_attention=True)
     out, mask = layer([previous, current])
     ref_out, ref_mask = ref_san(previous.astype(np.float64), current.astype(np.float64), layer)
-    np.testing.assert_allclose(to_numpy(out), ref_out, atol=2e-6)
-    np.testing.assert_allclose(to_numpy(mask), ref_mask, atol=2e-6)
+    assert_close(to_numpy(out), ref_out)
+    assert_close(to_numpy(mask), ref_mask)
     assert layer.kernel.shape == (3,) * rank + (5, 5)
 
 
@@ -159,8 +160,8 @@ def test_spatial_alignment_pool_and_crop(rng, prev_spatial, spatial, kind):
     layer = SAN(return_attention=True)
     out, mask = layer([previous, current])
     ref_out, ref_mask = ref_san(previous.astype(np.float64), current.astype(np.float64), layer)
-    np.testing.assert_allclose(to_numpy(mask), ref_mask, atol=2e-6)
-    np.testing.assert_allclose(to_numpy(out), ref_out, atol=2e-6)
+    assert_close(to_numpy(mask), ref_mask)
+    assert_close(to_numpy(out), ref_out)
 
 
 def test_alignment_rule_order_and_values():
@@ -184,10 +185,10 @@ def test_soft_extrema_hand_computed_values():
     assert alpha[0, 1] == pytest.approx(5 / 9)
     # rank 1: [3, 1, 2] -> 3 >= {0,3,1}: 3/3; 1 >= {1}: 1/3; 2 >= {1,2,0}: 3/3
     seq = np.array([3.0, 1.0, 2.0], "float32").reshape(1, 3, 1)
-    np.testing.assert_allclose(to_numpy(soft_extrema_weights(seq, 1))[0, :, 0], [1.0, 1 / 3, 1.0])
+    assert_close(to_numpy(soft_extrema_weights(seq, 1))[0, :, 0], [1.0, 1 / 3, 1.0])
     # negative values (no-Abs): padding zeros are no longer always below
     neg = np.array([-1.0, -3.0, 2.0], "float32").reshape(1, 3, 1)
-    np.testing.assert_allclose(to_numpy(soft_extrema_weights(neg, 1))[0, :, 0], [2 / 3, 1 / 3, 1.0])
+    assert_close(to_numpy(soft_extrema_weights(neg, 1))[0, :, 0], [2 / 3, 1 / 3, 1.0])
 
 
 @tensorflow_only
@@ -212,10 +213,10 @@ def test_alpha_carries_no_gradient_but_the_difference_does(rng, rank):
     a = ref_alpha(d)
     s = 1 / (1 + np.exp(-a * d))
     ds = s * (1 - s) * a * np.sign(current - p)
-    np.testing.assert_allclose(to_numpy(g_cur), s + current * ds, atol=1e-5)
+    assert_close(to_numpy(g_cur), s + current * ds)
     # and d(loss)/d(previous[c']) = -(1/C') sum_c x_c * sig'(e_c) * alpha_c * sign(x_c - p)
     expected_prev = np.repeat(-(current * ds).sum(-1, keepdims=True) / previous.shape[-1], previous.shape[-1], -1)
-    np.testing.assert_allclose(to_numpy(g_prev), expected_prev, atol=1e-5)
+    assert_close(to_numpy(g_prev), expected_prev)
     assert np.abs(to_numpy(g_prev)).sum() > 0
 
 
@@ -335,8 +336,8 @@ def test_unknown_spatial_sizes_align_at_call_time_like_static_shapes(rng, rank, 
         static.set_weights(model.get_weights())
         x = rng.normal(size=(2,) + spatial + (1,)).astype("float32")
         expected = to_numpy(static(x))
-        np.testing.assert_allclose(to_numpy(model(x)), expected, atol=1e-6)  # eager: sizes known at call
-        np.testing.assert_allclose(to_numpy(graph(x)), expected, atol=1e-6)  # graph: sizes symbolic
+        assert_close(to_numpy(model(x)), expected)  # eager: sizes known at call
+        assert_close(to_numpy(graph(x)), expected)  # graph: sizes symbolic
 
 
 @tensorflow_only
@@ -351,8 +352,8 @@ def test_unknown_spatial_sizes_under_jit_compile(rng, rank, case):
         static.set_weights(model.get_weights())
         x = rng.normal(size=(2,) + spatial + (1,)).astype("float32")
         expected = to_numpy(static(x))
-        np.testing.assert_allclose(to_numpy(xla(x)), expected, atol=1e-6)
-        np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
+        assert_close(to_numpy(xla(x)), expected)
+        assert_close(model.predict(x, verbose=0), expected)
 
 
 @tensorflow_only

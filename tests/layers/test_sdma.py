@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from backend import backends, to_numpy
 from numpy_reference import sigmoid
+from tolerance import assert_close
 
 from keras_attention.layers.sdma import SDCA, SDMA
 
@@ -33,15 +34,15 @@ def test_sdma_equals_eq_6_12(rng):
     layer = SDMA(4, return_branches=True)
     out, g_t, g_a = (to_numpy(v) for v in layer([x, s]))
     y_t, y_a = (to_numpy(v, dtype=np.float64) for v in layer.branch_features([x, s]))
-    np.testing.assert_allclose(g_t, y_t * sigmoid(y_a), atol=1e-6)  # eq. 6.12e
-    np.testing.assert_allclose(g_a, y_a * sigmoid(y_t), atol=1e-6)  # eq. 6.12f
-    np.testing.assert_allclose(out, g_t + g_a, atol=1e-6)  # eq. 6.12g
+    assert_close(g_t, y_t * sigmoid(y_a))  # eq. 6.12e
+    assert_close(g_a, y_a * sigmoid(y_t))  # eq. 6.12f
+    assert_close(out, g_t + g_a)  # eq. 6.12g
     assert out.shape == (2, 5, 4)
     # without branches: the same output
     plain = SDMA(4)
     plain([x, s])
     plain.set_weights(layer.get_weights())
-    np.testing.assert_allclose(to_numpy(plain([x, s])), out, atol=1e-6)
+    assert_close(to_numpy(plain([x, s])), out)
 
 
 @backends
@@ -57,7 +58,7 @@ def test_sdma_branches_are_two_separate_lstms(rng):
     assert not np.allclose(kt[0], ka[0])
     y_t = numpy_lstm(x.astype(np.float64), *kt)
     y_a = numpy_lstm(s.astype(np.float64), *ka)
-    np.testing.assert_allclose(out, y_t * sigmoid(y_a) + y_a * sigmoid(y_t), atol=1e-5)
+    assert_close(out, y_t * sigmoid(y_a) + y_a * sigmoid(y_t))
 
 
 @backends
@@ -67,9 +68,9 @@ def test_sdca_is_one_way(rng):
     layer = SDCA(3, return_branches=True)
     out, g_t, g_a = (to_numpy(v) for v in layer([x, s]))
     y_t, y_a = (to_numpy(v, dtype=np.float64) for v in layer.branch_features([x, s]))
-    np.testing.assert_allclose(out, y_t * sigmoid(y_a), atol=1e-6)
-    np.testing.assert_allclose(g_t, out, atol=0)
-    np.testing.assert_allclose(g_a, y_a, atol=1e-6)  # the saliency branch is not attended
+    assert_close(out, y_t * sigmoid(y_a))
+    assert_close(g_t, out)
+    assert_close(g_a, y_a)  # the saliency branch is not attended
     assert not np.allclose(out, y_t * sigmoid(y_a) + y_a * sigmoid(y_t), atol=1e-3)
 
 

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from backend import backends, jit_call, tensorflow_only, to_numpy
 from numpy_reference import softmax
+from tolerance import assert_close
 
 from keras_attention.layers.non_local import NonLocalBlock
 from keras_attention.layers.salient_positions_attention import (
@@ -118,7 +119,7 @@ def test_spanet_matches_numpy_reference(rng, shape, normalize, training):
     x = rng.normal(size=shape).astype("float32")
     layer, p = build_spanet((None,) + shape[1:], rng, k=4, normalize=normalize)
     got = to_numpy(layer(x, training=training))
-    np.testing.assert_allclose(got, ref_spanet(x, p, 4, normalize, training), atol=1e-4, rtol=1e-4)
+    assert_close(got, ref_spanet(x, p, 4, normalize, training))
     # The result depends on k: with k = N it is a different number (the test can fail on k).
     n = int(np.prod(shape[1:-1]))
     assert not np.allclose(got, ref_spanet(x, p, n, normalize, training), atol=1e-3)
@@ -133,7 +134,7 @@ def test_spanet_inter_channels_and_default(rng):
     assert tuple(layer.g_kernel.shape) == (1, 1)  # max(1, C // 2)
     x = rng.normal(size=(2, 4, 4, 5)).astype("float32")
     layer, p = build_spanet((None, 4, 4, 5), rng, k=3, inter_channels=7)
-    np.testing.assert_allclose(to_numpy(layer(x)), ref_spanet(x, p, 3, True), atol=1e-4, rtol=1e-4)
+    assert_close(to_numpy(layer(x)), ref_spanet(x, p, 3, True))
 
 
 @pytest.mark.parametrize("spatial,reduction,expected_k", [((6, 6), 16, 2), ((3, 4), 16, 1), ((40,), 8, 5)])
@@ -143,7 +144,7 @@ def test_spanet_adaptive_k(rng, spatial, reduction, expected_k):
     layer, p = build_spanet((None,) + shape[1:], rng, k=99, adaptive=True, reduction=reduction)
     assert layer._k == expected_k == max(1, int(np.prod(spatial)) // reduction)
     got = to_numpy(layer(x))
-    np.testing.assert_allclose(got, ref_spanet(x, p, expected_k, True), atol=1e-4, rtol=1e-4)
+    assert_close(got, ref_spanet(x, p, expected_k, True))
 
 
 def tie_input():
@@ -182,9 +183,9 @@ def test_spanet_ties_keep_the_lower_index(rng, k):
     eager = to_numpy(layer(x))
     xla = jit_call(lambda t: layer(t), x)
     reference = ref_spanet(x, p, k, normalize=False)
-    np.testing.assert_allclose(eager, reference, atol=1e-4, rtol=1e-4)
+    assert_close(eager, reference)
     if xla is not None:  # torch: no XLA
-        np.testing.assert_allclose(xla, reference, atol=1e-4, rtol=1e-4)
+        assert_close(xla, reference)
 
     # Taking the HIGHER index among ties would give another output: the tie rule is observable.
     def higher_first(xs):
@@ -223,14 +224,14 @@ def test_nonlocal_matches_numpy_reference(rng, shape, sub_sample, training):
     x = rng.normal(size=shape).astype("float32")
     layer, p = build_nonlocal((None,) + shape[1:], rng, sub_sample=sub_sample)
     got = to_numpy(layer(x, training=training))
-    np.testing.assert_allclose(got, ref_nonlocal(x, p, sub_sample, training), atol=1e-4, rtol=1e-4)
+    assert_close(got, ref_nonlocal(x, p, sub_sample, training))
 
 
 def test_nonlocal_inter_channels(rng):
     x = rng.normal(size=(2, 3, 4, 6)).astype("float32")
     layer, p = build_nonlocal((None, 3, 4, 6), rng, inter_channels=5)
     assert tuple(layer.phi_kernel.shape) == (6, 5)
-    np.testing.assert_allclose(to_numpy(layer(x)), ref_nonlocal(x, p, False), atol=1e-4, rtol=1e-4)
+    assert_close(to_numpy(layer(x)), ref_nonlocal(x, p, False))
 
 
 def test_nonlocal_starts_as_identity_with_zero_bn_gamma(rng):
@@ -263,7 +264,7 @@ def test_xla_equals_eager(rng, make, training):
     layer = make(rng, (None, 6, 4, 8))
     eager = to_numpy(layer(x, training=training))
     xla = jit_call(lambda t: layer(t, training=training), x)
-    np.testing.assert_allclose(xla, eager, atol=1e-5, rtol=1e-5)
+    assert_close(xla, eager)
 
 
 @tensorflow_only

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from backend import backends, jit_call, to_numpy
 from numpy_reference import softmax
+from tolerance import assert_close
 
 from keras_attention.layers.multi_scale_self_attention import MultiScaleSelfAttention
 from keras_attention.layers.xm2a import XM2A, same_average_pool_1d
@@ -134,12 +135,12 @@ def test_xm2a_matches_equations(rng, variant, talk, descriptor):
     randomise(layer, rng)
     out = to_numpy(layer(x))
     assert out.shape == (2, 9, 6)
-    np.testing.assert_allclose(out, ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+    assert_close(out, ref_xm2a(x, layer))
     # the straightforward per-head path with the same weights agrees
     plain = XM2A(num_heads=4, key_dim=5, variant=variant, talk=talk, descriptor=descriptor, output_dim=6, fused=False)
     plain.build(x.shape)
     plain.set_weights(layer.get_weights())
-    np.testing.assert_allclose(to_numpy(plain(x)), out, rtol=1e-5, atol=1e-5)
+    assert_close(to_numpy(plain(x)), out)
 
 
 @pytest.mark.parametrize("variant", ["xm2a", "pool"])
@@ -148,10 +149,8 @@ def test_xm2a_batch_norm_inference_and_training(rng, variant):
     layer = XM2A(num_heads=3, key_dim=4, variant=variant, norm="batch")
     layer.build(x.shape)
     randomise(layer, rng)
-    np.testing.assert_allclose(to_numpy(layer(x, training=False)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(
-        to_numpy(layer(x, training=True)), ref_xm2a(x, layer, training=True), rtol=1e-4, atol=1e-4
-    )
+    assert_close(to_numpy(layer(x, training=False)), ref_xm2a(x, layer))
+    assert_close(to_numpy(layer(x, training=True)), ref_xm2a(x, layer, training=True))
 
 
 def test_cross_talk_differs_from_self_talk(rng):
@@ -182,7 +181,7 @@ def test_fused_patterns_equal_per_head_keras_conv1d(rng, variant):
         conv = keras.layers.Conv1D(3, params_of_head(variant, h), padding="same")
         conv.build(source.shape)
         conv.set_weights([to_numpy(layer.head_kernels[h - 1]), to_numpy(layer.head_biases[h - 1])])
-        np.testing.assert_allclose(fused[:, :, h - 1], to_numpy(conv(source)), rtol=1e-5, atol=1e-5)
+        assert_close(fused[:, :, h - 1], to_numpy(conv(source)))
 
 
 @backends
@@ -194,10 +193,10 @@ def test_variable_length_series(rng):
     randomise(layer, rng)
     for steps in (5, 12):
         x = series(rng, steps=steps)
-        np.testing.assert_allclose(to_numpy(model(x)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+        assert_close(to_numpy(model(x)), ref_xm2a(x, layer))
         jitted = jit_call(lambda z: model(z, training=False), x)  # None under torch (no XLA)
         if jitted is not None:
-            np.testing.assert_allclose(jitted, ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+            assert_close(jitted, ref_xm2a(x, layer))
 
 
 @backends
@@ -213,8 +212,8 @@ def test_same_average_pool_by_hand():
         8: [3.0, 3.5, 4.0, 4.0, 4.5, 5.0, 5.5],  # [t - 3, t + 4]
     }
     for size, expected in by_hand.items():
-        np.testing.assert_allclose(to_numpy(same_average_pool_1d(x, size))[0, :, 0], expected, rtol=1e-6)
-        np.testing.assert_allclose(ref_pool_same(x, size)[0, :, 0], expected, rtol=1e-6)
+        assert_close(to_numpy(same_average_pool_1d(x, size))[0, :, 0], expected)
+        assert_close(ref_pool_same(x, size)[0, :, 0], expected)
 
 
 @backends
@@ -225,7 +224,7 @@ def test_per_head_pool_variants_equal_the_reference(rng, variant):
     layer = XM2A(num_heads=4, key_dim=3, variant=variant, fused=False)
     layer.build(x.shape)
     randomise(layer, rng)
-    np.testing.assert_allclose(to_numpy(layer(x)), ref_xm2a(x, layer), rtol=1e-4, atol=1e-4)
+    assert_close(to_numpy(layer(x)), ref_xm2a(x, layer))
 
 
 # ----------------------------------------------------------------------------- Table 7.1 parameter counts
@@ -257,7 +256,7 @@ def test_msmsa_matches_reference(rng):
     randomise(layer, rng)
     out = to_numpy(layer(x))
     assert out.shape == (2, 8, 3)
-    np.testing.assert_allclose(out, ref_msmsa(x, layer), rtol=1e-4, atol=1e-4)
+    assert_close(out, ref_msmsa(x, layer))
     assert [w.shape[0] for w in layer.kernels["query"]] == [1, 3, 5]
     H, C, V = 3, 4, 3
     assert layer.count_params() == sum(3 * ((2 * h - 1) * V * C + C) for h in range(1, H + 1)) + H * C * V + V
@@ -271,7 +270,7 @@ def test_msmsa_variable_length_and_output_dim(rng):
     randomise(layer, rng)
     for steps in (4, 11):
         x = series(rng, steps=steps)
-        np.testing.assert_allclose(to_numpy(model(x)), ref_msmsa(x, layer), rtol=1e-4, atol=1e-4)
+        assert_close(to_numpy(model(x)), ref_msmsa(x, layer))
 
 
 # ----------------------------------------------------------------------------- errors

@@ -2,12 +2,16 @@
 every execution mode.
 
 The fast path picks its talk form by execution mode (eager, ``tf.function`` graph, XLA), so each mode is
-checked: outputs and gradients (w.r.t. the input and every trainable weight) equal to 1e-5, same weights.
+checked: outputs and gradients (w.r.t. the input and every trainable weight) equal to float32 rounding
+(``tests/tolerance.py``, measured against a float64 twin of the reference), same weights.
 """
+
+import weakref
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tolerance import assert_close, float64_twin
 
 from keras_attention.layers.multi_scale_self_attention import MSMSA
 from keras_attention.layers.xm2a import VARIANTS, XM2A, execution_mode
@@ -21,12 +25,17 @@ def _run(mode, fn, *args):
     return tf.function(fn, jit_compile=(mode == "xla"))(*args)
 
 
+_EXACT = weakref.WeakKeyDictionary()  # reference layer -> its float64 twin
+
+
 def _pair(x, layer_class=XM2A, **kwargs):
     fast = layer_class(fused=True, **kwargs)
     reference = layer_class(fused=False, **kwargs)
     fast.build(x.shape)
     reference.build(x.shape)
     reference.set_weights(fast.get_weights())
+    _EXACT[reference] = float64_twin(lambda **kw: layer_class(fused=False, **kwargs, **kw), reference,
+                                     lambda layer: layer.build(x.shape))
     return fast, reference
 
 
@@ -44,13 +53,14 @@ def _output_and_gradients(layer, x, weights, mode):
 def _assert_same(fast, reference, x, mode):
     rng = np.random.default_rng(1)
     units = fast.output_dim or x.shape[-1]
-    weights = tf.constant(rng.normal(size=(x.shape[0], x.shape[1], units)).astype("float32"))
-    got = _output_and_gradients(fast, x, weights, mode)
-    want = _output_and_gradients(reference, x, weights, mode)
+    weights = rng.normal(size=(x.shape[0], x.shape[1], units))
+    got = _output_and_gradients(fast, x, tf.constant(weights.astype("float32")), mode)
+    want = _output_and_gradients(reference, x, tf.constant(weights.astype("float32")), mode)
+    exact = _output_and_gradients(_EXACT[reference], tf.cast(x, "float64"), tf.constant(weights), "eager")
     names = ["output", "d input"] + [f"d {w.path}" for w in fast.trainable_weights]
-    assert len(got) == len(want) == len(names)
-    for name, a, b in zip(names, got, want):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=f"{mode}: {name}")
+    assert len(got) == len(want) == len(exact) == len(names)
+    for name, a, b, e in zip(names, got, want, exact):
+        assert_close(a, b, exact=e, err_msg=f"{mode}: {name}")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -9,6 +9,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from tolerance import assert_close
 
 from keras_attention.experiments.catalog import xm2a as xe
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
@@ -44,7 +45,7 @@ def test_every_attention_trains_and_round_trips(attention, basic_motions, tmp_pa
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     probs = np.asarray(model(x, training=False))
     assert probs.shape == (len(x), classes)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert_close(probs.sum(axis=1), 1.0)
     path = tmp_path / "encoder.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -99,7 +100,7 @@ def test_self_attention_is_scaled_dot_product_of_the_features(basic_motions):
     scores = np.einsum("btc,bsc->bts", h, h) / math.sqrt(d)
     weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     weights /= weights.sum(axis=-1, keepdims=True)
-    np.testing.assert_allclose(out, np.einsum("bts,bsc->btc", weights, h), rtol=1e-4, atol=1e-5)
+    assert_close(out, np.einsum("bts,bsc->btc", weights, h))
 
 
 @pytest.mark.parametrize("attention", [None, "self", "se", "transformer"])
@@ -115,7 +116,7 @@ def test_time_order_is_seen_only_with_positional_encoding(attention, basic_motio
         plain = np.asarray(model(x, training=False))
         shuffled = np.asarray(model(x[:, order], training=False))
         if positional == "none":
-            np.testing.assert_allclose(shuffled, plain, atol=1e-5)
+            assert_close(shuffled, plain)
             assert not any(layer.name == "positional_encoding" for layer in model.layers)
         else:
             assert np.max(np.abs(shuffled - plain)) > 1e-3, positional

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from backend import tensorflow_only, to_numpy
+from tolerance import assert_close
 
 from keras_attention.data import load_timeseries
 from keras_attention.models.sdma_net import sdma_net
@@ -46,19 +47,19 @@ def test_type1_and_type2_wiring(motions):
     _, g_t, g_a = b[1]([g_t, g_a])
     expected = to_numpy(b[2]([g_t, g_a]))
     last = keras.Model(type1.inputs, b[2].output)
-    np.testing.assert_allclose(to_numpy(last([x, s])), expected, atol=1e-5)
+    assert_close(to_numpy(last([x, s])), expected)
     kernel, bias = type1.get_layer("logits").get_weights()
     logits = expected[:, -1, :] @ kernel + bias
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
-    np.testing.assert_allclose(to_numpy(type1([x, s])), probs, atol=1e-5)
+    assert_close(to_numpy(type1([x, s])), probs)
 
     type2 = sdma_net(shape, n_classes, layers=3, architecture="type2", block="sdca")
     b = [type2.get_layer(f"sdca_{n}") for n in (1, 2, 3)]
     assert not any(blk.return_branches for blk in b)
     expected = to_numpy(b[2]([b[1]([b[0]([x, s]), s]), s]))
     last = keras.Model(type2.inputs, b[2].output)
-    np.testing.assert_allclose(to_numpy(last([x, s])), expected, atol=1e-5)
+    assert_close(to_numpy(last([x, s])), expected)
     assert b[0].units == 2 * shape[-1]  # units default: 2 * variates
     assert b[1].series_lstm.get_weights()[0].shape == (2 * shape[-1], 4 * 2 * shape[-1])  # takes out_1
     assert b[1].saliency_lstm.get_weights()[0].shape == (shape[-1], 4 * 2 * shape[-1])  # takes the saliency again
@@ -102,7 +103,7 @@ def test_network_trains_and_reloads(kind, motions, tmp_path):
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
     probs = to_numpy(model(feed, training=False))
     assert probs.shape == (len(x), n_classes)
-    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    assert_close(probs.sum(-1), 1.0)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
