@@ -43,7 +43,10 @@ def rng():
 # tests would put these few-test, long files last, where one worker runs them while the other has nothing
 # left (about 4 minutes of a 21-minute run). Every other file keeps its place after them.
 LONGEST_FIRST = (
+    "tests/test_cpu_paths.py",
     "tests/test_backends.py",
+    "tests/test_dependency_floors.py",
+    "tests/test_packaging.py",
     "tests/models/test_image_builders.py",
     "tests/cli/test_cli.py",
     "tests/layers/test_competitor_fast_paths.py",

@@ -18,17 +18,20 @@ dtype (float32: ``2**-23``) times the *scale* of what is compared:
   noisy measure of it: on a bias gradient that is exactly 0, the fast path's rounding was seen at 4.5 times
   the reference's (7.5e-6 against 1.7e-6), hence ``SLACK = 16``.
 
-Why ``ULPS = 64`` (7.6e-6 relative to the scale): the layers' outputs and gradients come out of a few chained
+Why ``ULPS = 128`` (1.5e-5 relative to the scale): the layers' outputs and gradients come out of a few chained
 reductions of 10-1000 terms each; their float32 results differ between two orders of summation by up to
-``sqrt(n) * eps`` per reduction. The largest such difference seen on the machines this suite has run on (x86
-with and without AVX-512, oneDNN on and off) was 18 eps of the tensor's scale (an XM2A kernel gradient of
-size 8 off by 1.7e-5). A real mistake is far larger: a gradient wrong by 1e-3 of its scale is 8,400 eps off,
-and ``tests/test_tolerance.py`` checks that such a gradient is rejected.
+``sqrt(n) * eps`` per reduction, and a training-mode BatchNormalization divides by the batch's standard deviation,
+which multiplies the rounding of what it normalises. The largest differences seen on the machines and kernel
+paths this suite runs on (x86 with and without AVX-512, oneDNN on and off, torch with and without oneDNN) were
+18 eps of the tensor's scale (an XM2A kernel gradient of size 8 off by 1.7e-5 between two CPUs) and 68 eps (a
+NonLocal block's training-mode output of size 6.2 off by 5e-5 under torch without oneDNN). A real mistake is far
+larger: a gradient wrong by 1e-3 of its scale is 8,400 eps off, and ``tests/test_tolerance.py`` checks that
+such a gradient is rejected.
 """
 
 import numpy as np
 
-ULPS = 64
+ULPS = 128
 SLACK = 16.0
 _EPS = {
     "float64": float(np.finfo(np.float64).eps),
