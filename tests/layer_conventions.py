@@ -89,4 +89,44 @@ def check_layer_conventions(make_layer, inputs, tmp_path, *, training_target=Tru
     if not isinstance(inputs, (list, tuple)):
         seq = keras.Sequential([keras.Input(arrays[0].shape[1:]), make_layer()])
         assert np.all(np.isfinite(to_numpy(_as_list(seq(arrays[0]))[0])))
+
+    check_integer_inputs(model, arrays, feed)
+    check_empty_batch(model, arrays)
     return model
+
+
+def check_integer_inputs(model, arrays, feed):
+    """Integer inputs are computed as floats: the model's outputs on int32 inputs are those on the same values
+    as float32, in the compute dtype (no silent truncation to integers)."""
+    rounded = [np.round(a * 3) for a in arrays]
+    as_int = [r.astype("int32") for r in rounded]
+    as_float = [r.astype("float32") for r in rounded]
+    single = not isinstance(feed, (list, tuple))
+    layer = model.layers[-1]
+    got = _as_list(layer(as_int[0] if single else as_int, training=False))
+    want = _as_list(layer(as_float[0] if single else as_float, training=False))
+    for g, w in zip(got, want):
+        assert keras.backend.standardize_dtype(g.dtype) == layer.compute_dtype, g.dtype
+        assert_close(to_numpy(g), to_numpy(w), err_msg="int32 inputs vs the same values as float32")
+
+
+def check_empty_batch(model, arrays):
+    """A batch of zero samples gives outputs of batch size 0 with the declared shapes: called eagerly (batch
+    size known), and in a compiled function whose batch size is unknown when traced (TensorFlow and JAX)."""
+    layer = model.layers[-1]
+    single = len(arrays) == 1 and not isinstance(model.input, (list, tuple))
+    empty = [a[:0] for a in arrays]
+    expected = [tuple(o.shape[1:]) for o in _as_list(model.outputs)]
+
+    def run(*xs):
+        return _as_list(layer(xs[0] if single else list(xs), training=False))
+
+    results = {"eager": run(*empty)}
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        specs = [tf.TensorSpec((None,) + a.shape[1:], a.dtype) for a in arrays]
+        results["graph, batch size unknown"] = tf.function(run, input_signature=specs, autograph=False)(*empty)
+    for how, outputs in results.items():
+        shapes = [tuple(to_numpy(o).shape) for o in outputs]
+        assert shapes == [(0,) + e for e in expected], f"empty batch ({how}): {shapes} vs (0, ...) + {expected}"

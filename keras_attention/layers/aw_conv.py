@@ -94,6 +94,7 @@ from keras_attention.utils.checks import (
 from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import in_xla_context
 from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 def _pair(argument, value):
@@ -406,6 +407,7 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
         return grouped_gradients_probe(keras.backend.standardize_dtype(dtype), self.kernel.shape[2], self.filters,
                                        self.kernel_size, self.strides, self.padding)
 
+    @layer_call
     def call(self, inputs, training=None):
         if (
             self.implementation == "fast"

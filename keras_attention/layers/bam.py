@@ -44,6 +44,7 @@ from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
 from keras_attention.utils.fast_ops import conv_same, cotangents, custom_gradients_supported, element_count
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3
@@ -170,6 +171,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
             bn.build(hidden_shape)
         self.spatial_kernel, self.spatial_bias = self.add_kernel_and_bias("spatial", (hidden, 1))
 
+    @layer_call
     def call(self, inputs, training=None, return_attention=None):
         with_attention = self.returns_attention(return_attention)
         if self.implementation == "reference" or not custom_gradients_supported():

@@ -54,6 +54,7 @@ from keras_attention.utils.fast_ops import (
     spatial_pool,
 )
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 # ============================================================================ CBAM's own fast-path pieces
@@ -139,6 +140,7 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         h = ops.relu(ops.matmul(v, self.mlp_kernel_1) + self.mlp_bias_1)
         return ops.matmul(h, self.mlp_kernel_2) + self.mlp_bias_2
 
+    @layer_call
     def call(self, inputs, training=None, return_attention=None):
         with_mask = self.returns_attention(return_attention)
         if self.implementation == "reference" or not custom_gradients_supported():

@@ -41,6 +41,7 @@ from keras import ops
 from keras_attention.utils.checks import check_positive_int, is_shape, shape_str
 from keras_attention.utils.convolution import conv
 from keras_attention.utils.layer_arguments import KernelArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 def projection_strides(x_shape, u_shape):
@@ -139,6 +140,7 @@ class FocusAssociation(KernelArguments, keras.layers.Layer):
                 "projection_kernel", (1,) * self._spatial_rank + (channels_x, channels_u)
             )
 
+    @layer_call
     def call(self, inputs):
         x, u = inputs[0], inputs[1]
         spatial_axes = tuple(range(1, self._spatial_rank + 1))

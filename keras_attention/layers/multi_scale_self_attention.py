@@ -29,6 +29,7 @@ from keras_attention.layers.xm2a import check_sequence_shape
 from keras_attention.utils.checks import check_bool, check_positive_int
 from keras_attention.utils.convolution import conv
 from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -72,6 +73,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         weights = ops.softmax(ops.einsum("bthc,bshc->bhts", q, k) * scale, axis=-1)
         return ops.einsum("bhts,bshc->bthc", weights, v)
 
+    @layer_call
     def call(self, inputs):
         x = inputs
         if not self.fused:

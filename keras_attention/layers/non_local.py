@@ -35,6 +35,7 @@ from keras import ops
 
 from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int, shape_str
 from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 def _check_input(layer_name, input_shape, sub_sample):
@@ -96,6 +97,7 @@ class NonLocalBlock(WeightArguments, keras.layers.Layer):
             e = ops.max_pool(e, pool_size=pool, strides=pool, padding="valid")
         return ops.reshape(e, (batch, -1, self._inter))
 
+    @layer_call
     def call(self, inputs, training=None):
         x = inputs
         batch = ops.shape(x)[0]

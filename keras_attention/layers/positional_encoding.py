@@ -35,6 +35,7 @@ from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
 from keras_attention.utils.layer_arguments import KernelArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 MODES = ("sinusoidal", "learned")
 
@@ -119,7 +120,32 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         pairs = ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1)  # (T, channels / 2, 2): interleaved
         return ops.reshape(pairs, (steps, self.channels))
 
+    def _check_length(self, inputs):
+        """``mode="learned"``: the series must not be longer than the table (``max_length``); checked by Python
+        where the length is known while the call is traced, else (a TensorFlow graph of unknown length) by an
+        assertion that runs with it. Either way the error names the length and ``max_length``."""
+        if self.mode != "learned":
+            return inputs
+        rows = int(self.table.shape[0])
+        steps = inputs.shape[1]
+        message = (f"{type(self).__name__} {self.name!r} (mode='learned') has a table of max_length={rows} steps; "
+                   f"a series of T={{}} steps is longer. Build it with a larger `max_length`.")
+        if steps is not None:
+            if steps > rows:
+                raise ValueError(message.format(steps))
+            return inputs
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            length = tf.shape(inputs)[1]
+            check = tf.debugging.assert_less_equal(length, rows, message=message.format("T"), summarize=1)
+            with tf.control_dependencies([check]):
+                return tf.identity(inputs)
+        return inputs
+
+    @layer_call
     def call(self, inputs):
+        inputs = self._check_length(inputs)
         shape = ops.shape(inputs)
         encoding = ops.cast(self._encoding(shape[1]), inputs.dtype)
         encoding = ops.broadcast_to(encoding[None], (shape[0], shape[1], self.channels))

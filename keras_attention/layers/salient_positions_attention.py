@@ -45,6 +45,7 @@ from keras import ops
 from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int, shape_str
 from keras_attention.utils.execution import IMPLEMENTATIONS
 from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 def salient_positions(theta, k):
@@ -146,6 +147,7 @@ class SalientPositionsAttention(WeightArguments, keras.layers.Layer):
             gram = gram / float(self._inter)
         return ops.softmax(gram, axis=-1)
 
+    @layer_call
     def call(self, inputs, training=None):
         if self.implementation == "reference":
             return self._call_reference(inputs, training)

@@ -53,6 +53,7 @@ execution mode, see the class docstring) and ``implementation="reference"`` (the
 in ``keras.ops``).
 """
 
+import collections
 import functools
 import itertools
 import numbers
@@ -64,6 +65,7 @@ from keras_attention.utils.checks import check_bool, check_choice, check_positiv
 from keras_attention.utils.convolution import conv, depthwise_conv
 from keras_attention.utils.execution import IMPLEMENTATIONS, execution_mode
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 VARIANT_DILATION = {"c": 1, "d": 2}
 
@@ -532,11 +534,18 @@ class _FastPlan:
         return g_e, g_k
 
 
-_COMPILED = {}
+_COMPILED = collections.OrderedDict()  # (piece, plan key) -> compiled function, least recently used first
+COMPILED_CACHE_SIZE = 64  # plans (switches x shapes x mode) kept compiled; the oldest is dropped beyond it
 
 
 def _compiled(plan, name, fn):
-    """``fn`` as one XLA computation (eager and graph mode), or ``fn`` itself when already under XLA."""
+    """``fn`` as one XLA computation (eager and graph mode), or ``fn`` itself when already under XLA.
+
+    One compiled function per piece and plan: the plan holds the static shapes, so a layer called eagerly on
+    images of a new size traces (and compiles) once for that size and reuses it afterwards. The cache keeps
+    the :data:`COMPILED_CACHE_SIZE` most recently used; every function is traced for its own shapes by design,
+    so TensorFlow's "triggered tf.function retracing" warning (which counts the traces of every function made
+    from the same Python code) is turned off for them."""
     if plan.xla:
         return fn
     import tensorflow as tf
@@ -544,7 +553,14 @@ def _compiled(plan, name, fn):
     key = (name,) + plan.key()
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = _COMPILED[key] = tf.function(fn, jit_compile=True, autograph=False)
+        compiled = tf.function(fn, jit_compile=True, autograph=False)
+        if hasattr(compiled, "_omit_frequent_tracing_warning"):
+            compiled._omit_frequent_tracing_warning = True  # private in TensorFlow: without it, only a warning
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > COMPILED_CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
 
     def call(*args):
         # The hand-written gradient covers these calls: a tape watching their inputs (eager mode)
@@ -763,6 +779,7 @@ class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
             return align_at_call_time(previous, current)
         return apply_alignment(previous, kind, arg)
 
+    @layer_call
     def call(self, inputs, return_attention=None):
         with_mask = self.returns_attention(return_attention)
         previous, current = inputs

@@ -37,6 +37,7 @@ from keras_attention.utils.checks import (
     split_input_shapes,
 )
 from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 INPUT_NAMES = ["series_features", "saliency_features"]
 
@@ -119,6 +120,7 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
         series, saliency = inputs
         return self.series_lstm(series, training=training), self.saliency_lstm(saliency, training=training)
 
+    @layer_call
     def call(self, inputs, training=None):
         y_t, y_a = self.branch_features(inputs, training=training)
         g_t = y_t * ops.sigmoid(y_a)  # eq. 6.12d-e

@@ -28,6 +28,7 @@ from keras_attention.utils.checks import check_choice, check_feature_shape, chec
 from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
 from keras_attention.utils.fast_ops import custom_gradients_supported, spatial_pool
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -60,6 +61,7 @@ class SqueezeExcitation(AttentionOutput, WeightArguments, keras.layers.Layer):
         self.squeeze_kernel, self.squeeze_bias = self.add_kernel_and_bias("squeeze", (channels, hidden))
         self.excite_kernel, self.excite_bias = self.add_kernel_and_bias("excite", (hidden, channels))
 
+    @layer_call
     def call(self, inputs, return_attention=None):
         # XLA fuses the reference's gradient; torch cannot run the fast path's custom gradient
         if self.implementation == "fast" and not in_xla_context() and custom_gradients_supported():

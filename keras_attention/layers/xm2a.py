@@ -70,6 +70,7 @@ from keras_attention.utils.checks import (
 from keras_attention.utils.convolution import conv
 from keras_attention.utils.execution import execution_mode
 from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_inputs import layer_call
 
 VARIANTS = ("xm2a", "msmsa", "exp", "pool", "exp_pool")
 POOL_VARIANTS = ("pool", "exp_pool")
@@ -327,6 +328,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         normed = normed * ops.cast(self.gamma, "float32") + ops.cast(self.beta, "float32")
         return ops.cast(normed, y.dtype)
 
+    @layer_call
     def call(self, inputs, training=None):
         x = inputs
         if self.fused:

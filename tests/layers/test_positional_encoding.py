@@ -6,7 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
-from backend import backends, to_numpy
+from backend import backends, tensorflow_only, to_numpy
 from layer_conventions import check_layer_conventions
 from tolerance import assert_close
 
@@ -80,6 +80,30 @@ def test_learned_table_of_max_length_serves_shorter_series(rng):
     assert layer.table.shape == (12, 2)
     out = to_numpy(model(np.zeros((1, 7, 1), "float32")))
     np.testing.assert_array_equal(out[0, :, 1:], to_numpy(layer.table)[:7])
+
+
+@backends
+def test_learned_series_longer_than_max_length_is_refused_when_called(rng):
+    """Built for unknown lengths, the table's ``max_length`` is checked against each call's length: a ValueError
+    naming both (it was a backend error about BroadcastTo, "Dimensions must be equal, but are 10 and 20")."""
+    layer = PositionalEncoding("learned", channels=2, max_length=10, name="pe")
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, layer(inputs))
+    with pytest.raises(ValueError, match=r"PositionalEncoding 'pe' \(mode='learned'\) has a table of max_length=10 "
+                                         r"steps; a series of T=20 steps is longer"):
+        model(np.zeros((2, 20, 3), "float32"))
+
+
+@tensorflow_only
+def test_learned_length_checked_in_a_graph_of_unknown_length():
+    import tensorflow as tf
+
+    layer = PositionalEncoding("learned", channels=2, max_length=10)
+    layer.build((None, None, 3))
+    step = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 3))])
+    assert tuple(step(tf.zeros((2, 10, 3))).shape) == (2, 10, 5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"max_length=10 steps; a series of T=T steps"):
+        step(tf.zeros((2, 11, 3)))
 
 
 def test_compute_output_shape_and_config():

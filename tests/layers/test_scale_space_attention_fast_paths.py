@@ -225,6 +225,23 @@ def test_training_step_in_a_compiled_model_matches_reference(rng):
         assert_close(a, b)
 
 
+def test_eager_calls_on_new_sizes_compile_once_each_without_retracing_warnings(rng, monkeypatch, caplog):
+    """Inference on images of varying size: each size is compiled once (a second call reuses it), TensorFlow
+    prints no "triggered tf.function retracing" warning, and the cache of compiled functions stays bounded."""
+    monkeypatch.setattr(san_module, "_COMPILED", type(san_module._COMPILED)())
+    monkeypatch.setattr(san_module, "COMPILED_CACHE_SIZE", 6)
+    layer = SAN(variant="d")
+    with caplog.at_level("WARNING"):
+        for size in range(5, 13):
+            inputs = [rng.normal(size=(1, size, size, c)).astype("float32") for c in (2, 4)]
+            layer(inputs)
+            traced = {k: f.experimental_get_tracing_count() for k, f in san_module._COMPILED.items()}
+            layer(inputs)  # the same size again: no new trace
+            assert {k: f.experimental_get_tracing_count() for k, f in san_module._COMPILED.items()} == traced
+    assert len(san_module._COMPILED) <= 6
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
 # ----------------------------------------------------------------------------- dispatch and config
 def test_fast_path_is_the_default_and_is_used(rng, monkeypatch):
     calls = []

@@ -1,0 +1,133 @@
+"""What every layer of the package does with integer inputs and with an empty batch: ``@layer_call``.
+
+Keras casts floating-point inputs to a layer's compute dtype, but passes integer and boolean tensors through,
+so a layer computing ``x * sigmoid(...)`` on an int32 image either fails inside the backend (TensorFlow:
+"cannot compute Mul as input #1 was expected to be a int32 tensor") or truncates in silence. And a batch of
+zero samples (``predict`` on a filtered dataset) reaches reshapes, whole-map poolings and grouped
+convolutions that cannot take it. Decorating a layer's ``call`` with :func:`layer_call` gives it one policy:
+
+- integer and boolean inputs are cast to the layer's compute dtype (the values are exact up to 2**24 in
+  float32); complex and string inputs are refused with a ``TypeError`` naming the layer and the dtype;
+- an input whose batch size is 0 gives outputs of batch size 0 (zeros of the output shapes the layer declares,
+  in its compute dtype) without running the layer's computation: when the size is known (eager execution,
+  JAX's traced shapes, a graph traced for that size) by Python, and in a TensorFlow graph traced for an
+  unknown batch size by a ``tf.cond`` on the batch size (both branches are traced; the layer's computation
+  runs only for a non-empty batch).
+"""
+
+import functools
+
+import keras
+from keras import ops
+
+_REFUSED_KINDS = ("complex", "string", "str")
+
+
+def _tensors(inputs):
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _rebuild(inputs, tensors):
+    if isinstance(inputs, tuple):
+        return tuple(tensors)
+    if isinstance(inputs, list):
+        return list(tensors)
+    return tensors[0]
+
+
+def cast_inputs(layer, inputs):
+    """``inputs`` (a tensor or a list / tuple of tensors) with integer and boolean tensors cast to ``layer``'s
+    compute dtype; a ``TypeError`` naming the layer and the dtype for complex or string tensors."""
+    tensors = _tensors(inputs)
+    cast = []
+    for i, x in enumerate(tensors):
+        if x is None or not hasattr(x, "dtype"):
+            cast.append(x)
+            continue
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if any(kind in dtype for kind in _REFUSED_KINDS):
+            where = f" (input {i})" if len(tensors) > 1 else ""
+            raise TypeError(
+                f"{type(layer).__name__} {layer.name!r} takes real-valued inputs; got dtype {dtype}{where}."
+            )
+        if dtype == "bool" or "int" in dtype:
+            x = ops.cast(x, layer.compute_dtype)
+        cast.append(x)
+    return _rebuild(inputs, cast)
+
+
+def _static_batch(tensors):
+    sizes = {t.shape[0] for t in tensors if t is not None and hasattr(t, "shape") and len(t.shape)}
+    return 0 if 0 in sizes else (None if None in sizes or not sizes else sizes.pop())
+
+
+def _output_shapes(layer, inputs, kwargs):
+    """The layer's declared output shape(s) for ``inputs`` (a shape, or a tuple / list of shapes); None where
+    the layer cannot tell them from the static shapes (e.g. an unknown channel count in a traced graph)."""
+    shapes = [tuple(t.shape) for t in _tensors(inputs)]
+    input_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+    try:
+        if hasattr(layer, "output_and_attention_shapes"):  # AttentionOutput: the call may override the default
+            output, attention = layer.output_and_attention_shapes(input_shape)
+            return (output, attention) if layer.returns_attention(kwargs.get("return_attention")) else output
+        return layer.compute_output_shape(input_shape)
+    except ValueError:
+        return None
+
+
+def _is_shape(value):
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, int) for d in value)
+
+
+def _zeros_like_shapes(layer, shapes, batch):
+    """Zeros of ``shapes`` (a shape or a nested tuple / list of shapes) with batch size ``batch``; None when a
+    dimension other than the batch is unknown."""
+    if shapes is None:
+        return None
+    if _is_shape(shapes):
+        if any(d is None for d in shapes[1:]):
+            return None
+        return ops.zeros((batch,) + tuple(shapes[1:]), dtype=layer.compute_dtype)
+    parts = [_zeros_like_shapes(layer, s, batch) for s in shapes]
+    if any(p is None for p in parts):
+        return None
+    return type(shapes)(parts) if isinstance(shapes, list) else tuple(parts)
+
+
+def _tensorflow_graph():
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.executing_eagerly()
+
+
+def layer_call(call):
+    """Decorator of a layer's ``call(self, inputs, ...)``: integer inputs cast, complex / string inputs
+    refused, an empty batch answered with empty outputs (module docstring)."""
+
+    @functools.wraps(call)
+    def wrapper(self, inputs, *args, **kwargs):
+        inputs = cast_inputs(self, inputs)
+        tensors = _tensors(inputs)
+        batch = _static_batch(tensors)
+        if batch == 0:
+            zeros = _zeros_like_shapes(self, _output_shapes(self, inputs, kwargs), 0)
+            if zeros is not None:
+                return zeros
+        elif batch is None and _tensorflow_graph():
+            zeros = _zeros_like_shapes(self, _output_shapes(self, inputs, kwargs), 0)
+            if zeros is not None:
+                import tensorflow as tf
+
+                def compute():
+                    # the inputs re-made inside the branch: a custom gradient there must see tensors of the
+                    # branch's graph only
+                    local = [None if t is None else tf.identity(t) for t in tensors]
+                    return call(self, _rebuild(inputs, local), *args, **kwargs)
+
+                first = next(t for t in tensors if t is not None)
+                return tf.cond(tf.shape(first)[0] > 0, compute, lambda: zeros)
+        return call(self, inputs, *args, **kwargs)
+
+    return wrapper
