@@ -17,10 +17,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "keras_attention"
 # "(root)" is keras_attention/__init__.py (version, lazy exports): the experiments may read it.
 LEVELS = {
     "utils": 0,
-    "layers": 1, "saliency": 1, "racknet": 1, "data": 1,
-    "sparsity": 2, "models": 2,
-    "experiments": 3,
-    "cli": 4,
+    "kernels": 1,
+    "layers": 2, "saliency": 2, "racknet": 2, "data": 2,
+    "sparsity": 3, "models": 3,
+    "experiments": 4,
+    "cli": 5,
 }
 ALLOWED_UPWARD = {("experiments", "(root)")}
 
@@ -119,7 +120,7 @@ def test_every_subpackage_has_a_level():
     assert subpackages <= set(LEVELS), sorted(subpackages - set(LEVELS))
 
 
-@pytest.mark.parametrize("low, high", [("utils", "layers"), ("layers", "models"), ("models", "experiments"),
+@pytest.mark.parametrize("low, high", [("utils", "kernels"), ("kernels", "layers"), ("layers", "models"), ("models", "experiments"),
                                        ("data", "experiments"), ("experiments", "cli")])
 def test_levels_order_the_layers_of_the_package(low, high):
     assert LEVELS[low] < LEVELS[high]

@@ -7,7 +7,7 @@ from keras_attention.layers.focus_association import FA, FocusAssociation
 from keras_attention.layers.multi_scale_self_attention import MSMSA, MultiScaleSelfAttention
 from keras_attention.layers.non_local import NonLocalBlock
 from keras_attention.layers.positional_encoding import PositionalEncoding
-from keras_attention.layers.salient_positions_attention import SPANet, SalientPositionsAttention
+from keras_attention.layers.salient_positions_attention import SalientPositionsAttention, SPANet
 from keras_attention.layers.scale_space_attention import SAN, ScaleSpaceAttention
 from keras_attention.layers.sdma import SDCA, SDMA
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation

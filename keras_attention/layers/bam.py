@@ -31,7 +31,7 @@ the same gradients, to float32 round-off):
   ``x * (1 + A)`` is also one op with its gradient written out (``dx = dy + dy * A``,
   ``dM_c = sum_S(q)``, ``dM_s = sum_C(q)``, ``q = dy * x * A * (1 - A)``), which XLA fuses into one
   loop each way, and the dilated 3x3 convolutions of images run as convolutions over rows with banded
-  kernels (``banded_conv`` of :mod:`keras_attention.utils.fast_ops`; same values), which XLA's CPU
+  kernels (``banded_conv`` of :mod:`keras_attention.kernels.convolution`; same values), which XLA's CPU
   backend runs far faster than the thin dilated convolutions. Outside XLA the backend's own gradient of
   the output and its native dilated convolution are the cheaper ones, and are kept.
 """
@@ -39,81 +39,16 @@ the same gradients, to float32 round-off):
 import keras
 from keras import ops
 
+from keras_attention.kernels import IMPLEMENTATIONS
+from keras_attention.kernels.convolution import conv, conv_same
+from keras_attention.kernels.gates import pool_and_reduce, residual_gate
+from keras_attention.kernels.probes import custom_gradients_supported, in_xla_context
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.convolution import conv
-from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
-from keras_attention.utils.fast_ops import conv_same, cotangents, custom_gradients_supported, element_count
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3
-
-
-def _pool_and_reduce(x, kernel, spatial_axes):
-    """``(mean_S(x), x @ kernel, x)``: the channel branch's average and the spatial branch's 1x1
-    reduction (no bias) as one op. ``x`` comes back unchanged and the layer uses THAT tensor for the
-    output, so its full-size gradient arrives here and the average's and the reduction's shares are
-    added to it in ONE add: ``dx + [d_h, 1] @ [kernel^T; d_mean / N]``, a batched matmul whose extra
-    row carries the average's broadcast (no tree of full-size adds, which TensorFlow's graph optimiser
-    would turn into a slow accumulator)."""
-    n = element_count(x, spatial_axes)
-
-    @ops.custom_gradient
-    def pool_reduce(x, kernel):
-        mean = ops.mean(x, axis=spatial_axes, keepdims=True)
-        reduced = ops.matmul(x, kernel)
-
-        def grad(*args, upstream=None):
-            d_mean, d_reduced, d_x = cotangents(args, upstream)
-            channels, hidden = kernel.shape
-            shape = ops.shape(x)
-            batch = shape[0]
-            rows = ops.reshape(d_reduced, (-1, hidden))  # every position of every sample
-            d_kernel = ops.matmul(ops.transpose(ops.reshape(x, (-1, channels))), rows)
-            rows = ops.reshape(d_reduced, (batch, -1, hidden))
-            rows = ops.concatenate([rows, ops.ones_like(rows[..., :1])], axis=-1)  # (B, S, h + 1)
-            weights = ops.concatenate(
-                [
-                    ops.broadcast_to(ops.transpose(kernel), (batch, hidden, channels)),
-                    ops.reshape(d_mean / n, (batch, 1, channels)),
-                ],
-                axis=1,
-            )  # (B, h + 1, C)
-            return d_x + ops.reshape(ops.matmul(rows, weights), shape), d_kernel
-
-        return (mean, reduced, x), grad
-
-    return pool_reduce(x, ops.cast(kernel, x.dtype))  # a tensor (not the variable); its gradient reaches it
-
-
-def _residual_gate(x, channel, spatial, spatial_axes, return_attention):
-    """``x * (1 + A)`` with ``A = sigmoid(channel + spatial)`` (eq. 1, 4), and ``A`` when asked for, with
-    the gradient written out (``dx = dy + dy * A``, ``q = (dy * x + dA) * A * (1 - A)``,
-    ``d_channel = sum_S(q)``, ``d_spatial = sum_C(q)``) so that XLA fuses each direction into one loop
-    and keeps only ``A`` for the backward pass."""
-
-    @ops.custom_gradient
-    def gate(x, channel, spatial):
-        attention = ops.sigmoid(channel + spatial)
-        output = x + x * attention
-
-        def grad(*args, upstream=None):
-            grads = cotangents(args, upstream)
-            d_out = grads[0]
-            d_x = d_out + d_out * attention
-            q = d_out * x
-            if return_attention and grads[1] is not None:
-                q = q + grads[1]
-            q = q * attention
-            q = q - q * attention
-            d_channel = ops.sum(q, axis=spatial_axes, keepdims=True)
-            d_spatial = ops.sum(q, axis=-1, keepdims=True)
-            return d_x, d_channel, d_spatial
-
-        return ((output, attention) if return_attention else output), grad
-
-    return gate(x, channel, spatial)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -177,7 +112,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         if self.implementation == "reference" or not custom_gradients_supported():
             return self._call_reference(inputs, training, with_attention)
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
-        c, s, x = _pool_and_reduce(inputs, self.reduce_kernel, spatial_axes)
+        c, s, x = pool_and_reduce(inputs, self.reduce_kernel, spatial_axes)
         # channel branch (eq. 2): (B, 1.., C)
         c = ops.matmul(c, self.channel_kernel_1) + self.channel_bias_1
         c = ops.relu(self.channel_norm(c, training=training))
@@ -211,7 +146,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
     def _gate(self, x, c, s, spatial_axes, with_attention):
         """Eq. 4: ``x * (1 + sigmoid(c + s))``, and the attention ``sigmoid(c + s)`` when ``with_attention``."""
         if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
-            return _residual_gate(x, c, s, spatial_axes, with_attention)
+            return residual_gate(x, c, s, spatial_axes, with_attention)
         attention = ops.sigmoid(c + s)  # broadcast to (B, *S, C)
         output = x * (1.0 + attention)
         return (output, attention) if with_attention else output

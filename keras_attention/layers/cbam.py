@@ -34,7 +34,8 @@ the same gradients, to float32 round-off):
     mean's and max's shares into ``dx'`` (one select) before the single multiply by ``M_c``;
   * for images up to ``BANDED_MAX_WIDTH`` wide, the spatial gate's thin 2 -> 1 channel convolution runs as
     a convolution over rows with a banded (Toeplitz) kernel built from the 7x7 one (same values; see
-    ``banded_conv`` in :mod:`keras_attention.utils.fast_ops`, which also holds the other shared pieces),
+    ``banded_conv`` in :mod:`keras_attention.kernels.convolution`; the fused pieces are in
+    :mod:`keras_attention.kernels.gates`),
     several times faster on oneDNN and on XLA's CPU backend.
   The gated output ``x' * M_s`` and the small parts (MLP, convolution, BatchNorm) are differentiated
   by the backend as in the reference.
@@ -43,59 +44,13 @@ the same gradients, to float32 round-off):
 import keras
 from keras import ops
 
+from keras_attention.kernels import IMPLEMENTATIONS
+from keras_attention.kernels.convolution import conv, conv_same
+from keras_attention.kernels.gates import channel_gate_and_pool, spatial_mean_max
+from keras_attention.kernels.probes import custom_gradients_supported
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.convolution import conv
-from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
-from keras_attention.utils.fast_ops import (
-    conv_same,
-    cotangents,
-    custom_gradients_supported,
-    max_gradient_mask,
-    spatial_pool,
-)
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
-
-
-# ============================================================================ CBAM's own fast-path pieces
-# (the shared ones, also used by BAM and SqueezeExcitation, are in keras_attention.utils.fast_ops)
-def spatial_mean_max(x, axes):
-    """``(mean, max, x)`` over the spatial ``axes`` (CBAM's channel-gate inputs), ``x`` passed through as in
-    :func:`spatial_pool`. Under XLA both come from :func:`spatial_pool` (one fused select in the backward
-    pass). Elsewhere, with static spatial sizes, the max is ``keras.ops.max_pool`` over the whole map: its
-    backward pass is ONE kernel that routes each channel's gradient to its maximum, instead of the four
-    full-size passes (compare, cast, count, select) of the split rule. Under exact ties (a constant
-    channel) max-pooling routes the gradient to one of the tied maxima instead of splitting it evenly:
-    another valid subgradient, and for ReLU features the tied zeros get no gradient either way."""
-    spatial = tuple(x.shape[a] for a in axes)
-    if in_xla_context() or any(d is None for d in spatial):
-        return spatial_pool(x, axes)
-    mean, x = spatial_pool(x, axes, with_max=False)
-    maximum = ops.max_pool(x, pool_size=spatial, strides=1, padding="valid")
-    return mean, maximum, x
-
-
-def _channel_gate_and_pool(x, gate, spatial_axes, channels):
-    """``x' = x * gate`` and the channel mean and max of ``x'``, with one gradient: the mean's and max's
-    shares are folded into ``dx'`` (one select) before the single multiply by ``gate``."""
-
-    @ops.custom_gradient
-    def gate_pool(x, gate):
-        gated = x * gate
-        mean = ops.mean(gated, axis=-1, keepdims=True)
-        maximum = ops.max(gated, axis=-1, keepdims=True)
-
-        def grad(*args, upstream=None):
-            d_gated, d_mean, d_max = cotangents(args, upstream)
-            mask, inverse_count = max_gradient_mask(gated, maximum, -1)
-            share = d_mean / channels  # (B, *S, 1)
-            d_gated = d_gated + ops.where(mask, share + d_max * inverse_count, share)
-            d_gate = ops.sum(d_gated * x, axis=spatial_axes, keepdims=True)
-            return d_gated * gate, d_gate
-
-        return (gated, mean, maximum), grad
-
-    return gate_pool(x, gate)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
@@ -148,7 +103,7 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         avg, mx, x = spatial_mean_max(inputs, spatial_axes)  # x: the same tensor, carrying their gradient
         gate = ops.sigmoid(self._mlp(avg) + self._mlp(mx))  # eq. 2
-        x, mean_map, max_map = _channel_gate_and_pool(x, gate, spatial_axes, int(inputs.shape[-1]))
+        x, mean_map, max_map = channel_gate_and_pool(x, gate, spatial_axes, int(inputs.shape[-1]))
         z = conv_same(ops.concatenate([mean_map, max_map], axis=-1), self.spatial_kernel)
         mask = ops.sigmoid(self.spatial_norm(z, training=training))  # eq. 3, (B, *S, 1)
         output = x * mask

@@ -38,8 +38,8 @@ import math
 import keras
 from keras import ops
 
+from keras_attention.kernels.convolution import conv
 from keras_attention.utils.checks import check_positive_int, is_shape, shape_str
-from keras_attention.utils.convolution import conv
 from keras_attention.utils.layer_arguments import KernelArguments
 from keras_attention.utils.layer_inputs import layer_call
 

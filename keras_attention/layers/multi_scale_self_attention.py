@@ -25,9 +25,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.kernels.convolution import conv
 from keras_attention.layers.xm2a import check_sequence_shape
 from keras_attention.utils.checks import check_bool, check_positive_int
-from keras_attention.utils.convolution import conv
 from keras_attention.utils.layer_arguments import WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 

@@ -42,8 +42,8 @@ import math
 import keras
 from keras import ops
 
+from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int, shape_str
-from keras_attention.utils.execution import IMPLEMENTATIONS
 from keras_attention.utils.layer_arguments import WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 

@@ -16,7 +16,7 @@ defaults). The hidden width is at least one unit, so narrow layers (``C < reduct
 Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
 the same gradients, to float32 round-off): ``"reference"`` is the equations above differentiated by the
 backend; ``"fast"`` makes the squeeze one op whose gradient ``d_z / N`` is added into the gradient that
-reaches ``x`` from ``x * s`` (``fast_ops.spatial_pool``), instead of a materialised full-size broadcast of it
+reaches ``x`` from ``x * s`` (``keras_attention.kernels.gradients.spatial_pool``), instead of a materialised full-size broadcast of it
 and a sum of two full-size tensors. Under XLA (``jit_compile=True``, or the JAX backend), which fuses
 the reference's gradient into the same loop anyway, ``"fast"`` runs the reference formulation.
 """
@@ -24,9 +24,10 @@ the reference's gradient into the same loop anyway, ``"fast"`` runs the referenc
 import keras
 from keras import ops
 
+from keras_attention.kernels import IMPLEMENTATIONS
+from keras_attention.kernels.gradients import spatial_pool
+from keras_attention.kernels.probes import custom_gradients_supported, in_xla_context
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.execution import IMPLEMENTATIONS, in_xla_context
-from keras_attention.utils.fast_ops import custom_gradients_supported, spatial_pool
 from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 

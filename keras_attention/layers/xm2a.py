@@ -61,14 +61,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.kernels.convolution import conv
+from keras_attention.kernels.probes import execution_mode
 from keras_attention.utils.checks import (
     check_bool,
     check_choice,
     check_positive_int,
     shape_str,
 )
-from keras_attention.utils.convolution import conv
-from keras_attention.utils.execution import execution_mode
 from keras_attention.utils.layer_arguments import WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 

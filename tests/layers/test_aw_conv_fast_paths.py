@@ -25,9 +25,13 @@ import tensorflow as tf
 from test_aw_conv import randomise_bn
 from tolerance import assert_close, float64_twin
 
-from keras_attention.layers import aw_conv
-from keras_attention.layers.aw_conv import IMPLEMENTATIONS, AWConv2D, GroupedProbe
-from keras_attention.utils.execution import in_xla_context
+from keras_attention.kernels import probes
+from keras_attention.kernels.probes import Probe
+from keras_attention.kernels.tensorflow import aw_conv as tf_aw_conv
+from keras_attention.layers.aw_conv import AWConv2D
+
+IMPLEMENTATIONS = AWConv2D.IMPLEMENTATIONS
+from keras_attention.kernels.probes import in_xla_context
 
 MODES = ("eager", "graph", "xla")
 
@@ -179,7 +183,7 @@ def test_fast_form_choice(rng, monkeypatch):
 @pytest.fixture
 def fresh_probes(monkeypatch):
     """An empty probe cache for the test (and the real one back afterwards)."""
-    monkeypatch.setattr(aw_conv, "_GROUPED_PROBES", {})
+    monkeypatch.setattr(probes, "_PROBES", {})
 
 
 @pytest.mark.parametrize("works", [True, False], ids=["probe-yes", "probe-no"])
@@ -190,9 +194,9 @@ def test_grouped_probe_answer_decides_the_fast_form(works, monkeypatch, fresh_pr
 
     def fake(dtype, channels, filters, kernel_size, strides, padding):
         asked.append((dtype, channels, filters, kernel_size, strides, padding))
-        return GroupedProbe(works, "" if works else "Gradients for grouped convolutions are not supported on CPU")
+        return Probe(works, "" if works else "Gradients for grouped convolutions are not supported on CPU")
 
-    monkeypatch.setattr(aw_conv, "_try_grouped_gradients", fake)
+    monkeypatch.setattr(probes, "_try_grouped_gradients", fake)
     layer = AWConv2D(4, (3, 2), strides=(1, 2))
     layer.build((2, 16, 16, 8))
     x = tf.zeros((2, 16, 16, 8))
@@ -209,8 +213,8 @@ def test_grouped_probe_answer_decides_the_fast_form(works, monkeypatch, fresh_pr
 def test_forced_grouped_without_gradients_runs_forward_and_names_the_forms_that_work(monkeypatch, fresh_probes, rng):
     """Where the probe says no, a forced ``"grouped"`` still predicts (forward only) and asking for its
     gradient raises a ValueError naming the layer, the reason and the forms that work."""
-    monkeypatch.setattr(aw_conv, "_try_grouped_gradients",
-                        lambda *key: GroupedProbe(False, "Gradients for grouped convolutions are not supported on CPU"))
+    monkeypatch.setattr(probes, "_try_grouped_gradients",
+                        lambda *key: Probe(False, "Gradients for grouped convolutions are not supported on CPU"))
     x_shape = (3, 7, 9, 5)
     reference, grouped = _pair(rng, x_shape, "grouped", filters=4, kernel_size=3, use_bias=True)
     x = tf.constant(rng.standard_normal(x_shape).astype("float32"))
@@ -266,7 +270,7 @@ def test_fast_path_in_eager_mode_retraces_per_batch_size_and_frees_layers(rng):
     for batch in (2, 3, 2):
         x = rng.standard_normal((batch, 6, 6, 3)).astype("float32")
         assert layer(x, training=False).shape == (batch, 6, 6, 4)
-    assert layer in aw_conv._EAGER_FUNCTIONS
+    assert layer in tf_aw_conv._EAGER_FUNCTIONS
     # the cached function holds its layer weakly: the layer and its cache entry go with the last reference
     reference = weakref.ref(layer)
     del layer

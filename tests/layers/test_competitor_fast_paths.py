@@ -17,12 +17,12 @@ from keras import ops
 from test_competitor_modules import randomise
 from tolerance import assert_close, float64_twin
 
+from keras_attention.kernels.convolution import banded_conv, conv_same, phase_conv
+from keras_attention.kernels.probes import in_xla_context
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.salient_positions_attention import SalientPositionsAttention
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
-from keras_attention.utils.execution import in_xla_context
-from keras_attention.utils.fast_ops import banded_conv, conv_same, phase_conv
 
 SHAPES = {1: (3, 13, 8), 2: (3, 8, 12, 8)}  # H, W multiples of BAM's dilation 4: its phase convolutions
 MAKERS = {

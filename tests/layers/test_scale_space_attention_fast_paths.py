@@ -12,9 +12,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from tolerance import assert_close, float64_twin
 
+from keras_attention.kernels import probes
+from keras_attention.kernels.probes import Probe, execution_mode
+from keras_attention.kernels.tensorflow import scale_space as san_kernel
 from keras_attention.layers import SAN
 from keras_attention.layers import scale_space_attention as san_module
 
@@ -196,9 +198,10 @@ def test_fast_equals_reference_with_unknown_spatial_sizes(rng, rank, smoothing_m
 def test_fast_equals_reference_for_dilated_full_smoothing_without_onednn(
     rng, monkeypatch, rank, kernel_size, mode
 ):
-    # Without oneDNN, TensorFlow's CPU convolution gradients refuse dilations > 1: the fast path must
-    # not use them then.
-    monkeypatch.setattr(san_module, "_onednn_enabled", lambda: False)
+    # Without oneDNN, TensorFlow's CPU convolution gradients refuse dilations > 1: where the probe says so,
+    # the fast path must not use them.
+    monkeypatch.setattr(probes, "dilated_gradients_probe", lambda dtype="float32": Probe(False, "no dilations"))
+    monkeypatch.setattr(san_kernel, "dilated_gradients_probe", probes.dilated_gradients_probe)
     previous, current = _inputs(rng, rank)
     fast, reference = _pair(previous, current, variant="d", kernel_size=kernel_size)
     _assert_same(fast, reference, previous, current, mode)
@@ -228,30 +231,30 @@ def test_training_step_in_a_compiled_model_matches_reference(rng):
 def test_eager_calls_on_new_sizes_compile_once_each_without_retracing_warnings(rng, monkeypatch, caplog):
     """Inference on images of varying size: each size is compiled once (a second call reuses it), TensorFlow
     prints no "triggered tf.function retracing" warning, and the cache of compiled functions stays bounded."""
-    monkeypatch.setattr(san_module, "_COMPILED", type(san_module._COMPILED)())
-    monkeypatch.setattr(san_module, "COMPILED_CACHE_SIZE", 6)
+    monkeypatch.setattr(san_kernel, "_COMPILED", type(san_kernel._COMPILED)())
+    monkeypatch.setattr(san_kernel, "COMPILED_CACHE_SIZE", 6)
     layer = SAN(variant="d")
     with caplog.at_level("WARNING"):
         for size in range(5, 13):
             inputs = [rng.normal(size=(1, size, size, c)).astype("float32") for c in (2, 4)]
             layer(inputs)
-            traced = {k: f.experimental_get_tracing_count() for k, f in san_module._COMPILED.items()}
+            traced = {k: f.experimental_get_tracing_count() for k, f in san_kernel._COMPILED.items()}
             layer(inputs)  # the same size again: no new trace
-            assert {k: f.experimental_get_tracing_count() for k, f in san_module._COMPILED.items()} == traced
-    assert len(san_module._COMPILED) <= 6
+            assert {k: f.experimental_get_tracing_count() for k, f in san_kernel._COMPILED.items()} == traced
+    assert len(san_kernel._COMPILED) <= 6
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
 
 
 # ----------------------------------------------------------------------------- dispatch and config
 def test_fast_path_is_the_default_and_is_used(rng, monkeypatch):
     calls = []
-    original = san_module._fast_san
+    original = san_kernel._fast_san
 
     def spy(plan, *args):
         calls.append((plan.xla, plan.smoothing))
         return original(plan, *args)
 
-    monkeypatch.setattr(san_module, "_fast_san", spy)
+    monkeypatch.setattr(san_kernel, "_fast_san", spy)
     previous, current = _inputs(rng, 2)
     layer = SAN(smoothing_mode="depthwise")
     assert layer.implementation == "fast"
@@ -263,11 +266,11 @@ def test_fast_path_is_the_default_and_is_used(rng, monkeypatch):
 
 
 def test_execution_mode_detection():
-    assert san_module.execution_mode() == "eager"
+    assert execution_mode() == "eager"
     seen = []
 
     def probe():
-        seen.append(san_module.execution_mode())
+        seen.append(execution_mode())
         return tf.constant(0.0)
 
     tf.function(probe)()

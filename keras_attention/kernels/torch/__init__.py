@@ -1,0 +1,1 @@
+"""PyTorch-only kernels, imported only under the torch backend."""
