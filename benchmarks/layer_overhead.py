@@ -98,8 +98,6 @@ def _fast_and_reference(name, make):
     parameters = inspect.signature(cls.__init__).parameters
     if "implementation" in parameters:
         return [(name, {"implementation": "fast"}), (f"{name} [reference]", {"implementation": "reference"})]
-    if "fused" in parameters:  # XM2A: all heads in one contraction, or the per-head reference
-        return [(name, {"fused": True}), (f"{name} [reference]", {"fused": False})]
     return [(name, {})]
 
 

@@ -33,7 +33,7 @@ LENGTHS = {"JapaneseVowels": 25, "BasicMotions": 100, "ArrowHead": 251, "OSULeaf
 LAYERS = {
     "MultiHeadAttention": None,
     "XM2A fused": lambda: XM2A(HEADS, KEY_DIM, output_dim=WIDTH),
-    "XM2A per-head (reference)": lambda: XM2A(HEADS, KEY_DIM, output_dim=WIDTH, fused=False),
+    "XM2A per-head (reference)": lambda: XM2A(HEADS, KEY_DIM, output_dim=WIDTH, implementation="reference"),
     "XM2A-MSMSA (M) fused": lambda: XM2A(HEADS, KEY_DIM, variant="msmsa", output_dim=WIDTH),
     "XM2A-Exp (E) fused": lambda: XM2A(HEADS, KEY_DIM, variant="exp", output_dim=WIDTH),
     "XM2A-Pool (P) fused": lambda: XM2A(HEADS, KEY_DIM, variant="pool", output_dim=WIDTH),

@@ -107,7 +107,7 @@ def test_packages_import_without_tensorflow(backend):
         images = np.random.default_rng(0).normal(size=(4, 8, 8, 2)).astype("float32")
         model.compile("sgd", "mse")
         model.fit(images, np.zeros((4, 3), "float32"), verbose=0)
-        XM2A(num_heads=2, key_dim=2, variant="pool", fused=False)(np.zeros((2, 6, 3), "float32"))
+        XM2A(num_heads=2, key_dim=2, variant="pool", implementation="reference")(np.zeros((2, 6, 3), "float32"))
         ran = tensorflow_modules()
         # (Keras' own get_config, which clone_model calls, imports TensorFlow whenever it is installed)
         sparsify(model, 0.5, images)

@@ -9,26 +9,28 @@ eq. 7.3: ``Dense(output_dim or V)(concat_h head_h)``.
 Reading where SPEC is silent: every convolution has a bias (Keras' default), Glorot-uniform kernels and
 zero biases; no dropout and no masking.
 
-Two exact forms (``fused``), tested equal in outputs and gradients to float32 round-off:
-- ``fused=False``, the default: the straightforward form, ``3 H`` convolutions and ``H`` attentions, one
-  per head, concatenated;
-- ``fused=True``: the three per-head kernels zero-padded to the longest length ``2H - 1`` (odd lengths, so
+Two exact forms (``implementation``), tested equal in outputs and gradients to float32 round-off:
+- ``"reference"``: the straightforward form, ``3 H`` convolutions and ``H`` attentions, one per head,
+  concatenated; ``"fast"`` (the default) is this form too, the faster one measured (below);
+- ``"fused"``: the three per-head kernels zero-padded to the longest length ``2H - 1`` (odd lengths, so
   the centres line up and ``same`` padding is unchanged) and stacked into one convolution with
   ``3 * num_heads * key_dim`` filters; all heads attend in one batched contraction.
 The padding multiplies the projection arithmetic by ``(2H - 1) / H`` (x1.75 at H = 4, x1.9 at H = 8), which
 one convolution call does not repay on a CPU: at T = 256, 4 heads of 16, one training step measured
 54 ms per head vs 77 ms fused in a ``tf.function`` and 69 vs 80 ms under XLA
-(``benchmarks/results/layer_overhead.md``, sequence shape), hence the default.
+(``benchmarks/results/layer_overhead.md``, sequence shape), hence ``"fast"`` runs the per-head form.
+Configurations of 0.1.x saying ``fused=True / False`` load as ``"fused"`` / ``"reference"``.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.kernels.convolution import conv
 from keras_attention.layers.xm2a import check_sequence_shape
-from keras_attention.utils.checks import check_bool, check_positive_int
-from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.checks import check_positive_int
+from keras_attention.utils.layer_arguments import WeightArguments, implementation_argument
 from keras_attention.utils.layer_inputs import layer_call
 
 
@@ -40,17 +42,22 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         num_heads: number of heads H; head h uses convolutions of length 2h-1.
         key_dim: filters per head for each of Q, K and V.
         output_dim: units of the output projection (eq. 7.3); ``None`` keeps V.
-        fused: all heads in one zero-padded convolution and one contraction, or (default) one head at a time.
+        implementation: ``"fast"`` (default) or ``"reference"``: one head at a time; ``"fused"``: all heads in one
+            zero-padded convolution and one contraction (module docstring).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every head's three
             convolutions and the output projection; ``WeightArguments``.
     """
 
-    def __init__(self, num_heads=8, key_dim=64, output_dim=None, fused=False, **kwargs):
+    IMPLEMENTATIONS = IMPLEMENTATIONS + ("fused",)
+
+    def __init__(self, num_heads=8, key_dim=64, output_dim=None, implementation="fast", **kwargs):
+        implementation = implementation_argument(self, implementation, kwargs, choices=self.IMPLEMENTATIONS,
+                                                 fused_forms={True: "fused", False: "reference"})
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.key_dim = check_positive_int("key_dim", key_dim)
         self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
-        self.fused = check_bool("fused", fused)
+        self.implementation = implementation
         self.lengths = [2 * h - 1 for h in range(1, self.num_heads + 1)]
 
     def build(self, input_shape):
@@ -76,7 +83,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
     @layer_call
     def call(self, inputs):
         x = inputs
-        if not self.fused:
+        if self.implementation != "fused":
             return self._call_per_head(x)
         longest = self.lengths[-1]
         kernels, biases = [], []
@@ -117,7 +124,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "key_dim": self.key_dim,
                 "output_dim": self.output_dim,
-                "fused": self.fused,
+                "implementation": self.implementation,
             }
         )
         return config

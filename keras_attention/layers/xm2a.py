@@ -42,7 +42,7 @@ Reading of the dissertation where SPEC is silent:
   the steps inside the series (TensorFlow's ``same`` average pool);
 - no masking of padded time steps: the softmax runs over the whole (possibly variable) length T.
 
-Fused path (``fused=True``, the default): heads are packed into few convolutions, each with
+Fused path (``implementation="fast"``, the default): heads are packed into few convolutions, each with
 ``len(group) * key_dim`` filters whose kernel stacks the group's per-head kernels zero-padded to the
 group's longest length at the offset that reproduces each head's own ``same`` padding (a group grows
 while padding at most doubles its multiply-adds: one convolution for ``xm2a``/``msmsa``, three for
@@ -52,8 +52,8 @@ projection. Talk is batched over heads, with the softmax over time on the last a
 (B, H1, [H2,] C, T) layout (TensorFlow's native softmax axis; a softmax over axis 1 transposes the whole
 logits tensor); the cross-talk form depends on the execution mode (``execution_mode()``): one
 (B, H1, H2, C, T) softmax summed over h2 eagerly and under XLA, one (B, H1, C, T) softmax per partner
-h2 in a ``tf.function`` graph (measured fastest at T = 25, 100, 256; see ``XM2A._talk_mask``). ``fused=False`` is the straightforward
-per-head path (``ops.conv`` / ``same_average_pool_1d`` per head, one softmax per head pair) kept as a
+h2 in a ``tf.function`` graph (measured fastest at T = 25, 100, 256; see ``XM2A._talk_mask``).
+``implementation="reference"`` is the straightforward per-head path (``ops.conv`` / ``same_average_pool_1d`` per head, one softmax per head pair) kept as a
 reference; both use the same weights and agree up to float rounding.
 """
 
@@ -61,15 +61,15 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.kernels.convolution import conv
 from keras_attention.kernels.probes import execution_mode
 from keras_attention.utils.checks import (
-    check_bool,
     check_choice,
     check_positive_int,
     shape_str,
 )
-from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_arguments import WeightArguments, implementation_argument
 from keras_attention.utils.layer_inputs import layer_call
 
 VARIANTS = ("xm2a", "msmsa", "exp", "pool", "exp_pool")
@@ -174,7 +174,9 @@ class XM2A(WeightArguments, keras.layers.Layer):
         descriptor: ``"mean"`` (eq. 7.5-7.6) or ``"max"``.
         norm: ``"layer"`` or ``"batch"`` (eq. 7.10).
         output_dim: units of the output projection W^O (eq. 7.11); ``None`` keeps V.
-        fused: fused heads (default) or the straightforward per-head reference path.
+        implementation: ``"fast"`` (default: heads fused, module docstring) or ``"reference"`` (the
+            straightforward per-head path). Configurations of 0.1.x saying ``fused=True / False`` load as
+            ``"fast"`` / ``"reference"``.
         epsilon: the layer (or batch) norm's epsilon.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every head's
             convolution and the output projection; ``WeightArguments``.
@@ -189,10 +191,12 @@ class XM2A(WeightArguments, keras.layers.Layer):
         descriptor="mean",
         norm="layer",
         output_dim=None,
-        fused=True,
+        implementation="fast",
         epsilon=1e-3,
         **kwargs,
     ):
+        implementation = implementation_argument(self, implementation, kwargs, choices=IMPLEMENTATIONS,
+                                                 fused_forms={True: "fast", False: "reference"})
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.key_dim = check_positive_int("key_dim", key_dim)
@@ -201,7 +205,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         self.descriptor = check_choice("descriptor", descriptor, {"mean", "max"})
         self.norm = check_choice("norm", norm, {"layer", "batch"})
         self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
-        self.fused = check_bool("fused", fused)
+        self.implementation = implementation
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
             raise ValueError(f"Argument `epsilon` must be a positive number; got {epsilon!r}.")
         self.epsilon = float(epsilon)
@@ -331,7 +335,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
     @layer_call
     def call(self, inputs, training=None):
         x = inputs
-        if self.fused:
+        if self.implementation == "fast":
             s = self._patterns_fused(x)  # (B, T, H, C)
             q = self._reduce(s, axis=1)  # (B, H, C)
             k = self._reduce(s, axis=-1)  # (B, T, H)
@@ -373,7 +377,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
                 "descriptor": self.descriptor,
                 "norm": self.norm,
                 "output_dim": self.output_dim,
-                "fused": self.fused,
+                "implementation": self.implementation,
                 "epsilon": self.epsilon,
             }
         )

@@ -16,9 +16,11 @@ argument's default.
 Unlike the other modules of :mod:`keras_attention.utils`, this one imports Keras (and so the backend).
 """
 
+import warnings
+
 import keras
 
-from keras_attention.utils.checks import check_bool
+from keras_attention.utils.checks import check_bool, check_choice
 
 
 class KernelArguments:
@@ -163,3 +165,21 @@ class AttentionOutput:
         config = super().get_config()
         config["return_attention"] = self.return_attention
         return config
+
+
+def implementation_argument(layer, implementation, kwargs, *, choices, fused_forms):
+    """The ``implementation`` a layer takes, with 0.1.x's ``fused=`` still accepted (and mapped).
+
+    XM2A and MSMSA took ``fused=True / False`` before every layer took ``implementation``; a configuration saved
+    then (or code written then) gives ``fused``, which is popped from ``kwargs`` and mapped through
+    ``fused_forms`` (``{True: ..., False: ...}``) with a ``DeprecationWarning``. Returns the checked
+    implementation (one of ``choices``)."""
+    if "fused" in kwargs:
+        fused = check_bool("fused", kwargs.pop("fused"))
+        mapped = fused_forms[fused]
+        warnings.warn(
+            f"{type(layer).__name__}: `fused={fused}` is the 0.1.x name of implementation={mapped!r}; "
+            f"pass implementation= instead.", DeprecationWarning, stacklevel=3,
+        )
+        implementation = mapped
+    return check_choice("implementation", implementation, set(choices))

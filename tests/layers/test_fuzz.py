@@ -143,11 +143,12 @@ ROWS = {  # layer name: (constructor arguments: {name: (valid values, invalid va
     "XM2A": (
         {"num_heads": size(1, 4), "key_dim": size(1, 6), "variant": choice("xm2a", "msmsa", "exp", "pool", "exp_pool"),
          "talk": choice("scale", "self"), "descriptor": choice("mean", "max"), "norm": choice("layer", "batch"),
-         "output_dim": optional_size(1, 6), "fused": flag()},
+         "output_dim": optional_size(1, 6), "implementation": choice("fast", "reference")},
         features(ranks=(1,)),
     ),
     "MultiScaleSelfAttention": (
-        {"num_heads": size(1, 4), "key_dim": size(1, 6), "output_dim": optional_size(1, 6), "fused": flag()},
+        {"num_heads": size(1, 4), "key_dim": size(1, 6), "output_dim": optional_size(1, 6),
+         "implementation": choice("fast", "reference", "fused")},
         features(ranks=(1,)),
     ),
     "AWConv2D": (

@@ -137,7 +137,7 @@ def test_xm2a_matches_equations(rng, variant, talk, descriptor):
     assert out.shape == (2, 9, 6)
     assert_close(out, ref_xm2a(x, layer))
     # the straightforward per-head path with the same weights agrees
-    plain = XM2A(num_heads=4, key_dim=5, variant=variant, talk=talk, descriptor=descriptor, output_dim=6, fused=False)
+    plain = XM2A(num_heads=4, key_dim=5, variant=variant, talk=talk, descriptor=descriptor, output_dim=6, implementation="reference")
     plain.build(x.shape)
     plain.set_weights(layer.get_weights())
     assert_close(to_numpy(plain(x)), out)
@@ -219,9 +219,9 @@ def test_same_average_pool_by_hand():
 @backends
 @pytest.mark.parametrize("variant", ["pool", "exp_pool"])
 def test_per_head_pool_variants_equal_the_reference(rng, variant):
-    """``fused=False`` pools each head with ``same_average_pool_1d``: the same numbers on every backend."""
+    """``implementation="reference"`` pools each head with ``same_average_pool_1d``: the same numbers on every backend."""
     x = series(rng, steps=11)
-    layer = XM2A(num_heads=4, key_dim=3, variant=variant, fused=False)
+    layer = XM2A(num_heads=4, key_dim=3, variant=variant, implementation="reference")
     layer.build(x.shape)
     randomise(layer, rng)
     assert_close(to_numpy(layer(x)), ref_xm2a(x, layer))
@@ -317,3 +317,22 @@ def test_head_packing_covers_every_head_once():
     assert groups == [[0, 1], [2, 3, 4], [5, 6, 7]]
     lengths = kernel_lengths("exp", 8)
     assert all(len(g) * max(lengths[i] for i in g) <= 2 * sum(lengths[i] for i in g) for g in groups)
+
+
+@pytest.mark.parametrize(
+    "cls, fused, implementation",
+    [(XM2A, True, "fast"), (XM2A, False, "reference"), (MultiScaleSelfAttention, True, "fused"),
+     (MultiScaleSelfAttention, False, "reference")],
+)
+def test_configs_of_0_1_saying_fused_load_as_implementation(cls, fused, implementation):
+    """0.1.x named the choice ``fused=``; its configurations (and code) still load, mapped to ``implementation``."""
+    config = cls(num_heads=2, key_dim=3).get_config()
+    assert config["implementation"] == "fast" and "fused" not in config
+    del config["implementation"]
+    config["fused"] = fused
+    with pytest.warns(DeprecationWarning, match=rf"`fused={fused}` is the 0.1.x name of implementation='{implementation}'"):
+        layer = cls.from_config(config)
+    assert layer.implementation == implementation
+    assert layer.get_config()["implementation"] == implementation and "fused" not in layer.get_config()
+    with pytest.raises(ValueError, match=r"`fused` must be True or False"):
+        cls(num_heads=2, key_dim=3, fused="yes")

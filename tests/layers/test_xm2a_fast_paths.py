@@ -1,4 +1,4 @@
-"""XM2A's and MSMSA's fast paths (``fused=True``) against their per-head references (``fused=False``) in
+"""XM2A's fast path and MSMSA's fused form against their per-head references (``implementation="reference"``) in
 every execution mode.
 
 The fast path picks its talk form by execution mode (eager, ``tf.function`` graph, XLA), so each mode is
@@ -29,12 +29,12 @@ _EXACT = weakref.WeakKeyDictionary()  # reference layer -> its float64 twin
 
 
 def _pair(x, layer_class=XM2A, **kwargs):
-    fast = layer_class(fused=True, **kwargs)
-    reference = layer_class(fused=False, **kwargs)
+    fast = layer_class(implementation="fast" if layer_class is XM2A else "fused", **kwargs)
+    reference = layer_class(implementation="reference", **kwargs)
     fast.build(x.shape)
     reference.build(x.shape)
     reference.set_weights(fast.get_weights())
-    _EXACT[reference] = float64_twin(lambda **kw: layer_class(fused=False, **kwargs, **kw), reference,
+    _EXACT[reference] = float64_twin(lambda **kw: layer_class(implementation="reference", **kwargs, **kw), reference,
                                      lambda layer: layer.build(x.shape))
     return fast, reference
 
