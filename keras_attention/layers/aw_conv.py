@@ -93,7 +93,7 @@ from keras_attention.utils.checks import (
     check_positive_int,
     shape_str,
 )
-from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_arguments import batch_normalization, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 
 
@@ -164,9 +164,8 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.use_bias = check_bool("use_bias", use_bias)
         self.implementation = check_choice("implementation", implementation, set(self.IMPLEMENTATIONS))
-        bn = dict(axis=-1, momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy)
-        self.bn1 = keras.layers.BatchNormalization(name="attention_bn1", **bn)
-        self.bn2 = keras.layers.BatchNormalization(name="attention_bn2", **bn)
+        self.bn1 = batch_normalization("attention_bn1", dtype=self.dtype_policy)
+        self.bn2 = batch_normalization("attention_bn2", dtype=self.dtype_policy)
 
     def _check_shape(self, input_shape):
         name = type(self).__name__

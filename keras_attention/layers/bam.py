@@ -44,7 +44,7 @@ from keras_attention.kernels.convolution import conv, conv_same
 from keras_attention.kernels.gates import pool_and_reduce, residual_gate
 from keras_attention.kernels.probes import custom_gradients_supported, in_xla_context
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
+from keras_attention.utils.layer_arguments import AttentionOutput, batch_normalization, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
@@ -76,9 +76,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
 
         def norm(name):
-            return keras.layers.BatchNormalization(
-                axis=-1, momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name=name
-            )
+            return batch_normalization(name, dtype=self.dtype_policy)
 
         self.channel_norm = norm("channel_norm")
         self.reduce_norm = norm("reduce_norm")

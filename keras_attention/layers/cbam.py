@@ -49,7 +49,7 @@ from keras_attention.kernels.convolution import conv, conv_same
 from keras_attention.kernels.gates import channel_gate_and_pool, spatial_mean_max
 from keras_attention.kernels.probes import custom_gradients_supported
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
+from keras_attention.utils.layer_arguments import AttentionOutput, batch_normalization, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 
 
@@ -76,9 +76,8 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.spatial_kernel_size = check_positive_int("spatial_kernel_size", spatial_kernel_size)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
-        self.spatial_norm = keras.layers.BatchNormalization(
-            axis=-1, momentum=0.99, epsilon=1e-5, dtype=self.dtype_policy, name="spatial_norm"
-        )
+        # the official BasicConv's BatchNorm: PyTorch momentum 0.01, i.e. Keras 0.99 (module docstring)
+        self.spatial_norm = batch_normalization("spatial_norm", dtype=self.dtype_policy, momentum=0.99)
 
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)

@@ -34,7 +34,7 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int, shape_str
-from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_arguments import batch_normalization, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 
 
@@ -67,15 +67,8 @@ class NonLocalBlock(WeightArguments, keras.layers.Layer):
             check_positive_int("inter_channels", inter_channels)
         self.inter_channels = inter_channels
         self.sub_sample = check_bool("sub_sample", sub_sample)
-        self.norm = keras.layers.BatchNormalization(
-            axis=-1,
-            momentum=0.9,
-            epsilon=1e-5,
-            gamma_initializer="zeros",
-            beta_initializer="zeros",
-            dtype=self.dtype_policy,
-            name="norm",
-        )
+        self.norm = batch_normalization("norm", dtype=self.dtype_policy, gamma_initializer="zeros",
+                                        beta_initializer="zeros")
 
     def build(self, input_shape):
         shape = _check_input(type(self).__name__, input_shape, self.sub_sample)

@@ -25,7 +25,10 @@
 
 - which values of the builder's context it takes (``context``: ``kernel_size`` of the slot's convolution
   for SAN; ``num_heads``, ``key_dim``, ``output_dim``, ... of the encoder), passed as keyword arguments
-  unless the options set them, and the arguments the kind fixes (``fixed``: SAN-c's ``variant="c"``).
+  unless the options set them, and the arguments the kind fixes (``fixed``: SAN-c's ``variant="c"``);
+- which builder arguments it takes (``builder_options``: SPANet's ``k``, the number of salient positions, which
+  every image builder then accepts for ``attention="spanet"``), each with its default where the kind goes after
+  a whole stage (SPANet Table 2: ``k=2``), or None for the layer's own default.
 
 :func:`register_attention` adds a row (a kind of the user's: :func:`unregister_attention` removes it
 again); :func:`get_attention` and :func:`check_kind` look kinds up with errors that name the argument,
@@ -99,7 +102,8 @@ class AttentionKind:
     the input tensor that applies several layers); ``inputs``: a key of :data:`INPUTS`; ``ranks``: the
     supported ranks (1 sequences, 2 images); ``deployments``: keys of :data:`DEPLOYMENTS`; ``context``:
     the builder-context values it takes as keyword arguments; ``fixed``: ``(argument, value)`` pairs it
-    always passes (options may not set them); ``prefix``: the start of its modules' names (default
+    always passes (options may not set them); ``builder_options``: ``(argument, default after a stage)``
+    pairs of the builder arguments it takes; ``prefix``: the start of its modules' names (default
     :func:`layer_prefix` of the name); ``companion``: the slot kind deployed with it (``"fa+se"``: ``"se"``);
     ``builtin``: a kind of this package (it cannot be unregistered).
     """
@@ -111,6 +115,7 @@ class AttentionKind:
     deployments: tuple = (SLOT,)
     context: tuple = ()
     fixed: tuple = ()
+    builder_options: tuple = ()
     prefix: str = None
     companion: str = None
     builtin: bool = False
@@ -135,6 +140,8 @@ class AttentionKind:
                              f"{self.context!r}.")
         object.__setattr__(self, "context", tuple(self.context))
         object.__setattr__(self, "fixed", tuple((str(key), value) for key, value in dict(self.fixed).items()))
+        object.__setattr__(self, "builder_options",
+                           tuple((str(key), value) for key, value in dict(self.builder_options).items()))
         if self.prefix is None:
             object.__setattr__(self, "prefix", layer_prefix(self.name))
 
@@ -147,6 +154,10 @@ class AttentionKind:
     def match_kernel(self):
         """True when the slot's convolution kernel size is passed as ``kernel_size`` (unless options set it)."""
         return "kernel_size" in self.context
+
+    def module_name(self, place):
+        """``<prefix>_<place>``: the name of this kind's module at ``place`` (``san_c_conv1``, ``fa_stage2``)."""
+        return f"{self.prefix}_{place}"
 
     def hosts(self, deployments, rank=None):
         """True when the kind can be deployed in one of ``deployments`` (a name or names) at ``rank`` (any if
@@ -325,7 +336,8 @@ _builtin("bam", _layer("bam", "BAM"), deployments=(SLOT, MIXER))
 _builtin("se", _layer("squeeze_excitation", "SqueezeExcitation"), deployments=(SLOT, MIXER))
 _builtin("fa", _FA, inputs="pair", deployments=(BLOCKS,), prefix="fa")
 _builtin("fa+se", _FA, inputs="pair", deployments=(BLOCKS,), prefix="fa", companion="se")
-_builtin("spanet", _layer("salient_positions_attention", "SalientPositionsAttention"), deployments=(SLOT, STAGE))
+_builtin("spanet", _layer("salient_positions_attention", "SalientPositionsAttention"), deployments=(SLOT, STAGE),
+         builder_options=(("k", 2),))
 _builtin("nonlocal", _layer("non_local", "NonLocalBlock"), deployments=(SLOT, STAGE))
 _builtin("xm2a", _layer("xm2a", "XM2A"), ranks=(1,), deployments=(MIXER,),
          context=_ENCODER_HEADS + ("variant", "talk", "descriptor", "norm", "output_dim"))

@@ -44,7 +44,7 @@ from keras import ops
 
 from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int, shape_str
-from keras_attention.utils.layer_arguments import WeightArguments
+from keras_attention.utils.layer_arguments import batch_normalization, WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
 
 
@@ -95,9 +95,7 @@ class SalientPositionsAttention(WeightArguments, keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.normalize = check_bool("normalize", normalize)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
-        self.norm = keras.layers.BatchNormalization(
-            axis=-1, momentum=0.9, epsilon=1e-5, dtype=self.dtype_policy, name="norm"
-        )
+        self.norm = batch_normalization("norm", dtype=self.dtype_policy)
 
     def _num_positions(self, shape):
         spatial = shape[1:-1]

@@ -12,18 +12,18 @@ Time-series networks of the SDMA chapter (``sdma_net`` and the Table 6.2 competi
 ``(input_shape, num_classes, ..., task=...)``; those that use saliency take ``[series, saliency]``.
 """
 
+from keras_attention.models.attention_encoder import attention_encoder, attention_parameter_count
 from keras_attention.models.attention_slots import (
     ATTENTION_KINDS,
     DEPLOYED_KINDS,
-    FA_KINDS,
     PLACEMENTS,
     apply_attention,
     attention_layers,
     register_attention,
+    resolve_attention,
     resolve_deployment,
     unregister_attention,
 )
-from keras_attention.models.attention_encoder import attention_encoder, attention_parameter_count
 from keras_attention.models.lenet import lenet5
 from keras_attention.models.lstm import lstm4
 from keras_attention.models.resnet import cifar_resnet, resnet18, resnet50
@@ -50,7 +50,6 @@ __all__ = [
     "ATTENTION_KINDS",
     "BUILDERS",
     "DEPLOYED_KINDS",
-    "FA_KINDS",
     "PLACEMENTS",
     "apply_attention",
     "attention_encoder",
@@ -62,6 +61,7 @@ __all__ = [
     "lstm_baseline",
     "lstm4",
     "register_attention",
+    "resolve_attention",
     "resolve_deployment",
     "resnet18",
     "resnet50",

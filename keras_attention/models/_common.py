@@ -9,15 +9,6 @@ import numbers
 import keras
 
 from keras_attention.utils.checks import check_positive_int, shape_str
-from keras_attention.models.attention_slots import layer_prefix
-
-# Moving-average momentum of the builders' BatchNormalization layers: 0.9, which is PyTorch's default
-# (momentum=0.1 in its convention) and so what the reference implementations of the VGG / ResNet papers
-# and of the attention papers trained with. Keras' default 0.99 averages over ~100 steps; in short runs
-# (a few hundred steps) the inference statistics then lag the weights and test accuracy collapses while
-# training accuracy climbs (measured: CIFAR ResNet-20 on 4000 Fashion-MNIST images, 4 epochs, batch 32:
-# validation 0.28 with 0.99, 0.75 with 0.9, identical training accuracy).
-BN_MOMENTUM = 0.9
 
 
 def check_input_shape(builder, input_shape, *, rank, minimum, allow_unknown=False):
@@ -71,14 +62,6 @@ def check_width(builder, width):
 def scaled(count, width):
     """``count`` filters or units times the width multiplier, rounded, at least 1."""
     return max(1, int(round(count * width)))
-
-
-def model_name(base, attention, placement, name):
-    if name is not None:
-        return name
-    if attention is None:
-        return base
-    return f"{base}_{layer_prefix(attention)}_{placement}"
 
 
 def classifier_head(x, num_classes):

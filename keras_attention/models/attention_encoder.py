@@ -56,14 +56,15 @@ import numbers
 import keras
 
 from keras_attention.layers.positional_encoding import PositionalEncoding
-from keras_attention.layers.registry import MIXER, attention_names, check_kind, get_attention
-from keras_attention.utils.checks import check_choice, check_positive_int
+from keras_attention.layers.registry import MIXER, attention_names
 from keras_attention.layers.xm2a import VARIANTS
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,
     classifier_head,
 )
+from keras_attention.models.attention_slots import resolve_deployment
+from keras_attention.utils.checks import check_choice, check_positive_int
 
 BUILDER = "attention_encoder"
 # The built-in kinds deployed as the mixer (and None); attention_encoder reads the registry when called, so a
@@ -87,11 +88,10 @@ def model_width(num_heads, key_dim):
     return num_heads * key_dim
 
 
-def _apply_attention(x, attention, i, context):
-    """The registry's module of ``attention`` on ``x``, named ``block<i>_attention``; ``context`` holds the
-    encoder's ``num_heads``, ``key_dim``, ``output_dim`` (the width d) and XM2A's options, of which each
-    kind takes those its row names."""
-    kind = get_attention(attention)
+def _apply_attention(x, kind, i, context):
+    """The registry's module of ``kind`` (an ``AttentionKind``) on ``x``, named ``block<i>_attention``;
+    ``context`` holds the encoder's ``num_heads``, ``key_dim``, ``output_dim`` (the width d) and XM2A's options,
+    of which each kind takes those its row names."""
     return kind.call(kind.build(f"block{i}_attention", context), x)
 
 
@@ -133,7 +133,7 @@ def attention_encoder(
     """
     shape = check_input_shape(BUILDER, input_shape, rank=1, minimum=1, allow_unknown=True)
     num_classes = check_num_classes(BUILDER, num_classes)
-    _prefixed(check_kind, "attention", attention, attention_names(MIXER, rank=1), allow_none=True)
+    kind = resolve_deployment(BUILDER, attention, hosts=(MIXER,), rank=1).slot
     num_layers = _prefixed(check_positive_int, "num_layers", num_layers)
     num_heads = _prefixed(check_positive_int, "num_heads", num_heads)
     key_dim = _prefixed(check_positive_int, "key_dim", key_dim)
@@ -163,8 +163,8 @@ def attention_encoder(
         x = PositionalEncoding(positional, positional_channels, name="positional_encoding")(x)
     x = keras.layers.Dense(width, name="input_projection")(x)
     for i in range(1, num_layers + 1):
-        if attention is not None:
-            a = _apply_attention(x, attention, i, context)
+        if kind is not None:
+            a = _apply_attention(x, kind, i, context)
             a = keras.layers.Dropout(dropout, name=f"block{i}_attention_dropout")(a)
             x = keras.layers.Add(name=f"block{i}_attention_residual")([x, a])
             x = keras.layers.LayerNormalization(name=f"block{i}_attention_norm")(x)
@@ -175,7 +175,7 @@ def attention_encoder(
         x = keras.layers.LayerNormalization(name=f"block{i}_ff_norm")(x)
     x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
     outputs = classifier_head(x, num_classes)
-    return keras.Model(inputs, outputs, name=name or f"{BUILDER}_{attention or 'none'}")
+    return keras.Model(inputs, outputs, name=name or f"{BUILDER}_{kind.name if kind is not None else 'none'}")
 
 
 def attention_parameter_count(model):

@@ -36,12 +36,13 @@ from dataclasses import dataclass
 from keras_attention.layers.registry import (
     ATTENTION_KINDS,
     BLOCKS,
+    MIXER,
+    SEQUENCE,
     SLOT,
     STAGE,
     AttentionKind,
     attention_names,
     check_kind,
-    get_attention,
     layer_prefix,
     register_attention,
     unregister_attention,
@@ -50,12 +51,6 @@ from keras_attention.layers.registry import (
 PLACEMENTS = ("bottleneck", "full")
 # The built-in kinds that the builders deploy themselves (not through a slot); kind -> layer-name prefix.
 DEPLOYED_KINDS = {name: ATTENTION_KINDS[name].prefix for name in attention_names(BLOCKS)}
-
-
-def check_attention(attention, deployed=(), rank=None):
-    """Return ``attention`` when it is None, a registered slot kind of ``rank`` (any if None) or one of the
-    ``deployed`` kinds the calling builder supports, else raise a ValueError listing them."""
-    return check_kind("attention", attention, attention_names(SLOT, rank) + tuple(deployed), allow_none=True)
 
 
 def check_placement(placement):
@@ -80,22 +75,27 @@ def check_attention_options(attention_options):
     return dict(attention_options)
 
 
-def module_name(attention, slot):
-    """``<prefix>_<slot>``: the name of the ``attention`` module at ``slot`` (``san_c_conv1``, ``fa_stage2``)."""
-    return f"{get_attention(attention).prefix}_{slot}"
+def resolve_attention(attention, hosts=(SLOT,), rank=None, *, allow_none=True):
+    """The :class:`AttentionKind` of ``attention`` (a registered name, a kind itself, or None for none where
+    ``allow_none``), checked once: it must be deployed in one of ``hosts`` at ``rank`` (any if None), else a
+    ValueError naming the argument, the value and the kinds that would do."""
+    names = attention_names(hosts, rank)
+    if isinstance(attention, AttentionKind):
+        if not attention.hosts(hosts, rank):
+            check_kind("attention", attention.name, names, allow_none=allow_none)
+        return attention
+    name = check_kind("attention", attention, names, allow_none=allow_none)
+    return None if name is None else ATTENTION_KINDS[name]
 
 
-def apply_attention(attention, previous, current, slot, *, kernel_size=3, options=None):
-    """Apply the ``attention`` module at ``slot`` and return the tensor that feeds on.
-
-    ``attention=None`` returns ``current`` unchanged. The layer is named ``<prefix>_<slot>``;
-    ``kernel_size`` is the slot's convolution kernel size, offered to kinds that take it from the
-    builder's context (``match_kernel=True``).
-    """
-    if attention is None:
+def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=None):
+    """Apply the module of ``kind`` (an :class:`AttentionKind` resolved by the builder, or None) at ``slot`` and
+    return the tensor that feeds on. ``None`` returns ``current`` unchanged. The layer is named
+    ``<prefix>_<slot>``; ``kernel_size`` is the slot's convolution kernel size, offered to kinds that take it
+    from the builder's context."""
+    if kind is None:
         return current
-    kind = get_attention(check_attention(attention))
-    module = kind.build(module_name(attention, slot), context={"kernel_size": kernel_size}, options=options)
+    module = kind.build(kind.module_name(slot), context={"kernel_size": kernel_size}, options=options)
     return kind.call(module, current, previous)
 
 
@@ -106,22 +106,19 @@ def attention_layers(model):
     return [layer for layer in model.layers if layer.name.startswith(prefixes)]
 
 
-# ----------------------------------------------------------------------------- deployed kinds
-FA_KINDS = tuple(DEPLOYED_KINDS)  # the built-in kinds deployed over blocks
-FA_SE_OPTION_KEYS = ("fa", "se")
-
-
+# ----------------------------------------------------------------------------- one resolver for every builder
 @dataclass(frozen=True)
 class Deployment:
-    """Where a builder puts which modules, resolved from its arguments by :func:`resolve_deployment`.
+    """Where a builder puts which modules, resolved once from its arguments by :func:`resolve_deployment`.
 
-    ``slot``: the kind in the attention slots (``"se"`` for ``"fa+se"``, None for ``"fa"`` and the stage
-    kinds), placed by ``placement`` with ``slot_options``; ``fa``: focus-and-association over the blocks
-    (and stages), with ``fa_options``; ``stage``: the stage after which one ``attention`` module goes
-    (``stage_options``), None when there is none.
+    ``kind``: the :class:`AttentionKind` asked for (None: no attention); ``slot``: the kind in the attention
+    slots (the kind itself, ``"se"`` for ``"fa+se"``, None for ``"fa"`` and the stage kinds; the module of a
+    ``"mixer"`` or ``"sequence"`` builder), placed by ``placement`` with ``slot_options``; ``fa``:
+    focus-and-association over the blocks (and stages), with ``fa_options``; ``stage``: the stage after which
+    one ``kind`` module goes (``stage_options``), None when there is none.
     """
 
-    attention: object
+    kind: object
     slot: object
     placement: str
     slot_options: dict
@@ -130,16 +127,24 @@ class Deployment:
     stage: object
     stage_options: dict
 
-    def model_name(self, base):
-        """``base`` for no attention, ``base_fa``, ``base_fa_se_<placement>``, ``base_<kind>_stage<s>``,
-        else ``base_<kind>_<placement>`` (the slot builders' naming)."""
-        if self.attention is None:
+    @property
+    def attention(self):
+        """The kind's name (None: no attention)."""
+        return None if self.kind is None else self.kind.name
+
+    def model_name(self, base, name=None):
+        """``name`` if given, else ``base`` for no attention, ``base_fa``, ``base_fa_se_<placement>``,
+        ``base_<kind>_stage<s>``, else ``base_<kind>_<placement>`` (the slot builders' naming)."""
+        if name is not None:
+            return name
+        if self.kind is None:
             return base
+        prefix = layer_prefix(self.kind.name)
         if self.fa and self.slot is None:
-            return f"{base}_{layer_prefix(self.attention)}"
+            return f"{base}_{prefix}"
         if self.stage is not None:
-            return f"{base}_{layer_prefix(self.attention)}_stage{self.stage}"
-        return f"{base}_{layer_prefix(self.attention)}_{self.placement}"
+            return f"{base}_{prefix}_stage{self.stage}"
+        return f"{base}_{prefix}_{self.placement}"
 
 
 def _options_dict(builder, argument, value):
@@ -150,45 +155,75 @@ def _options_dict(builder, argument, value):
     return dict(value)
 
 
-def resolve_deployment(builder, attention, placement, attention_options, *, fa=False, stage_kinds=(),
-                       stage=None, k=None, n_stages=None, rank=2):
-    """Check a builder's attention arguments together and return a :class:`Deployment`.
+def _builder_options(builder, kind, options, builder_options, at_stage):
+    """Fold the builder arguments a kind declares (``AttentionKind.builder_options``: SPANet's ``k``) into its
+    layer ``options``: each given one must be declared by the kind and not also set in ``attention_options``; at
+    a stage the row's default applies when it is not given."""
+    declared = dict(kind.builder_options) if kind is not None else {}
+    for argument, value in builder_options.items():
+        if value is None:
+            continue
+        if argument not in declared:
+            kinds = [n for n, k in ATTENTION_KINDS.items() if argument in dict(k.builder_options)]
+            takers = " or ".join(repr(n) for n in kinds) or "no kind"
+            raise ValueError(
+                f"{builder}: argument `{argument}` applies only to attention={takers}; got {argument}={value!r} "
+                f"with attention={None if kind is None else kind.name!r}."
+            )
+        if argument in options:
+            raise ValueError(
+                f"{builder}: set {argument!r} once, either argument `{argument}` ({value!r}) or "
+                f"attention_options[{argument!r}] ({options[argument]!r})."
+            )
+        options[argument] = value
+    if at_stage:
+        for argument, default in declared.items():
+            if default is not None:
+                options.setdefault(argument, default)
+    return options
 
-    ``fa=True``: the builder supports the kinds deployed over blocks (``"fa"`` / ``"fa+se"``);
-    ``stage_kinds``: kinds the builder puts after one stage (``stage`` in ``1..n_stages``, default 3; ``k``
-    only for ``"spanet"``, default 2); ``rank``: the builder's (2, images) for its slot kinds.
-    ``placement=None`` means the kind's default: ``"bottleneck"`` for slot modules, ``"full"`` (the
-    companion, SE, in every block) for ``"fa+se"``; ``"fa"`` and the stage kinds take no placement. Every
-    invalid combination raises a ValueError naming the arguments.
+
+def resolve_deployment(builder, attention, placement=None, attention_options=None, *, hosts=(SLOT,), rank=2,
+                       stage=None, n_stages=None, allow_none=True, **builder_options):
+    """Check a builder's attention arguments together, resolve the kind once, and return a :class:`Deployment`.
+
+    Every builder calls it first. ``hosts``: the deployments the builder has (``"slot"``; ``"blocks"`` for VGG
+    and the ResNets, FA over blocks and stages; ``"stage"`` for the ResNets, one module after stage ``stage``
+    in ``1..n_stages``, default 3; ``"mixer"`` for the attention encoder, ``"sequence"`` for the self-attention
+    LSTM); ``rank``: the builder's (2 images, 1 sequences). ``placement=None`` means the kind's default:
+    ``"bottleneck"`` for slot modules, ``"full"`` (the companion, SE, in every block) for ``"fa+se"``;
+    ``"fa"``, the stage kinds and the mixer / sequence builders take no placement. ``builder_options``: the
+    builder arguments some kinds declare (``k`` for ``"spanet"``), None when not given. Every invalid
+    combination raises a ValueError naming the arguments; ``allow_none=False``: a builder that needs a kind.
     """
-    blocks = attention_names(BLOCKS, rank) if fa else ()
-    stage_kinds = tuple(stage_kinds)
-    attention = check_attention(attention, deployed=blocks + stage_kinds, rank=rank)
+    hosts = (hosts,) if isinstance(hosts, str) else tuple(hosts)
+    try:
+        kind = resolve_attention(attention, hosts, rank, allow_none=allow_none)
+    except ValueError as error:
+        raise ValueError(f"{builder}: {error}") from None
     options = check_attention_options(attention_options)
     if placement is not None:
         placement = check_placement(placement)
-    companion = get_attention(attention).companion if attention is not None else None
-    over_blocks = attention in blocks
-    at_stage = attention in stage_kinds
-    if placement is not None and ((over_blocks and companion is None) or at_stage):
+    over_blocks = kind is not None and BLOCKS in hosts and kind.hosts(BLOCKS, rank)
+    at_stage = kind is not None and STAGE in hosts and kind.hosts(STAGE, rank)
+    whole = kind is not None and not over_blocks and not at_stage and not kind.hosts(SLOT, rank)  # mixer, sequence
+    companion = ATTENTION_KINDS[kind.companion] if kind is not None and kind.companion else None
+    if placement is not None and ((over_blocks and companion is None) or at_stage or whole):
         where = ("FA goes over every block and stage, Fig. 4" if over_blocks
-                 else "one module after the stage given by `stage`")
+                 else "one module after the stage given by `stage`" if at_stage
+                 else "one module in every block")
         raise ValueError(
-            f"{builder}: argument `placement` does not apply to attention={attention!r} ({where}); leave it "
+            f"{builder}: argument `placement` does not apply to attention={kind.name!r} ({where}); leave it "
             f"None; got placement={placement!r}."
         )
     if stage is not None and not at_stage:
-        kinds = " or ".join(repr(kind) for kind in stage_kinds) or "no kind of this builder"
+        kinds = " or ".join(repr(n) for n in attention_names(STAGE, rank)) if STAGE in hosts else ""
         raise ValueError(
-            f"{builder}: argument `stage` applies only to attention={kinds}; got stage={stage!r} with "
-            f"attention={attention!r}."
+            f"{builder}: argument `stage` applies only to attention={kinds or 'no kind of this builder'}; got "
+            f"stage={stage!r} with attention={attention if kind is None else kind.name!r}."
         )
-    if k is not None and attention != "spanet":
-        raise ValueError(
-            f"{builder}: argument `k` (salient positions) applies only to attention='spanet'; got k={k!r} with "
-            f"attention={attention!r}."
-        )
-    slot, slot_options, fa_options, stage_options = attention, options, {}, {}
+    options = _builder_options(builder, kind, options, builder_options, at_stage)
+    slot, slot_options, fa_options, stage_options = kind, options, {}, {}
     if at_stage:
         stage = 3 if stage is None else stage
         if isinstance(stage, bool) or not isinstance(stage, int) or not 1 <= stage <= n_stages:
@@ -196,32 +231,23 @@ def resolve_deployment(builder, attention, placement, attention_options, *, fa=F
                 f"{builder}: argument `stage` must be an integer in 1..{n_stages} (the module goes after that "
                 f"stage); got {stage!r}."
             )
-        if attention == "spanet":
-            if k is not None and "k" in options:
-                raise ValueError(
-                    f"{builder}: set the number of salient positions once, either argument `k` ({k!r}) or "
-                    f"attention_options['k'] ({options['k']!r})."
-                )
-            if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-                raise ValueError(f"{builder}: argument `k` must be an integer >= 1; got {k!r}.")
-            options.setdefault("k", 2 if k is None else k)
         slot, slot_options, stage_options = None, {}, options
     elif over_blocks and companion is None:
         slot, slot_options, fa_options = None, {}, options
     elif over_blocks:
-        keys = (get_attention(attention).prefix, companion)  # ("fa", "se"): one dict per module
+        keys = (kind.prefix, companion.name)  # ("fa", "se"): one dict per module
         unknown = sorted(set(options) - set(keys))
         if unknown:
             raise ValueError(
-                f"{builder}: with attention={attention!r}, argument `attention_options` holds one dict per module, "
+                f"{builder}: with attention={kind.name!r}, argument `attention_options` holds one dict per module, "
                 f"under the keys {list(keys)}; got the keys {unknown}."
             )
         fa_options = _options_dict(builder, f"attention_options[{keys[0]!r}]", options.get(keys[0], {}))
-        slot, slot_options = companion, _options_dict(builder, f"attention_options[{companion!r}]",
-                                                      options.get(companion, {}))
+        slot, slot_options = companion, _options_dict(builder, f"attention_options[{companion.name!r}]",
+                                                      options.get(companion.name, {}))
         placement = placement or "full"
     return Deployment(
-        attention=attention,
+        kind=kind,
         slot=slot,
         placement=placement or "bottleneck",
         slot_options=slot_options,
@@ -232,16 +258,15 @@ def resolve_deployment(builder, attention, placement, attention_options, *, fa=F
     )
 
 
-def apply_focus_association(block_input, block_output, s, name, options, kind="fa"):
+def apply_focus_association(kind, block_input, block_output, s, name, options):
     """One FA module (the layer of the blocks kind ``kind``) on a block (FANet eq. 5-9): returns
     ``(x_next, s_next)``; ``s`` is None for the first recalibrated block of a chain."""
-    layer = get_attention(kind).build(name, options=options)
+    layer = kind.build(name, options=options)
     return layer([block_input, block_output] if s is None else [block_input, block_output, s])
 
 
-def apply_stage_module(attention, x, name, options):
-    """The single-input module ``attention`` on ``x`` (after a whole stage), named ``name``."""
-    kind = get_attention(attention)
+def apply_stage_module(kind, x, name, options):
+    """The single-input module of ``kind`` on ``x`` (after a whole stage), named ``name``."""
     return kind.call(kind.build(name, options=options), x)
 
 
@@ -250,18 +275,18 @@ __all__ = [
     "AttentionKind",
     "DEPLOYED_KINDS",
     "Deployment",
-    "FA_KINDS",
+    "MIXER",
     "PLACEMENTS",
+    "SEQUENCE",
     "apply_attention",
     "apply_focus_association",
     "apply_stage_module",
     "attention_layers",
-    "check_attention",
     "check_attention_options",
     "check_placement",
     "layer_prefix",
-    "module_name",
     "register_attention",
+    "resolve_attention",
     "resolve_deployment",
     "unregister_attention",
 ]

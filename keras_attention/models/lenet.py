@@ -17,15 +17,9 @@ from keras_attention.models._common import (
     check_num_classes,
     check_width,
     classifier_head,
-    model_name,
     scaled,
 )
-from keras_attention.models.attention_slots import (
-    apply_attention,
-    check_attention,
-    check_attention_options,
-    check_placement,
-)
+from keras_attention.models.attention_slots import apply_attention, resolve_deployment
 
 LENET_MIN_SIZE = 12  # 5x5 valid conv after one 2x pooling, then one more 2x pooling
 
@@ -55,19 +49,18 @@ def lenet5(
     shape = check_input_shape(builder, input_shape, rank=2, minimum=LENET_MIN_SIZE)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
-    attention = check_attention(attention, rank=2)
-    placement = check_placement(placement)
-    options = check_attention_options(attention_options)
+    deployment = resolve_deployment(builder, attention, placement, attention_options, rank=2)
+    kind, options = deployment.slot, deployment.slot_options
 
     inputs = keras.Input(shape, name="image")
     x = keras.layers.Conv2D(scaled(6, width), 5, padding="same", activation="tanh", name="conv1")(inputs)
-    x = apply_attention(attention, inputs, x, "conv1", kernel_size=5, options=options)
+    x = apply_attention(kind, inputs, x, "conv1", kernel_size=5, options=options)
     pooled = keras.layers.AveragePooling2D(2, name="pool1")(x)
     x = keras.layers.Conv2D(scaled(16, width), 5, padding="valid", activation="tanh", name="conv2")(pooled)
-    x = apply_attention(attention, pooled, x, "conv2", kernel_size=5, options=options)
+    x = apply_attention(kind, pooled, x, "conv2", kernel_size=5, options=options)
     x = keras.layers.AveragePooling2D(2, name="pool2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(scaled(120, width), activation="tanh", name="fc1")(x)
     x = keras.layers.Dense(scaled(84, width), activation="tanh", name="fc2")(x)
     outputs = classifier_head(x, num_classes)
-    return keras.Model(inputs, outputs, name=model_name(builder, attention, placement, name))
+    return keras.Model(inputs, outputs, name=deployment.model_name(builder, name))

@@ -16,21 +16,15 @@ For forecasting, ``num_classes`` is the number of predicted values (>= 1).
 
 import keras
 
-from keras_attention.utils.checks import check_choice
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,
     check_width,
     classifier_head,
-    model_name,
     scaled,
 )
-from keras_attention.models.attention_slots import (
-    apply_attention,
-    check_attention,
-    check_attention_options,
-    check_placement,
-)
+from keras_attention.models.attention_slots import apply_attention, resolve_deployment
+from keras_attention.utils.checks import check_choice
 
 LSTM_MIN_STEPS = 2  # one 2x average pooling
 TASKS = ("classification", "forecasting")
@@ -64,9 +58,8 @@ def lstm4(
     shape = check_input_shape(builder, input_shape, rank=1, minimum=LSTM_MIN_STEPS, allow_unknown=True)
     num_classes = check_num_classes(builder, num_classes, minimum=2 if task == "classification" else 1)
     width = check_width(builder, width)
-    attention = check_attention(attention, rank=1)
-    placement = check_placement(placement)
-    options = check_attention_options(attention_options)
+    deployment = resolve_deployment(builder, attention, placement, attention_options, rank=1)
+    kind, options, placement = deployment.slot, deployment.slot_options, deployment.placement
 
     inputs = keras.Input(shape, name="series")
     x = inputs
@@ -74,7 +67,7 @@ def lstm4(
         previous = x
         x = keras.layers.LSTM(scaled(64, width), return_sequences=True, name=f"lstm{i}")(x)
         if placement == "full" or i % 2 == 0:
-            x = apply_attention(attention, previous, x, f"lstm{i}", kernel_size=3, options=options)
+            x = apply_attention(kind, previous, x, f"lstm{i}", kernel_size=3, options=options)
         if i == 2:
             x = keras.layers.AveragePooling1D(2, name="pool1")(x)
     x = keras.layers.GlobalAveragePooling1D(name="global_pool")(x)
@@ -82,4 +75,4 @@ def lstm4(
         outputs = classifier_head(x, num_classes)
     else:
         outputs = keras.layers.Dense(num_classes, dtype="float32", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=model_name(builder, attention, placement, name))
+    return keras.Model(inputs, outputs, name=deployment.model_name(builder, name))

@@ -52,34 +52,28 @@ Step 7 options (SPEC §3-5, §10):
 
 import keras
 
-from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.layers.aw_conv import AWConv2D
+from keras_attention.layers.registry import BLOCKS, SLOT, STAGE
 from keras_attention.models._common import (
-    BN_MOMENTUM,
     check_input_shape,
     check_num_classes,
     check_width,
     classifier_head,
     scaled,
 )
-from keras_attention.layers.registry import STAGE, attention_names
 from keras_attention.models.attention_slots import (
     apply_attention,
     apply_focus_association,
     apply_stage_module,
-    module_name,
     resolve_deployment,
 )
+from keras_attention.utils.checks import check_choice, check_positive_int
+from keras_attention.utils.layer_arguments import BN_MOMENTUM  # PyTorch's, as the papers trained with
 
 RESNET_LARGE_INPUT = 64  # from this size on: 7x7 stride-2 stem + max-pooling
 RESNET_MIN_SIZE = 8  # total stride of the stages after the small stem
 CIFAR_RESNET_MIN_SIZE = 4
 CONVS = ("standard", "aw")
-# The built-in kinds deployed as one module after a stage (SPANet Table 2); the builders read the registry
-# when called, so a kind registered later with deployments including "stage" goes there too.
-STAGE_KINDS = attention_names(STAGE, rank=2)
-
-
 def _conv_bn(x, filters, kernel, stride, tag, relu, aw=False):
     if aw:
         x = AWConv2D(filters, kernel, strides=stride, padding="same", name=f"{tag}_conv")(x)
@@ -136,18 +130,17 @@ def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_cla
             block_input = x
             x = block(x, scaled(f, width), stride if b == 1 else 1, tag, attend, d.slot, d.slot_options, aw)
             if d.fa and b >= 2:  # block 1 is the benchmark block (the paper's B_0)
-                x, block_chain = apply_focus_association(block_input, x, block_chain, module_name(d.attention, tag),
-                                                         d.fa_options, kind=d.attention)
-        stage_module = module_name(d.attention, f"stage{stage}") if d.attention is not None else None
+                x, block_chain = apply_focus_association(d.kind, block_input, x, block_chain, d.kind.module_name(tag),
+                                                         d.fa_options)
+        stage_module = d.kind.module_name(f"stage{stage}") if d.kind is not None else None
         if d.fa and stage >= 2:  # stage 1 is the benchmark stage
-            x, stage_chain = apply_focus_association(stage_input, x, stage_chain, stage_module, d.fa_options,
-                                                     kind=d.attention)
+            x, stage_chain = apply_focus_association(d.kind, stage_input, x, stage_chain, stage_module, d.fa_options)
         if d.stage == stage:
-            x = apply_stage_module(d.attention, x, stage_module, d.stage_options)
+            x = apply_stage_module(d.kind, x, stage_module, d.stage_options)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     outputs = classifier_head(x, num_classes)
     base = f"aw_{builder}" if aw else builder
-    return keras.Model(inputs, outputs, name=name if name is not None else deployment.model_name(base))
+    return keras.Model(inputs, outputs, name=deployment.model_name(base, name))
 
 
 def _checked(builder, input_shape, num_classes, width, attention, placement, attention_options, minimum, conv,
@@ -159,8 +152,8 @@ def _checked(builder, input_shape, num_classes, width, attention, placement, att
         conv = check_choice("conv", conv, set(CONVS))
     except ValueError as error:
         raise ValueError(f"{builder}: {error}") from None
-    deployment = resolve_deployment(builder, attention, placement, attention_options, fa=True,
-                                    stage_kinds=attention_names(STAGE, rank=2), stage=stage, k=k, n_stages=n_stages)
+    deployment = resolve_deployment(builder, attention, placement, attention_options, hosts=(SLOT, BLOCKS, STAGE),
+                                    stage=stage, n_stages=n_stages, k=k)
     return shape, num_classes, width, deployment, conv == "aw"
 
 

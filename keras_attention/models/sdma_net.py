@@ -20,13 +20,13 @@ attends only the data branch).
 
 import keras
 
-from keras_attention.utils.checks import check_choice
 from keras_attention.layers.sdma import SDCA, SDMA
 from keras_attention.models.timeseries_nets import (
     _prefixed,
     check_sequence_args,
     sequence_head,
 )
+from keras_attention.utils.checks import check_choice
 
 ARCHITECTURES = ("type1", "type2")
 BLOCKS = {"sdma": SDMA, "sdca": SDCA}

@@ -32,19 +32,17 @@ the same way for forecasting.
 
 import keras
 
-from keras_attention.layers.registry import SEQUENCE, attention_names, check_kind, get_attention
-from keras_attention.utils.checks import check_choice, check_positive_int
+from keras_attention.layers.registry import SEQUENCE
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,
     classifier_head,
 )
+from keras_attention.models.attention_slots import resolve_deployment
 from keras_attention.models.lstm import lstm4
+from keras_attention.utils.checks import check_choice, check_positive_int
 
 TASKS = ("classification", "forecasting")
-# The built-in kinds deployed "sequence" (self-attention after an LSTM); self_attention_lstm reads the registry
-# when called, so a kind registered later with deployments including "sequence" (rank 1) is accepted too.
-SELF_ATTENTIONS = attention_names(SEQUENCE, rank=1)
 
 
 def _prefixed(builder, check, *args, **kwargs):
@@ -114,9 +112,8 @@ def self_attention_lstm(
     shape, num_classes, task, horizon, units, layers = check_sequence_args(
         builder, input_shape, num_classes, task, horizon, units, layers
     )
-    attention = _prefixed(builder, check_kind, "attention", attention, attention_names(SEQUENCE, rank=1))
+    kind = resolve_deployment(builder, attention, hosts=(SEQUENCE,), rank=1, allow_none=False).slot
     num_heads = _prefixed(builder, check_positive_int, "num_heads", num_heads)
-    kind = get_attention(attention)
     context = {"units": units, "key_dim": units, "num_heads": num_heads}
     inputs = keras.Input(shape, name="series")
     x = inputs
@@ -124,7 +121,7 @@ def self_attention_lstm(
         h = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}")(x)
         x = kind.call(kind.build(f"self_attention{i}", context), h)  # replaces h, no residual ([71])
     outputs = sequence_head(x, num_classes, task, horizon, units)
-    return keras.Model(inputs, outputs, name=_default_name(f"{builder}_{attention}", task, name))
+    return keras.Model(inputs, outputs, name=_default_name(f"{builder}_{kind.name}", task, name))
 
 
 def san1d_lstm(

@@ -34,21 +34,17 @@ import numbers
 
 import keras
 
-from keras_attention.utils.checks import check_bool
+from keras_attention.layers.registry import BLOCKS, SLOT
 from keras_attention.models._common import (
-    BN_MOMENTUM,
     check_input_shape,
     check_num_classes,
     check_width,
     classifier_head,
     scaled,
 )
-from keras_attention.models.attention_slots import (
-    apply_attention,
-    apply_focus_association,
-    module_name,
-    resolve_deployment,
-)
+from keras_attention.models.attention_slots import apply_attention, apply_focus_association, resolve_deployment
+from keras_attention.utils.checks import check_bool
+from keras_attention.utils.layer_arguments import BN_MOMENTUM  # PyTorch's, as the papers trained with
 
 VGG_FILTERS = (64, 128, 256, 512, 512)
 VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -56,12 +52,13 @@ VGG_MIN_SIZE = 32  # five 2x max-poolings
 VGG_LARGE_INPUT = 64  # from this size on the dense layers have 4096 units
 
 
-def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name):
+def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
+         k):
     builder = f"vgg{depth}"
     shape = check_input_shape(builder, input_shape, rank=2, minimum=VGG_MIN_SIZE)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
-    deployment = resolve_deployment(builder, attention, placement, attention_options, fa=True)
+    deployment = resolve_deployment(builder, attention, placement, attention_options, hosts=(SLOT, BLOCKS), k=k)
     batch_norm = check_bool("batch_norm", batch_norm)
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ValueError(f"{builder}: argument `dropout` must be a number in [0, 1); got {dropout!r}.")
@@ -84,8 +81,8 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
                 x = apply_attention(d.slot, previous, x, tag, kernel_size=3, options=d.slot_options)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         if d.fa and block >= 2:  # block 1 is the benchmark block (the paper's B_0)
-            x, chain = apply_focus_association(block_input, x, chain, module_name(d.attention, f"block{block}"),
-                                               d.fa_options, kind=d.attention)
+            x, chain = apply_focus_association(d.kind, block_input, x, chain, d.kind.module_name(f"block{block}"),
+                                               d.fa_options)
     units = 4096 if min(shape[:2]) >= VGG_LARGE_INPUT else 512
     x = keras.layers.Flatten(name="flatten")(x)
     for i in (1, 2):
@@ -93,7 +90,7 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
     outputs = classifier_head(x, num_classes)
-    return keras.Model(inputs, outputs, name=name if name is not None else d.model_name(builder))
+    return keras.Model(inputs, outputs, name=d.model_name(builder, name))
 
 
 def vgg16(
@@ -105,6 +102,7 @@ def vgg16(
     *,
     batch_norm=False,
     dropout=0.5,
+    k=None,
     attention_options=None,
     name=None,
 ):
@@ -121,10 +119,13 @@ def vgg16(
         width: multiplier of every filter / unit count (each at least 1).
         batch_norm: conv -> BN -> ReLU instead of conv with ReLU (default False, as in the paper).
         dropout: dropout rate after the two hidden dense layers (0 disables it).
+        k: for ``"spanet"``: the number of salient positions kept (default: the layer's, 8). At 32x32 the last
+            block's slot sees 2x2 = 4 positions, so SPANet there needs ``k <= 4``.
         attention_options: extra keyword arguments for every attention layer.
         name: model name (default ``vgg16``, ``vgg16_<kind>_<placement>`` or ``vgg16_fa``).
     """
-    return _vgg(16, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name)
+    return _vgg(16, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
+                k)
 
 
 def vgg19(
@@ -136,6 +137,7 @@ def vgg19(
     *,
     batch_norm=False,
     dropout=0.5,
+    k=None,
     attention_options=None,
     name=None,
 ):
@@ -143,4 +145,5 @@ def vgg19(
 
     Arguments as :func:`vgg16`.
     """
-    return _vgg(19, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name)
+    return _vgg(19, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
+                k)

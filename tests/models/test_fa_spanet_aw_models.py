@@ -219,7 +219,7 @@ def test_save_load_gives_identical_predictions(tmp_path, fashion32, build):
         (lambda: resnet18((32, 32, 3), 10, "spanet", "bottleneck"), r"`placement` does not apply to attention='spanet'"),
         (lambda: resnet18((32, 32, 3), 10, "se", stage=2), r"resnet18: argument `stage` applies only to "
          r"attention='spanet' or 'nonlocal'; got stage=2 with attention='se'"),
-        (lambda: resnet18((32, 32, 3), 10, "nonlocal", k=4), r"`k` .* applies only to attention='spanet'; got k=4"),
+        (lambda: resnet18((32, 32, 3), 10, "nonlocal", k=4), r"`k` applies only to attention='spanet'; got k=4"),
         (lambda: resnet18((32, 32, 3), 10, "spanet", stage=5), r"`stage` must be an integer in 1\.\.4.*got 5"),
         (lambda: cifar_resnet((32, 32, 3), 10, "nonlocal", stage=4), r"`stage` must be an integer in 1\.\.3"),
         (lambda: resnet18((32, 32, 3), 10, "spanet", k=0), r"`k` must be an integer >= 1; got 0"),
@@ -330,3 +330,15 @@ def test_quick_experiment_writes_its_table(tmp_path, tiny_quick, name):
     assert re.search(rf"^\| {re.escape(config.label)} +\|", table, re.M) and "MMACs" in table
     assert ("peak step MiB" in table) is memory
     assert ("top-1 error %" in table) is (name == "fa")
+
+
+def test_vgg_with_spanet_at_32_pixels_takes_k():
+    """VGG's last slot sees 2 x 2 = 4 positions at 32 px: SPANet's default k=8 cannot go there, and the builders
+    take ``k`` for every kind whose registry row declares it (not only the ResNets)."""
+    with pytest.raises(ValueError, match=r"`k`=8 of SalientPositionsAttention exceeds .* H\*W=4"):
+        vgg16((32, 32, 3), 10, attention="spanet", width=0.0625)
+    model = vgg16((32, 32, 3), 10, attention="spanet", k=2, width=0.0625)
+    spanets = [layer for layer in model.layers if layer.name.startswith("spanet_")]
+    assert len(spanets) == 5 and all(layer.k == 2 for layer in spanets)
+    with pytest.raises(ValueError, match=r"vgg16: argument `k` applies only to attention='spanet'; got k=2"):
+        vgg16((32, 32, 3), 10, attention="cbam", k=2)
