@@ -1,10 +1,13 @@
 """One training run with the artefacts a user expects: backups to resume from, history, curves, model.
 
-``train_run`` builds and compiles the model inside the distribution strategy's scope, trains it with
-``keras.callbacks.BackupAndRestore`` (so a killed run resumes from its last backup: the weights and
-optimizer state of that backup, restarting the interrupted epoch from its first batch, which is what Keras'
-callback does), appends every finished epoch to ``history.json`` (kept across resumes), draws
-``training_curves.png``, saves ``model.keras`` and evaluates top-1 / top-5 on the test set.
+``train_run`` builds and compiles the model inside the distribution strategy's scope, trains it with a
+:class:`~keras_attention.experiments.backup.TrainingBackup` (crash-safe backups at every epoch end, and every
+``backup_freq`` batches; a killed run resumes from its last whole backup and ends with the weights and
+metrics of an uninterrupted run: the backup holds the weights, the optimizer, the random state and the data
+order), appends every finished epoch to ``history.json`` (kept across resumes), draws
+``training_curves.png``, saves ``model.keras``, evaluates top-1 / top-5 on the test set and writes
+``result.json``; the backups are deleted only then. A run killed after its last epoch resumes from that
+epoch's backup without training.
 
 The validation data (``val_ds``: held out of the training data by the caller, never the test set) gives the
 per-epoch ``val_`` numbers of the history and the curves; the test set (``test_ds``) is evaluated once, on
@@ -13,7 +16,7 @@ the final model, into ``result.json``'s ``"test"`` (the last epoch's validation 
 backup, so a resumed run counts every step once).
 
 Checkpoint selection (``select_best="val_top1"``, the time-series experiments): the weights of the epoch
-with the highest validation top-1 (the first such epoch on ties) are kept in ``best_val.weights.h5``, and
+with the highest validation top-1 (the first such epoch on ties) are kept in ``best_val.weights.bin``, and
 the test set is evaluated twice: on the final model (``"test"``) and on those weights
 (``"test_best_val"``, with ``"best_val_epoch"``, 1-based, and ``"best_val_top1"``). The selection reads
 the validation split only; the test set is never looked at before training ends. ``evaluate_train``
@@ -21,7 +24,6 @@ adds the final model's loss and accuracy on the training split (``"train_final"`
 dropout), which shows underfitting.
 """
 
-import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from keras_attention.experiments.backup import DataPasses, TrainingBackup, Unusable, read_variables, write_variables
 from keras_attention.experiments.optimizers import make_optimizer
 from keras_attention.experiments.plots import plot_training_curves
 from keras_attention.utils.files import read_json, save_model, write_json
@@ -38,8 +41,9 @@ HISTORY_FILE = "history.json"
 MODEL_FILE = "model.keras"
 CURVES_FILE = "training_curves.png"
 BACKUP_DIR = "backup"
-BEST_WEIGHTS_FILE = "best_val.weights.h5"
+BEST_WEIGHTS_FILE = "best_val.weights.bin"
 BEST_RECORD_FILE = "best_val.json"
+RESULT_FILE = "result.json"
 
 
 @dataclass
@@ -85,50 +89,16 @@ class EpochHistory(keras.callbacks.Callback):
         return {k: [rec.get(k) for rec in ordered] for k in keys}
 
 
-class EpochBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that also backs up at the end of every epoch when ``save_freq`` counts batches,
-    and can leave out epoch-end backups that come sooner than ``min_interval`` seconds after the last one.
-
-    Keras' callback, with a batch ``save_freq``, records a finished epoch only at the next batch backup, so a
-    kill just after an epoch ends would train that epoch again. Backing up at every epoch end closes that gap.
-
-    ``min_interval`` (seconds, default 0: every epoch end) is for runs of many short epochs: a backup (two
-    weight files with ``double_checkpoint``) costs about as much as an epoch of two small batches, and a kill
-    then costs at most ``min_interval`` seconds of training (those epochs are trained again after the
-    resume). The first epoch-end backup comes ``min_interval`` seconds after training starts; batch backups
-    (an integer ``save_freq``) are not affected.
-    """
-
-    def __init__(self, *args, min_interval=0.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        if min_interval < 0:
-            raise ValueError(f"min_interval={min_interval!r}: expected seconds >= 0.")
-        self.min_interval = float(min_interval)
-        self._last_backup = time.monotonic()
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._last_backup = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._current_epoch = epoch + 1
-        self._last_batch_seen = 0
-        if time.monotonic() - self._last_backup >= self.min_interval:
-            self._save_model()
-
-    def _save_model(self):
-        super()._save_model()
-        self._last_backup = time.monotonic()
-
-
 class BestValidationCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the best ``monitor`` (a validation metric, higher is better) in
-    ``out_dir/best_val.weights.h5`` and its 0-based epoch and value in ``out_dir/best_val.json``.
+    ``out_dir/best_val.weights.bin`` and its 0-based epoch, value and the weights' record (size, SHA-256,
+    shapes) in ``out_dir/best_val.json``.
 
     Only a strictly better epoch replaces the kept one, so ties keep the earliest. Both files are written
-    atomically, the weights first; a resumed run reads the record back and compares against it (a kill
-    between the two writes leaves the weights one improvement ahead of the record, and the epoch is
-    trained again and compared again after the resume).
+    atomically, the weights first (raw, :func:`~keras_attention.experiments.backup.write_variables`: no HDF5,
+    which crashes the process on a full disk); a resumed run reads the record back and compares against it.
+    A kill between the two writes leaves the weights one improvement ahead of the record; the resumed run
+    trains that epoch again, exactly, and writes both again.
     """
 
     def __init__(self, out_dir, monitor="val_top1"):
@@ -136,7 +106,7 @@ class BestValidationCheckpoint(keras.callbacks.Callback):
         self.weights_path = Path(out_dir) / BEST_WEIGHTS_FILE
         self.record_path = Path(out_dir) / BEST_RECORD_FILE
         self.monitor = monitor
-        self.best = None  # {"epoch": 0-based, monitor: value}
+        self.best = None  # {"epoch": 0-based, monitor: value, "weights": the weights' record}
         if self.record_path.exists() and self.weights_path.exists():
             self.best = read_json(self.record_path)
 
@@ -146,11 +116,24 @@ class BestValidationCheckpoint(keras.callbacks.Callback):
             return
         value = float(value)
         if self.best is None or value > self.best[self.monitor]:
-            temporary = self.weights_path.with_name(f".best_val.{os.getpid()}.partial.weights.h5")
-            self.model.save_weights(temporary)  # Keras wants the .weights.h5 ending: no atomic_path here
-            os.replace(temporary, self.weights_path)
-            self.best = {"epoch": int(epoch), self.monitor: value}
+            weights = write_variables(self.weights_path, self.model.weights)
+            self.best = {"epoch": int(epoch), self.monitor: value, "weights": weights}
             write_json(self.record_path, self.best)
+
+    def best_weights(self):
+        """The kept weights (:func:`best_validation_weights`)."""
+        return best_validation_weights(self.model, self.weights_path.parent)
+
+
+def best_validation_weights(model, out_dir):
+    """The weights :class:`BestValidationCheckpoint` kept in ``out_dir`` for ``model`` (a list of arrays for
+    ``model.set_weights``), checked against their record and the model; ValueError naming the file if they are
+    missing, damaged or another model's."""
+    weights_path, record_path = Path(out_dir) / BEST_WEIGHTS_FILE, Path(out_dir) / BEST_RECORD_FILE
+    try:
+        return read_variables(weights_path, read_json(record_path)["weights"], model.weights)
+    except (KeyError, TypeError, OSError, Unusable) as why:
+        raise ValueError(f"The best-validation weights {str(weights_path)!r} cannot be used: {why}.") from None
 
 
 def median_step_seconds(model, x, y, steps, warmup):
@@ -202,34 +185,41 @@ def train_run(
 ):
     """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs, writing artefacts to ``out_dir``.
 
-    ``backup_freq`` is ``"epoch"`` or a number of batches between backups; ``backup_interval`` (seconds)
-    leaves out epoch-end backups sooner than that after the last one (:class:`EpochBackupAndRestore`).
-    Re-running with the same ``out_dir`` resumes from the backup if one is there. ``extra`` (a dict) is added
-    to ``result.json``. ``select_best`` (e.g. ``"val_top1"``; needs ``val_ds``) keeps the best-validation
+    ``backup_freq`` is ``"epoch"`` or a number of batches between backups (besides every epoch end);
+    ``backup_interval`` (seconds) leaves out epoch-end backups sooner than that after the last one
+    (:class:`~keras_attention.experiments.backup.TrainingBackup`). Re-running with the same ``out_dir`` resumes
+    from the newest whole backup there, exactly where it was taken when ``train_ds`` is a ``tf.data`` pipeline
+    (the same batches in the same order); an ``OSError`` while backing up raises
+    :class:`~keras_attention.experiments.backup.BackupWriteError` and keeps the last good backup. ``extra`` (a
+    dict) is added to ``result.json``. ``select_best`` (e.g. ``"val_top1"``; needs ``val_ds``) keeps the best-validation
     weights and evaluates the test set on them too; ``evaluate_train`` evaluates the final model on
     ``train_ds`` (module docstring). Returns a :class:`RunResult`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    passes = data_passes(train_ds)  # outside any strategy scope
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model()
         compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer, jit_compile=jit_compile)
     history = EpochHistory(out_dir / HISTORY_FILE)
-    backup = EpochBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq=backup_freq, double_checkpoint=True,
-                                   min_interval=backup_interval)
+    backup = TrainingBackup(out_dir / BACKUP_DIR, save_freq=backup_freq, min_interval=backup_interval,
+                            configuration=backup_configuration(model, learning_rate), data_passes=passes)
     best = BestValidationCheckpoint(out_dir, select_best) if select_best and val_ds is not None else None
     start = time.perf_counter()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=epochs,
-        # history first: an epoch on disk is never lost to a kill; the best weights before the backup, so a
-        # backed-up epoch has had its chance to be selected
-        callbacks=[history, *([best] if best else []), backup, *callbacks],
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
-    )
+    try:
+        model.fit(
+            passes.wrapped if passes is not None else train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            # history first: an epoch on disk is never lost to a kill; the best weights before the backup, so a
+            # backed-up epoch has had its chance to be selected
+            callbacks=[history, *([best] if best else []), backup, *callbacks],
+            verbose=verbose,
+            shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
+        )
+    finally:
+        backup.detach()
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
     series = history.as_series()
     plot_training_curves(series, out_dir / CURVES_FILE, title=model.name)
@@ -244,8 +234,26 @@ def train_run(
     if select_best:
         summary.update(best_validation_metrics(model, best, test_ds, select_best))
     summary.update(extra or {})
-    write_json(out_dir / "result.json", summary)
+    write_json(out_dir / RESULT_FILE, summary)
+    backup.delete()  # only now: a run killed before this resumes from its last epoch without training
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model, validation)
+
+
+def data_passes(train_ds):
+    """The :class:`~keras_attention.experiments.backup.DataPasses` of a ``tf.data`` pipeline, whose order a resumed
+    run restores; None for other data, and under a ``keras.distribution`` (JAX data-parallel: Keras shards the
+    pipeline by the batch size it reads from it, which the counting wrapper hides), where a resumed run's
+    batches come in the order of a fresh pipeline."""
+    if not isinstance(train_ds, tf.data.Dataset) or keras.distribution.distribution() is not None:
+        return None
+    return DataPasses(train_ds)
+
+
+def backup_configuration(model, learning_rate):
+    """What a backup of ``model``'s training records and a resume must match (besides its variables): the
+    optimizer's class and learning rate, the loss."""
+    return {"optimizer": type(model.optimizer).__name__, "learning_rate": float(learning_rate),
+            "loss": str(getattr(model, "loss", None))}
 
 
 def evaluate_metrics(model, dataset):
@@ -260,7 +268,7 @@ def best_validation_metrics(model, best, test_ds, monitor):
     if best is None or best.best is None:
         return {"test_best_val": None, "best_val_epoch": None, f"best_{monitor}": None}
     final = model.get_weights()
-    model.load_weights(best.weights_path)
+    model.set_weights(best.best_weights())
     metrics = {} if test_ds is None else evaluate_metrics(model, test_ds)
     model.set_weights(final)
     return {"test_best_val": metrics, "best_val_epoch": best.best["epoch"] + 1,

@@ -16,7 +16,7 @@ from keras_attention.cli import apply_preset, build_parser, main
 from keras_attention.experiments import results as res
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions, get_experiment
 from keras_attention.experiments.series import SeriesSettings, check_series_options, select_rows, training_plan
-from keras_attention.experiments.training import BEST_WEIGHTS_FILE, train_run
+from keras_attention.experiments.training import best_validation_weights, train_run
 
 SERIES_EXPERIMENTS = ("sdma", "sdma-ablation", "xm2a", "xm2a-variants", "xm2a-ablation")
 
@@ -125,7 +125,7 @@ def test_best_checkpoint_is_chosen_on_validation_only(tmp_path):
     assert result["test"]["top1"] > result["test_best_val"]["top1"]
     # the kept weights are that epoch's; the model (and model.keras) keep the final ones
     best = build()
-    best.load_weights(tmp_path / BEST_WEIGHTS_FILE)
+    best.set_weights(best_validation_weights(best, tmp_path))
     assert np.mean(np.asarray(best.predict(x_test, verbose=0)).argmax(1) == y_test) == pytest.approx(
         result["test_best_val"]["top1"])
     final = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
