@@ -10,6 +10,12 @@ backups to resume from) and never writes into an existing one unless ``--overwri
 ``--resume`` (continue) is given. ``sparsify`` (iSparse sparsify-with: one-shot, no retraining) writes
 one new ``.keras`` file and never replaces an existing one without ``--overwrite`` - and never the input
 model, even with it; it prints the sparsity report and the test accuracy before and after.
+
+Before TensorFlow is imported (it takes seconds) every check that needs none has answered: the arguments
+(``--seed`` in 0 .. 2**32 - 1), the data set's name, ``--data-dir``, and the output folder (free, writable, not
+under a file; ``train --resume`` of a finished run says so and exits 0). Errors are one line. Ctrl-C prints one
+line saying how to continue (``--resume``) and exits 130; an ``OSError`` while a run writes (a full disk, a
+read-only folder) one line naming the file and the cause, and exits 1.
 """
 
 import os
@@ -26,12 +32,13 @@ from pathlib import Path  # noqa: E402
 # Parsing needs only these light modules (no Keras, no TensorFlow): --help and argument errors answer at once.
 from keras_attention.data.images import DATASETS, check_validation_split  # noqa: E402
 from keras_attention.experiments.arguments import (  # noqa: E402
+    MAX_SEED,
     add_series_arguments,
-    int_at_least,
     positive_float,
     positive_int,
+    seed_value,
 )
-from keras_attention.experiments.registry import EXPERIMENT_MODULES, SPECIFIC_OPTIONS  # noqa: E402
+from keras_attention.experiments.registry import EXPERIMENT_MODULES, SERIES_MODULES, SPECIFIC_OPTIONS  # noqa: E402
 from keras_attention.racknet.allocation import DEFAULT_BUDGET  # noqa: E402
 from keras_attention.racknet.analysis import MIXTURES  # noqa: E402
 
@@ -102,6 +109,13 @@ def _samples(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line (no usage block): what is wrong, and where the help is."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, unless it is unset (None / a flag) or the help already explains it."""
 
@@ -127,8 +141,7 @@ JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-attention", description=__doc__.split("\n\n")[0],
-                                     formatter_class=_HelpFormatter)
+    parser = _Parser(prog="keras-attention", description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
 
@@ -165,16 +178,19 @@ def build_parser():
                        help="attention placement (default: the builder's, bottleneck for slot modules)")
     train.add_argument("--conv", choices=("standard", "aw"), help="ResNets: 'aw' uses AW-convolutions")
     train.add_argument("--stage", type=positive_int, help="ResNet stage after which spanet/nonlocal goes")
-    train.add_argument("--k", type=positive_int, help="salient positions kept by spanet")
+    train.add_argument("--k", type=positive_int, help="salient positions kept by spanet (after a ResNet stage, or in "
+                                                      "every attention slot of VGG / LeNet-5)")
     train.add_argument("--depth", type=positive_int, help="cifar_resnet depth (6n+2)")
     train.add_argument("--dataset", required=True, help=_dataset_help("image data set"))
     train.add_argument("--epochs", type=positive_int, default=10, help="training epochs")
-    train.add_argument("--seed", type=int, default=0, help="seed of the weights and the shuffling")
+    train.add_argument("--seed", type=seed_value, default=0,
+                       help="seed of the weights and the shuffling, 0 .. 2**32 - 1")
     train.add_argument("--width", type=positive_float, default=1.0, help="filter-count multiplier")
     train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--augment", action="store_true", help="CIFAR-style crop + flip augmentation")
     train.add_argument("--backup-every", type=positive_int, default=None,
-                       help="batches between backups (default: every epoch)")
+                       help="batches between backups, besides the one at every epoch end (--resume continues at "
+                            "the batch backed up last)")
     train.add_argument("--limit", type=positive_int, default=None,
                        help="use only the first N images of each split (training and test)")
     train.add_argument("--validation-split", type=_validation_split, default=0.1,
@@ -191,7 +207,8 @@ def build_parser():
         "fashion_mnist_slice, the 2,000 + 1,000-image slice shipped with the package); time-series experiments "
         "take UEA/UCR names, comma-separated"))
     rep.add_argument("--seeds", type=positive_int, help="number of seeds K (seeds first-seed .. first-seed+K-1)")
-    rep.add_argument("--first-seed", type=int, default=0, help="first seed (to split seeds over machines)")
+    rep.add_argument("--first-seed", type=seed_value, default=0,
+                     help="first seed (to split seeds over machines); seeds are 0 .. 2**32 - 1")
     rep.add_argument("--epochs", type=positive_int, help="epochs per run (default: the experiment's; time-series "
                                                          "experiments derive them from --steps, which it excludes)")
     rep.add_argument("--quick", action="store_true", help="tiny subset and 1 epoch: a smoke run")
@@ -214,7 +231,7 @@ def build_parser():
     spa.add_argument("--samples", type=_samples, default=256, help="training images scored by isparse")
     spa.add_argument("--out", type=Path, required=True, help="the sparsified .keras file to write")
     spa.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    spa.add_argument("--seed", type=int, default=0, help="seed of the sample draw and of the random strategy")
+    spa.add_argument("--seed", type=seed_value, default=0, help="seed of the sample draw and of the random strategy")
     spa.add_argument("--batch-size", type=positive_int, default=128, help="examples per batch")
     spa.add_argument("--limit", type=positive_int, default=None, help="evaluate on the first N test images only")
     spa.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
@@ -232,7 +249,7 @@ def build_parser():
                          help="lowest-BIC GaussianMixture or Dirichlet-process BayesianGaussianMixture")
     analyze.add_argument("--out", type=Path, required=True, help="plan JSON file to write")
     analyze.add_argument("--overwrite", action="store_true", help="replace an existing plan")
-    analyze.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the mixtures and DBSCAN subsamples")
+    analyze.add_argument("--seed", type=seed_value, default=0, help="seed of the mixtures and DBSCAN subsamples")
     analyze.add_argument("--jobs", type=positive_int, help="SIFT threads (default: up to 8)")
     analyze.add_argument("--data-dir", help="directory of local data (IDX files); also KERAS_ATTENTION_DATA")
     return parser
@@ -319,6 +336,7 @@ def _verbose():
 
 
 def cmd_list(_args):
+    import_tensorflow_quietly()  # (the catalog modules import it)
     from keras_attention.experiments.registry import list_experiments
 
     for name, exp in list_experiments().items():
@@ -330,7 +348,8 @@ def cmd_list(_args):
 
 # Settings that do not change what a run computes: a --resume may differ in them.
 RUNTIME_ARGS = {"out", "overwrite", "resume", "jit", "strategy", "distribution", "data_dir", "command", "version", "backup_every",
-                "seeds", "first_seed", "argv"}
+                "seeds", "first_seed", "argv",
+                "planned_out", "claimed_out", "run_directory"}  # (what the commands note on args as they go)
 
 
 def run_config(args, **resolved):
@@ -406,23 +425,104 @@ def _percent(metrics, name):
     return f"{100 * metrics[name]:.2f}%"
 
 
+# ------------------------------------------------------------------------- checks made before TensorFlow
+def check_dataset_name(dataset, argument="--dataset"):
+    """ValueError unless ``dataset`` is an image data set of :data:`DATASETS`."""
+    if dataset not in DATASETS:
+        raise ValueError(f"{argument} {dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+
+
+def check_data_dir(data_dir, argument="--data-dir"):
+    """ValueError unless ``data_dir`` (when given) is an existing directory."""
+    if data_dir is None:
+        return
+    path = Path(data_dir).expanduser()
+    if not path.exists():
+        raise ValueError(f"{argument} {str(data_dir)!r} does not exist; name the directory of the IDX files.")
+    if not path.is_dir():
+        raise ValueError(f"{argument} {str(data_dir)!r} is a file, not a directory; name the directory of the "
+                         "IDX files.")
+
+
+def check_seed_range(first_seed, seeds):
+    """ValueError when the seeds ``first_seed .. first_seed + seeds - 1`` go past 2**32 - 1."""
+    if seeds and first_seed + seeds - 1 > MAX_SEED:
+        raise ValueError(f"--first-seed {first_seed} with --seeds {seeds} goes past the largest seed, 2**32 - 1 "
+                         f"({MAX_SEED}); start lower or run fewer seeds.")
+
+
+def finished_train_run(out):
+    """The ``result.json`` of a ``train`` run in ``out`` that finished (its ``model.keras`` written too), else None."""
+    from keras_attention.experiments.runner import finished_result
+
+    return finished_result(out, need_model=True)
+
+
+def say_finished(out, result):
+    """The line of ``train --resume`` on a finished run."""
+    test = result.get("test") or {}
+    scores = (f" (test top-1 {_percent(test, 'top1')}, top-5 {_percent(test, 'top5')})"
+              if {"top1", "top5"} <= set(test) else "")
+    print(f"the run in {str(out)!r} is complete{scores}: nothing to resume, nothing was changed. Its model: "
+          f"{Path(out) / 'model.keras'}; --overwrite trains it again.", flush=True)
+
+
+def builder_options(args, builder):
+    """The keyword arguments of ``--conv``, ``--stage``, ``--k``, ``--depth`` and ``--placement`` (those given)
+    for ``builder``. ``--k`` of ``--attention spanet`` reaches a builder without a ``k`` argument (VGG, LeNet-5:
+    SPANet in their attention slots) as ``attention_options={"k": k}``. ValueError for an option the builder
+    does not take."""
+    accepted = inspect.signature(builder).parameters
+    options = {name: getattr(args, name) for name in BUILDER_OPTIONS if getattr(args, name) is not None}
+    if "k" in options and args.attention != "spanet":
+        raise ValueError(f"--k {args.k} (salient positions) applies only to --attention spanet; got --attention "
+                         f"{args.attention}.")
+    if "k" in options and "k" not in accepted and "attention_options" in accepted:
+        options["attention_options"] = {"k": options.pop("k")}
+    for name in options:
+        if name not in accepted:
+            raise ValueError(f"--{name} does not apply to --model {args.model}.")
+    if args.placement is not None:
+        options["placement"] = args.placement
+    return options
+
+
+def build_error(error, args):
+    """The message of a dry build's ValueError, with the ``--k`` to pass when SPANet's ``k`` exceeds the
+    positions of a feature map."""
+    import re
+
+    found = re.search(r"exceeds the number of positions \S+?=(\d+)", str(error))
+    if found and args.attention == "spanet":
+        return (f"{error} Pass --k {found.group(1)} or less: the salient positions SPANet keeps must fit the "
+                "smallest feature map it weights.")
+    return str(error)
+
+
 def cmd_train(args):
     from keras_attention.experiments.run_directory import RunDirectory
 
-    if args.dataset not in DATASETS:
-        raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    check_dataset_name(args.dataset)
+    check_data_dir(args.data_dir)
     if args.batch_size is None:
         args.batch_size = DEFAULT_BATCH
     placement = args.placement or "default"
     out = args.out or Path("runs") / f"train-{args.model}-{args.attention}-{placement}-{args.dataset}-s{args.seed}"
+    args.planned_out = out
     run_dir = RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
                            command=command_line(args)).check()
+    finished = finished_train_run(out) if args.resume else None
+    if finished is not None:
+        say_finished(out, finished)
+        return 0
     if args.backup_every and args.strategy == "multiworker":
         raise SystemExit(f"--backup-every {args.backup_every}: --strategy multiworker backs up after every epoch "
                          "only (its custom training loop); leave --backup-every out.")
+    import_tensorflow_quietly()
     strategy = make_strategy(args.strategy, args.distribution)  # before any op: collectives are set up at start-up
     if worker_out_dir(out, strategy, args.distribution) != out:  # a worker that is not the chief: its own directory
         out = worker_out_dir(out, strategy, args.distribution)
+        args.planned_out = out
         run_dir = RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
                                command=command_line(args)).check()
 
@@ -435,13 +535,7 @@ def cmd_train(args):
 
     attention = None if args.attention == "none" else args.attention
     builder = getattr(models, args.model)
-    accepted = inspect.signature(builder).parameters
-    options = {name: getattr(args, name) for name in BUILDER_OPTIONS if getattr(args, name) is not None}
-    for name in options:
-        if name not in accepted:
-            raise ValueError(f"--{name} does not apply to --model {args.model}.")
-    if args.placement is not None:
-        options["placement"] = args.placement
+    options = builder_options(args, builder)
     info = dataset_info(args.dataset, data_dir=args.data_dir)
     size = image_size_for(args.model, info["input_shape"])
     input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
@@ -450,11 +544,15 @@ def cmd_train(args):
         return builder(input_shape=input_shape, num_classes=info["num_classes"], attention=attention,
                        width=args.width, **options)
 
-    build()  # a dry build: an invalid combination of arguments fails here, before any directory or data
+    try:
+        build()  # a dry build: an invalid combination of arguments fails here, before any directory or data
+    except ValueError as error:
+        raise ValueError(build_error(error, args)) from None
     keras.backend.clear_session()
     check_image_data(args.dataset, args.data_dir)
     sizes = train_split_sizes(args)  # a split too small for the data fails here, before the directory is claimed
     out = run_dir.claim()  # only now, with everything validated, is an old run replaced
+    args.claimed_out, args.run_directory = out, run_dir
     keras.utils.set_random_seed(args.seed)
     common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size, limit=args.limit)
     split = dict(validation_split=args.validation_split)
@@ -543,13 +641,19 @@ def check_reproduce_options(experiment, args):
 
 def cmd_reproduce(args):
     from keras_attention.experiments.registry import RunOptions, get_experiment
-    from keras_attention.experiments.run_directory import RunDirectory, check_out_path
+    from keras_attention.experiments.run_directory import RunDirectory
 
     if args.experiment not in EXPERIMENT_MODULES:
         raise ValueError(f"Unknown experiment {args.experiment!r}; known experiments: "
                          f"{', '.join(sorted(EXPERIMENT_MODULES))}.")
+    if args.dataset is not None and EXPERIMENT_MODULES[args.experiment] not in SERIES_MODULES:
+        check_dataset_name(args.dataset)
+    check_data_dir(args.data_dir)
+    check_seed_range(args.first_seed, args.seeds)
     out = args.out or Path("runs") / (args.experiment + ("-quick" if args.quick else ""))
-    check_out_path(out)
+    args.planned_out = out
+    RunDirectory(out, {}, overwrite=args.overwrite, resume=args.resume).check(config=False)  # the rest: below
+    import_tensorflow_quietly()
     strategy = make_strategy(args.strategy, args.distribution)  # before any op (collectives, JAX processes)
     out = worker_out_dir(out, strategy, args.distribution)  # a worker that is not the chief: its own directory
     experiment = get_experiment(args.experiment)
@@ -561,7 +665,10 @@ def cmd_reproduce(args):
     if isinstance(dataset, str) and dataset in DATASETS:
         check_image_data(dataset, args.data_dir)
     config = run_config(args, dataset=dataset)
-    out = RunDirectory(out, config, overwrite=args.overwrite, resume=args.resume, command=command_line(args)).claim()
+    args.planned_out = out
+    args.run_directory = RunDirectory(out, config, overwrite=args.overwrite, resume=args.resume,
+                                      command=command_line(args))
+    out = args.claimed_out = args.run_directory.claim()
     options = RunOptions(
         out_dir=out,
         dataset=args.dataset or (None if experiment.default_dataset or experiment.default_datasets else dataset),
@@ -603,10 +710,13 @@ def _check_sparsify_paths(model_path, out, overwrite):
 
 
 def cmd_sparsify(args):
-    _check_sparsify_paths(args.model, args.out, args.overwrite)
-    if args.dataset not in DATASETS:
-        raise SystemExit(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
+    from keras_attention.experiments.run_directory import check_writable
 
+    _check_sparsify_paths(args.model, args.out, args.overwrite)
+    check_dataset_name(args.dataset)
+    check_data_dir(args.data_dir)
+    check_writable(args.out.parent)
+    import_tensorflow_quietly()
     import keras
 
     from keras_attention.data import dataset_info, image_dataset
@@ -647,9 +757,41 @@ def cmd_sparsify(args):
 
 
 def cmd_racknet(args):
+    check_dataset_name(args.dataset)
+    check_data_dir(args.data_dir)
+    import_tensorflow_quietly()
     from keras_attention.experiments.catalog.racknet import cmd_racknet as run_racknet
 
     return run_racknet(args)
+
+
+def interrupted_line(args):
+    """What Ctrl-C prints: one line saying how the run continues."""
+    command = f"keras-attention {args.command}"
+    claimed, planned = getattr(args, "claimed_out", None), getattr(args, "planned_out", None)
+    if claimed is not None:
+        again = ("run the same command again" if args.resume else
+                 "run the same command with --resume" + (" instead of --overwrite" if args.overwrite else ""))
+        return f"{command}: interrupted; {again} to continue from the last backup in {str(claimed)!r}"
+    if planned is not None:
+        return f"{command}: interrupted before anything was written to {str(planned)!r}"
+    return f"{command}: interrupted"
+
+
+def os_error_line(args, error):
+    """The one line of an ``OSError`` a run met while it wrote (a full disk, a read-only folder): the file, the
+    cause, and how the run continues."""
+    from keras_attention.utils.files import describe_os_error
+
+    backup = sys.modules.get("keras_attention.experiments.backup")
+    if backup is not None and isinstance(error, backup.BackupWriteError):
+        return str(error)  # it says which backup is kept
+    text = describe_os_error(error)
+    claimed = getattr(args, "claimed_out", None)
+    if claimed is not None:
+        text += (f"; the run in {str(claimed)!r} keeps its last good backup: fix that, then run the same command "
+                 f"{'again' if args.resume else 'with --resume'}")
+    return text
 
 
 def main(argv=None):
@@ -671,12 +813,20 @@ def main(argv=None):
     if args.command not in commands:
         parser.print_help()
         return 2
-    import_tensorflow_quietly()
     try:
-        return commands[args.command](args)
+        return commands[args.command](args)  # each imports TensorFlow once the checks without it passed
+    except KeyboardInterrupt:
+        print(interrupted_line(args), file=sys.stderr, flush=True)
+        return 130
     except (FileExistsError, FileNotFoundError, ValueError) as error:
         print(f"keras-attention {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"keras-attention {args.command}: error: {os_error_line(args, error)}", file=sys.stderr)
+        return 1
+    finally:
+        if getattr(args, "run_directory", None) is not None:
+            args.run_directory.release()  # (the end of the process would release it too)
 
 
 if __name__ == "__main__":

@@ -313,7 +313,8 @@ def find_idx_files(name, split, data_dir=None):
             return images, labels, tried
         missing = [f"{prefix}-{kind}-idx{ndim}-ubyte[.gz]" for kind, ndim, found in
                    (("images", 3, images), ("labels", 1, labels)) if found is None]
-        state = "no such directory" if not directory.is_dir() else "missing " + ", ".join(missing)
+        state = ("missing " + ", ".join(missing) if directory.is_dir() else
+                 "a file, not a directory" if directory.exists() else "no such directory")
         tried.append(f"local IDX directory {str(directory)!r}: {state}")
     return None, None, tried
 

@@ -19,6 +19,19 @@ def int_at_least(minimum):
 
 positive_int = int_at_least(1)
 
+MAX_SEED = 2**32 - 1  # the largest seed keras.utils.set_random_seed takes
+
+
+def seed_value(text):
+    """argparse type: a random seed, an integer in 0 .. 2**32 - 1 (what ``keras.utils.set_random_seed`` takes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in 0 .. 2**32 - 1 ({MAX_SEED}), got {text}")
+    return value
+
 
 def positive_float(text):
     """argparse type: a finite number > 0 (``inf``, ``nan``, 0 and negatives are refused)."""

@@ -25,6 +25,9 @@ EXPERIMENT_MODULES = {
     **dict.fromkeys(["xm2a", "xm2a-variants", "xm2a-ablation"], "xm2a"),
 }
 CATALOG = "keras_attention.experiments.catalog"
+# The catalog modules of the time-series experiments, whose --dataset names UEA/UCR sets (comma-separated); the
+# others' --dataset is an image data set of keras_attention.data.DATASETS, checked before TensorFlow starts.
+SERIES_MODULES = ("sdma", "xm2a")
 
 # The reproduce options that only some experiments take (RunOptions fields, argparse dests). An experiment
 # lists those it takes in ``Experiment.options``; the command line refuses the others, before any work.

@@ -6,19 +6,26 @@ A run (``keras-attention train`` / ``reproduce``) claims its ``--out`` directory
 
    * a path that would take more than a run's own folder: ``.``, ``~``, ``/``, the working directory or
      any of its parents, the home directory or any of its parents;
+   * a path that cannot be written: under a file, or in a folder that refuses a new file (read-only file
+     system, no permission), found by creating and removing a probe file (:func:`check_writable`);
    * a non-empty directory without ``--overwrite`` or ``--resume``;
    * with ``--resume`` or ``--overwrite``, a non-empty directory that holds no run manifest
      (:data:`MANIFEST_FILE`): it is not a run of this package, so it is neither continued (which would
      overwrite a user's ``model.keras``) nor deleted;
    * with ``--resume``, a run whose recorded configuration differs from this one (the error lists the
      differences): its backups would be continued with other settings;
-   * a directory another live run is writing into (its lock file, :data:`LOCK_FILE`, holds that pid).
+   * a directory another live run is writing into: one whose lock file, :data:`LOCK_FILE`, is locked.
 
 2. :meth:`RunDirectory.claim` (after the caller has validated everything else: arguments, data found,
-   model builds) takes the lock atomically (``O_CREAT | O_EXCL``; a lock left by a dead process on this
-   host is taken over), empties the directory when overwriting (only then is anything deleted), and
+   model builds) takes the lock, empties the directory when overwriting (only then is anything deleted), and
    writes the manifest: package version, command line and configuration. The lock is released when the
    process exits (or by :meth:`release`).
+
+The lock (:class:`FileLock`) is the operating system's advisory lock on the lock file (``fcntl.flock``;
+``msvcrt.locking`` on Windows): the kernel gives it to one process at a time and releases it when that process
+ends, however it ends (a kill, a crash), so a dead run's lock is free and two runs can never both hold it. The
+file's content (pid, host, start time of the holder) only names the holder in the error; an empty or garbage
+lock file that no process has locked is free.
 """
 
 import atexit
@@ -29,7 +36,14 @@ import os
 import socket
 import sys
 from pathlib import Path
-from keras_attention.utils.files import read_json, write_json
+
+from keras_attention.utils.files import describe_os_error, read_json, write_json
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 
 MANIFEST_FILE = "run.json"
@@ -62,14 +76,138 @@ def check_out_path(path, argument="--out"):
                          f"(e.g. runs/NAME), which --overwrite may replace whole.")
 
 
-def _pid_alive(pid):
+def check_writable(path, argument="--out"):
+    """Raise ValueError naming ``argument`` when the directory ``path`` cannot be made or written in: a part of
+    it is a file, or its nearest existing folder refuses a new file (read-only, no permission; a probe file
+    is created there and removed)."""
+    import tempfile
+
+    path = Path(path).expanduser()
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{argument} {str(path)!r}: {str(existing)!r} is a file, not a directory; choose a "
+                         "directory path.")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
+        handle, probe = tempfile.mkstemp(prefix=".keras-attention-probe-", dir=existing)
+    except OSError as error:
+        raise ValueError(f"{argument} {str(path)!r} cannot be written: {describe_os_error(error)}.") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+class LockHeld(Exception):
+    """Another process holds the lock; ``holder`` is its record (pid, host, since), ``{}`` when unreadable."""
+
+    def __init__(self, holder):
+        super().__init__(holder)
+        self.holder = holder
+
+
+def _try_lock(handle):
+    """Lock the open file ``handle`` (a descriptor) now, or raise LockHeld."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            raise LockHeld({}) from None
+        raise
+
+
+def _unlock(handle):
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        os.lseek(handle, 0, os.SEEK_SET)
+        msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
+
+
+class FileLock:
+    """An exclusive lock on the file ``path`` that the operating system holds for this process (module
+    docstring): :meth:`acquire` takes it or raises :class:`LockHeld`, :meth:`release` (or the end of the
+    process) gives it back, :meth:`held_elsewhere` asks whether another process holds it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._handle = None
+
+    @property
+    def held(self):
+        return self._handle is not None
+
+    def holder(self):
+        """The record the holder wrote in the file (``{}`` when it is empty, garbage or unreadable)."""
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def held_elsewhere(self):
+        """True when another process holds the lock (nothing is created or changed)."""
+        if self.held:
+            return False
+        try:
+            handle = os.open(self.path, os.O_RDONLY)
+        except OSError:  # no lock file: nobody holds it
+            return False
+        try:
+            _try_lock(handle)
+        except LockHeld:
+            return True
+        else:
+            _unlock(handle)
+            return False
+        finally:
+            os.close(handle)
+
+    def acquire(self):
+        """Take the lock now and write this process' record into the file; :class:`LockHeld` (with the
+        holder's record) when another process holds it."""
+        for _ in range(100):
+            handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _try_lock(handle)
+            except LockHeld:
+                os.close(handle)
+                raise LockHeld(self.holder()) from None
+            except BaseException:
+                os.close(handle)
+                raise
+            try:  # the file this lock is on must still be the one at `path` (a releasing holder unlinks it)
+                current = os.path.samestat(os.fstat(handle), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._handle = handle
+                record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "since": datetime.datetime.now().isoformat(timespec="seconds")})
+                os.ftruncate(handle, 0)
+                os.lseek(handle, 0, os.SEEK_SET)
+                os.write(handle, record.encode())
+                return self
+            _unlock(handle)
+            os.close(handle)
+        raise LockHeld(self.holder())
+
+    def release(self):
+        """Give the lock back (the file is removed first, while still held, where the system allows it)."""
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        if fcntl is not None:
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        try:
+            _unlock(handle)
+        finally:
+            os.close(handle)
 
 
 class RunDirectory:
@@ -92,7 +230,7 @@ class RunDirectory:
         self.overwrite, self.resume = overwrite, resume
         self.command = list(sys.argv if command is None else command)
         self.argument = argument
-        self._locked = False
+        self._lock = FileLock(self.lock_path)
 
     # ------------------------------------------------------------------------------------------- check
 
@@ -111,13 +249,17 @@ class RunDirectory:
         """The recorded manifest, or None when the directory holds none."""
         return read_json(self.manifest_path) if self.manifest_path.is_file() else None
 
-    def check(self):
-        """Refuse what :meth:`claim` would refuse, without changing anything (module docstring)."""
+    def check(self, lock=True, config=True):
+        """Refuse what :meth:`claim` would refuse, without changing anything (module docstring); ``lock=False``
+        leaves out whether another run holds the lock (:meth:`claim` finds out by taking it), ``config=False``
+        the comparison of a resumed run's configuration (for a check before the configuration is known)."""
         name = f"{self.argument} {str(self.path)!r}"
         check_out_path(self.path, self.argument)
         if self.path.exists() and not self.path.is_dir():
             raise FileExistsError(f"{name} exists and is not a directory; choose a directory path.")
-        self._check_lock()
+        check_writable(self.path, self.argument)
+        if lock and self._lock.held_elsewhere():
+            raise self._in_use(self._lock.holder())
         if not self._entries():
             return self
         manifest = self.manifest()
@@ -131,7 +273,7 @@ class RunDirectory:
                 f"{PACKAGE} run: {flag} acts only on a run this package wrote, so nothing there is "
                 f"{'continued' if self.resume else 'deleted'}. Choose another {self.argument}."
             )
-        if self.resume:
+        if self.resume and config:
             recorded = manifest.get("config", {})
             differences = [f"{key}: saved {recorded.get(key)!r}, now {self.config.get(key)!r}"
                            for key in sorted(set(recorded) | set(self.config))
@@ -144,52 +286,31 @@ class RunDirectory:
                 )
         return self
 
-    def _read_lock(self):
-        try:
-            return read_json(self.lock_path)
-        except (OSError, ValueError):
-            return {}
-
-    def _check_lock(self):
-        if not self.lock_path.exists() or self._locked:
-            return
-        holder = self._read_lock()
-        pid, host = holder.get("pid"), holder.get("host")
-        if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
-            return  # left by a process that died: claim() takes it over
-        raise FileExistsError(
-            f"{self.argument} {str(self.path)!r} is in use by another run (pid {pid} on {host}, lock file "
-            f"{str(self.lock_path)!r}); wait for it to end or choose another {self.argument}. If that run is "
-            "gone, delete the lock file."
+    def _in_use(self, holder):
+        pid, host, since = holder.get("pid"), holder.get("host"), holder.get("since")
+        who = f"pid {pid} on {host}, since {since}" if pid else "its record cannot be read"
+        return FileExistsError(
+            f"{self.argument} {str(self.path)!r} is in use by another run ({who}; it holds the lock on "
+            f"{str(self.lock_path)!r}); wait for it to end or choose another {self.argument}. The lock is the "
+            "operating system's: it is released when that process ends, however it ends."
         )
 
     # ------------------------------------------------------------------------------------------- claim
 
     def _take_lock(self):
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "since": datetime.datetime.now().isoformat(timespec="seconds")})
-        for _ in range(2):
-            try:
-                handle = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except OSError as error:
-                if error.errno != errno.EEXIST:
-                    raise
-                self._check_lock()  # raises unless the holder is dead
-                self.lock_path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(handle, "w") as lock:
-                lock.write(record)
-            self._locked = True
-            atexit.register(self.release)
+        if self._lock.held:
             return
-        self._check_lock()
-        raise FileExistsError(f"Could not take the lock {str(self.lock_path)!r}; another run took it first.")
+        try:
+            self._lock.acquire()
+        except LockHeld as held:
+            raise self._in_use(held.holder) from None
+        atexit.register(self.release)
 
     def claim(self):
         """Check again, take the lock, empty the directory when overwriting, write the manifest; returns the path."""
         from keras_attention import __version__
 
-        self.check()
+        self.check(lock=False)  # whether another run holds the lock is found by taking it
         self.path.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         existing = self.manifest() if self.resume else None
@@ -209,10 +330,8 @@ class RunDirectory:
         return self.path
 
     def release(self):
-        """Remove the lock file if this process holds it."""
-        if self._locked and self._read_lock().get("pid") == os.getpid():
-            self.lock_path.unlink(missing_ok=True)
-        self._locked = False
+        """Give the lock back (and remove the lock file) if this process holds it."""
+        self._lock.release()
 
 
 def prepare_out_dir(path, overwrite=False, resume=False, config=None, argument="--out"):

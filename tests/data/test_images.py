@@ -680,3 +680,12 @@ def test_the_shipped_slice_is_package_data_read_whatever_data_dir_says(no_system
         load_arrays("fashion_mnist", "test", source="local", data_dir=tmp_path / "nothing")
     with pytest.raises(ValueError, match=r"'digits' is not shipped with the package; \['fashion_mnist_slice'\] are"):
         images_module.bundled_dir("digits")
+
+
+def test_a_data_dir_that_is_a_file_is_named_so(tmp_path):
+    a_file = tmp_path / "fashion.idx"
+    a_file.write_bytes(b"not a folder")
+    _, _, tried = images_module.find_idx_files("fashion_mnist", "train", data_dir=a_file)
+    assert f"local IDX directory {str(a_file)!r}: a file, not a directory" in tried
+    assert f"local IDX directory {str(tmp_path / 'missing')!r}: no such directory" in images_module.find_idx_files(
+        "fashion_mnist", "train", data_dir=tmp_path / "missing")[2]
