@@ -132,9 +132,8 @@ def train_multiworker(
         opt.build(model.trainable_variables)
     epoch_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=opt, epoch=epoch_counter)
-    manager = tf.train.CheckpointManager(checkpoint, str(backup_dir), max_to_keep=2 if chief else 1)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    manager = tf.train.CheckpointManager(checkpoint, str(backup_dir), max_to_keep=2)
+    restore_checkpoint(checkpoint, manager)
     start_epoch = _agreed_epoch(strategy, int(epoch_counter.numpy()), task_type, task_id, backup_dir)
 
     def replica_step(x, y, training):
@@ -171,7 +170,7 @@ def train_multiworker(
         if verbose and chief:
             print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in logs.items()), flush=True)
         epoch_counter.assign(epoch + 1)
-        manager.save()  # every worker saves (TensorFlow's rule); the chief's copy is the run's backup
+        save_checkpoint(manager, epoch + 1)  # every worker saves (TensorFlow's rule); the chief's is the run's
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
     series = history.as_series()
     test_metrics = {}
@@ -189,6 +188,52 @@ def train_multiworker(
         (own_dir / MODEL_FILE).unlink(missing_ok=True)
     _barrier(strategy)  # the workers leave together: one that exits while another still works can hang it
     return RunResult(out_dir, series, test_metrics, train_seconds, params, model)
+
+
+def restore_checkpoint(checkpoint, manager):
+    """Restore the newest of ``manager``'s checkpoints that reads back whole and matches ``checkpoint``; a damaged
+    newer one is named on stderr and the one before it used. Returns the path restored (None: none there).
+    :class:`~keras_attention.experiments.backup.BackupError` names each when none can be restored.
+
+    TensorFlow writes a checkpoint's files under temporary names and its ``checkpoint`` index last, so a kill while
+    saving leaves the index on the previous checkpoint; this covers the files damaged after that."""
+    import sys
+
+    from keras_attention.experiments.backup import BackupError
+
+    failed = []
+    for path in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except Exception as error:  # noqa: BLE001 (a damaged file fails in many ways: DataLossError, IndexError, ...)
+            failed.append((path, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"))
+            continue
+        for bad, why in failed:
+            print(f"backup {bad!r} not used: {why}", file=sys.stderr, flush=True)
+        return path
+    if failed:
+        reasons = "; ".join(f"{path!r}: {why}" for path, why in failed)
+        raise BackupError(f"No backup in {str(manager.directory)!r} can be used to resume: {reasons}. Start the run "
+                          "again with another output directory, or remove that one to train from the first epoch.")
+    return None
+
+
+def save_checkpoint(manager, epoch):
+    """``manager.save()``; a failure to write (a full disk, a read-only folder) is a
+    :class:`~keras_attention.experiments.backup.BackupWriteError` naming the folder and the cause, the last good
+    checkpoint left in place."""
+    import tensorflow as tf
+
+    from keras_attention.experiments.backup import BackupWriteError
+
+    try:
+        manager.save(checkpoint_number=epoch)
+    except tf.errors.OpError as error:
+        kept = (f"the last good backup, {manager.latest_checkpoint!r}, is kept and a run started again continues "
+                "from it" if manager.latest_checkpoint else "there is no earlier backup")
+        cause = " ".join(str(error.message).split())[:300]
+        raise BackupWriteError(f"could not write the backup after epoch {epoch} to {str(manager.directory)!r}: "
+                               f"{cause}; {kept}", OSError()) from error
 
 
 def _sparse_ce(y, output, from_logits):

@@ -245,3 +245,41 @@ def test_settings_from_slurm_environment():
 def test_settings_errors_name_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         data_parallel_settings(environ=env)
+
+
+DAMAGED_BACKUP_WORKER = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from keras_attention.experiments.distributed import make_multiworker_strategy, train_multiworker
+strategy = make_multiworker_strategy()  # one worker (no TF_CONFIG)
+import keras, numpy as np, tensorflow as tf
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
+def build():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+train_multiworker(build, tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=int(sys.argv[2]),
+                  out_dir=sys.argv[1], strategy=strategy, optimizer="sgd", verbose=False)
+"""
+
+
+def test_a_damaged_multiworker_backup_is_named_and_the_one_before_it_used(tmp_path):
+    out = tmp_path / "run"
+    env = {**{k: v for k, v in os.environ.items() if k != "TF_CONFIG"}, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def run(epochs):
+        return subprocess.run([sys.executable, "-c", DAMAGED_BACKUP_WORKER, str(out), str(epochs), str(ROOT)],
+                              capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=tmp_path)
+
+    first = run(2)
+    assert first.returncode == 0, first.stderr[-3000:]
+    data = out / "backup" / "ckpt-2.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # cut short after it was written
+    before = json.loads((out / "history.json").read_text())["epochs"]
+    second = run(3)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"backup {str(out / 'backup' / 'ckpt-2')!r} not used: " in second.stderr
+    after = json.loads((out / "history.json").read_text())["epochs"]
+    assert after["0"]["finished_at"] == before["0"]["finished_at"]  # epoch 1 kept, from ckpt-1
+    assert after["1"]["finished_at"] > before["1"]["finished_at"]  # epoch 2 trained again
+    assert sorted(after) == ["0", "1", "2"] and (out / "model.keras").exists()
