@@ -57,9 +57,11 @@ LONGEST_FIRST = (
     "tests/layers/test_xm2a_fast_paths.py",
     "tests/test_notebooks.py",
     "tests/experiments/test_multiworker.py",
+    "tests/experiments/test_backup.py",
     "tests/models/test_attention_encoder.py",
     "tests/cli/test_racknet_cli.py",
     "tests/layers/test_aw_conv_fast_paths.py",
+    "tests/cli/test_cli_faults.py",
     "tests/experiments/test_run_directory.py",
 )
 
