@@ -200,8 +200,8 @@ def test_a_disk_that_fills_up_at_any_write_stops_the_run_with_an_error_and_keeps
     log = recorder.files()  # per epoch end: history.json, then the backup's files, backup.json last; result.json
     assert [target(path) for path, _ in log] == ["history", "weights", "random", "optimizer", "backup"] * 2 + [
         "result"]  # (metrics.bin: empty at an epoch end)
-    # the disk is full in the middle of every file, and at the first byte of every file of the first epoch's end
-    points = [(i, size // 2) for i, (_, size) in enumerate(log)] + [(i, 0) for i in range(5)]
+    # the disk is full in the middle of every file, and at the first byte of the first backup's first and last file
+    points = [(i, size // 2) for i, (_, size) in enumerate(log)] + [(1, 0), (4, 0)]
     resumed = {}
     for failed, offset in points:
         out = tmp_path / f"full-in-file-{failed}-at-{offset}"
