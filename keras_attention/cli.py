@@ -316,8 +316,10 @@ def make_strategy(name, distribution="none"):
 
 def worker_out_dir(out, strategy, distribution):
     """Where this process writes: ``out`` for the chief (the multi-worker chief, JAX process 0, or a single
-    process), else a directory of its own beside it, ``<out>.worker<i>`` (backups, its copy of the history),
-    so that no two processes claim the same run directory on a shared file system."""
+    process), else a directory of its own beside it (:func:`~keras_attention.experiments.artifacts.worker_dir`,
+    ``<out>.worker<i>``: backups, its copy of the history), so that no two processes claim the same run
+    directory on a shared file system."""
+    from keras_attention.experiments.artifacts import worker_dir
     from keras_attention.experiments.distributed import is_chief_process, worker_role
 
     if distribution != "none":
@@ -328,7 +330,7 @@ def worker_out_dir(out, strategy, distribution):
         _, index, chief = worker_role(strategy)
     else:
         return out
-    return out if chief else Path(f"{out}.worker{index}")
+    return out if chief else worker_dir(out, index)
 
 
 def _verbose():
@@ -565,6 +567,8 @@ def cmd_train(args):
           f"{args.dataset} for {args.epochs} epochs: {split_note(sizes, args.validation_split)} -> {out}", flush=True)
     extra = {"examples": sizes, "validation_split": args.validation_split,
              "validation_rule": "the last round(validation_split x N) of the N training images, in order"}
+    from keras_attention.experiments.artifacts import MODEL, RESULT
+
     if args.strategy == "multiworker":
         from keras_attention.experiments.distributed import train_multiworker
 
@@ -591,7 +595,7 @@ def cmd_train(args):
               flush=True)
     print(f"test (final model, {sizes['test']} images) top-1 {_percent(result.test_metrics, 'top1')}  top-5 "
           f"{_percent(result.test_metrics, 'top5')}  ({result.train_seconds:.0f} s training); model: "
-          f"{out / 'model.keras'}; results: {out / 'result.json'}", flush=True)
+          f"{out / MODEL}; results: {out / RESULT}", flush=True)
     return 0
 
 

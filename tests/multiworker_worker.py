@@ -8,7 +8,7 @@
 * ROUTE ``jax`` (``KERAS_BACKEND=jax``): calls ``initialize_data_parallel()`` with no coordinator / count /
   id arguments (it reads ``SLURM_NTASKS``, ``SLURM_PROCID`` and ``KERAS_ATTENTION_COORDINATOR``, as in the
   README's SLURM recipe; ``timeout_seconds`` from ``MULTIWORKER_TIMEOUT``), then ``train_run``
-  (``Model.fit``; process 0 writes into OUT, the others into ``OUT/process_<id>``).
+  (``Model.fit``; process 0 writes into OUT, the others into ``OUT.worker<id>`` beside it).
 
 With ``--reference`` the writer first trains the single-process reference in the same process: a
 fresh model (same seed) with plain ``Model.fit`` on its own device (JAX: the distribution unset) on the

@@ -26,14 +26,19 @@ import re
 import time
 from pathlib import Path
 
+from keras_attention.experiments.artifacts import (
+    BACKUP_DIR,
+    CURVES,
+    HISTORY,
+    MODEL,
+    RESULT,
+    EpochHistory,
+    RunResult,
+    worker_dir,
+)
 from keras_attention.experiments.optimizers import make_optimizer
 from keras_attention.utils.files import save_model, write_json
 
-HISTORY_FILE = "history.json"
-MODEL_FILE = "model.keras"
-CURVES_FILE = "training_curves.png"
-RESULT_FILE = "result.json"
-BACKUP_DIR = "backup"
 COORDINATOR_ENV = "KERAS_ATTENTION_COORDINATOR"
 COORDINATOR_PORT_ENV = "KERAS_ATTENTION_COORDINATOR_PORT"
 DEFAULT_COORDINATOR_PORT = 12355  # used when neither the port variable nor SLURM_JOB_ID is set
@@ -72,11 +77,6 @@ def worker_role(strategy):
     return task_type, task_id, chief
 
 
-def _worker_dir(out_dir, task_type, task_id):
-    """Where a non-chief worker writes its copies (TensorFlow's guide: a directory of its own)."""
-    return Path(out_dir) / BACKUP_DIR / f"{task_type}_{task_id}"
-
-
 def train_multiworker(
     build_model,
     train_ds,
@@ -104,25 +104,25 @@ def train_multiworker(
     losses, i.e. what one machine computes on the whole batch. BatchNormalization layers compute statistics
     per replica unless they are ``synchronized=True``.
 
-    Files in ``out_dir`` (the chief's; other workers write copies into ``backup/<type>_<id>/``):
+    Files in ``out_dir`` (the chief's; every other worker writes its copies into its own
+    :func:`~keras_attention.experiments.artifacts.worker_dir`, ``<out_dir>.worker<i>``):
     ``history.json`` (per finished epoch: loss, top1, seconds), ``backup/`` (a ``tf.train.Checkpoint`` of
     the model, the optimizer and the epoch counter after every epoch; a re-run with the same ``out_dir``
     resumes after the last finished epoch, every worker from its own copy, and they must agree),
     ``training_curves.png``, ``model.keras`` and ``result.json`` (test loss / top1 / top5 when ``test_ds``;
     ``extra``, a dict, is added to it, as in ``train_run``).
     A worker that dies makes the others fail with :class:`WorkerLostError` within ``timeout_seconds``.
-    Returns a ``RunResult`` (``keras_attention.experiments.training``).
+    Returns a :class:`~keras_attention.experiments.artifacts.RunResult`.
     """
     import tensorflow as tf
 
     from keras_attention.experiments.plots import plot_training_curves
-    from keras_attention.experiments.training import EpochHistory, RunResult
 
     strategy = strategy or make_multiworker_strategy(timeout_seconds)
     task_type, task_id, chief = worker_role(strategy)
     out_dir = Path(out_dir)
-    own_dir = out_dir if chief else _worker_dir(out_dir, task_type, task_id)
-    backup_dir = out_dir / BACKUP_DIR if chief else own_dir
+    own_dir = out_dir if chief else worker_dir(out_dir, task_id)
+    backup_dir = own_dir / BACKUP_DIR
     own_dir.mkdir(parents=True, exist_ok=True)
     backup_dir.mkdir(parents=True, exist_ok=True)
 
@@ -160,7 +160,7 @@ def train_multiworker(
         x, y = batch
         return _reduce(strategy, strategy.run(replica_step, args=(x, y, False)))
 
-    history = EpochHistory(own_dir / HISTORY_FILE)
+    history = EpochHistory(own_dir / HISTORY)
     dist_train = strategy.experimental_distribute_dataset(train_ds)
     start = time.perf_counter()
     for epoch in range(start_epoch, epochs):
@@ -178,14 +178,14 @@ def train_multiworker(
         test_metrics = _run_epoch(test_step, strategy.experimental_distribute_dataset(test_ds), "evaluation")
     params = int(model.count_params())
     # every worker saves the model (TensorFlow's rule); only the chief's copy stays
-    save_model(model, own_dir / MODEL_FILE)
+    save_model(model, own_dir / MODEL)
     if chief:
-        plot_training_curves(series, out_dir / CURVES_FILE, title=model.name)
+        plot_training_curves(series, out_dir / CURVES, title=model.name)
         summary = {"test": test_metrics, "train_seconds": train_seconds, "params": params,
                    "workers": _worker_count(strategy), "replicas": int(strategy.num_replicas_in_sync)}
-        write_json(out_dir / RESULT_FILE, {**summary, **(extra or {})})
+        write_json(out_dir / RESULT, {**summary, **(extra or {})})
     else:
-        (own_dir / MODEL_FILE).unlink(missing_ok=True)
+        (own_dir / MODEL).unlink(missing_ok=True)
     _barrier(strategy)  # the workers leave together: one that exits while another still works can hang it
     return RunResult(out_dir, series, test_metrics, train_seconds, params, model)
 
@@ -467,8 +467,9 @@ def is_chief_process():
 
 def process_out_dir(out_dir):
     """Where this process of a data-parallel JAX run writes ``train_run``'s files: ``out_dir`` for process 0
-    (and on one process), ``out_dir/process_<id>`` for the others (their copies of the history, backups
-    and model, kept apart so that no two processes write one file)."""
+    (and on one process), its own :func:`~keras_attention.experiments.artifacts.worker_dir` for the others
+    (``<out_dir>.worker<id>``: their copies of the history, backups and model, kept apart so that no two
+    processes write one file)."""
     import keras
 
     if keras.backend.backend() != "jax":
@@ -476,4 +477,4 @@ def process_out_dir(out_dir):
     import jax
 
     index = jax.process_index()
-    return Path(out_dir) if index == 0 else Path(out_dir) / f"process_{index}"
+    return Path(out_dir) if index == 0 else worker_dir(out_dir, index)

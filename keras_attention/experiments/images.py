@@ -19,6 +19,7 @@ import numpy as np
 from keras_attention import models
 from keras_attention.data import DATASETS, dataset_info, image_dataset
 from keras_attention.data.images import example_count, validation_split_sizes
+from keras_attention.experiments.artifacts import ATTENTION_MASKS, MODEL, seed_dir
 from keras_attention.experiments.plots import plot_attention_grid
 from keras_attention.experiments.registry import Settings
 from keras_attention.experiments.results import (
@@ -39,8 +40,8 @@ from keras_attention.experiments.runner import (
     run_limits,
     run_seeds,
     seed_list,
+    train_experiment_run,
 )
-from keras_attention.experiments.training import train_experiment_run
 from keras_attention.utils.files import read_json
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
@@ -140,7 +141,7 @@ def run_image_experiment(experiment, options):
                                  val_ds=val_ds, test_ds=test_ds, extra={"examples": examples})
             return read_json(run_dir / "result.json")
 
-        runs = run_seeds(seeds, lambda seed, config=config: out_dir / config.slug / f"seed{seed}", train,
+        runs = run_seeds(seeds, lambda seed, config=config: seed_dir(out_dir, config.slug, seed), train,
                          options=options, progress=progress, title=config.label,
                          report=lambda r: (f"top-1 {100 * r['test']['top1']:.2f}  top-5 {100 * r['test']['top5']:.2f}"
                                            f"  {r['train_seconds']:.0f} s"))
@@ -214,7 +215,7 @@ def draw_masks(summary, dataset, out_dir, options, n_images=3):
     for row in summary["rows"]:
         if "incompatible" in row or not row.get("attention"):
             continue
-        model_file = out_dir / slug(row["label"]) / f"seed{summary['seed_list'][0]}" / "model.keras"
+        model_file = seed_dir(out_dir, slug(row["label"]), summary["seed_list"][0]) / MODEL
         if not model_file.exists():
             continue
         model = keras.saving.load_model(model_file, safe_mode=True)
@@ -227,7 +228,7 @@ def draw_masks(summary, dataset, out_dir, options, n_images=3):
         if mask is not None:
             masks[f"{row['label']}\n({name})"] = mask
     if masks:
-        plot_attention_grid(images, masks, out_dir / "attention_masks.png",
+        plot_attention_grid(images, masks, out_dir / ATTENTION_MASKS,
                             title=f"{summary['experiment']}: first attention module, {dataset} test images")
 
 

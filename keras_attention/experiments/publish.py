@@ -5,6 +5,7 @@ figures, under names that say which experiment they belong to."""
 import shutil
 from pathlib import Path
 
+from keras_attention.experiments.artifacts import RESULTS_MD
 from keras_attention.experiments.machine import machine_description
 from keras_attention.utils.files import write_json, write_text
 
@@ -19,7 +20,7 @@ def publish_results(summary, work_dir, results_dir, stem, *, command, wall_secon
     results_dir.mkdir(parents=True, exist_ok=True)
     record = {**summary, "machine": machine_description(), "wall_seconds": wall_seconds, "command": command}
     write_json(results_dir / f"{stem}.json", record)
-    md = (work_dir / "results.md").read_text()
+    md = (work_dir / RESULTS_MD).read_text()
     md += (f"\nMachine: {record['machine']}; wall time of this invocation {wall_seconds / 60:.1f} min "
            f"(per-run training seconds are in the table / JSON); command: `{command}`.\n")
     md_path = results_dir / f"{stem}.md"

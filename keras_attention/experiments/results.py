@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_attention.experiments.artifacts import RESULTS_JSON, RESULTS_MD
 from keras_attention.utils.files import write_json, write_text
 
 QUICK_NOTE = " (quick mode: small subset, not comparable to the paper)"
@@ -86,11 +87,11 @@ def write_results(summary, out_dir, text):
     """Write ``summary`` to ``out_dir/results.json`` and ``text`` to ``out_dir/results.md``; print the text."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "results.json", summary)
+    write_json(out_dir / RESULTS_JSON, summary)
     text = text if text.endswith("\n") else text + "\n"
-    write_text(out_dir / "results.md", text)
+    write_text(out_dir / RESULTS_MD, text)
     print(text, flush=True)
-    return out_dir / "results.md"
+    return out_dir / RESULTS_MD
 
 
 # ------------------------------------------------------------------------- what the numbers say (Welch)

@@ -37,6 +37,7 @@ import socket
 import sys
 from pathlib import Path
 
+from keras_attention.experiments.artifacts import LOCK, MANIFEST
 from keras_attention.utils.files import describe_os_error, read_json, write_json
 
 try:
@@ -46,8 +47,8 @@ except ImportError:  # Windows
     import msvcrt
 
 
-MANIFEST_FILE = "run.json"
-LOCK_FILE = ".lock"
+MANIFEST_FILE = MANIFEST  # (the names of 0.2.0)
+LOCK_FILE = LOCK
 PACKAGE = "keras-attention"
 
 

@@ -6,19 +6,19 @@
 - :func:`preset_options`: a ``--preset``'s options with the explicit ones put over them;
 - :func:`run_seeds`: THE per-seed loop: with ``--resume`` a seed whose run finished is kept (its
   ``result.json`` read back), every other seed sets Keras' global seed and trains;
-- :func:`run_in`: claim a work directory (:mod:`~keras_attention.experiments.run_directory`) and
-  :func:`run_experiment` there, for the benchmark scripts.
+- :func:`run_training_choices` and :func:`train_experiment_run`: one seed's training with the settings the
+  experiment and its run options fix (``train_run``, or the multi-worker loop under
+  ``MultiWorkerMirroredStrategy``).
 """
 
 import time
 from pathlib import Path
 
 from keras_attention.data.images import default_image_dataset
+from keras_attention.experiments.artifacts import MODEL, RESULT
 from keras_attention.experiments.registry import RunOptions, get_experiment
 from keras_attention.experiments.run_directory import prepare_out_dir
 from keras_attention.utils.files import read_json
-
-RESULT_FILE = "result.json"
 
 
 # ----------------------------------------------------------------------------------------- options
@@ -111,8 +111,8 @@ class Progress:
 def finished_result(run_dir, need_model=False):
     """The saved ``result.json`` of the run in ``run_dir`` (None when it has not finished; with
     ``need_model``, also when its ``model.keras`` is missing)."""
-    result_file = Path(run_dir) / RESULT_FILE
-    if not result_file.exists() or (need_model and not (Path(run_dir) / "model.keras").exists()):
+    result_file = Path(run_dir) / RESULT
+    if not result_file.exists() or (need_model and not (Path(run_dir) / MODEL).exists()):
         return None
     return read_json(result_file)
 
@@ -169,3 +169,50 @@ def run_in(experiment, work_dir, *, overwrite=False, resume=False, **options):
     and :func:`run_experiment` there; returns ``(summary, seconds)``."""
     work = prepare_out_dir(work_dir, overwrite=overwrite, resume=resume)
     return run_experiment(experiment, work, resume=resume, **options)
+
+
+# ----------------------------------------------------------------------------------------- one run
+def run_training_choices(experiment, options):
+    """``(optimizer, learning_rate)`` of a run: the options' (``--optimizer``, ``--learning-rate``), else the
+    experiment's settings."""
+    settings = experiment.settings
+    optimizer = getattr(options, "optimizer", None) or settings.optimizer
+    learning_rate = getattr(options, "learning_rate", None) or settings.learning_rate
+    return optimizer, learning_rate
+
+
+def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None,
+                         extra=None, select_best=None, evaluate_train=False, backup_interval=0.0):
+    """:func:`~keras_attention.experiments.training.train_run` with the settings a registered experiment and its
+    run options fix: the strategy, XLA
+    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from the options, else
+    ``experiment.settings`` (:func:`run_training_choices`); ``backup_interval`` as in ``train_run``. Under
+    ``MultiWorkerMirroredStrategy`` it is
+    :func:`keras_attention.experiments.distributed.train_multiworker` (Keras' ``fit`` cannot train across
+    workers, keras-team/keras#20585), which has no validation curve and so no checkpoint selection."""
+    optimizer, learning_rate = run_training_choices(experiment, options)
+    if type(options.strategy).__name__ == "MultiWorkerMirroredStrategy":
+        from keras_attention.experiments.distributed import train_multiworker
+
+        return train_multiworker(build_model, train_ds, epochs=epochs, out_dir=out_dir, test_ds=test_ds,
+                                 strategy=options.strategy, learning_rate=learning_rate, optimizer=optimizer,
+                                 extra=extra)
+    from keras_attention.experiments.training import train_run
+
+    return train_run(
+        build_model,
+        train_ds,
+        epochs=epochs,
+        out_dir=out_dir,
+        val_ds=val_ds,
+        test_ds=test_ds,
+        strategy=options.strategy,
+        jit_compile=options.jit_compile,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        verbose=options.verbose,
+        extra=extra,
+        select_best=select_best,
+        evaluate_train=evaluate_train,
+        backup_interval=backup_interval,
+    )

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_attention.data import load_timeseries
+from keras_attention.experiments.artifacts import RESULT, seed_dir
 from keras_attention.experiments.registry import Settings
 from keras_attention.experiments.results import (
     QUICK_NOTE,
@@ -54,10 +55,11 @@ from keras_attention.experiments.results import (
 from keras_attention.experiments.runner import (
     Progress,
     run_seeds,
+    run_training_choices,
     seed_list,
     series_dataset_names,
+    train_experiment_run,
 )
-from keras_attention.experiments.training import run_training_choices, train_experiment_run
 from keras_attention.utils.files import write_json
 
 SPLITS = ("train", "val", "test")
@@ -245,7 +247,7 @@ def run_minirocket(x, y, seed, run_dir, **extra):
               "train_final": {"top1": train_accuracy}, "test_best_val": None, "best_val_epoch": None,
               "optimizer_steps": None, **extra}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    write_json(Path(run_dir) / "result.json", result)
+    write_json(Path(run_dir) / RESULT, result)
     return result
 
 
@@ -300,7 +302,7 @@ def run_grid(experiment, options, out_dir, prepare, train, *, report, kept=None,
               f"{plan['epochs']} epochs = {plan['steps']} optimizer steps per run", flush=True)
         for config in configs:
             runs = run_seeds(
-                seeds, lambda seed, config=config: out_dir / dataset / config.slug / f"seed{seed}",
+                seeds, lambda seed, config=config: seed_dir(out_dir / dataset, config.slug, seed),
                 lambda seed, run_dir, config=config: train(config, context, plan, seed, run_dir),
                 options=options, progress=progress, title=f"{dataset} {config.label}", report=report,
                 kept=None if kept is None else (lambda seed, run_dir, config=config: kept(config, context, seed,

@@ -26,67 +26,26 @@ dropout), which shows underfitting.
 
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from keras_attention.experiments.artifacts import (
+    BACKUP_DIR,
+    BEST_RECORD,
+    BEST_WEIGHTS,
+    CURVES,
+    HISTORY,
+    MODEL,
+    RESULT,
+    EpochHistory,
+    RunResult,
+)
 from keras_attention.experiments.backup import DataPasses, TrainingBackup, Unusable, read_variables, write_variables
 from keras_attention.experiments.optimizers import make_optimizer
 from keras_attention.experiments.plots import plot_training_curves
 from keras_attention.utils.files import read_json, save_model, write_json
-
-HISTORY_FILE = "history.json"
-MODEL_FILE = "model.keras"
-CURVES_FILE = "training_curves.png"
-BACKUP_DIR = "backup"
-BEST_WEIGHTS_FILE = "best_val.weights.bin"
-BEST_RECORD_FILE = "best_val.json"
-RESULT_FILE = "result.json"
-
-
-@dataclass
-class RunResult:
-    out_dir: Path
-    history: dict
-    test_metrics: dict
-    train_seconds: float
-    params: int
-    model: keras.Model = field(repr=False, default=None)
-    validation_metrics: dict = field(default_factory=dict)  # the last epoch's val_ numbers, without the prefix
-
-
-class EpochHistory(keras.callbacks.Callback):
-    """Writes every finished epoch's logs (and its wall time) to ``history.json`` at once.
-
-    The file survives a kill: a resumed run reads it back and keeps the epochs it already has.
-    """
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = Path(path)
-        self.epochs = {}
-        if self.path.exists():
-            saved = read_json(self.path)
-            self.epochs = {int(k): v for k, v in saved.get("epochs", {}).items()}
-        self._start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        record = {k: float(v) for k, v in (logs or {}).items()}
-        record["seconds"] = time.perf_counter() - self._start
-        record["finished_at"] = time.time()
-        self.epochs[epoch] = record
-        write_json(self.path, {"epochs": self.epochs})
-
-    def as_series(self):
-        """``{metric: [value per epoch]}`` in epoch order."""
-        keys = sorted({k for rec in self.epochs.values() for k in rec} - {"finished_at"})
-        ordered = [self.epochs[e] for e in sorted(self.epochs)]
-        return {k: [rec.get(k) for rec in ordered] for k in keys}
 
 
 class BestValidationCheckpoint(keras.callbacks.Callback):
@@ -103,8 +62,8 @@ class BestValidationCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, out_dir, monitor="val_top1"):
         super().__init__()
-        self.weights_path = Path(out_dir) / BEST_WEIGHTS_FILE
-        self.record_path = Path(out_dir) / BEST_RECORD_FILE
+        self.weights_path = Path(out_dir) / BEST_WEIGHTS
+        self.record_path = Path(out_dir) / BEST_RECORD
         self.monitor = monitor
         self.best = None  # {"epoch": 0-based, monitor: value, "weights": the weights' record}
         if self.record_path.exists() and self.weights_path.exists():
@@ -129,7 +88,7 @@ def best_validation_weights(model, out_dir):
     """The weights :class:`BestValidationCheckpoint` kept in ``out_dir`` for ``model`` (a list of arrays for
     ``model.set_weights``), checked against their record and the model; ValueError naming the file if they are
     missing, damaged or another model's."""
-    weights_path, record_path = Path(out_dir) / BEST_WEIGHTS_FILE, Path(out_dir) / BEST_RECORD_FILE
+    weights_path, record_path = Path(out_dir) / BEST_WEIGHTS, Path(out_dir) / BEST_RECORD
     try:
         return read_variables(weights_path, read_json(record_path)["weights"], model.weights)
     except (KeyError, TypeError, OSError, Unusable) as why:
@@ -202,7 +161,7 @@ def train_run(
     with strategy.scope():
         model = build_model()
         compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer, jit_compile=jit_compile)
-    history = EpochHistory(out_dir / HISTORY_FILE)
+    history = EpochHistory(out_dir / HISTORY)
     backup = TrainingBackup(out_dir / BACKUP_DIR, save_freq=backup_freq, min_interval=backup_interval,
                             configuration=backup_configuration(model, learning_rate), data_passes=passes)
     best = BestValidationCheckpoint(out_dir, select_best) if select_best and val_ds is not None else None
@@ -214,7 +173,7 @@ def train_run(
             epochs=epochs,
             # history first: an epoch on disk is never lost to a kill; the best weights before the backup, so a
             # backed-up epoch has had its chance to be selected
-            callbacks=[history, *([best] if best else []), backup, *callbacks],
+            callbacks=[history.callback(), *([best] if best else []), backup, *callbacks],
             verbose=verbose,
             shuffle=False,  # the tf.data pipelines shuffle (seeded) themselves
         )
@@ -222,8 +181,8 @@ def train_run(
         backup.detach()
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
     series = history.as_series()
-    plot_training_curves(series, out_dir / CURVES_FILE, title=model.name)
-    save_model(model, out_dir / MODEL_FILE)
+    plot_training_curves(series, out_dir / CURVES, title=model.name)
+    save_model(model, out_dir / MODEL)
     test_metrics = {} if test_ds is None else evaluate_metrics(model, test_ds)
     validation = {k[len("val_"):]: v[-1] for k, v in series.items() if k.startswith("val_") and v}
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
@@ -234,7 +193,7 @@ def train_run(
     if select_best:
         summary.update(best_validation_metrics(model, best, test_ds, select_best))
     summary.update(extra or {})
-    write_json(out_dir / RESULT_FILE, summary)
+    write_json(out_dir / RESULT, summary)
     backup.delete()  # only now: a run killed before this resumes from its last epoch without training
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model, validation)
 
@@ -273,46 +232,3 @@ def best_validation_metrics(model, best, test_ds, monitor):
     model.set_weights(final)
     return {"test_best_val": metrics, "best_val_epoch": best.best["epoch"] + 1,
             f"best_{monitor}": best.best[monitor]}
-
-
-def run_training_choices(experiment, options):
-    """``(optimizer, learning_rate)`` of a run: the options' (``--optimizer``, ``--learning-rate``), else the
-    experiment's settings."""
-    settings = experiment.settings
-    optimizer = getattr(options, "optimizer", None) or settings.optimizer
-    learning_rate = getattr(options, "learning_rate", None) or settings.learning_rate
-    return optimizer, learning_rate
-
-
-def train_experiment_run(experiment, options, build_model, train_ds, *, epochs, out_dir, val_ds=None, test_ds=None,
-                         extra=None, select_best=None, evaluate_train=False, backup_interval=0.0):
-    """:func:`train_run` with the settings a registered experiment and its run options fix: the strategy, XLA
-    and verbosity of ``options`` (a ``RunOptions``), learning rate and optimizer from the options, else
-    ``experiment.settings`` (:func:`run_training_choices`); ``backup_interval`` as in :func:`train_run`. Under
-    ``MultiWorkerMirroredStrategy`` it is
-    :func:`keras_attention.experiments.distributed.train_multiworker` (Keras' ``fit`` cannot train across
-    workers, keras-team/keras#20585), which has no validation curve and so no checkpoint selection."""
-    optimizer, learning_rate = run_training_choices(experiment, options)
-    if type(options.strategy).__name__ == "MultiWorkerMirroredStrategy":
-        from keras_attention.experiments.distributed import train_multiworker
-
-        return train_multiworker(build_model, train_ds, epochs=epochs, out_dir=out_dir, test_ds=test_ds,
-                                 strategy=options.strategy, learning_rate=learning_rate, optimizer=optimizer,
-                                 extra=extra)
-    return train_run(
-        build_model,
-        train_ds,
-        epochs=epochs,
-        out_dir=out_dir,
-        val_ds=val_ds,
-        test_ds=test_ds,
-        strategy=options.strategy,
-        jit_compile=options.jit_compile,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        verbose=options.verbose,
-        extra=extra,
-        select_best=select_best,
-        evaluate_train=evaluate_train,
-        backup_interval=backup_interval,
-    )

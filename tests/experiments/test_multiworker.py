@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from keras_attention.experiments.artifacts import worker_dir
 from keras_attention.experiments.distributed import data_parallel_settings, first_slurm_host
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,8 +189,8 @@ def test_tf_multiworker_equals_single_process_and_resumes(runs):
     assert (chief.out / "model.keras").exists() and (chief.out / "training_curves.png").exists()
     assert json.loads((chief.out / "result.json").read_text())["workers"] == 2
     assert (chief.out / "backup" / "checkpoint").exists()
-    worker_copy = chief.out / "backup" / "worker_1"
-    assert (worker_copy / "checkpoint").exists() and not (worker_copy / "model.keras").exists()
+    worker_copy = worker_dir(chief.out, 1)  # the other worker's copies, beside the run directory
+    assert (worker_copy / "backup" / "checkpoint").exists() and not (worker_copy / "model.keras").exists()
 
 
 def test_tf_killed_worker_fails_clearly(runs):
@@ -204,7 +205,7 @@ def test_jax_data_parallel_equals_single_process(runs):
     _assert_same_training(first)
     history = json.loads((first.out / "history.json").read_text())["epochs"]
     assert sorted(history) == ["0", "1"]
-    assert (first.out / "model.keras").exists() and (first.out / "process_1" / "history.json").exists()
+    assert (first.out / "model.keras").exists() and (worker_dir(first.out, 1) / "history.json").exists()
 
 
 @pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")

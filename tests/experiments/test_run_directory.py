@@ -12,8 +12,8 @@ import pytest
 
 from keras_attention.cli import build_parser, main, run_config
 from keras_attention.data import images as images_module
+from keras_attention.experiments.artifacts import EpochHistory
 from keras_attention.experiments.run_directory import LOCK_FILE, MANIFEST_FILE, RunDirectory, check_out_path
-from keras_attention.experiments.training import EpochHistory
 from keras_attention.utils.files import atomic_path, read_json, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_attention.data import DATASETS, dataset_info, load_arrays
+from keras_attention.experiments import runner
 from keras_attention.experiments.plots import close_figure
 from keras_attention.experiments.registry import Experiment, Settings, register
 from keras_attention.experiments.results import (
@@ -61,8 +62,7 @@ from keras_attention.experiments.results import (
     summary_head,
     write_results,
 )
-from keras_attention.experiments import runner
-from keras_attention.experiments.training import train_experiment_run
+from keras_attention.experiments.runner import train_experiment_run
 from keras_attention.racknet import (
     DEFAULT_BUDGET,
     PHASES,

@@ -51,13 +51,13 @@ from pathlib import Path
 
 import keras
 
+from keras_attention.experiments import series
 from keras_attention.experiments.plots import close_figure
 from keras_attention.experiments.registry import ENCODER_OPTIONS, Experiment, register
 from keras_attention.experiments.results import Claim, markdown_table, slug, write_results
-from keras_attention.experiments.runner import finished_result, seed_list
-from keras_attention.experiments import series
+from keras_attention.experiments.runner import finished_result, run_training_choices, seed_list
 from keras_attention.experiments.series import load_splits, spread_slice
-from keras_attention.experiments.training import compile_classifier, median_step_seconds, run_training_choices
+from keras_attention.experiments.training import compile_classifier, median_step_seconds
 from keras_attention.layers.xm2a import VARIANTS, receptive_field
 from keras_attention.models.attention_encoder import (
     POSITIONAL,

@@ -1,0 +1,104 @@
+"""The one record of a run's files: what each is called, where a seed's run writes, where each worker writes;
+and the two objects a training run keeps (:class:`EpochHistory`, on disk as it goes) and hands back
+(:class:`RunResult`).
+
+A run directory (``--out``, claimed by :mod:`keras_attention.experiments.run_directory`) holds its manifest
+(:data:`MANIFEST`) and lock (:data:`LOCK`); an experiment's table (:data:`RESULTS_JSON`, :data:`RESULTS_MD`);
+and one folder per configuration and seed (:func:`seed_dir`) with what :func:`~keras_attention.experiments.
+training.train_run` writes there: :data:`HISTORY`, :data:`BACKUP_DIR`, :data:`CURVES`, :data:`MODEL`,
+:data:`RESULT` and, with checkpoint selection, :data:`BEST_WEIGHTS` and :data:`BEST_RECORD`.
+
+Several processes training one run (TensorFlow's ``MultiWorkerMirroredStrategy``, JAX's data parallelism):
+the chief (the multi-worker chief, JAX process 0, or the only process) writes the run directory; every other
+process writes its own copies (history, backups, model) into :func:`worker_dir`, a directory of its own beside
+the run's, so that no two processes write one file or claim one directory.
+
+Every file name of a run is written here once; the other modules take it from here. The module imports
+neither Keras nor TensorFlow: the command line reads it before it starts them.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keras_attention.utils.files import read_json, write_json
+
+MANIFEST = "run.json"  # what made the run: package version, command line, configuration
+LOCK = ".lock"  # held by the process writing the run
+RESULTS_JSON = "results.json"  # an experiment's table (mean and std over seeds, per configuration)
+RESULTS_MD = "results.md"
+RESULT = "result.json"  # one seed's run: test / validation metrics, time, parameters, steps
+MODEL = "model.keras"
+HISTORY = "history.json"  # every finished epoch's logs
+CURVES = "training_curves.png"
+BACKUP_DIR = "backup"
+BEST_WEIGHTS = "best_val.weights.bin"  # the best-validation epoch's weights (checkpoint selection)
+BEST_RECORD = "best_val.json"
+ATTENTION_MASKS = "attention_masks.png"
+ENTROPY_HISTOGRAM = "entropy_histogram.png"
+
+
+def seed_dir(work_dir, configuration, seed):
+    """The folder of one configuration's run with one seed: ``<work_dir>/<configuration>/seed<seed>``
+    (``configuration``: a folder name, e.g. ``results.slug`` of the row's label, or a path of several)."""
+    return Path(work_dir) / configuration / f"seed{seed}"
+
+
+def worker_dir(out_dir, index):
+    """Where the process ``index`` (not the chief) of a run on several processes writes its copies:
+    ``<out_dir>.worker<index>``, beside the run directory."""
+    out_dir = Path(out_dir)
+    return out_dir.with_name(f"{out_dir.name}.worker{index}")
+
+
+@dataclass
+class RunResult:
+    """What a training run hands back: its directory, the history (``{metric: [value per epoch]}``), the test
+    metrics, the training time, the parameter count, the trained model and the last epoch's validation
+    numbers (without the ``val_`` prefix)."""
+
+    out_dir: Path
+    history: dict
+    test_metrics: dict
+    train_seconds: float
+    params: int
+    model: object = field(repr=False, default=None)  # the keras.Model
+    validation_metrics: dict = field(default_factory=dict)
+
+
+class EpochHistory:
+    """Writes every finished epoch's logs (and its wall time) to :data:`HISTORY` at once.
+
+    The file survives a kill: a resumed run reads it back and keeps the epochs it already has. A training loop
+    calls :meth:`on_epoch_begin` / :meth:`on_epoch_end` itself; ``Model.fit`` takes :meth:`callback`.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.epochs = {}
+        if self.path.exists():
+            saved = read_json(self.path)
+            self.epochs = {int(k): v for k, v in saved.get("epochs", {}).items()}
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {k: float(v) for k, v in (logs or {}).items()}
+        record["seconds"] = time.perf_counter() - self._start
+        record["finished_at"] = time.time()
+        self.epochs[epoch] = record
+        write_json(self.path, {"epochs": self.epochs})
+
+    def callback(self):
+        """A ``keras.callbacks.Callback`` that records into this history."""
+        import keras
+
+        return keras.callbacks.LambdaCallback(on_epoch_begin=self.on_epoch_begin, on_epoch_end=self.on_epoch_end)
+
+    def as_series(self):
+        """``{metric: [value per epoch]}`` in epoch order."""
+        keys = sorted({k for rec in self.epochs.values() for k in rec} - {"finished_at"})
+        ordered = [self.epochs[e] for e in sorted(self.epochs)]
+        return {k: [rec.get(k) for rec in ordered] for k in keys}
