@@ -121,3 +121,28 @@ def conv_same(x, kernel, dilation=1):
             return out
     rank = x.ndim - 2
     return conv(x, kernel, strides=1, padding="same", dilation_rate=(dilation,) * rank)
+
+
+def explicit_padding_conv(x, kernel, pads, strides=1, dilation_rate=1, depthwise=False):
+    """A ``valid`` :func:`conv` (or :func:`depthwise_conv`) of channels-last ``x`` after padding spatial axis ``i``
+    with ``pads[i]`` zeros at both ends, PyTorch's and Caffe's ``padding=p``; a negative ``pads[i]`` crops that
+    many positions from both ends instead.
+
+    Keras' ``"same"`` puts the smaller half of an odd total padding before the data, so a stride-2 convolution
+    samples its windows from position 0 where PyTorch's symmetric padding starts them at ``-p``: layers that follow
+    a PyTorch or Caffe original (SK, GE) pad this way to compute the official code's values. TensorFlow refuses a
+    stride above 1 together with a dilation above 1; there the stride-1 convolution is subsampled (the same
+    values, ``prod(strides)`` times the work)."""
+    rank = x.ndim - 2
+    if any(p < 0 for p in pads):
+        x = x[(slice(None),) + tuple(slice(-p, p) if p < 0 else slice(None) for p in pads) + (slice(None),)]
+    if any(p > 0 for p in pads):
+        x = ops.pad(x, [(0, 0)] + [(max(p, 0), max(p, 0)) for p in pads] + [(0, 0)])
+    operation = depthwise_conv if depthwise else conv
+    dilation = (dilation_rate,) * rank if isinstance(dilation_rate, int) else tuple(dilation_rate)
+    stride = (strides,) * rank if isinstance(strides, int) else tuple(strides)
+    if keras.backend.backend() == "tensorflow" and max(stride) > 1 and max(dilation) > 1:
+        # TensorFlow refuses strides > 1 with dilation > 1: the stride-1 convolution, subsampled (same values)
+        full = operation(x, kernel, strides=1, padding="valid", dilation_rate=dilation)
+        return full[(slice(None),) + tuple(slice(None, None, s) for s in stride) + (slice(None),)]
+    return operation(x, kernel, strides=stride, padding="valid", dilation_rate=dilation)

@@ -93,8 +93,8 @@ from keras_attention.utils.checks import (
     check_positive_int,
     shape_str,
 )
-from keras_attention.utils.layer_arguments import batch_normalization, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import DataFormat, WeightArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 
 def _pair(argument, value):
@@ -123,7 +123,7 @@ def adaptive_pool_matrix(n, m):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class AWConv2D(WeightArguments, keras.layers.Layer):
+class AWConv2D(DataFormat, WeightArguments, keras.layers.Layer):
     """2-D convolution with attentional weights (AW-convolution), channels-last.
 
     Call: ``layer(x)`` with ``x`` of shape ``(B, H, W, C1)`` (H, W known). Returns
@@ -188,6 +188,7 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
             )
         return shape, geometry
 
+    @channels_last_shapes
     def build(self, input_shape):
         shape, self._geometry = self._check_shape(input_shape)
         height, width, channels = shape[1:]
@@ -257,6 +258,7 @@ class AWConv2D(WeightArguments, keras.layers.Layer):
 
         return ops.map(one, (inputs, aw_kernels.per_sample_kernels(self.kernel, scale)))
 
+    @channels_last_shapes
     def compute_output_shape(self, input_shape):
         shape, geometry = self._check_shape(input_shape)
         return (shape[0], geometry[0][0], geometry[1][0], self.filters)

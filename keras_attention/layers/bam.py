@@ -44,15 +44,15 @@ from keras_attention.kernels.convolution import conv, conv_same
 from keras_attention.kernels.gates import pool_and_reduce, residual_gate
 from keras_attention.kernels.probes import custom_gradients_supported, in_xla_context
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.layer_arguments import AttentionOutput, batch_normalization, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
+class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     """Bottleneck attention module for ``(B, T, C)`` or ``(B, H, W, C)`` features.
 
     Call: ``layer(x, training=None, return_attention=None)``. Returns ``x * (1 + sigmoid(M_c + M_s))`` of
@@ -82,6 +82,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         self.reduce_norm = norm("reduce_norm")
         self.dilated_norms = [norm(f"dilated_norm_{i}") for i in range(DILATED_CONVS)]
 
+    @channels_last_shapes
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         channels = int(shape[-1])
@@ -149,6 +150,7 @@ class BAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         output = x * (1.0 + attention)
         return (output, attention) if with_attention else output
 
+    @channels_last_shapes
     def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape

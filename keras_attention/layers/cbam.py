@@ -49,12 +49,12 @@ from keras_attention.kernels.convolution import conv, conv_same
 from keras_attention.kernels.gates import channel_gate_and_pool, spatial_mean_max
 from keras_attention.kernels.probes import custom_gradients_supported
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.layer_arguments import AttentionOutput, batch_normalization, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
+class CBAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     """Convolutional block attention module for ``(B, T, C)`` or ``(B, H, W, C)`` features.
 
     Call: ``layer(x, training=None, return_attention=None)``. Returns the input's shape, or
@@ -79,6 +79,7 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         # the official BasicConv's BatchNorm: PyTorch momentum 0.01, i.e. Keras 0.99 (module docstring)
         self.spatial_norm = batch_normalization("spatial_norm", dtype=self.dtype_policy, momentum=0.99)
 
+    @channels_last_shapes
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         channels = int(shape[-1])
@@ -120,6 +121,7 @@ class CBAM(AttentionOutput, WeightArguments, keras.layers.Layer):
         output = x * mask
         return (output, mask) if with_mask else output
 
+    @channels_last_shapes
     def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape[:-1] + (1,)

@@ -40,8 +40,8 @@ from keras import ops
 
 from keras_attention.kernels.convolution import conv
 from keras_attention.utils.checks import check_positive_int, is_shape, shape_str
-from keras_attention.utils.layer_arguments import KernelArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import DataFormat, KernelArguments
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 
 def projection_strides(x_shape, u_shape):
@@ -72,7 +72,7 @@ def projection_strides(x_shape, u_shape):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class FocusAssociation(KernelArguments, keras.layers.Layer):
+class FocusAssociation(DataFormat, KernelArguments, keras.layers.Layer):
     """Focus-and-association module for one recalibrated block (FANet).
 
     Call: ``layer([x, u])`` for the first recalibrated block or ``layer([x, u, s])`` after it, with
@@ -123,6 +123,7 @@ class FocusAssociation(KernelArguments, keras.layers.Layer):
         strides = None if x[1:] == u[1:] else projection_strides(x, u)
         return x, u, s, strides
 
+    @channels_last_shapes
     def build(self, input_shape):
         x, u, s, self._strides = self._check_shapes(input_shape)
         self._spatial_rank = len(u) - 2
@@ -159,6 +160,7 @@ class FocusAssociation(KernelArguments, keras.layers.Layer):
         x_next = x + (u - x) * weight  # eq. 9
         return x_next, s_next
 
+    @channels_last_shapes
     def compute_output_shape(self, input_shape):
         _, u, s, _ = self._check_shapes(input_shape)
         i = 1 if s is None else int(s[-1]) + 1

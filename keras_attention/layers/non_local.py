@@ -34,8 +34,8 @@ import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int, shape_str
-from keras_attention.utils.layer_arguments import batch_normalization, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import DataFormat, WeightArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 
 def _check_input(layer_name, input_shape, sub_sample):
@@ -49,7 +49,7 @@ def _check_input(layer_name, input_shape, sub_sample):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class NonLocalBlock(WeightArguments, keras.layers.Layer):
+class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
     """Embedded-Gaussian non-local block for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
 
     Returns ``x + BN(W_z (softmax(theta phi^T) g))`` of the input's shape.
@@ -70,6 +70,7 @@ class NonLocalBlock(WeightArguments, keras.layers.Layer):
         self.norm = batch_normalization("norm", dtype=self.dtype_policy, gamma_initializer="zeros",
                                         beta_initializer="zeros")
 
+    @channels_last_shapes
     def build(self, input_shape):
         shape = _check_input(type(self).__name__, input_shape, self.sub_sample)
         channels = int(shape[-1])
@@ -104,6 +105,7 @@ class NonLocalBlock(WeightArguments, keras.layers.Layer):
         w = ops.matmul(y, self.w_kernel) + self.w_bias
         return self.norm(w, training=training) + x
 
+    @channels_last_shapes
     def compute_output_shape(self, input_shape):
         return _check_input(type(self).__name__, input_shape, self.sub_sample)
 

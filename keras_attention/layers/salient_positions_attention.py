@@ -44,8 +44,8 @@ from keras import ops
 
 from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int, shape_str
-from keras_attention.utils.layer_arguments import batch_normalization, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import DataFormat, WeightArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 
 def salient_positions(theta, k):
@@ -59,7 +59,7 @@ def salient_positions(theta, k):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class SalientPositionsAttention(WeightArguments, keras.layers.Layer):
+class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer):
     """Salient positions attention block (SPANet) for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
 
     Returns ``x + BN(W (V A^T))`` of the input's shape (see the module docstring for the equations).
@@ -120,6 +120,7 @@ class SalientPositionsAttention(WeightArguments, keras.layers.Layer):
             )
         return self.k
 
+    @channels_last_shapes
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         self._k = self._resolve_k(shape)
@@ -183,6 +184,7 @@ class SalientPositionsAttention(WeightArguments, keras.layers.Layer):
         w = ops.matmul(y, self.w_kernel) + self.w_bias
         return self.norm(w, training=training) + x
 
+    @channels_last_shapes
     def compute_output_shape(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         self._resolve_k(shape)

@@ -63,8 +63,8 @@ from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.kernels.convolution import conv, depthwise_conv
 from keras_attention.kernels.probes import tensorflow_fast_paths
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int, shape_str, split_input_shapes
-from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 VARIANT_DILATION = {"c": 1, "d": 2}
 
@@ -194,7 +194,7 @@ def soft_extrema_weights(d, spatial_rank):
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
+class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     """Scale-space attention module (SAN-c / SAN-d) for rank-1 (sequences) and rank-2 (images) features.
 
     Call: ``layer([previous, current], return_attention=None)`` with ``previous`` of shape ``(B, *S', C')``
@@ -297,6 +297,7 @@ class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
         alignment = build_time_alignment(previous[1:-1], current[1:-1])
         return previous, current, alignment
 
+    @channels_last_shapes
     def build(self, input_shape):
         _, current, self._alignment = self._check_shapes(input_shape)
         self._spatial_rank = len(current) - 2
@@ -350,6 +351,7 @@ class ScaleSpaceAttention(AttentionOutput, WeightArguments, keras.layers.Layer):
         output = current * mask
         return (output, mask) if with_mask else output
 
+    @channels_last_shapes
     def output_and_attention_shapes(self, input_shape):
         _, current, _ = self._check_shapes(input_shape)
         return current, current

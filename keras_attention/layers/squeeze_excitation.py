@@ -28,12 +28,12 @@ from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.kernels.gradients import spatial_pool
 from keras_attention.kernels.probes import custom_gradients_supported, in_xla_context
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
-from keras_attention.utils.layer_arguments import AttentionOutput, WeightArguments
-from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
-class SqueezeExcitation(AttentionOutput, WeightArguments, keras.layers.Layer):
+class SqueezeExcitation(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     """Squeeze-and-Excitation channel recalibration for ``(B, T, C)`` or ``(B, H, W, C)`` features.
 
     Call: ``layer(x, return_attention=None)``. Returns ``x * s`` of the input's shape, or ``(x * s, s)``
@@ -54,6 +54,7 @@ class SqueezeExcitation(AttentionOutput, WeightArguments, keras.layers.Layer):
         self.reduction = check_positive_int("reduction", reduction)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
 
+    @channels_last_shapes
     def build(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         channels = int(shape[-1])
@@ -75,9 +76,9 @@ class SqueezeExcitation(AttentionOutput, WeightArguments, keras.layers.Layer):
         output = x * scale
         return (output, scale) if self.returns_attention(return_attention) else output
 
+    @channels_last_shapes
     def output_and_attention_shapes(self, input_shape):
-        shape = check_feature_shape(type(self).__name__, input_shape)
-        return shape, (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
+        return self.channel_attention_shapes(input_shape)
 
     def get_config(self):
         config = super().get_config()

@@ -1,5 +1,6 @@
 """Argument checks shared by the whole package: every error names the argument, the value and what was expected."""
 
+import math
 import numbers
 
 
@@ -69,3 +70,25 @@ def check_feature_shape(layer_name, input_shape):
     if shape[-1] is None:
         raise ValueError(f"{layer_name} needs a known channel count; got input shape {shape_str(shape)}.")
     return shape
+
+
+def check_image_shape(layer_name, input_shape):
+    """Return one ``(B, H, W, C)`` image shape with a known channel count as a tuple of ints/None; a ValueError
+    naming the layer and the shape otherwise (the rank-2-only counterpart of :func:`check_feature_shape`)."""
+    if hasattr(input_shape, "as_list"):  # tf.TensorShape
+        input_shape = input_shape.as_list()
+    if is_shape(input_shape) and len(input_shape) != 4:
+        raise ValueError(f"{layer_name} expects images of rank 4, (B, H, W, C) (or (B, C, H, W) with "
+                         f"data_format='channels_first'); got shape {shape_str(input_shape)}.")
+    return check_feature_shape(layer_name, input_shape)
+
+
+def check_real(argument, value, *, minimum=None, exclusive=False):
+    """Return ``value`` as a float when it is a finite real number (not a bool) ``>= minimum`` (``> minimum``
+    with ``exclusive``; any when ``minimum`` is None), else raise a ValueError naming the argument."""
+    bound = "" if minimum is None else f" {'>' if exclusive else '>='} {minimum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (
+        minimum is not None and (value <= minimum if exclusive else value < minimum)
+    ):
+        raise ValueError(f"Argument `{argument}` must be a finite number{bound}; got {value!r}.")
+    return float(value)

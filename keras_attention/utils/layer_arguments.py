@@ -11,7 +11,9 @@ argument's default.
   :meth:`~WeightArguments.add_bias` / :meth:`~WeightArguments.add_kernel_and_bias`;
 - :class:`AttentionOutput`: ``return_attention``, as a constructor argument (the default) and as a call
   argument that overrides it for one call (Keras' ``MultiHeadAttention`` convention), so that a trained
-  layer returns its attention without being rebuilt.
+  layer returns its attention without being rebuilt;
+- :class:`DataFormat`: ``data_format`` of the 2-D image layers, ``"channels_last"`` ``(B, H, W, C)`` or
+  ``"channels_first"`` ``(B, C, H, W)``.
 
 It also holds the one definition of the BatchNormalization the papers' official (PyTorch) code uses,
 :func:`batch_normalization`, for the layers and the model builders.
@@ -23,7 +25,7 @@ import warnings
 
 import keras
 
-from keras_attention.utils.checks import check_bool, check_choice
+from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape
 
 
 # PyTorch's BatchNorm defaults, which the papers' official code (and so their results) used: momentum 0.1 in
@@ -62,19 +64,20 @@ class KernelArguments:
         setattr(self, f"{kind}_initializer", keras.initializers.get(initializer))
         setattr(self, f"{kind}_regularizer", keras.regularizers.get(regularizer))
 
-    def _add_weight_of_kind(self, kind, name, shape):
-        """A new variable ``name`` of ``shape`` with the layer's ``<kind>_initializer`` and ``<kind>_regularizer``."""
+    def _add_weight_of_kind(self, kind, name, shape, initializer=None):
+        """A new variable ``name`` of ``shape`` with the layer's ``<kind>_regularizer`` and its
+        ``<kind>_initializer`` (or ``initializer``, where a paper's code fixes the initial value)."""
         return self.add_weight(
             name=name,
             shape=tuple(shape),
-            initializer=getattr(self, f"{kind}_initializer"),
+            initializer=getattr(self, f"{kind}_initializer") if initializer is None else initializer,
             regularizer=getattr(self, f"{kind}_regularizer"),
         )
 
-    def add_kernel(self, name, shape):
+    def add_kernel(self, name, shape, initializer=None):
         """The new variable ``name`` (the full name, e.g. ``"mlp_1_kernel"``) of ``shape``, with the layer's
-        kernel initializer and regularizer."""
-        return self._add_weight_of_kind("kernel", name, shape)
+        kernel regularizer and initializer (or ``initializer``)."""
+        return self._add_weight_of_kind("kernel", name, shape, initializer)
 
     def get_config(self):
         """The next class's config with the initializer and regularizer of every kind in ``WEIGHT_KINDS``
@@ -102,19 +105,21 @@ class WeightArguments(KernelArguments):
         super().__init__(**kwargs)
         self._set_weight_arguments("bias", bias_initializer, bias_regularizer)
 
-    def add_bias(self, name, size):
-        """The new ``(size,)`` variable ``name`` (e.g. ``"mlp_1_bias"``) with the bias initializer and regularizer."""
-        return self._add_weight_of_kind("bias", name, (size,))
+    def add_bias(self, name, size, initializer=None):
+        """The new ``(size,)`` variable ``name`` (e.g. ``"mlp_1_bias"``) with the bias regularizer and initializer
+        (or ``initializer``)."""
+        return self._add_weight_of_kind("bias", name, (size,), initializer)
 
-    def add_kernel_and_bias(self, name, kernel_shape):
+    def add_kernel_and_bias(self, name, kernel_shape, initializer=None):
         """Create ``{name}_kernel`` of ``kernel_shape`` and then ``{name}_bias`` of ``(kernel_shape[-1],)``: a
         Dense layer's (``(fan_in, fan_out)``) or a convolution's (``(*window, C_in, C_out)``) weights.
+        ``initializer``: of both, instead of the layer's (e.g. ``"zeros"`` where a paper's code starts them at 0).
 
         Returns:
             ``(kernel, bias)``.
         """
-        kernel = self.add_kernel(f"{name}_kernel", kernel_shape)
-        return kernel, self.add_bias(f"{name}_bias", kernel_shape[-1])
+        kernel = self.add_kernel(f"{name}_kernel", kernel_shape, initializer)
+        return kernel, self.add_bias(f"{name}_bias", kernel_shape[-1], initializer)
 
 
 class AttentionOutput:
@@ -161,6 +166,12 @@ class AttentionOutput:
         with several inputs); implemented by each layer."""
         raise NotImplementedError(f"{type(self).__name__} must implement output_and_attention_shapes().")
 
+    def channel_attention_shapes(self, input_shape):
+        """``(input shape, (B, 1.., C))``: the shapes of a layer that gates ``(B, T, C)`` or ``(B, H, W, C)`` features
+        by one weight per sample and channel (SE, ECA, a global gather-excite), checked by ``check_feature_shape``."""
+        shape = check_feature_shape(type(self).__name__, input_shape)
+        return shape, (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
+
     def compute_output_shape(self, input_shape):
         """The output shape, or ``(output shape, attention shape)`` when the constructor's ``return_attention``."""
         output, attention = self.output_and_attention_shapes(input_shape)
@@ -183,6 +194,48 @@ class AttentionOutput:
         """The next class's config with ``return_attention``."""
         config = super().get_config()
         config["return_attention"] = self.return_attention
+        return config
+
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+class DataFormat:
+    """Mixin: ``data_format``, the layout of the 2-D images a layer takes and returns.
+
+    ``"channels_last"``: ``(B, H, W, C)``; ``"channels_first"``: ``(B, C, H, W)``; None (the default) takes
+    ``keras.config.image_data_format()`` when the layer is made, and the config keeps the resolved value. A
+    layer computes in channels-last: :func:`keras_attention.utils.layer_inputs.layer_call` transposes its rank-4
+    inputs to channels-last and its rank-4 outputs (attention maps included) back, and
+    :func:`~keras_attention.utils.layer_inputs.channels_last_shapes` does the same for the shapes its
+    ``build`` and shape methods see. That is two transpositions of every image, exact, and what a caller sees
+    is in the caller's layout. Sequences ``(B, T, C)`` are always channels-last, whatever ``data_format``.
+
+    A configuration saved without ``data_format`` (by keras-attention 0.2.0, before the layers took it) loads
+    as ``"channels_last"``, the layout those models were built in, not as the current global default.
+
+    Args:
+        data_format: ``"channels_last"``, ``"channels_first"`` or None.
+        **kwargs: passed on to the next class of the MRO.
+    """
+
+    def __init__(self, *, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format is None:
+            data_format = keras.config.image_data_format()
+        self.data_format = check_choice("data_format", data_format, set(DATA_FORMATS))
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer of ``config``; without ``data_format`` (a 0.2.0 config): ``"channels_last"``."""
+        config = dict(config)
+        config.setdefault("data_format", "channels_last")
+        return super().from_config(config)
+
+    def get_config(self):
+        """The next class's config with ``data_format``."""
+        config = super().get_config()
+        config["data_format"] = self.data_format
         return config
 
 

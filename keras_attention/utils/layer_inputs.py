@@ -1,4 +1,5 @@
-"""What every layer of the package does with integer inputs and with an empty batch: ``@layer_call``.
+"""What every layer of the package does with integer inputs, an empty batch and channels-first images:
+``@layer_call`` (and ``@channels_last_shapes`` on the shape methods).
 
 Keras casts floating-point inputs to a layer's compute dtype, but passes integer and boolean tensors through,
 so a layer computing ``x * sigmoid(...)`` on an int32 image either fails inside the backend (TensorFlow:
@@ -15,10 +16,16 @@ convolutions that cannot take it. Decorating a layer's ``call`` with :func:`laye
   runs only for a non-empty batch, so an empty training batch leaves BatchNormalization's moving statistics
   alone instead of making them NaN; a training step with it measured within 5 % of one without, the spread of
   the measurement). The ``tf.cond`` is left out of a distribution strategy's replica functions
-  (``MirroredStrategy``: BatchNormalization's cross-replica updates may not run inside it).
+  (``MirroredStrategy``: BatchNormalization's cross-replica updates may not run inside it);
+- a layer whose ``data_format`` is ``"channels_first"`` (:class:`keras_attention.utils.layer_arguments.DataFormat`)
+  computes on its rank-4 inputs transposed to channels-last ``(B, H, W, C)``, and its rank-4 outputs are
+  transposed back to ``(B, C, H, W)``; :func:`channels_last_shapes` gives the layer's ``build``,
+  ``compute_output_shape`` and ``output_and_attention_shapes`` the same view of the shapes. Tensors and shapes
+  of other ranks (sequences, FA's ``(B, i)`` attentions, SK's ``(B, M, C)`` selection weights) pass unchanged.
 """
 
 import functools
+import numbers
 
 import keras
 from keras import ops
@@ -97,6 +104,50 @@ def _zeros_like_shapes(layer, shapes, batch):
     return type(shapes)(parts) if isinstance(shapes, list) else tuple(parts)
 
 
+_TO_LAST = (0, 2, 3, 1)  # (B, C, H, W) -> (B, H, W, C)
+_TO_FIRST = (0, 3, 1, 2)
+
+
+def _channels_first(layer):
+    return getattr(layer, "data_format", "channels_last") == "channels_first"
+
+
+def _transpose_images(values, perm):
+    """``values`` (a tensor, None or a list / tuple of them) with every rank-4 tensor transposed by ``perm``."""
+    if isinstance(values, (list, tuple)):
+        return type(values)(_transpose_images(v, perm) for v in values)
+    if values is not None and hasattr(values, "shape") and len(values.shape) == 4:
+        return ops.transpose(values, perm)
+    return values
+
+
+def _permute_shapes(shapes, perm):
+    """``shapes`` (one shape, or nested lists / tuples of shapes) with every rank-4 shape permuted by ``perm``."""
+    if hasattr(shapes, "as_list"):  # tf.TensorShape
+        shapes = shapes.as_list()
+    if isinstance(shapes, (list, tuple)) and all(d is None or isinstance(d, numbers.Integral) for d in shapes):
+        return tuple(shapes[i] for i in perm) if len(shapes) == 4 else shapes
+    if isinstance(shapes, (list, tuple)):
+        return type(shapes)(_permute_shapes(s, perm) for s in shapes)
+    return shapes
+
+
+def channels_last_shapes(method):
+    """Decorator of a layer's ``build(self, input_shape)``, ``compute_output_shape`` or
+    ``output_and_attention_shapes``: for a ``"channels_first"`` layer the method sees its rank-4 input shapes in
+    channels-last order, and the rank-4 shapes it returns are put back in channels-first order (module
+    docstring). Other layers are unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(self, input_shape, *args, **kwargs):
+        if not _channels_first(self):
+            return method(self, input_shape, *args, **kwargs)
+        result = method(self, _permute_shapes(input_shape, _TO_LAST), *args, **kwargs)
+        return None if result is None else _permute_shapes(result, _TO_FIRST)
+
+    return wrapper
+
+
 def _tensorflow_graph():
     if keras.backend.backend() != "tensorflow":
         return False
@@ -115,7 +166,14 @@ def _replica_context():
 
 def layer_call(call):
     """Decorator of a layer's ``call(self, inputs, ...)``: integer inputs cast, complex / string inputs
-    refused, an empty batch answered with empty outputs (module docstring)."""
+    refused, an empty batch answered with empty outputs, channels-first images computed channels-last (module
+    docstring)."""
+
+    def run(self, inputs, *args, **kwargs):
+        if not _channels_first(self):
+            return call(self, inputs, *args, **kwargs)
+        outputs = call(self, _transpose_images(inputs, _TO_LAST), *args, **kwargs)
+        return _transpose_images(outputs, _TO_FIRST)
 
     @functools.wraps(call)
     def wrapper(self, inputs, *args, **kwargs):
@@ -135,10 +193,10 @@ def layer_call(call):
                     # the inputs re-made inside the branch: a custom gradient there must see tensors of the
                     # branch's graph only
                     local = [None if t is None else tf.identity(t) for t in tensors]
-                    return call(self, _rebuild(inputs, local), *args, **kwargs)
+                    return run(self, _rebuild(inputs, local), *args, **kwargs)
 
                 first = next(t for t in tensors if t is not None)
                 return tf.cond(tf.shape(first)[0] > 0, compute, lambda: zeros)
-        return call(self, inputs, *args, **kwargs)
+        return run(self, inputs, *args, **kwargs)
 
     return wrapper

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from keras import ops
-from test_competitor_modules import randomise
+from numpy_reference import randomise
 from tolerance import assert_close, float64_twin
 
 from keras_attention.kernels.convolution import banded_conv, conv_same, phase_conv

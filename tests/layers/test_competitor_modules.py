@@ -1,43 +1,19 @@
 """CBAM, BAM and SqueezeExcitation (SPEC §2) against numpy references written from the equations."""
 
-import itertools
 import math
 
 import keras
 import numpy as np
 import pytest
 from backend import backends, to_numpy
-from numpy_reference import relu, sigmoid
+from numpy_reference import BN_EPSILON, batch_norm, conv_same, named_weights, randomise, relu, sigmoid
 from tolerance import assert_close
 
 from keras_attention.layers.bam import BAM
 from keras_attention.layers.cbam import CBAM
 from keras_attention.layers.squeeze_excitation import SqueezeExcitation
 
-EPS = 1e-5  # BatchNorm epsilon of both official codes (PyTorch default)
-
-
-def conv_same(x, kernel, dilation=1):
-    """Channels-last ``same`` convolution (stride 1) for rank 1 or 2; ``kernel`` = window + (C_in, C_out)."""
-    rank = x.ndim - 2
-    window = kernel.shape[:rank]
-    pads = [((w - 1) * dilation // 2, (w - 1) * dilation - (w - 1) * dilation // 2) for w in window]
-    padded = np.pad(x, [(0, 0)] + pads + [(0, 0)])
-    out = 0.0
-    for offsets in itertools.product(*[range(w) for w in window]):
-        index = tuple(slice(o * dilation, o * dilation + s) for o, s in zip(offsets, x.shape[1:-1]))
-        out = out + padded[(slice(None),) + index + (slice(None),)] @ kernel[offsets]
-    return out
-
-
-def batch_norm(v, w, prefix, training):
-    """Keras BatchNormalization on the last axis; inference uses the moving statistics, training the batch's."""
-    if training:
-        axes = tuple(range(v.ndim - 1))
-        mean, var = v.mean(axis=axes), v.var(axis=axes)
-    else:
-        mean, var = w[f"{prefix}/moving_mean"], w[f"{prefix}/moving_variance"]
-    return (v - mean) / np.sqrt(var + EPS) * w[f"{prefix}/gamma"] + w[f"{prefix}/beta"]
+EPS = BN_EPSILON  # BatchNorm epsilon of both official codes (PyTorch default)
 
 
 # ============================================================================ references (SPEC §2)
@@ -71,24 +47,6 @@ def ref_bam(x, w, dilation=4, training=False):
     s = s @ w["spatial_kernel"] + w["spatial_bias"]
     attention = sigmoid(c + s)
     return x * (1.0 + attention), attention
-
-
-def named_weights(layer):
-    """``{path relative to the layer: value}``, e.g. ``mlp_1_kernel`` or ``spatial_norm/moving_mean``."""
-    return {w.path.split("/", 1)[1]: to_numpy(w, dtype="float64") for w in layer.weights}
-
-
-def randomise(layer, rng):
-    """Give every weight (BatchNorm statistics included) a non-trivial value; variances stay positive."""
-    for w in layer.weights:
-        shape = tuple(w.shape)
-        if w.path.endswith("moving_variance"):
-            value = rng.uniform(0.5, 2.0, shape)
-        elif w.path.endswith("gamma"):
-            value = rng.uniform(0.5, 1.5, shape)
-        else:
-            value = rng.normal(0.0, 0.5, shape)
-        w.assign(value.astype("float32"))
 
 
 SHAPES = {1: (2, 11, 6), 2: (2, 9, 10, 6)}

@@ -58,6 +58,16 @@ def fixed(value):
     return st.just(value), ()
 
 
+def number(low, high, bad=(0, -1.0, "1", True, float("nan"))):
+    """A valid float in ``[low, high]`` and the invalid values it must refuse."""
+    return st.floats(low, high), bad
+
+
+def data_format():
+    """The image layout of a 2-D layer (rank-3 inputs ignore it)."""
+    return choice("channels_last", "channels_first")
+
+
 @st.composite
 def arguments(draw, spec):
     """Constructor arguments: all valid (three cases in four), or all valid but one, drawn from its invalid
@@ -116,28 +126,32 @@ def series_pair(draw):
 ROWS = {  # layer name: (constructor arguments: {name: (valid values, invalid values)}, inputs)
     "ScaleSpaceAttention": (
         {"variant": choice("c", "d"), "kernel_size": size(1, 5), "smoothing_mode": choice("full", "depthwise"),
-         "absolute": flag(), "extrema": flag(), "implementation": choice("fast", "reference")},
+         "absolute": flag(), "extrema": flag(), "implementation": choice("fast", "reference"), "data_format": data_format()},
         san_inputs(),
     ),
     "CBAM": (
-        {"reduction": size(1, 16), "spatial_kernel_size": size(1, 11), "implementation": choice("fast", "reference")},
+        {"reduction": size(1, 16), "spatial_kernel_size": size(1, 11), "implementation": choice("fast", "reference"),
+         "data_format": data_format()},
         features(),
     ),
     "BAM": (
-        {"reduction": size(1, 16), "dilation_rate": size(1, 5), "implementation": choice("fast", "reference")},
+        {"reduction": size(1, 16), "dilation_rate": size(1, 5), "implementation": choice("fast", "reference"),
+         "data_format": data_format()},
         features(),
     ),
     "SqueezeExcitation": (
-        {"reduction": size(1, 16), "implementation": choice("fast", "reference")},
+        {"reduction": size(1, 16), "implementation": choice("fast", "reference"), "data_format": data_format()},
         features(),
     ),
-    "FocusAssociation": ({"reduction": size(1, 8), "expansion": size(1, 8)}, fa_inputs()),
+    "FocusAssociation": ({"reduction": size(1, 8), "expansion": size(1, 8), "data_format": data_format()},
+                         fa_inputs()),
     "SalientPositionsAttention": (
         {"k": size(1, 12), "adaptive": flag(), "reduction": size(1, 16), "inter_channels": optional_size(1, 6),
-         "normalize": flag(), "implementation": choice("fast", "reference")},
+         "normalize": flag(), "implementation": choice("fast", "reference"), "data_format": data_format()},
         features(),
     ),
-    "NonLocalBlock": ({"inter_channels": optional_size(1, 6), "sub_sample": flag()}, features()),
+    "NonLocalBlock": ({"inter_channels": optional_size(1, 6), "sub_sample": flag(), "data_format": data_format()},
+                      features()),
     "SDMA": ({"units": size(1, 6), "return_branches": flag()}, series_pair()),
     "SDCA": ({"units": size(1, 6)}, series_pair()),
     "XM2A": (
@@ -154,9 +168,39 @@ ROWS = {  # layer name: (constructor arguments: {name: (valid values, invalid va
     "AWConv2D": (
         {"filters": size(1, 6), "kernel_size": size(1, 5), "strides": size(1, 3), "padding": choice("same", "valid"),
          "reduction": size(1, 16), "use_bias": flag(),
-         "implementation": choice("fast", "im2col", "tapwise", "reference")},
+         "implementation": choice("fast", "im2col", "tapwise", "reference"), "data_format": data_format()},
         features(ranks=(2,)),
     ),
+    "EfficientChannelAttention": (
+        {"kernel_size": (st.one_of(st.none(), st.sampled_from([1, 3, 5, 7])), BAD_SIZES + (4,)),
+         "gamma": number(0.5, 4.0), "beta": (st.floats(-2.0, 2.0), ("1", True, float("inf"))),
+         "data_format": data_format()},
+        features(),
+    ),
+    "CoordinateAttention": (
+        {"reduction": size(1, 32), "min_channels": size(1, 8), "data_format": data_format()},
+        features(ranks=(2,)),
+    ),
+    "GlobalContext": (
+        {"reduction": size(1, 16), "fusion": (st.sampled_from(["add", "mul", ("add", "mul")]), ("sum", (), 1)),
+         "pooling": choice("attention", "average"), "data_format": data_format()},
+        features(),
+    ),
+    "SelectiveKernel": (
+        {"filters": size(1, 6), "kernel_size": (st.sampled_from([1, 3]), BAD_SIZES + (2,)),
+         "dilations": (st.sampled_from([(1, 2), (2, 2), (2, 1, 3)]), ((), (1,), (0, 1), "12")),
+         "strides": size(1, 3), "padding": choice("same", "valid"), "groups": size(1, 3), "reduction": size(1, 16),
+         "min_units": size(1, 32), "data_format": data_format()},
+        features(ranks=(2,)),
+    ),
+    "GatherExcite": (
+        {"extent": (st.sampled_from([0, 2, 4, 8]), (3, -1, 2.0, "2", True)),
+         "variant": choice("theta-", "theta", "theta+"), "reduction": size(1, 16), "data_format": data_format()},
+        features(),
+    ),
+    "SimAM": ({"lambda_": number(1e-6, 1.0), "data_format": data_format()}, features()),
+    "TripletAttention": ({"kernel_size": size(1, 9), "data_format": data_format()}, features(ranks=(2,))),
+    "SCSE": ({"reduction": size(1, 8), "mode": choice("max", "add"), "data_format": data_format()}, features()),
     "PositionalEncoding": (
         {"mode": choice("sinusoidal", "learned"), "channels": size(1, 8), "max_length": optional_size(1, 12)},
         features(ranks=(1,)),

@@ -1,0 +1,113 @@
+"""Coordinate attention (Hou, Zhou and Feng, "Coordinate Attention for Efficient Mobile Network Design", CVPR
+2021), a competitor module for images.
+
+``CoordinateAttention()(x)`` on ``x`` of shape ``(B, H, W, C)``:
+
+1. coordinate information embedding (eq. 4-5): ``z^h[h] = mean_w x[h, w]`` (shape ``(B, H, C)``) and
+   ``z^w[w] = mean_h x[h, w]`` (``(B, W, C)``), the two directional poolings;
+2. coordinate attention generation (eq. 6): ``f = delta(F_1([z^h, z^w]))``: both concatenated along the
+   position axis (``H + W`` positions), one shared 1x1 convolution ``F_1: C -> mip`` with
+   ``mip = max(min_channels, C // reduction)``, then the non-linearity ``delta``; ``f`` is split back into
+   ``f^h`` (``H`` positions) and ``f^w`` (``W``);
+3. (eq. 7-8) ``g^h = sigmoid(F_h(f^h))``, ``g^w = sigmoid(F_w(f^w))``, two 1x1 convolutions ``mip -> C``;
+4. (eq. 9) ``y[h, w, c] = x[h, w, c] * g^h[h, c] * g^w[w, c]``.
+
+``return_attention=True`` returns ``(y, g)`` with ``g = g^h * g^w`` of the input's shape, the mask ``x`` is
+multiplied by.
+
+Where the paper and the official code differ (houqb/CoordAttention, ``coordatt.py`` at 7619bea, June 2021):
+
+- ``delta`` is a "non-linear activation function" in eq. 6; the code applies BatchNorm and then h-swish,
+  ``v * relu6(v + 3) / 6`` (the README: it "works better than ReLU6"). This layer does the same; the
+  BatchNorm has PyTorch's defaults (``utils.layer_arguments.batch_normalization``), and its statistics are
+  those of the concatenated ``H + W`` positions (one normalisation of ``[z^h, z^w]``, as in the code);
+- the three 1x1 convolutions carry biases (PyTorch's default in the code; the paper does not say);
+- the reduction ``r = 32`` and the floor ``mip >= 8`` are the code's (``mip = max(8, inp // reduction)``);
+  the paper gives ``C / r``.
+
+Reading of what the paper and the code leave open: the output has the input's channels (the code's ``oup``
+is its ``inp`` wherever the block is used); kernels are initialised by ``kernel_initializer`` (Glorot-uniform,
+Keras' default) and biases by ``bias_initializer`` (zeros). The module needs rank-2 images: its two
+directions are the two image axes.
+"""
+
+import keras
+from keras import ops
+
+from keras_attention.utils.checks import check_image_shape, check_positive_int
+from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+
+
+def hard_swish(v):
+    """``v * relu6(v + 3) / 6``: the h-swish of the official code (``h_swish`` of ``coordatt.py``)."""
+    return v * (ops.relu6(v + 3.0) / 6.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class CoordinateAttention(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
+    """Coordinate attention for ``(B, H, W, C)`` images (module docstring).
+
+    Args:
+        reduction: reduction ratio ``r``; the hidden width is ``mip = max(min_channels, C // r)``.
+        min_channels: the floor of the hidden width (8 in the official code).
+        return_attention: also return the mask ``g^h * g^w`` (default of every call; ``AttentionOutput``).
+        data_format: ``"channels_last"``, ``"channels_first"`` or None for ``keras.config.image_data_format()``
+            (``DataFormat``).
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of the three 1x1
+            convolutions ``F_1``, ``F_h``, ``F_w`` (``WeightArguments``).
+
+    Call arguments:
+        inputs: images ``(B, H, W, C)`` (``(B, C, H, W)`` channels-first).
+        training: the BatchNorm's mode (batch statistics when True).
+        return_attention: None (the constructor's setting), True or False.
+
+    Returns:
+        ``y`` of the input's shape, or ``(y, g^h * g^w)`` (both of the input's shape).
+
+    Example::
+
+        y = CoordinateAttention()(np.ones((2, 14, 14, 64), "float32"))  # (2, 14, 14, 64); mip = max(8, 64 // 32)
+    """
+
+    def __init__(self, reduction=32, min_channels=8, **kwargs):
+        super().__init__(**kwargs)
+        self.reduction = check_positive_int("reduction", reduction)
+        self.min_channels = check_positive_int("min_channels", min_channels)
+        self.norm = batch_normalization("norm", dtype=self.dtype_policy)
+
+    @channels_last_shapes
+    def build(self, input_shape):
+        shape = check_image_shape(type(self).__name__, input_shape)
+        channels = shape[-1]
+        hidden = max(self.min_channels, channels // self.reduction)
+        self.reduce_kernel, self.reduce_bias = self.add_kernel_and_bias("reduce", (channels, hidden))
+        self.norm.build((None, None, 1, hidden))
+        self.height_kernel, self.height_bias = self.add_kernel_and_bias("height", (hidden, channels))
+        self.width_kernel, self.width_bias = self.add_kernel_and_bias("width", (hidden, channels))
+
+    @layer_call
+    def call(self, inputs, training=None, return_attention=None):
+        x = inputs
+        height = ops.shape(x)[1]
+        z_h = ops.mean(x, axis=2, keepdims=True)  # eq. 4, (B, H, 1, C)
+        z_w = ops.transpose(ops.mean(x, axis=1, keepdims=True), (0, 2, 1, 3))  # eq. 5, (B, W, 1, C)
+        y = ops.concatenate([z_h, z_w], axis=1)  # (B, H + W, 1, C)
+        f = hard_swish(self.norm(ops.matmul(y, self.reduce_kernel) + self.reduce_bias, training=training))  # eq. 6
+        f_h, f_w = f[:, :height], ops.transpose(f[:, height:], (0, 2, 1, 3))  # (B, H, 1, mip), (B, 1, W, mip)
+        g_h = ops.sigmoid(ops.matmul(f_h, self.height_kernel) + self.height_bias)  # eq. 7, (B, H, 1, C)
+        g_w = ops.sigmoid(ops.matmul(f_w, self.width_kernel) + self.width_bias)  # eq. 8, (B, 1, W, C)
+        output = x * g_w * g_h  # eq. 9, in the code's order
+        if self.returns_attention(return_attention):
+            return output, g_h * g_w
+        return output
+
+    @channels_last_shapes
+    def output_and_attention_shapes(self, input_shape):
+        shape = check_image_shape(type(self).__name__, input_shape)
+        return shape, shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"reduction": self.reduction, "min_channels": self.min_channels})
+        return config

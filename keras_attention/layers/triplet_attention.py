@@ -1,0 +1,122 @@
+"""Triplet attention (Misra, Nalamada, Arasanipalai and Hou, "Rotate to Attend: Convolutional Triplet Attention
+Module", WACV 2021), a competitor module for images.
+
+``TripletAttention()(x)`` on images ``x`` of shape ``(B, H, W, C)``: three branches, each capturing the
+interaction of two of the three axes (C, H, W) of the image, averaged:
+
+- each branch rotates ``x`` so that its two axes are the plane, reduces the third axis by Z-pool,
+  ``Z(v) = [max(v), mean(v)]`` over that axis (2 maps), convolves the two maps with one ``k x k``
+  convolution to 1 map (``k = 7``, ``same`` padding, no bias), applies BatchNorm and a sigmoid, and multiplies
+  the rotated ``x`` by that gate (rotating back after):
+
+  * branch (C, W): Z-pool over H, gate ``g_cw`` of shape ``(C, W)``;
+  * branch (H, C): Z-pool over W, gate ``g_hc`` of shape ``(H, C)``;
+  * branch (H, W): Z-pool over C, gate ``g_hw`` of shape ``(H, W)`` (CBAM's spatial gate);
+
+- ``y = (x * g_hw + x * g_cw + x * g_hc) / 3``.
+
+``return_attention=True`` returns ``(y, g)`` with ``g = (g_hw + g_cw + g_hc) / 3`` broadcast to the input's
+shape, the mask with ``y = x * g``.
+
+Official code (landskape-ai/triplet-attention, ``triplet_attention.py`` and ``MODELS/triplet_attention.py``
+at 2cf02fb, Feb 2025): the paper and the code agree; the code fixes what the paper's text leaves open, and this
+layer follows it:
+
+- Z-pool stacks ``[max, mean]`` in that order (the order of the convolution's two input channels);
+- the branches' planes are the code's permutations: ``x.permute(0, 2, 1, 3)`` (``(B, H, C, W)``, Z-pool over H,
+  the kernel's axes (C, W)) and ``x.permute(0, 3, 2, 1)`` (``(B, W, H, C)``, Z-pool over W, the kernel's axes
+  (H, C)), so the weights of a 7x7 kernel here are the code's, tap for tap;
+- BatchNorm as the code's ``BasicConv``: epsilon 1e-5 and PyTorch momentum 0.01, i.e. Keras ``momentum=0.99``
+  (not PyTorch's default 0.1);
+- the average is the code's ``1 / 3 * (x_out + x_out11 + x_out21)``.
+
+Reading of what both leave open: kernels by ``kernel_initializer`` (Glorot-uniform, Keras' default). The three
+gated copies are written out as the paper writes them (three full-size products and two full-size sums);
+``x * (g_hw + g_cw + g_hc) / 3`` would need one full-size product.
+"""
+
+import keras
+from keras import ops
+
+from keras_attention.kernels.convolution import conv
+from keras_attention.utils.checks import check_image_shape, check_positive_int
+from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, KernelArguments, batch_normalization
+from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+
+BRANCHES = ("cw", "hc", "hw")  # the code's AttentionGate names: the plane each gate covers
+TRIPLET_BN_MOMENTUM = 0.99  # the code's BasicConv: PyTorch momentum 0.01
+
+
+def z_pool(v, axis):
+    """Z-pool: ``[max, mean]`` of ``v`` over ``axis``, stacked as the last axis (2 channels)."""
+    return ops.stack([ops.max(v, axis=axis), ops.mean(v, axis=axis)], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_attention")
+class TripletAttention(AttentionOutput, DataFormat, KernelArguments, keras.layers.Layer):
+    """Triplet attention for ``(B, H, W, C)`` images (module docstring).
+
+    Args:
+        kernel_size: size of the three branches' square convolutions (7 in the paper and the code).
+        return_attention: also return the mask ``(g_hw + g_cw + g_hc) / 3`` (default of every call;
+            ``AttentionOutput``).
+        data_format: ``"channels_last"``, ``"channels_first"`` or None for ``keras.config.image_data_format()``
+            (``DataFormat``).
+        kernel_initializer, kernel_regularizer: of the three ``(k, k, 2, 1)`` kernels (``KernelArguments``).
+
+    Call arguments:
+        inputs: images ``(B, H, W, C)`` (``(B, C, H, W)`` channels-first).
+        training: the BatchNorms' mode.
+        return_attention: None (the constructor's setting), True or False.
+
+    Returns:
+        ``y`` of the input's shape, or ``(y, g)`` with ``g`` of the input's shape.
+
+    Example::
+
+        y = TripletAttention()(np.ones((2, 14, 14, 64), "float32"))  # (2, 14, 14, 64); 3 x 98 weights + 3 BatchNorms
+    """
+
+    def __init__(self, kernel_size=7, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.norms = [batch_normalization(f"{b}_norm", dtype=self.dtype_policy, momentum=TRIPLET_BN_MOMENTUM)
+                      for b in BRANCHES]
+
+    @channels_last_shapes
+    def build(self, input_shape):
+        _, height, width, channels = check_image_shape(type(self).__name__, input_shape)
+        window = (self.kernel_size, self.kernel_size)
+        self.branch_kernels = [self.add_kernel(f"{b}_kernel", window + (2, 1)) for b in BRANCHES]
+        for bn, plane in zip(self.norms, ((channels, width), (height, channels), (height, width))):
+            bn.build((None,) + plane + (1,))
+
+    def _gate(self, pooled, index, training):
+        """``sigmoid(BN(conv(pooled)))`` of one branch: ``(B, P1, P2, 1)``."""
+        z = conv(pooled, self.branch_kernels[index], strides=1, padding="same")
+        return ops.sigmoid(self.norms[index](z, training=training))
+
+    @layer_call
+    def call(self, inputs, training=None, return_attention=None):
+        x = inputs  # (B, H, W, C)
+        # branch (C, W): the code's (B, H, C, W), Z-pool over H -> gate (B, C, W, 1) -> (B, 1, W, C)
+        g_cw = self._gate(ops.transpose(z_pool(x, 1), (0, 2, 1, 3)), 0, training)
+        g_cw = ops.expand_dims(ops.transpose(g_cw[..., 0], (0, 2, 1)), 1)
+        # branch (H, C): the code's (B, W, H, C), Z-pool over W -> gate (B, H, C, 1) -> (B, H, 1, C)
+        g_hc = ops.expand_dims(self._gate(z_pool(x, 2), 1, training)[..., 0], 2)
+        # branch (H, W): Z-pool over C -> gate (B, H, W, 1)
+        g_hw = self._gate(z_pool(x, 3), 2, training)
+        output = 1.0 / 3.0 * (x * g_hw + x * g_cw + x * g_hc)  # three full-size products (module docstring)
+        if self.returns_attention(return_attention):
+            return output, ops.broadcast_to((g_hw + g_cw + g_hc) / 3.0, ops.shape(x))
+        return output
+
+    @channels_last_shapes
+    def output_and_attention_shapes(self, input_shape):
+        shape = check_image_shape(type(self).__name__, input_shape)
+        return shape, shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["kernel_size"] = self.kernel_size
+        return config
