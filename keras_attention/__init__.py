@@ -1,6 +1,7 @@
 """keras_attention: saliency-driven attention layers, model builders and tools for Keras 3.
 
-The layers live in :mod:`keras_attention.layers`; model builders in :mod:`keras_attention.models`;
+The layers live in :mod:`keras_attention.layers` (and :func:`create_attention` makes any registered attention kind
+by name: ``keras_attention.create_attention("eca")``); model builders in :mod:`keras_attention.models`;
 data pipelines in :mod:`keras_attention.data`; iSparse in :mod:`keras_attention.sparsity`; the command
 line in :mod:`keras_attention.cli`.
 
@@ -15,7 +16,11 @@ errors answer at once, and registers the classes before it loads or builds a mod
 import os
 import sys
 
+from keras_attention.utils.lazy import lazy_exports
+
 __version__ = "0.2.0"
+# imported on first use (the registry itself imports neither Keras nor TensorFlow)
+__getattr__, __dir__ = lazy_exports(__name__, {"create_attention": ".layers.registry"})
 
 
 def _started_as_command():

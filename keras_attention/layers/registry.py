@@ -24,20 +24,24 @@
     :func:`keras_attention.models.self_attention_lstm`, named ``self_attention<i>``;
 
 - which values of the builder's context it takes (``context``: ``kernel_size`` of the slot's convolution
-  for SAN; ``num_heads``, ``key_dim``, ``output_dim``, ... of the encoder), passed as keyword arguments
-  unless the options set them, and the arguments the kind fixes (``fixed``: SAN-c's ``variant="c"``);
+  for SAN; ``data_format`` of an image builder for every built-in image layer; ``num_heads``, ``key_dim``,
+  ``output_dim``, ... of the encoder), passed as keyword arguments unless the options set them, and the
+  arguments the kind fixes (``fixed``: SAN-c's ``variant="c"``);
 - which builder arguments it takes (``builder_options``: SPANet's ``k``, the number of salient positions, which
   every image builder then accepts for ``attention="spanet"``), each with its default where the kind goes after
   a whole stage (SPANet Table 2: ``k=2``), or None for the layer's own default.
 
 :func:`register_attention` adds a row (a kind of the user's: :func:`unregister_attention` removes it
 again); :func:`get_attention` and :func:`check_kind` look kinds up with errors that name the argument,
-the value and the names that would do. This module imports neither Keras nor TensorFlow nor the layer
+the value and the names that would do; :func:`create_attention` (also ``keras_attention.create_attention``)
+makes any registered kind's module by name, for use outside the builders. This module imports neither Keras nor TensorFlow nor the layer
 modules (the layer classes are imported when a module is first built), so the command line reads the
 kind names for ``--attention`` without starting TensorFlow.
 """
 
 import importlib
+import inspect
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -325,20 +329,34 @@ def _layer(module, class_name):
 
 _SAN = _layer("scale_space_attention", "ScaleSpaceAttention")
 _FA = _layer("focus_association", "FocusAssociation")
+_GE = _layer("gather_excite", "GatherExcite")
 _MHA = LayerRef("keras.layers", "MultiHeadAttention")
 _ENCODER_HEADS = ("num_heads", "key_dim")
+# The image builders pass their data_format to the kinds whose context names it (every built-in image layer).
+_IMAGE = ("data_format",)
 
 # Registration order is the order of the command line's --attention choices.
-_builtin("san-c", _SAN, inputs="pair", context=("kernel_size",), fixed=(("variant", "c"),))
-_builtin("san-d", _SAN, inputs="pair", context=("kernel_size",), fixed=(("variant", "d"),))
-_builtin("cbam", _layer("cbam", "CBAM"))
-_builtin("bam", _layer("bam", "BAM"), deployments=(SLOT, MIXER))
-_builtin("se", _layer("squeeze_excitation", "SqueezeExcitation"), deployments=(SLOT, MIXER))
-_builtin("fa", _FA, inputs="pair", deployments=(BLOCKS,), prefix="fa")
-_builtin("fa+se", _FA, inputs="pair", deployments=(BLOCKS,), prefix="fa", companion="se")
+_builtin("san-c", _SAN, inputs="pair", context=("kernel_size",) + _IMAGE, fixed=(("variant", "c"),))
+_builtin("san-d", _SAN, inputs="pair", context=("kernel_size",) + _IMAGE, fixed=(("variant", "d"),))
+_builtin("cbam", _layer("cbam", "CBAM"), context=_IMAGE)
+_builtin("bam", _layer("bam", "BAM"), deployments=(SLOT, MIXER), context=_IMAGE)
+_builtin("se", _layer("squeeze_excitation", "SqueezeExcitation"), deployments=(SLOT, MIXER), context=_IMAGE)
+_builtin("fa", _FA, inputs="pair", deployments=(BLOCKS,), prefix="fa", context=_IMAGE)
+_builtin("fa+se", _FA, inputs="pair", deployments=(BLOCKS,), prefix="fa", companion="se", context=_IMAGE)
 _builtin("spanet", _layer("salient_positions_attention", "SalientPositionsAttention"), deployments=(SLOT, STAGE),
-         builder_options=(("k", 2),))
-_builtin("nonlocal", _layer("non_local", "NonLocalBlock"), deployments=(SLOT, STAGE))
+         builder_options=(("k", 2),), context=_IMAGE)
+_builtin("nonlocal", _layer("non_local", "NonLocalBlock"), deployments=(SLOT, STAGE), context=_IMAGE)
+# the attention modules the field uses (step 18); the 1-D-capable ones also mix the attention encoder's sequence
+_builtin("eca", _layer("efficient_channel_attention", "EfficientChannelAttention"), deployments=(SLOT, MIXER),
+         context=_IMAGE)
+_builtin("coordinate", _layer("coordinate_attention", "CoordinateAttention"), ranks=(2,), context=_IMAGE)
+_builtin("global-context", _layer("global_context", "GlobalContext"), deployments=(SLOT, MIXER), context=_IMAGE)
+_builtin("ge-theta-minus", _GE, deployments=(SLOT, MIXER), fixed=(("variant", "theta-"),), context=_IMAGE)
+_builtin("ge-theta", _GE, deployments=(SLOT, MIXER), fixed=(("variant", "theta"),), context=_IMAGE)
+_builtin("ge-theta-plus", _GE, deployments=(SLOT, MIXER), fixed=(("variant", "theta+"),), context=_IMAGE)
+_builtin("simam", _layer("simam", "SimAM"), deployments=(SLOT, MIXER), context=_IMAGE)
+_builtin("triplet", _layer("triplet_attention", "TripletAttention"), ranks=(2,), context=_IMAGE)
+_builtin("scse", _layer("scse", "SCSE"), deployments=(SLOT, MIXER), context=_IMAGE)
 _builtin("xm2a", _layer("xm2a", "XM2A"), ranks=(1,), deployments=(MIXER,),
          context=_ENCODER_HEADS + ("variant", "talk", "descriptor", "norm", "output_dim"))
 _builtin("msmsa", _layer("multi_scale_self_attention", "MultiScaleSelfAttention"), ranks=(1,), deployments=(MIXER,),
@@ -347,6 +365,60 @@ _builtin("transformer", _MHA, inputs="self", ranks=(1,), deployments=(MIXER,), c
 _builtin("self", _scaled_dot_product_self_attention, ranks=(1,), deployments=(MIXER,), context=("output_dim",))
 _builtin("additive", _additive_self_attention, ranks=(1,), deployments=(SEQUENCE,), context=("units",))
 _builtin("multihead", _MHA, inputs="self", ranks=(1,), deployments=(SEQUENCE,), context=_ENCODER_HEADS)
+
+_NAMES = itertools.count(1)
+
+
+def create_attention(name, /, **kwargs):
+    """The module of the registered attention kind ``name``, made as the builders make it: one call for users.
+
+    ``name`` (positional) is the kind; ``kwargs`` are the layer's arguments (``create_attention("eca",
+    kernel_size=5)``), and ``name=`` among them the module's name (default: Keras' own naming for a layer,
+    ``<prefix>_<n>`` for a composite kind). A kind's fixed
+    arguments (``"san-c"``'s ``variant="c"``, ``"ge-theta"``'s ``variant="theta"``) cannot be set; the builder
+    context a kind takes (``kernel_size`` for SAN, ``data_format`` for the image layers, ``num_heads`` /
+    ``key_dim`` / ``output_dim`` in the encoder, ``units`` after an LSTM) is an ordinary keyword argument here,
+    and the layer's default when left out, except where the kind has none (``"self"`` needs ``output_dim``,
+    ``"additive"`` ``units``).
+
+    How the returned module is called (its row's ``inputs``, :data:`INPUTS`):
+
+    - a layer on one tensor, ``module(x)`` with ``x`` of shape ``(B, T, C)`` or ``(B, H, W, C)`` (rank as the
+      kind's ``ranks``): ``"cbam"``, ``"bam"``, ``"se"``, ``"spanet"``, ``"nonlocal"``, ``"eca"``,
+      ``"coordinate"``, ``"global-context"``, ``"ge-theta-minus"`` / ``"ge-theta"`` / ``"ge-theta-plus"``,
+      ``"simam"``, ``"triplet"``, ``"scse"``, and the encoder's ``"xm2a"`` and ``"msmsa"`` (``(B, T, C)``);
+    - a layer on the pair, ``module([previous, current])``: ``"san-c"``, ``"san-d"`` (the map a convolution read
+      and the one it made); ``"fa"`` and ``"fa+se"`` give a :class:`~keras_attention.layers.FocusAssociation`,
+      called on ``[x, u]`` or ``[x, u, s]`` (FANet; ``"fa+se"``'s SE is a separate ``create_attention("se")``);
+    - ``keras.layers.MultiHeadAttention`` as self-attention, ``module(x, x)``: ``"transformer"``,
+      ``"multihead"`` (pass ``num_heads`` and ``key_dim``);
+    - a function of one tensor that makes its Keras layers when called (call it once), ``module(x)``:
+      ``"self"`` (scaled dot-product self-attention, ``output_dim`` = the width of ``x``) and ``"additive"``
+      (additive self-attention of ``units`` units).
+
+    ``AttentionKind.call(module, current, previous)`` calls any of them the way its row says.
+
+    Raises:
+        ValueError: ``name`` is not a registered kind (the error lists them), ``kwargs`` set an argument the kind
+            fixes, or a composite kind misses an argument it needs; the layer's own errors for bad arguments.
+    """
+    kind = get_attention(name, argument="name")
+    module_name = kwargs.pop("name", None)
+    clash = sorted(set(dict(kind.fixed)) & set(kwargs))
+    if clash:
+        raise ValueError(f"create_attention({name!r}): the kind fixes {dict(kind.fixed)}; it may not be given "
+                         f"{clash}.")
+    if not isinstance(kind.factory, LayerRef):
+        parameters = inspect.signature(kind.factory).parameters.values()
+        missing = [p.name for p in parameters if p.default is inspect.Parameter.empty and p.name != "name"
+                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs]
+        if missing:
+            raise ValueError(f"create_attention({name!r}) needs the keyword arguments {missing} (the builders take "
+                             f"them from their context: {list(kind.context)}).")
+        if module_name is None:
+            module_name = f"{kind.prefix}_{next(_NAMES)}"
+    return kind.build(module_name, options=kwargs)
+
 
 __all__ = [
     "ATTENTION_KINDS",
@@ -362,6 +434,7 @@ __all__ = [
     "STAGE",
     "attention_names",
     "check_kind",
+    "create_attention",
     "get_attention",
     "layer_prefix",
     "register_attention",

@@ -165,6 +165,15 @@ def test_the_builtin_rows():
     assert set(get_attention("spanet").deployments) == {SLOT, STAGE}
     assert get_attention("transformer").inputs == "self" and get_attention("xm2a").ranks == (1,)
     assert all(kind.builtin for kind in ATTENTION_KINDS.values() if kind.name != TOY)
+    # the modules the field uses: 1-D-capable ones also mix the encoder; every image kind takes data_format
+    for name in ("eca", "global-context", "ge-theta-minus", "ge-theta", "ge-theta-plus", "simam", "scse"):
+        assert get_attention(name).ranks == (1, 2) and set(get_attention(name).deployments) == {SLOT, MIXER}, name
+    for name in ("coordinate", "triplet"):
+        assert get_attention(name).ranks == (2,) and get_attention(name).deployments == (SLOT,), name
+    assert [dict(get_attention(f"ge-{v}").fixed)["variant"] for v in ("theta-minus", "theta", "theta-plus")] == [
+        "theta-", "theta", "theta+"]
+    assert all("data_format" in kind.context for kind in ATTENTION_KINDS.values() if 2 in kind.ranks
+               and isinstance(kind.factory, LayerRef) and kind.name != TOY)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -228,3 +237,52 @@ def test_replace_keeps_one_row_and_context_reaches_the_factory(toy):
     lenet5((28, 28, 1), 4, TOY)
     attention_encoder((12, 3), 4, TOY, num_layers=1, num_heads=2, key_dim=4)
     assert calls == [{"kernel_size": 5}, {"kernel_size": 5}, {"num_heads": 2}]
+
+
+# ----------------------------------------------------------------------------- create_attention
+CONTEXT = {"num_heads": 2, "key_dim": 4, "output_dim": 6, "units": 6}  # what builders give, for kinds that need it
+
+
+def _call_as_documented(kind, module, rank, rng):
+    """Call ``module`` as create_attention's docstring says for ``kind.inputs``; the output of the current tensor."""
+    shape = (2, 9, 6) if rank == 1 else (2, 8, 8, 6)
+    current = rng.normal(size=shape).astype("float32")
+    if kind.inputs == "pair":  # SAN's [previous, current], FA's [x, u]
+        return current, module([rng.normal(size=shape[:-1] + (3,)).astype("float32"), current])
+    if kind.inputs == "self":
+        return current, module(current, current)
+    return current, module(current)
+
+
+@pytest.mark.parametrize("name", [n for n in ATTENTION_KINDS if n != TOY])
+def test_every_registered_kind_builds_through_create_attention(name, rng):
+    """``keras_attention.create_attention(name, **kwargs)`` makes the kind's module, callable as documented."""
+    import keras_attention
+
+    kind = get_attention(name)
+    kwargs = {key: CONTEXT[key] for key in kind.context if key in CONTEXT}
+    module = keras_attention.create_attention(name, **kwargs)
+    assert callable(module)
+    if isinstance(module, keras.layers.Layer) and isinstance(kind.factory, LayerRef):
+        assert type(module) is kind.factory.resolve()
+        assert all(getattr(module, key) == value for key, value in kind.fixed)
+    for rank in kind.ranks:
+        module = keras_attention.create_attention(name, **kwargs)
+        current, output = _call_as_documented(kind, module, rank, rng)
+        first = np.asarray(output[0] if isinstance(output, (list, tuple)) else output)
+        assert first.shape[:-1] == current.shape[:-1] and np.all(np.isfinite(first))
+
+
+def test_create_attention_errors_name_the_kind_and_the_argument():
+    from keras_attention import create_attention
+
+    with pytest.raises(ValueError, match=r"Argument `name` must be one of \[.*'eca'.*\]; got 'nope'"):
+        create_attention("nope")
+    with pytest.raises(ValueError, match=r"create_attention\('san-c'\): the kind fixes \{'variant': 'c'\}"):
+        create_attention("san-c", variant="d")
+    with pytest.raises(ValueError, match=r"create_attention\('self'\) needs the keyword arguments \['output_dim'\]"):
+        create_attention("self")
+    with pytest.raises(ValueError, match=r"`kernel_size` must be odd"):
+        create_attention("eca", kernel_size=4)
+    layer = create_attention("ge-theta", extent=2, name="gather")
+    assert (layer.name, layer.variant, layer.extent) == ("gather", "theta", 2)
