@@ -276,7 +276,7 @@ def test_volumes_for_data_and_runs_match_the_data_environment_variable(dockerfil
     assert re.search(rf"\b{ENV_VAR}=/data\b", env), f"ENV {ENV_VAR}=/data missing: {env}"
     # the CLI's default output is `runs/<name>` relative to the working directory: it has to land in the
     # /runs volume (not /runs/runs/<name>), so that a host's `runs/` holds the same tree as a host run
-    cli_source = (ROOT / "keras_attention" / "cli.py").read_text()
+    cli_source = (ROOT / "keras_attention" / "cli" / "__init__.py").read_text()
     assert re.search(r"""Path\(["']runs["']\)""", cli_source), "the CLI no longer defaults to runs/<name>"
     workdirs = _all(dockerfile, "WORKDIR")
     assert workdirs, "no WORKDIR"

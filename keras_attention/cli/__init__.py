@@ -78,7 +78,7 @@ def attention_registry():
         return importlib.import_module(REGISTRY_MODULE)
     name = f"_{REGISTRY_MODULE.replace('.', '_')}_without_keras"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "layers" / "registry.py")
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "layers" / "registry.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -764,7 +764,7 @@ def cmd_racknet(args):
     check_dataset_name(args.dataset)
     check_data_dir(args.data_dir)
     import_tensorflow_quietly()
-    from keras_attention.experiments.catalog.racknet import cmd_racknet as run_racknet
+    from keras_attention.cli.racknet import cmd_racknet as run_racknet
 
     return run_racknet(args)
 
@@ -832,6 +832,3 @@ def main(argv=None):
         if getattr(args, "run_directory", None) is not None:
             args.run_directory.release()  # (the end of the process would release it too)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import keras_attention.data
+import keras_attention.racknet
 from keras_attention.cli import build_parser
+from keras_attention.cli.racknet import cmd_racknet, histogram_path
 from keras_attention.data import load_arrays
 from keras_attention.experiments.catalog import racknet as rx
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
@@ -19,7 +22,7 @@ from keras_attention.racknet import PHASES, STRATEGIES, RackPlan, allocate, anal
 def parse(argv):
     args = build_parser().parse_args(argv)
     assert args.command == "racknet"
-    return rx.cmd_racknet, args
+    return cmd_racknet, args
 
 
 def run(argv):
@@ -34,8 +37,8 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(rx, "load_arrays", forbidden)
-    monkeypatch.setattr(rx, "analyze", forbidden)
+    monkeypatch.setattr(keras_attention.data, "load_arrays", forbidden)
+    monkeypatch.setattr(keras_attention.racknet, "analyze", forbidden)
 
 
 def kernels(row):
@@ -75,7 +78,7 @@ def test_analyze_on_digits_writes_plan_and_histogram(tmp_path, capsys):
     assert f"{plan.n_keypoints} SIFT keypoints" in printed
 
     figure = tmp_path / "plans" / "digits_entropy.png"
-    assert rx.histogram_path(out) == figure
+    assert histogram_path(out) == figure
     pixels = matplotlib.image.imread(figure)
     assert pixels.shape[1] == round(4.2 * plan.n_racks * 110)  # one panel per rack
     assert pixels[..., :3].std() > 0.05  # something is drawn
@@ -94,7 +97,8 @@ def test_existing_plan_is_not_overwritten_without_flag(tmp_path, monkeypatch):
     before = out.read_bytes()
 
     with monkeypatch.context() as patch:
-        patch.setattr(rx, "load_arrays", lambda *a, **k: pytest.fail("data loaded before the overwrite check"))
+        patch.setattr(keras_attention.data, "load_arrays",
+                      lambda *a, **k: pytest.fail("data loaded before the overwrite check"))
         with pytest.raises(FileExistsError, match=r"plan\.json.*exist.*--overwrite"):
             run(base + ["--budget", "60"])
     assert out.read_bytes() == before
@@ -128,7 +132,7 @@ def test_budget_smaller_than_layers_writes_nothing(tmp_path):
     out = tmp_path / "plan.json"
     with pytest.raises(ValueError, match=r"`budget`=2 is smaller than the number of convolution layers"):
         run(["racknet", "analyze", "--dataset", "digits", "--limit", "150", "--budget", "2", "--out", str(out)])
-    assert not out.exists() and not rx.histogram_path(out).exists()
+    assert not out.exists() and not histogram_path(out).exists()
 
 
 def test_racknet_experiment_quick_on_digits(tmp_path):
