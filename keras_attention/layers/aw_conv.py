@@ -139,6 +139,9 @@ class AWConv2D(DataFormat, WeightArguments, keras.layers.Layer):
         implementation: how F3 is computed, ``"fast"`` (default: chosen per backend and execution mode),
             ``"grouped"``, ``"im2col"``, ``"shifted"`` or ``"reference"`` (one convolution per sample);
             all equal to float32 rounding (module docstring).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``), None for
+            ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs back at its exit, the same values as channels-last.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for ``K``, its bias and
             the two pointwise kernels of the attention branch; ``WeightArguments``.
     """

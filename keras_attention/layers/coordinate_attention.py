@@ -52,8 +52,9 @@ class CoordinateAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         reduction: reduction ratio ``r``; the hidden width is ``mip = max(min_channels, C // r)``.
         min_channels: the floor of the hidden width (8 in the official code).
         return_attention: also return the mask ``g^h * g^w`` (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"``, ``"channels_first"`` or None for ``keras.config.image_data_format()``
-            (``DataFormat``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``), None for
+            ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs back at its exit, the same values as channels-last.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of the three 1x1
             convolutions ``F_1``, ``F_h``, ``F_w`` (``WeightArguments``).
 

@@ -61,8 +61,10 @@ class EfficientChannelAttention(AttentionOutput, DataFormat, KernelArguments, ke
             size of eq. 12 (:func:`adaptive_kernel_size` of the channel count, with ``gamma`` and ``beta``).
         gamma, beta: the constants of eq. 12 (2 and 1 in the paper); ``gamma > 0``.
         return_attention: also return the channel weights ``w`` (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"`` or ``"channels_first"`` for images, None for
-            ``keras.config.image_data_format()`` (``DataFormat``; sequences are always ``(B, T, C)``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, kernel_regularizer: of the ``(k, 1, 1)`` kernel (``KernelArguments``).
 
     Call arguments:

@@ -83,6 +83,10 @@ class FocusAssociation(DataFormat, KernelArguments, keras.layers.Layer):
     Args:
         reduction: ratio ``r_1`` of the focus step's first FC layer, ``C -> max(1, C // reduction)``.
         expansion: ratio ``r_2`` of the association step's first FC layer, ``i -> expansion * i``.
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, kernel_regularizer: for the four FC layers and the projection (no biases);
             ``KernelArguments``.
     """

@@ -81,8 +81,10 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
             gather and the excitation MLP; default).
         reduction: ``"theta+"``: the MLP's hidden width is ``max(1, C // reduction)`` (16 in the Caffe model).
         return_attention: also return the gate (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"`` or ``"channels_first"`` for images, None for
-            ``keras.config.image_data_format()`` (``DataFormat``; sequences are always ``(B, T, C)``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of the depthwise gather
             kernels and the MLP (``WeightArguments``).
 

@@ -69,8 +69,10 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
         fusion: ``"add"`` (default, eq. 4), ``"mul"``, or ``("add", "mul")`` for both.
         pooling: ``"attention"`` (default, the softmax of ``W_k x``) or ``"average"``.
         return_attention: also return the pooling weights ``alpha`` (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"`` or ``"channels_first"`` for images, None for
-            ``keras.config.image_data_format()`` (``DataFormat``; sequences are always ``(B, T, C)``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of ``W_k`` and of the first
             convolution of each transform; the last one of each starts at zero (module docstring).
 

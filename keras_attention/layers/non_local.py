@@ -57,6 +57,10 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
     Args:
         inter_channels: channels of the embeddings; default ``max(1, C // 2)``.
         sub_sample: max-pool ``phi`` and ``g`` by 2 along every spatial axis.
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the four 1x1
             convolutions ``theta``, ``phi``, ``g`` and ``W_z``; ``WeightArguments``.
     """

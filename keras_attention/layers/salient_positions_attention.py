@@ -72,6 +72,10 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         normalize: divide ``K^T K`` by ``inter`` before the softmax (eq. 6); False as the authors' code.
         implementation: ``"fast"`` (default) or ``"reference"``: the same function, computed with fewer
             full-size products or as written (module docstring).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the three 1x1
             convolutions ``theta``, ``g`` and ``W``; ``WeightArguments``.
     """

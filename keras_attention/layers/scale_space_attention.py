@@ -215,6 +215,10 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         implementation: ``"fast"`` (default) or ``"reference"``; same outputs and gradients (to float
             rounding), see "Fast path" below.
         return_attention: also return the mask (default of every call; ``AttentionOutput``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the smoothing
             convolution; ``WeightArguments``.
 

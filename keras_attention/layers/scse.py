@@ -47,8 +47,10 @@ class SCSE(DataFormat, WeightArguments, keras.layers.Layer):
     Args:
         reduction: reduction ratio ``r`` of cSE; its hidden width is ``max(1, C // r)`` (2 in the official code).
         mode: ``"max"`` (the official code, default) or ``"add"`` (the MICCAI paper).
-        data_format: ``"channels_last"`` or ``"channels_first"`` for images, None for
-            ``keras.config.image_data_format()`` (``DataFormat``; sequences are always ``(B, T, C)``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of cSE's two fully connected
             layers and sSE's 1x1 convolution (``WeightArguments``).
 

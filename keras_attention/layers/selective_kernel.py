@@ -78,8 +78,9 @@ class SelectiveKernel(AttentionOutput, DataFormat, KernelArguments, keras.layers
         reduction: ``r`` of eq. 4.
         min_units: ``L`` of eq. 4, the floor of the fuse layer's width ``d``.
         return_attention: also return the selection weights ``a`` (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"``, ``"channels_first"`` or None for ``keras.config.image_data_format()``
-            (``DataFormat``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``), None for
+            ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs back at its exit, the same values as channels-last.
         kernel_initializer, kernel_regularizer: of the branch kernels and the two fully connected layers
             (``KernelArguments``; no biases).
 

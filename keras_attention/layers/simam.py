@@ -43,8 +43,10 @@ class SimAM(AttentionOutput, DataFormat, keras.layers.Layer):
     Args:
         lambda_: the regulariser ``lambda`` of the energy (1e-4 in the paper and the code); ``> 0``.
         return_attention: also return ``sigmoid(1 / E)`` (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"`` or ``"channels_first"`` for images, None for
-            ``keras.config.image_data_format()`` (``DataFormat``; sequences are always ``(B, T, C)``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
 
     Call arguments:
         inputs: ``(B, T, C)`` sequences or images ``(B, H, W, C)`` (``(B, C, H, W)`` channels-first).

@@ -45,6 +45,10 @@ class SqueezeExcitation(AttentionOutput, DataFormat, WeightArguments, keras.laye
             full-size passes or written out as the equations (see the module docstring).
         return_attention: also return the channel scale ``s`` of shape ``(B, 1.., C)`` (default of every
             call; ``AttentionOutput``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for both
             fully connected layers; ``WeightArguments``.
     """

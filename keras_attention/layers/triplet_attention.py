@@ -60,8 +60,9 @@ class TripletAttention(AttentionOutput, DataFormat, KernelArguments, keras.layer
         kernel_size: size of the three branches' square convolutions (7 in the paper and the code).
         return_attention: also return the mask ``(g_hw + g_cw + g_hc) / 3`` (default of every call;
             ``AttentionOutput``).
-        data_format: ``"channels_last"``, ``"channels_first"`` or None for ``keras.config.image_data_format()``
-            (``DataFormat``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``), None for
+            ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs back at its exit, the same values as channels-last.
         kernel_initializer, kernel_regularizer: of the three ``(k, k, 2, 1)`` kernels (``KernelArguments``).
 
     Call arguments:

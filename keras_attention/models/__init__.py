@@ -6,7 +6,12 @@ of the registry :mod:`keras_attention.layers.registry` deployed ``"slot"``; ``pl
 module right before each down-sampling) or ``"full"`` (one after every trainable convolution /
 recurrent layer; inside every block for residual networks). VGG and the ResNets default to
 ``placement=None`` (the kind's own default) and also take the deployed kinds ``"fa"`` / ``"fa+se"``
-(FANet Fig. 4), ``"spanet"`` / ``"nonlocal"`` after ``stage`` (ResNets), and ``conv="aw"``.
+(FANet Fig. 4), ``"spanet"`` / ``"nonlocal"`` after ``stage`` (ResNets), and ``conv="aw"`` (ResNets) /
+``conv="sk"`` (ResNets and LeNet-5: selective kernel units). Every image builder takes ``data_format``
+(``"channels_last"``, ``"channels_first"``; default ``keras.config.image_data_format()``), with ``input_shape`` in
+that layout, and passes it to every layer and attention module. TensorFlow runs a channels-first ``Conv2D`` on
+the CPU only through oneDNN (its default on x86 Linux); its own CPU kernels refuse it and its filter gradient, so
+elsewhere build channels-first models for a GPU, or under JAX or torch.
 
 Time-series networks of the SDMA chapter (``sdma_net`` and the Table 6.2 competitors) take
 ``(input_shape, num_classes, ..., task=...)``; those that use saliency take ``[series, saliency]``.

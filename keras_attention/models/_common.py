@@ -8,16 +8,35 @@ import numbers
 
 import keras
 
-from keras_attention.utils.checks import check_positive_int, shape_str
+from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
+from keras_attention.utils.layer_arguments import DATA_FORMATS
 
 
-def check_input_shape(builder, input_shape, *, rank, minimum, allow_unknown=False):
-    """``input_shape`` without the batch axis: ``rank`` spatial sizes >= ``minimum``, then channels.
+def check_data_format(builder, data_format):
+    """An image builder's ``data_format``: ``"channels_last"`` or ``"channels_first"``; None gives
+    ``keras.config.image_data_format()``. A ValueError naming the builder, the argument and the value otherwise."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    try:
+        return check_choice("data_format", data_format, set(DATA_FORMATS))
+    except ValueError as error:
+        raise ValueError(f"{builder}: {error}") from None
+
+
+def channel_axis(data_format):
+    """The channel axis of an image tensor in ``data_format`` (BatchNormalization's ``axis``)."""
+    return 1 if data_format == "channels_first" else -1
+
+
+def check_input_shape(builder, input_shape, *, rank, minimum, allow_unknown=False, data_format="channels_last"):
+    """``input_shape`` without the batch axis: ``rank`` spatial sizes >= ``minimum``, then channels (channels first,
+    ``(C, H, W)``, for images with ``data_format="channels_first"``).
 
     ``allow_unknown=True`` accepts None spatial sizes (sequence models with variable length).
-    Returns the shape as a tuple of ints (or None where allowed).
+    Returns the shape as a tuple of ints (or None where allowed), in the order given.
     """
-    axes = "(T, C)" if rank == 1 else "(H, W, C)"
+    first = rank == 2 and data_format == "channels_first"
+    axes = "(T, C)" if rank == 1 else "(C, H, W)" if first else "(H, W, C)"
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != rank + 1:
         got = shape_str(input_shape) if isinstance(input_shape, (tuple, list)) else repr(input_shape)
         raise ValueError(
@@ -25,7 +44,7 @@ def check_input_shape(builder, input_shape, *, rank, minimum, allow_unknown=Fals
         )
     shape = []
     for i, size in enumerate(input_shape):
-        spatial = i < rank
+        spatial = i >= 1 if first else i < rank
         if size is None and spatial and allow_unknown:
             shape.append(None)
             continue
@@ -34,7 +53,7 @@ def check_input_shape(builder, input_shape, *, rank, minimum, allow_unknown=Fals
                 f"{builder}: argument `input_shape` must hold positive integers {axes}; got {shape_str(input_shape)}."
             )
         shape.append(int(size))
-    too_small = [s for s in shape[:rank] if s is not None and s < minimum]
+    too_small = [s for s in (shape[1:] if first else shape[:rank]) if s is not None and s < minimum]
     if too_small:
         what = "time steps" if rank == 1 else "spatial size (height and width)"
         raise ValueError(

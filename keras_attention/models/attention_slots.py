@@ -67,10 +67,11 @@ def check_attention_options(attention_options):
             f"Argument `attention_options` must be a dict of keyword arguments for the attention layer or "
             f"None; got {attention_options!r}."
         )
-    reserved = {"name"} & set(attention_options)
+    reserved = {"name", "data_format"} & set(attention_options)
     if reserved:
         raise ValueError(
-            f"Argument `attention_options` may not set {sorted(reserved)}: the builders name the modules."
+            f"Argument `attention_options` may not set {sorted(reserved)}: the builders name the modules and give "
+            f"them their own data_format."
         )
     return dict(attention_options)
 
@@ -88,14 +89,20 @@ def resolve_attention(attention, hosts=(SLOT,), rank=None, *, allow_none=True):
     return None if name is None else ATTENTION_KINDS[name]
 
 
-def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=None):
+def _image_context(data_format, **context):
+    """The builder context a module gets: ``context`` and, in an image builder, its ``data_format``."""
+    return {**context, "data_format": data_format} if data_format is not None else context
+
+
+def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=None, data_format=None):
     """Apply the module of ``kind`` (an :class:`AttentionKind` resolved by the builder, or None) at ``slot`` and
     return the tensor that feeds on. ``None`` returns ``current`` unchanged. The layer is named
-    ``<prefix>_<slot>``; ``kernel_size`` is the slot's convolution kernel size, offered to kinds that take it
-    from the builder's context."""
+    ``<prefix>_<slot>``; ``kernel_size`` is the slot's convolution kernel size and ``data_format`` the image
+    builder's layout (None in a sequence builder), offered to kinds that take them from the builder's context."""
     if kind is None:
         return current
-    module = kind.build(kind.module_name(slot), context={"kernel_size": kernel_size}, options=options)
+    context = _image_context(data_format, kernel_size=kernel_size)
+    module = kind.build(kind.module_name(slot), context=context, options=options)
     return kind.call(module, current, previous)
 
 
@@ -126,6 +133,7 @@ class Deployment:
     fa_options: dict
     stage: object
     stage_options: dict
+    data_format: object = None
 
     @property
     def attention(self):
@@ -150,8 +158,10 @@ class Deployment:
 def _options_dict(builder, argument, value):
     if not isinstance(value, dict):
         raise ValueError(f"{builder}: argument `{argument}` must be a dict of keyword arguments; got {value!r}.")
-    if "name" in value:
-        raise ValueError(f"{builder}: argument `{argument}` may not set ['name']: the builders name the modules.")
+    reserved = sorted({"name", "data_format"} & set(value))
+    if reserved:
+        raise ValueError(f"{builder}: argument `{argument}` may not set {reserved}: the builders name the modules "
+                         f"and give them their own data_format.")
     return dict(value)
 
 
@@ -183,14 +193,29 @@ def _builder_options(builder, kind, options, builder_options, at_stage):
     return options
 
 
+def _check_layout(builder, kinds, data_format):
+    """In a channels-first image builder every module must take the builder's ``data_format`` (its row's
+    ``context`` names it), else it would read ``(B, C, H, W)`` as ``(B, H, W, C)``: a ValueError naming it."""
+    if data_format != "channels_first":
+        return
+    for kind in kinds:
+        if kind is not None and "data_format" not in kind.context:
+            raise ValueError(
+                f"{builder}: attention={kind.name!r} does not take the builder's data_format (its registry row's "
+                f"context is {list(kind.context)}), so it cannot go into a data_format='channels_first' model; "
+                f"register it with context=('data_format', ...) and a layer that takes data_format."
+            )
+
+
 def resolve_deployment(builder, attention, placement=None, attention_options=None, *, hosts=(SLOT,), rank=2,
-                       stage=None, n_stages=None, allow_none=True, **builder_options):
+                       stage=None, n_stages=None, allow_none=True, data_format=None, **builder_options):
     """Check a builder's attention arguments together, resolve the kind once, and return a :class:`Deployment`.
 
     Every builder calls it first. ``hosts``: the deployments the builder has (``"slot"``; ``"blocks"`` for VGG
     and the ResNets, FA over blocks and stages; ``"stage"`` for the ResNets, one module after stage ``stage``
     in ``1..n_stages``, default 3; ``"mixer"`` for the attention encoder, ``"sequence"`` for the self-attention
-    LSTM); ``rank``: the builder's (2 images, 1 sequences). ``placement=None`` means the kind's default:
+    LSTM); ``rank``: the builder's (2 images, 1 sequences); ``data_format``: an image builder's layout, already
+    resolved (a channels-first builder refuses kinds that do not take it). ``placement=None`` means the kind's default:
     ``"bottleneck"`` for slot modules, ``"full"`` (the companion, SE, in every block) for ``"fa+se"``;
     ``"fa"``, the stage kinds and the mixer / sequence builders take no placement. ``builder_options``: the
     builder arguments some kinds declare (``k`` for ``"spanet"``), None when not given. Every invalid
@@ -246,6 +271,7 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
         slot, slot_options = companion, _options_dict(builder, f"attention_options[{companion.name!r}]",
                                                       options.get(companion.name, {}))
         placement = placement or "full"
+    _check_layout(builder, (kind, companion), data_format)
     return Deployment(
         kind=kind,
         slot=slot,
@@ -255,19 +281,20 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
         fa_options=fa_options,
         stage=stage if at_stage else None,
         stage_options=stage_options,
+        data_format=data_format,
     )
 
 
-def apply_focus_association(kind, block_input, block_output, s, name, options):
+def apply_focus_association(kind, block_input, block_output, s, name, options, data_format=None):
     """One FA module (the layer of the blocks kind ``kind``) on a block (FANet eq. 5-9): returns
     ``(x_next, s_next)``; ``s`` is None for the first recalibrated block of a chain."""
-    layer = kind.build(name, options=options)
+    layer = kind.build(name, context=_image_context(data_format), options=options)
     return layer([block_input, block_output] if s is None else [block_input, block_output, s])
 
 
-def apply_stage_module(kind, x, name, options):
+def apply_stage_module(kind, x, name, options, data_format=None):
     """The single-input module of ``kind`` on ``x`` (after a whole stage), named ``name``."""
-    return kind.call(kind.build(name, options=options), x)
+    return kind.call(kind.build(name, context=_image_context(data_format), options=options), x)
 
 
 __all__ = [

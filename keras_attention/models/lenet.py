@@ -8,11 +8,26 @@ first one ``previous`` is the network image. Both placements give the same two m
 convolution (full) is also the last one before a pooling (bottleneck). SAN's smoothing kernel is 5x5,
 the feature branch's kernel size (SPEC §1.5). The second SAN pair is 14x14 -> 10x10 for 28 px images:
 SAN centre-crops ``previous`` (SPEC §1.1).
+
+``conv="sk"``: both convolutions are selective kernel units
+(:class:`~keras_attention.layers.SelectiveKernel`, SKNet) with the same filters: a 3x3 and a dilated 3x3
+branch, whose 5x5 receptive field is the 5x5 kernel's. An SK unit carries its own BatchNorm and ReLU in each
+branch (as in SKNet, where it replaces a convolution with its BatchNorm and ReLU), so it replaces the
+convolution *and* its tanh; ``conv1`` keeps ``same`` padding and ``conv2`` ``valid`` (the SK unit's ``valid``
+keeps the positions the dilated branch covers, so the maps stay 28 -> 14 -> 10 -> 5). The attention slots
+follow the SK units as they follow the convolutions. The model is named ``sk_lenet5...``.
+
+``data_format="channels_first"`` builds the network on ``(C, H, W)`` images (``input_shape`` in that order),
+every layer and attention module in that layout; the flattening before the dense layers reads the maps in
+channels-last order (``Flatten(data_format=...)``), so the weights of a channels-first model are those of the
+channels-last one.
 """
 
 import keras
 
+from keras_attention.layers.selective_kernel import SelectiveKernel
 from keras_attention.models._common import (
+    check_data_format,
     check_input_shape,
     check_num_classes,
     check_width,
@@ -20,8 +35,10 @@ from keras_attention.models._common import (
     scaled,
 )
 from keras_attention.models.attention_slots import apply_attention, resolve_deployment
+from keras_attention.utils.checks import check_choice
 
 LENET_MIN_SIZE = 12  # 5x5 valid conv after one 2x pooling, then one more 2x pooling
+CONVS = ("standard", "sk")
 
 
 def lenet5(
@@ -31,7 +48,9 @@ def lenet5(
     placement="bottleneck",
     width=1.0,
     *,
+    conv="standard",
     attention_options=None,
+    data_format=None,
     name=None,
 ):
     """LeNet-5 (``input_shape=(H, W, C)``, H and W >= 12) with optional attention after both convolutions.
@@ -42,25 +61,39 @@ def lenet5(
         attention: None or a kind of :mod:`keras_attention.layers.registry` deployed ``"slot"`` at rank 2.
         placement: ``"bottleneck"`` or ``"full"``; the same model for LeNet-5.
         width: multiplier of every filter / unit count (each at least 1).
+        conv: ``"standard"`` or ``"sk"`` (selective kernel units instead of the convolutions and their tanh;
+            module docstring).
         attention_options: extra keyword arguments for every attention layer.
-        name: model name (default ``lenet5`` or ``lenet5_<kind>_<placement>``).
+        data_format: ``"channels_last"`` or ``"channels_first"`` (``input_shape`` then ``(C, H, W)``); None for
+            ``keras.config.image_data_format()``.
+        name: model name (default ``lenet5`` or ``lenet5_<kind>_<placement>``, ``sk_`` in front for ``conv="sk"``).
     """
     builder = "lenet5"
-    shape = check_input_shape(builder, input_shape, rank=2, minimum=LENET_MIN_SIZE)
+    data_format = check_data_format(builder, data_format)
+    shape = check_input_shape(builder, input_shape, rank=2, minimum=LENET_MIN_SIZE, data_format=data_format)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
-    deployment = resolve_deployment(builder, attention, placement, attention_options, rank=2)
+    try:
+        sk = check_choice("conv", conv, set(CONVS)) == "sk"
+    except ValueError as error:
+        raise ValueError(f"{builder}: {error}") from None
+    deployment = resolve_deployment(builder, attention, placement, attention_options, rank=2, data_format=data_format)
     kind, options = deployment.slot, deployment.slot_options
 
+    def convolution(filters, padding, tag):
+        if sk:
+            return SelectiveKernel(filters, padding=padding, data_format=data_format, name=tag)
+        return keras.layers.Conv2D(filters, 5, padding=padding, activation="tanh", data_format=data_format, name=tag)
+
     inputs = keras.Input(shape, name="image")
-    x = keras.layers.Conv2D(scaled(6, width), 5, padding="same", activation="tanh", name="conv1")(inputs)
-    x = apply_attention(kind, inputs, x, "conv1", kernel_size=5, options=options)
-    pooled = keras.layers.AveragePooling2D(2, name="pool1")(x)
-    x = keras.layers.Conv2D(scaled(16, width), 5, padding="valid", activation="tanh", name="conv2")(pooled)
-    x = apply_attention(kind, pooled, x, "conv2", kernel_size=5, options=options)
-    x = keras.layers.AveragePooling2D(2, name="pool2")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = convolution(scaled(6, width), "same", "conv1")(inputs)
+    x = apply_attention(kind, inputs, x, "conv1", kernel_size=5, options=options, data_format=data_format)
+    pooled = keras.layers.AveragePooling2D(2, data_format=data_format, name="pool1")(x)
+    x = convolution(scaled(16, width), "valid", "conv2")(pooled)
+    x = apply_attention(kind, pooled, x, "conv2", kernel_size=5, options=options, data_format=data_format)
+    x = keras.layers.AveragePooling2D(2, data_format=data_format, name="pool2")(x)
+    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
     x = keras.layers.Dense(scaled(120, width), activation="tanh", name="fc1")(x)
     x = keras.layers.Dense(scaled(84, width), activation="tanh", name="fc2")(x)
     outputs = classifier_head(x, num_classes)
-    return keras.Model(inputs, outputs, name=deployment.model_name(builder, name))
+    return keras.Model(inputs, outputs, name=deployment.model_name(f"sk_{builder}" if sk else builder, name))

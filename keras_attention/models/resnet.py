@@ -48,13 +48,28 @@ Step 7 options (SPEC §3-5, §10):
   (the paper replaces "its 3x3 convolution" of each bottleneck). It combines with any slot attention,
   e.g. ``attention="se"`` / ``"cbam"`` with ``placement="full"`` is AW-SE- / AW-CBAM-ResNet; the model
   is named ``aw_<builder>...``.
+- ``conv="sk"`` (SKNet): the 3x3 convolutions followed by BN and ReLU inside the blocks become selective kernel
+  units (:class:`~keras_attention.layers.SelectiveKernel`: a 3x3 and a dilated 3x3 branch, same filters and
+  stride), which carry their own BN and ReLU per branch and so replace the convolution *with* its BN and ReLU:
+  the first convolution of a basic block and the middle one of a bottleneck block. The second convolution of a
+  basic block (BN, no ReLU, before the residual addition) stays a plain convolution: that is SKNet's layout as
+  timm builds its SK-ResNets (``SelectiveKernelBasic``: ``conv1`` is the SK unit, ``conv2`` a convolution and
+  BN; ``SelectiveKernelBottleneck``: ``conv2`` is the SK unit), and the official SKNet-50 (a ResNeXt bottleneck
+  whose grouped 3x3 is the SK unit). The stem, the 1x1 convolutions and the shortcuts stay plain. It combines
+  with any slot attention; the model is named ``sk_<builder>...``.
+
+``data_format="channels_first"`` builds any of these networks on ``(C, H, W)`` images (``input_shape`` in that
+order): convolutions, BatchNormalizations (``axis=1``), poolings and every attention module in that layout.
 """
 
 import keras
 
 from keras_attention.layers.aw_conv import AWConv2D
 from keras_attention.layers.registry import BLOCKS, SLOT, STAGE
+from keras_attention.layers.selective_kernel import SelectiveKernel
 from keras_attention.models._common import (
+    channel_axis,
+    check_data_format,
     check_input_shape,
     check_num_classes,
     check_width,
@@ -73,54 +88,64 @@ from keras_attention.utils.layer_arguments import BN_MOMENTUM  # PyTorch's, as t
 RESNET_LARGE_INPUT = 64  # from this size on: 7x7 stride-2 stem + max-pooling
 RESNET_MIN_SIZE = 8  # total stride of the stages after the small stem
 CIFAR_RESNET_MIN_SIZE = 4
-CONVS = ("standard", "aw")
-def _conv_bn(x, filters, kernel, stride, tag, relu, aw=False):
-    if aw:
-        x = AWConv2D(filters, kernel, strides=stride, padding="same", name=f"{tag}_conv")(x)
+CONVS = ("standard", "aw", "sk")
+
+
+def _conv_bn(x, filters, kernel, stride, tag, relu, conv, data_format):
+    """A convolution, BN and (``relu``) ReLU named ``<tag>_conv`` / ``_bn`` / ``_relu``. ``conv="aw"``: an
+    AWConv2D for the convolution; ``conv="sk"`` where ``relu``: one selective kernel unit ``<tag>_conv`` for all
+    three (module docstring)."""
+    if conv == "sk" and relu:
+        return SelectiveKernel(filters, strides=stride, data_format=data_format, name=f"{tag}_conv")(x)
+    if conv == "aw":
+        x = AWConv2D(filters, kernel, strides=stride, padding="same", data_format=data_format, name=f"{tag}_conv")(x)
     else:
         x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                                name=f"{tag}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{tag}_bn")(x)
+                                data_format=data_format, name=f"{tag}_conv")(x)
+    x = keras.layers.BatchNormalization(axis=channel_axis(data_format), momentum=BN_MOMENTUM, name=f"{tag}_bn")(x)
     if relu:
         x = keras.layers.Activation("relu", name=f"{tag}_relu")(x)
     return x
 
 
-def _shortcut(x, filters, stride, tag):
-    if stride == 1 and x.shape[-1] == filters:
+def _shortcut(x, filters, stride, tag, data_format):
+    if stride == 1 and x.shape[channel_axis(data_format)] == filters:
         return x
-    return _conv_bn(x, filters, 1, stride, f"{tag}_proj", relu=False)
+    return _conv_bn(x, filters, 1, stride, f"{tag}_proj", False, "standard", data_format)
 
 
-def _basic_block(x, filters, stride, tag, attend, attention, options, aw):
-    shortcut = _shortcut(x, filters, stride, tag)
-    first = _conv_bn(x, filters, 3, stride, f"{tag}_1", relu=True, aw=aw)
-    y = _conv_bn(first, filters, 3, 1, f"{tag}_2", relu=False, aw=aw)
+def _basic_block(x, filters, stride, tag, attend, d, conv):
+    fmt = d.data_format
+    shortcut = _shortcut(x, filters, stride, tag, fmt)
+    first = _conv_bn(x, filters, 3, stride, f"{tag}_1", True, conv, fmt)
+    y = _conv_bn(first, filters, 3, 1, f"{tag}_2", False, conv, fmt)
     if attend:
-        y = apply_attention(attention, first, y, tag, kernel_size=3, options=options)
+        y = apply_attention(d.slot, first, y, tag, kernel_size=3, options=d.slot_options, data_format=fmt)
     y = keras.layers.Add(name=f"{tag}_add")([shortcut, y])
     return keras.layers.Activation("relu", name=f"{tag}_out")(y)
 
 
-def _bottleneck_block(x, filters, stride, tag, attend, attention, options, aw):
-    shortcut = _shortcut(x, 4 * filters, stride, tag)
-    y = _conv_bn(x, filters, 1, 1, f"{tag}_1", relu=True)
-    middle = _conv_bn(y, filters, 3, stride, f"{tag}_2", relu=True, aw=aw)
-    y = _conv_bn(middle, 4 * filters, 1, 1, f"{tag}_3", relu=False)
+def _bottleneck_block(x, filters, stride, tag, attend, d, conv):
+    fmt = d.data_format
+    shortcut = _shortcut(x, 4 * filters, stride, tag, fmt)
+    y = _conv_bn(x, filters, 1, 1, f"{tag}_1", True, "standard", fmt)
+    middle = _conv_bn(y, filters, 3, stride, f"{tag}_2", True, conv, fmt)
+    y = _conv_bn(middle, 4 * filters, 1, 1, f"{tag}_3", False, "standard", fmt)
     if attend:
-        y = apply_attention(attention, middle, y, tag, kernel_size=3, options=options)
+        y = apply_attention(d.slot, middle, y, tag, kernel_size=3, options=d.slot_options, data_format=fmt)
     y = keras.layers.Add(name=f"{tag}_add")([shortcut, y])
     return keras.layers.Activation("relu", name=f"{tag}_out")(y)
 
 
-def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_classes, deployment, aw, width, name):
+def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_classes, deployment, conv, width, name):
+    d = deployment
+    fmt = d.data_format
     inputs = keras.Input(shape, name="image")
     if large_stem:
-        x = _conv_bn(inputs, scaled(64, width), 7, 2, "stem", relu=True)
-        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+        x = _conv_bn(inputs, scaled(64, width), 7, 2, "stem", True, "standard", fmt)
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", data_format=fmt, name="stem_pool")(x)
     else:
-        x = _conv_bn(inputs, scaled(filters[0], width), 3, 1, "stem", relu=True)
-    d = deployment
+        x = _conv_bn(inputs, scaled(filters[0], width), 3, 1, "stem", True, "standard", fmt)
     stage_chain = None  # FA over the stages: [k_1 .. k_{t-1}]
     for stage, (count, f, stride) in enumerate(zip(blocks, filters, strides), start=1):
         stage_input, block_chain = x, None  # FA over the blocks of this stage
@@ -128,24 +153,31 @@ def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_cla
             tag = f"stage{stage}_block{b}"
             attend = d.slot is not None and (d.placement == "full" or b == count)
             block_input = x
-            x = block(x, scaled(f, width), stride if b == 1 else 1, tag, attend, d.slot, d.slot_options, aw)
+            x = block(x, scaled(f, width), stride if b == 1 else 1, tag, attend, d, conv)
             if d.fa and b >= 2:  # block 1 is the benchmark block (the paper's B_0)
                 x, block_chain = apply_focus_association(d.kind, block_input, x, block_chain, d.kind.module_name(tag),
-                                                         d.fa_options)
+                                                         d.fa_options, fmt)
         stage_module = d.kind.module_name(f"stage{stage}") if d.kind is not None else None
         if d.fa and stage >= 2:  # stage 1 is the benchmark stage
-            x, stage_chain = apply_focus_association(d.kind, stage_input, x, stage_chain, stage_module, d.fa_options)
+            x, stage_chain = apply_focus_association(d.kind, stage_input, x, stage_chain, stage_module, d.fa_options,
+                                                     fmt)
         if d.stage == stage:
-            x = apply_stage_module(d.kind, x, stage_module, d.stage_options)
-    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+            x = apply_stage_module(d.kind, x, stage_module, d.stage_options, fmt)
+    x = keras.layers.GlobalAveragePooling2D(data_format=fmt, name="global_pool")(x)
     outputs = classifier_head(x, num_classes)
-    base = f"aw_{builder}" if aw else builder
+    base = f"{conv}_{builder}" if conv != "standard" else builder
     return keras.Model(inputs, outputs, name=deployment.model_name(base, name))
 
 
+def _spatial(shape, deployment):
+    """``(H, W)`` of ``shape`` (without the batch axis) in the deployment's data format."""
+    return shape[1:] if deployment.data_format == "channels_first" else shape[:2]
+
+
 def _checked(builder, input_shape, num_classes, width, attention, placement, attention_options, minimum, conv,
-             stage, k, n_stages):
-    shape = check_input_shape(builder, input_shape, rank=2, minimum=minimum)
+             stage, k, n_stages, data_format):
+    data_format = check_data_format(builder, data_format)
+    shape = check_input_shape(builder, input_shape, rank=2, minimum=minimum, data_format=data_format)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
     try:
@@ -153,8 +185,8 @@ def _checked(builder, input_shape, num_classes, width, attention, placement, att
     except ValueError as error:
         raise ValueError(f"{builder}: {error}") from None
     deployment = resolve_deployment(builder, attention, placement, attention_options, hosts=(SLOT, BLOCKS, STAGE),
-                                    stage=stage, n_stages=n_stages, k=k)
-    return shape, num_classes, width, deployment, conv == "aw"
+                                    stage=stage, n_stages=n_stages, data_format=data_format, k=k)
+    return shape, num_classes, width, deployment, conv
 
 
 def resnet18(
@@ -168,6 +200,7 @@ def resnet18(
     stage=None,
     k=None,
     attention_options=None,
+    data_format=None,
     name=None,
 ):
     """ResNet-18 (``input_shape=(H, W, C)``, H and W >= 8); 8 full / 4 bottleneck attention slots.
@@ -183,21 +216,24 @@ def resnet18(
             kind's default (``"bottleneck"``; ``"full"`` for the SE of ``"fa+se"``); must stay None for
             ``"fa"``, ``"spanet"`` and ``"nonlocal"``.
         width: multiplier of every filter count (each at least 1).
-        conv: ``"standard"`` or ``"aw"`` (AW-convolution for the blocks' 3x3 convolutions).
+        conv: ``"standard"``, ``"aw"`` (AW-convolution for the blocks' 3x3 convolutions) or ``"sk"`` (selective
+            kernel units for the blocks' 3x3 convolutions followed by ReLU; module docstring).
         stage: for ``"spanet"`` / ``"nonlocal"``: the stage after which the module goes (default 3).
         k: for ``"spanet"``: the number of salient positions (default 2).
         attention_options: extra keyword arguments for every attention layer (for ``"fa+se"``:
             ``{"fa": {...}, "se": {...}}``).
+        data_format: ``"channels_last"`` or ``"channels_first"`` (``input_shape`` then ``(C, H, W)``); None for
+            ``keras.config.image_data_format()``.
         name: model name (default ``<builder>``, ``<builder>_<kind>_<placement>``, ``<builder>_fa``,
-            ``<builder>_<kind>_stage<s>``, with ``aw_`` in front for ``conv="aw"``).
+            ``<builder>_<kind>_stage<s>``, with ``aw_`` / ``sk_`` in front for ``conv="aw"`` / ``"sk"``).
     """
-    shape, num_classes, width, deployment, aw = _checked(
+    shape, num_classes, width, deployment, conv = _checked(
         "resnet18", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE,
-        conv, stage, k, 4,
+        conv, stage, k, 4, data_format,
     )
-    large = min(shape[:2]) >= RESNET_LARGE_INPUT
+    large = min(_spatial(shape, deployment)) >= RESNET_LARGE_INPUT
     return _resnet("resnet18", _basic_block, (2, 2, 2, 2), (64, 128, 256, 512), (1, 2, 2, 2), large, shape,
-                   num_classes, deployment, aw, width, name)
+                   num_classes, deployment, conv, width, name)
 
 
 def resnet50(
@@ -211,19 +247,20 @@ def resnet50(
     stage=None,
     k=None,
     attention_options=None,
+    data_format=None,
     name=None,
 ):
     """ResNet-50 (``input_shape=(H, W, C)``, H and W >= 8); 16 full / 4 bottleneck attention slots.
 
     Arguments as :func:`resnet18`.
     """
-    shape, num_classes, width, deployment, aw = _checked(
+    shape, num_classes, width, deployment, conv = _checked(
         "resnet50", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE,
-        conv, stage, k, 4,
+        conv, stage, k, 4, data_format,
     )
-    large = min(shape[:2]) >= RESNET_LARGE_INPUT
+    large = min(_spatial(shape, deployment)) >= RESNET_LARGE_INPUT
     return _resnet("resnet50", _bottleneck_block, (3, 4, 6, 3), (64, 128, 256, 512), (1, 2, 2, 2), large, shape,
-                   num_classes, deployment, aw, width, name)
+                   num_classes, deployment, conv, width, name)
 
 
 def cifar_resnet(
@@ -238,6 +275,7 @@ def cifar_resnet(
     stage=None,
     k=None,
     attention_options=None,
+    data_format=None,
     name=None,
 ):
     """CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110, ...); 3n full / 3 bottleneck slots.
@@ -248,10 +286,10 @@ def cifar_resnet(
     check_positive_int("depth", depth, minimum=8)
     if (depth - 2) % 6:
         raise ValueError(f"{builder}: argument `depth` must be 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...); got {depth}.")
-    shape, num_classes, width, deployment, aw = _checked(
+    shape, num_classes, width, deployment, conv = _checked(
         builder, input_shape, num_classes, width, attention, placement, attention_options, CIFAR_RESNET_MIN_SIZE,
-        conv, stage, k, 3,
+        conv, stage, k, 3, data_format,
     )
     n = (depth - 2) // 6
     return _resnet(f"cifar_resnet{depth}", _basic_block, (n, n, n), (16, 32, 64), (1, 2, 2), False, shape,
-                   num_classes, deployment, aw, width, name)
+                   num_classes, deployment, conv, width, name)

@@ -28,6 +28,10 @@ are not forced: ``batch_norm=True`` gives the BN, the dense head stays this buil
 ``"fa+se"`` adds SE in the attention slots (``placement`` default ``"full"``: after every
 convolution); ``attention_options`` then is ``{"fa": {...}, "se": {...}}``. ``placement`` must stay
 None for ``"fa"``.
+
+``data_format="channels_first"`` builds the network on ``(C, H, W)`` images (``input_shape`` in that order),
+every layer and attention module in that layout; the flattening before the dense layers reads the maps in
+channels-last order, so the weights are those of the channels-last model.
 """
 
 import numbers
@@ -36,6 +40,8 @@ import keras
 
 from keras_attention.layers.registry import BLOCKS, SLOT
 from keras_attention.models._common import (
+    channel_axis,
+    check_data_format,
     check_input_shape,
     check_num_classes,
     check_width,
@@ -53,12 +59,14 @@ VGG_LARGE_INPUT = 64  # from this size on the dense layers have 4096 units
 
 
 def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
-         k):
+         k, data_format):
     builder = f"vgg{depth}"
-    shape = check_input_shape(builder, input_shape, rank=2, minimum=VGG_MIN_SIZE)
+    fmt = check_data_format(builder, data_format)
+    shape = check_input_shape(builder, input_shape, rank=2, minimum=VGG_MIN_SIZE, data_format=fmt)
     num_classes = check_num_classes(builder, num_classes)
     width = check_width(builder, width)
-    deployment = resolve_deployment(builder, attention, placement, attention_options, hosts=(SLOT, BLOCKS), k=k)
+    deployment = resolve_deployment(builder, attention, placement, attention_options, hosts=(SLOT, BLOCKS), k=k,
+                                    data_format=fmt)
     batch_norm = check_bool("batch_norm", batch_norm)
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ValueError(f"{builder}: argument `dropout` must be a number in [0, 1); got {dropout!r}.")
@@ -72,19 +80,22 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
             tag = f"block{block}_conv{i}"
             previous = x
             if batch_norm:
-                x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False, name=tag)(x)
-                x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{block}_bn{i}")(x)
+                x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False, data_format=fmt,
+                                        name=tag)(x)
+                x = keras.layers.BatchNormalization(axis=channel_axis(fmt), momentum=BN_MOMENTUM,
+                                                    name=f"block{block}_bn{i}")(x)
                 x = keras.layers.Activation("relu", name=f"block{block}_relu{i}")(x)
             else:
-                x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", activation="relu", name=tag)(x)
+                x = keras.layers.Conv2D(scaled(filters, width), 3, padding="same", activation="relu", data_format=fmt,
+                                        name=tag)(x)
             if d.slot is not None and (d.placement == "full" or i == convs):
-                x = apply_attention(d.slot, previous, x, tag, kernel_size=3, options=d.slot_options)
-        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+                x = apply_attention(d.slot, previous, x, tag, kernel_size=3, options=d.slot_options, data_format=fmt)
+        x = keras.layers.MaxPooling2D(2, data_format=fmt, name=f"block{block}_pool")(x)
         if d.fa and block >= 2:  # block 1 is the benchmark block (the paper's B_0)
             x, chain = apply_focus_association(d.kind, block_input, x, chain, d.kind.module_name(f"block{block}"),
-                                               d.fa_options)
-    units = 4096 if min(shape[:2]) >= VGG_LARGE_INPUT else 512
-    x = keras.layers.Flatten(name="flatten")(x)
+                                               d.fa_options, fmt)
+    units = 4096 if min(shape[1:] if fmt == "channels_first" else shape[:2]) >= VGG_LARGE_INPUT else 512
+    x = keras.layers.Flatten(data_format=fmt, name="flatten")(x)
     for i in (1, 2):
         x = keras.layers.Dense(scaled(units, width), activation="relu", name=f"fc{i}")(x)
         if dropout:
@@ -104,6 +115,7 @@ def vgg16(
     dropout=0.5,
     k=None,
     attention_options=None,
+    data_format=None,
     name=None,
 ):
     """VGG-16 (``input_shape=(H, W, C)``, H and W >= 32); 13 full / 5 bottleneck attention slots.
@@ -122,10 +134,12 @@ def vgg16(
         k: for ``"spanet"``: the number of salient positions kept (default: the layer's, 8). At 32x32 the last
             block's slot sees 2x2 = 4 positions, so SPANet there needs ``k <= 4``.
         attention_options: extra keyword arguments for every attention layer.
+        data_format: ``"channels_last"`` or ``"channels_first"`` (``input_shape`` then ``(C, H, W)``); None for
+            ``keras.config.image_data_format()``.
         name: model name (default ``vgg16``, ``vgg16_<kind>_<placement>`` or ``vgg16_fa``).
     """
     return _vgg(16, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
-                k)
+                k, data_format)
 
 
 def vgg19(
@@ -139,6 +153,7 @@ def vgg19(
     dropout=0.5,
     k=None,
     attention_options=None,
+    data_format=None,
     name=None,
 ):
     """VGG-19 (``input_shape=(H, W, C)``, H and W >= 32); 16 full / 5 bottleneck attention slots.
@@ -146,4 +161,4 @@ def vgg19(
     Arguments as :func:`vgg16`.
     """
     return _vgg(19, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
-                k)
+                k, data_format)

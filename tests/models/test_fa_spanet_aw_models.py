@@ -225,7 +225,7 @@ def test_save_load_gives_identical_predictions(tmp_path, fashion32, build):
         (lambda: resnet18((32, 32, 3), 10, "spanet", k=0), r"`k` must be an integer >= 1; got 0"),
         (lambda: resnet18((32, 32, 3), 10, "spanet", k=2, attention_options={"k": 4}), r"either argument `k`"),
         (lambda: resnet18((32, 32, 3), 10, conv="deformable"), r"resnet18: Argument `conv` must be one of "
-         r"\['aw', 'standard'\]; got 'deformable'"),
+         r"\['aw', 'sk', 'standard'\]; got 'deformable'"),
         (lambda: resnet50((32, 32, 3), 10, "fa+se", attention_options={"reduction": 4}),
          r"attention='fa\+se'.*keys \['fa', 'se'\]; got the keys \['reduction'\]"),
         (lambda: vgg19((32, 32, 3), 10, "fa+se", attention_options={"se": [1]}), r"`attention_options\['se'\]` must "
