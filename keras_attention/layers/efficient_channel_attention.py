@@ -18,10 +18,11 @@ The kernel size is adaptive (eq. 12): ``k = psi(C) = |log2(C) / gamma + b / gamm
 Where the paper and the official code differ (BangguWu/ECANet, ``models/eca_module.py`` at b332f6b, May 2021,
 and the paper's Fig. 3 listing):
 
-- eq. 12 asks for "the nearest odd number" of ``t = (log2(C) + b) / gamma``; the authors' code (Fig. 3) takes
-  ``int(abs(t))`` and adds 1 when it is even. The two differ where ``t`` lies between an even integer and the
-  next odd one (``C = 128``: ``t = 4``, code 5; ``C = 64``: ``t = 3.5``, code 3). This layer follows the code,
-  :func:`adaptive_kernel_size` (``C = 64 -> 3``, ``256 -> 5``, ``512 -> 5``, ``2048 -> 7``);
+- eq. 12 asks for the odd number nearest to ``t = (log2(C) + b) / gamma``, which is ambiguous where ``t`` is an
+  even integer (``C = 128``: ``t = 4`` is as near 3 as 5; the repository's issue #12 asks exactly this); the
+  authors' code (Fig. 3) takes ``int(abs(t))`` and adds 1 when it is even, so such a ``t`` goes up (``128 -> 5``),
+  and elsewhere agrees with eq. 12. This layer follows the code, :func:`adaptive_kernel_size` (``C = 64 -> 3``,
+  ``128 -> 5``, ``256 -> 5``, ``512 -> 5``, ``2048 -> 7``);
 - the repository's ``eca_layer`` takes ``k_size`` and does not compute it (its ``channel`` argument is unused,
   issue #5): the released ResNets were built with kernel sizes chosen by hand per stage (``eca_resnet50_k3557``,
   the code's default ``[3, 3, 3, 3]``). ``kernel_size=...`` reproduces such a model; ``None`` (the default)
