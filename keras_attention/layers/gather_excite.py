@@ -149,7 +149,9 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
                                       padding="valid")
             return sums / counts
         if not self.extent:
-            kernel = ops.squeeze(self.gather_kernels[0], -1)  # (*S, C): the depthwise kernel as large as the input
+            # (*S, C): the depthwise kernel as large as the input; x * kernel is a full-size pass that a contraction
+            # (einsum) would not materialise
+            kernel = ops.squeeze(self.gather_kernels[0], -1)
             return self.gather_norms[0](ops.sum(x * kernel, axis=self._spatial_axes, keepdims=True),
                                         training=training)
         g = x

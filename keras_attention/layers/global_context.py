@@ -123,7 +123,8 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
             return context, alpha
         logits = ops.matmul(flat, self.mask_kernel) + self.mask_bias  # (B, N, 1)
         weights = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=1), x.dtype)
-        context = ops.sum(flat * weights, axis=1)  # sum_j alpha_j x_j, (B, C)
+        # sum_j alpha_j x_j, (B, C); the product is a full-size (B, N, C) pass that a batched matmul would skip
+        context = ops.sum(flat * weights, axis=1)
         return context, ops.reshape(weights, ops.shape(x)[:-1] + (1,))
 
     def _transform(self, context, fusion):

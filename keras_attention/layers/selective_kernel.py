@@ -164,6 +164,7 @@ class SelectiveKernel(AttentionOutput, DataFormat, KernelArguments, keras.layers
     @layer_call
     def call(self, inputs, training=None, return_attention=None):
         branches = []
+        # each branch pads its own full-size copy of the input (Keras' "same" would not, for strides=1)
         for kernel, bn, dilation, pad in zip(self.branch_kernels, self.branch_norms, self.dilations, self._pads()):
             u = explicit_padding_conv(inputs, kernel, (pad, pad), strides=self.strides, dilation_rate=dilation)
             branches.append(ops.relu(bn(u, training=training)))  # split
