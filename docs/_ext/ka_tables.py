@@ -209,8 +209,10 @@ class MethodsAtAGlance(SphinxDirective):
                 cost = "not measured"
             page_cell = nodes.paragraph()
             if page:
-                page_cell += xref("std", "doc", "/" + page, "method page")
-                page_cell += nodes.Text(", ")
+                page_cell += xref("std", "doc", "/" + page, "page")
+            else:  # no method page: the module's own description (equations, readings)
+                page_cell += xref("std", "doc", "/api/layer_modules", "equations")
+            page_cell += nodes.Text(", ")
             page_cell += xref("py", "class", f"keras_attention.layers.{public}", "API")
             rows.append([text_cell(self, method), text_cell(self, paper), text_cell(self, attends),
                          nodes.paragraph(text=cost), layer_cell, page_cell])
