@@ -33,9 +33,9 @@ from keras_attention.experiments.catalog.isparse import (  # noqa: E402
     TRAIN_LEVELS,
     ISparseSettings,
 )
-from keras_attention.experiments.publish import publish_results  # noqa: E402
+from support import publish_results  # noqa: E402
 from keras_attention.experiments.registry import get_experiment  # noqa: E402
-from keras_attention.experiments.runner import run_in  # noqa: E402
+from support import run_in  # noqa: E402
 
 NAME = "isparse_fashion_mnist"
 

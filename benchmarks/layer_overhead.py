@@ -41,7 +41,7 @@ BACKEND = keras.backend.backend()
 if BACKEND == "tensorflow":
     import tensorflow as tf
 
-from keras_attention.experiments.machine import machine_description  # noqa: E402
+from support import machine_description  # noqa: E402
 from keras_attention.layers import (  # noqa: E402
     BAM,
     CBAM,

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from keras_attention import models  # noqa: E402
 from keras_attention.data import load_arrays  # noqa: E402
-from keras_attention.experiments.machine import machine_description  # noqa: E402
+from support import machine_description  # noqa: E402
 from keras_attention.experiments.training import compile_classifier  # noqa: E402
 from keras_attention.utils.files import write_json, write_text  # noqa: E402
 

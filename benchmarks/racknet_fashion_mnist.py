@@ -19,9 +19,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-from keras_attention.experiments.catalog.racknet import ACCURACY_FILE, HISTOGRAM_FILE  # noqa: E402
-from keras_attention.experiments.publish import publish_results  # noqa: E402
-from keras_attention.experiments.runner import run_in  # noqa: E402
+from support import (
+    publish_results,  # noqa: E402
+    run_in,  # noqa: E402
+)
+
+from keras_attention.experiments.artifacts import ENTROPY_HISTOGRAM, STRATEGY_ACCURACY  # noqa: E402
 
 
 def main(argv=None):
@@ -46,7 +49,7 @@ def main(argv=None):
     stem = f"racknet_{args.dataset}" + ("_quick" if args.quick else "")
     command = " ".join(["python", "benchmarks/racknet_fashion_mnist.py", *(sys.argv[1:] if argv is None else argv)])
     publish_results(summary, work, args.out, stem, command=command, wall_seconds=wall,
-                    figures={HISTOGRAM_FILE: f"{stem}_entropy.png", ACCURACY_FILE: f"{stem}_accuracy.png"})
+                    figures={ENTROPY_HISTOGRAM: f"{stem}_entropy.png", STRATEGY_ACCURACY: f"{stem}_accuracy.png"})
     print(f"wrote {args.out / stem}{{.json,.md,_entropy.png,_accuracy.png}} in {wall:.0f} s")
     return 0
 

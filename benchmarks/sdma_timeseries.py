@@ -38,11 +38,12 @@ import numpy as np  # noqa: E402
 from keras_attention.data import load_timeseries  # noqa: E402
 from keras_attention.experiments.arguments import add_series_run_arguments, comma_subset  # noqa: E402
 from keras_attention.experiments.catalog.sdma import EVENT_OCTAVES, EVENT_SCALES, SDMA_DATASETS  # noqa: E402
-from keras_attention.experiments.machine import machine_description  # noqa: E402
-from keras_attention.experiments.publish import publish_results  # noqa: E402
+from support import machine_description  # noqa: E402
+from support import publish_results  # noqa: E402
 from keras_attention.experiments.results import markdown_table  # noqa: E402
 from keras_attention.experiments.registry import SALIENCY_OPTIONS, get_experiment  # noqa: E402
-from keras_attention.experiments.runner import preset_options, run_in  # noqa: E402
+from keras_attention.experiments.runner import preset_options  # noqa: E402
+from support import run_in  # noqa: E402
 from keras_attention.saliency import extract_events, saliency_series  # noqa: E402
 
 OUTPUTS = {"sdma": "sdma_comparison", "sdma-ablation": "sdma_ablation", "events": "sdma_events"}

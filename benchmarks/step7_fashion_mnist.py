@@ -23,9 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 
 from keras_attention.experiments.arguments import comma_subset, positive_int  # noqa: E402
-from keras_attention.experiments.publish import publish_results  # noqa: E402
+from support import publish_results  # noqa: E402
 from keras_attention.experiments.registry import get_experiment  # noqa: E402
-from keras_attention.experiments.runner import run_in  # noqa: E402
+from support import run_in  # noqa: E402
 
 EXPERIMENTS = ["fa", "spanet", "awconv"]
 OVERRIDES = ("seeds", "epochs", "width", "batch_size", "train_limit", "test_limit")

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from layer_overhead import make_step  # noqa: E402
 
-from keras_attention.experiments.machine import machine_description  # noqa: E402
+from support import machine_description  # noqa: E402
 from keras_attention.layers import XM2A, MultiScaleSelfAttention  # noqa: E402
 
 HEADS, KEY_DIM, WIDTH, BATCH = 4, 16, 64, 16  # the xm2a experiments' CPU depth (one block's attention)

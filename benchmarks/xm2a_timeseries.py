@@ -31,11 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 
 from keras_attention.experiments.arguments import add_series_run_arguments, comma_subset  # noqa: E402
-from keras_attention.experiments.publish import publish_results  # noqa: E402
+from support import publish_results  # noqa: E402
 from keras_attention.experiments.registry import ENCODER_OPTIONS, get_experiment  # noqa: E402
-from keras_attention.experiments.reuse import reuse_runs  # noqa: E402
+from support import reuse_runs  # noqa: E402
 from keras_attention.experiments.run_directory import prepare_out_dir  # noqa: E402
-from keras_attention.experiments.runner import preset_options, run_experiment  # noqa: E402
+from keras_attention.experiments.runner import preset_options  # noqa: E402
+from support import run_experiment  # noqa: E402
 
 # experiment -> file stem under --results-dir
 OUTPUTS = {"xm2a": "xm2a_comparison", "xm2a-variants": "xm2a_variants", "xm2a-ablation": "xm2a_ablation"}

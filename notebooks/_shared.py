@@ -19,7 +19,7 @@ import tensorflow as tf
 from IPython.display import Image, display
 
 from keras_attention.data import dataset_info, image_dataset
-from keras_attention.experiments.images import ImageSettings
+from keras_attention.experiments.configs import ImageSettings
 from keras_attention.experiments.plots import close_figure
 from keras_attention.experiments.results import slug
 from keras_attention.experiments.runner import default_dataset

@@ -18,7 +18,6 @@ processes (a process picks its kernels once, at start):
 Each child runs in one process (the suite's other worker keeps the second core busy) and must pass.
 """
 
-import os
 import subprocess
 import sys
 import time

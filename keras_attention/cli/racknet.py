@@ -9,30 +9,20 @@ Every argument and the output path are checked before any work.
 
 from pathlib import Path
 
-
-def histogram_path(plan_path):
-    """Where ``racknet analyze`` draws the entropy histogram of the plan written to ``plan_path``."""
-    plan_path = Path(plan_path)
-    return plan_path.with_name(plan_path.stem + "_entropy.png")
+from keras_attention.cli.common import import_tensorflow_quietly
 
 
 def cmd_racknet_analyze(args):
-    """``racknet analyze``: checks every argument and the output path before any work (module docstring)."""
-    from keras_attention.data import DATASETS, dataset_info, load_arrays
-    from keras_attention.experiments.catalog.racknet import (
-        default_upscale,
-        describe_plan,
-        entropy_sample,
-        plot_entropy_histogram,
-    )
-    from keras_attention.racknet import analyze
+    """``racknet analyze``: checks the output path before any work (module docstring)."""
+    from keras_attention.data import dataset_info, load_arrays
+    from keras_attention.experiments.artifacts import entropy_histogram_path
+    from keras_attention.experiments.plots import plot_entropy_histogram
+    from keras_attention.racknet import analyze, default_upscale, describe_plan, entropy_sample
 
-    if args.dataset not in DATASETS:
-        raise ValueError(f"--dataset {args.dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a directory; expected the path of the plan's JSON file.")
-    figure = histogram_path(out)
+    figure = entropy_histogram_path(out)
     taken = [str(p) for p in (out, figure) if p.exists()]
     if taken and not args.overwrite:
         raise FileExistsError(f"{' and '.join(taken)} exist(s); pass --overwrite to replace the plan.")
@@ -55,5 +45,6 @@ def cmd_racknet_analyze(args):
 
 
 def cmd_racknet(args):
-    """Handler of the ``racknet`` command: runs its sub-command."""
+    """Handler of the ``racknet`` command: runs its sub-command (the arguments were checked by the parser)."""
+    import_tensorflow_quietly()
     return {"analyze": cmd_racknet_analyze}[args.racknet_command](args)

@@ -35,13 +35,24 @@ BACKUP_DIR = "backup"
 BEST_WEIGHTS = "best_val.weights.bin"  # the best-validation epoch's weights (checkpoint selection)
 BEST_RECORD = "best_val.json"
 ATTENTION_MASKS = "attention_masks.png"
-ENTROPY_HISTOGRAM = "entropy_histogram.png"
+ENTROPY_HISTOGRAM = "entropy_histogram.png"  # RACKNet: the plan's keypoint entropies and its mixtures
+STRATEGY_ACCURACY = "strategy_accuracy.png"  # RACKNet: top-1 of every kernel-allocation strategy
+PLAN = "plan.json"  # RACKNet: the plan of the experiment's training images
+SPARSIFY_WITH = "sparsify_with.png"  # iSparse: accuracy against the sparsification factor
+TRAIN_WITH = "train_with.png"  # iSparse: accuracy against the target sparsity
 
 
 def seed_dir(work_dir, configuration, seed):
     """The folder of one configuration's run with one seed: ``<work_dir>/<configuration>/seed<seed>``
     (``configuration``: a folder name, e.g. ``results.slug`` of the row's label, or a path of several)."""
     return Path(work_dir) / configuration / f"seed{seed}"
+
+
+def entropy_histogram_path(plan_path):
+    """Where ``racknet analyze`` draws the entropy histogram of the plan it writes to ``plan_path``:
+    ``<plan>_entropy.png`` beside it."""
+    plan_path = Path(plan_path)
+    return plan_path.with_name(plan_path.stem + "_entropy.png")
 
 
 def worker_dir(out_dir, index):

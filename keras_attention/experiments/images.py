@@ -10,7 +10,6 @@ test set is evaluated only once, on the final model. The first attention module 
 configuration (first seed's model) is drawn for a few test images.
 """
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -20,8 +19,8 @@ from keras_attention import models
 from keras_attention.data import DATASETS, dataset_info, image_dataset
 from keras_attention.data.images import example_count, validation_split_sizes
 from keras_attention.experiments.artifacts import ATTENTION_MASKS, MODEL, seed_dir
+from keras_attention.experiments.configs import ImageConfig, ImageSettings
 from keras_attention.experiments.plots import plot_attention_grid
-from keras_attention.experiments.registry import Settings
 from keras_attention.experiments.results import (
     QUICK_NOTE,
     format_mean_std,
@@ -45,30 +44,6 @@ from keras_attention.experiments.runner import (
 from keras_attention.utils.files import read_json
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
-
-
-@dataclass(frozen=True)
-class ImageSettings(Settings):
-    """Filter-count multiplier of a full run (``width``) and of a ``--quick`` one (``quick_width``); the
-    fraction of the training images held out for the validation curves (``validation_split``: the last ones)."""
-
-    width: float = 1.0
-    quick_width: float = 0.25
-    validation_split: float = 0.1
-
-
-@dataclass
-class ImageConfig:
-    label: str
-    builder: str
-    attention: str = None
-    placement: str = "bottleneck"
-    options: dict = field(default_factory=dict)
-    incompatible: str = None  # why this cell is '-' (Table IX) on a given builder
-
-    @property
-    def slug(self):
-        return slug(self.label)
 
 
 def image_size_for(builder, input_shape):

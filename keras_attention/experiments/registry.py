@@ -1,15 +1,18 @@
 """The registry of reproducible experiments behind ``keras-attention reproduce NAME``.
 
 An :class:`Experiment` names the paper table it reproduces, the configurations it trains, its defaults
-(dataset, seeds, epochs), its typed settings and the paper's numbers to print beside ours. ``register``
-adds one; the modules of :mod:`keras_attention.experiments.catalog` (one per paper) register theirs on
-import. This module imports nothing of the package: the command line reads :data:`EXPERIMENT_MODULES`
-without TensorFlow, and a catalog module is imported only when one of its experiments is asked for.
+(dataset, seeds, epochs), its typed settings, the paper's numbers to print beside ours and the function that
+runs it (a :class:`RunnerRef`, imported when the experiment runs). ``register`` adds one; the modules of
+:mod:`keras_attention.experiments.catalog` (one per paper: data only) register theirs on import. This module
+and the catalogs import neither Keras nor TensorFlow: the command line lists and checks experiments without
+them (``keras-attention list`` answers in about a second), and a runner module is imported only when an
+experiment runs.
 """
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable
+
+from keras_attention.data.images import DEFAULT_BATCH_SIZE
 
 EXPERIMENTS = {}
 
@@ -23,6 +26,7 @@ EXPERIMENT_MODULES = {
     **dict.fromkeys(["sdma", "sdma-ablation"], "sdma"),
     **dict.fromkeys(["fa", "spanet", "awconv"], "fa_spanet_aw"),
     **dict.fromkeys(["xm2a", "xm2a-variants", "xm2a-ablation"], "xm2a"),
+    "attention-lenet": "field",
 }
 CATALOG = "keras_attention.experiments.catalog"
 # The catalog modules of the time-series experiments, whose --dataset names UEA/UCR sets (comma-separated); the
@@ -39,12 +43,33 @@ SPECIFIC_OPTIONS = tuple(dict.fromkeys((*IMAGE_OPTIONS, *SALIENCY_OPTIONS, *ENCO
 
 
 @dataclass(frozen=True)
+class RunnerRef:
+    """The function that runs an experiment, named by its module and function, imported on first use.
+
+    Calling it runs the experiment: ``RunnerRef("keras_attention.experiments.images",
+    "run_image_experiment")(experiment, options)`` -> the summary dict."""
+
+    module: str
+    function: str
+
+    def resolve(self):
+        """The function itself (imports its module, and so TensorFlow)."""
+        function = getattr(importlib.import_module(self.module), self.function, None)
+        if function is None:
+            raise ValueError(f"Module {self.module!r} has no function {self.function!r} (RunnerRef of the registry).")
+        return function
+
+    def __call__(self, experiment, options):
+        return self.resolve()(experiment, options)
+
+
+@dataclass(frozen=True)
 class Settings:
     """What every experiment's training takes (each catalog module extends it with its own settings)."""
 
     learning_rate: float = 1e-3
     optimizer: str = "adam"
-    batch_size: int = 128  # of `reproduce` without --batch-size
+    batch_size: int = DEFAULT_BATCH_SIZE  # of `reproduce` without --batch-size
 
 
 @dataclass
@@ -52,7 +77,7 @@ class Experiment:
     name: str
     description: str
     paper_table: str
-    run: Callable  # run(experiment, options: RunOptions) -> dict summary
+    run: RunnerRef  # run(experiment, options: RunOptions) -> dict summary (any callable will do)
     default_dataset: str = None  # image experiments; None: the offline default (runner.default_dataset)
     default_datasets: tuple = ()  # time-series experiments: the UEA/UCR sets of a full run
     default_seeds: int = 3
@@ -79,7 +104,7 @@ class RunOptions:
     resume: bool = False
     jit_compile: object = "auto"  # Keras' jit_compile: True, False or "auto" (XLA on GPU / JAX, not on a CPU)
     strategy: object = None
-    batch_size: int = 128
+    batch_size: int = DEFAULT_BATCH_SIZE
     data_dir: str = None
     verbose: object = "auto"
     train_limit: int = None

@@ -11,13 +11,10 @@
   ``MultiWorkerMirroredStrategy``).
 """
 
-import time
 from pathlib import Path
 
 from keras_attention.data.images import default_image_dataset
 from keras_attention.experiments.artifacts import MODEL, RESULT
-from keras_attention.experiments.registry import RunOptions, get_experiment
-from keras_attention.experiments.run_directory import prepare_out_dir
 from keras_attention.utils.files import read_json
 
 
@@ -43,7 +40,7 @@ def preset_options(experiment, preset, explicit):
         return explicit
     if preset not in experiment.presets:
         known = ", ".join(sorted(experiment.presets)) or "none"
-        raise ValueError(f"preset {preset!r} is not a preset of {experiment.name}; its presets: {known}.")
+        raise ValueError(f"--preset {preset!r} is not a preset of {experiment.name}; its presets: {known}.")
     chosen = dict(experiment.presets[preset])
     for key, other in (("epochs", "steps"), ("steps", "epochs")):
         if key in explicit:
@@ -154,23 +151,6 @@ def run_seeds(seeds, run_dir, train, *, options, progress, title, kept=None, rep
 
 
 # ------------------------------------------------------------------------------------ a work directory
-def run_experiment(experiment, work_dir, **options):
-    """Run ``experiment`` (an :class:`~keras_attention.experiments.registry.Experiment` or a registered name)
-    in the claimed directory ``work_dir`` with ``RunOptions(**options)``; returns ``(summary, seconds)``."""
-    experiment = get_experiment(experiment) if isinstance(experiment, str) else experiment
-    start = time.perf_counter()
-    summary = experiment.run(experiment, RunOptions(out_dir=Path(work_dir), **options))
-    return summary, time.perf_counter() - start
-
-
-def run_in(experiment, work_dir, *, overwrite=False, resume=False, **options):
-    """Claim ``work_dir`` (:func:`~keras_attention.experiments.run_directory.prepare_out_dir`: refused when it
-    holds something else than a run of this package, emptied with ``overwrite``, continued with ``resume``)
-    and :func:`run_experiment` there; returns ``(summary, seconds)``."""
-    work = prepare_out_dir(work_dir, overwrite=overwrite, resume=resume)
-    return run_experiment(experiment, work, resume=resume, **options)
-
-
 # ----------------------------------------------------------------------------------------- one run
 def run_training_choices(experiment, options):
     """``(optimizer, learning_rate)`` of a run: the options' (``--optimizer``, ``--learning-rate``), else the

@@ -33,14 +33,13 @@ import dataclasses
 import math
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from keras_attention.data import load_timeseries
 from keras_attention.experiments.artifacts import RESULT, seed_dir
-from keras_attention.experiments.registry import Settings
+from keras_attention.experiments.configs import SeriesSettings
 from keras_attention.experiments.results import (
     QUICK_NOTE,
     Claim,
@@ -72,21 +71,6 @@ SELECTION = "val_top1"
 BACKUP_INTERVAL = 30.0
 SELECTION_TEXT = ("the best-validation checkpoint: the weights of the epoch with the highest validation accuracy, "
                   "the first on ties; the test set plays no part in the choice")
-
-
-@dataclass(frozen=True)
-class SeriesSettings(Settings):
-    """``quick_datasets``: the sets of a ``--quick`` run; ``batch_size``, ``steps``, ``optimizer``,
-    ``learning_rate``: the defaults of ``--batch-size``, ``--steps``, ``--optimizer``, ``--learning-rate``
-    (the dissertation trained with RMSProp); ``reference``: the row every other row is tested against;
-    ``claims``: the paper's claims (:class:`~keras_attention.experiments.results.Claim`) to check."""
-
-    quick_datasets: tuple = ("BasicMotions",)
-    batch_size: int = 16
-    steps: int = 500
-    optimizer: str = "rmsprop"
-    reference: str = None
-    claims: tuple = ()
 
 
 # ----------------------------------------------------------------------------------------- data

@@ -24,7 +24,6 @@ adds the final model's loss and accuracy on the training split (``"train_final"`
 dropout), which shows underfitting.
 """
 
-import statistics
 import time
 from pathlib import Path
 
@@ -93,19 +92,6 @@ def best_validation_weights(model, out_dir):
         return read_variables(weights_path, read_json(record_path)["weights"], model.weights)
     except (KeyError, TypeError, OSError, Unusable) as why:
         raise ValueError(f"The best-validation weights {str(weights_path)!r} cannot be used: {why}.") from None
-
-
-def median_step_seconds(model, x, y, steps, warmup):
-    """Median wall time (seconds) of ``model.train_on_batch(x, y)`` over ``steps`` calls after ``warmup`` untimed
-    ones. ``model`` must be compiled; its weights and optimizer state change."""
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile="auto"):

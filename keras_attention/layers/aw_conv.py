@@ -78,6 +78,8 @@ by BatchNormalization, which has its own offset); the BatchNormalizations use Py
 and the pointwise kernels are initialised Glorot-uniform (Keras' Conv2D default); dilation is 1.
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -265,6 +267,16 @@ class AWConv2D(DataFormat, WeightArguments, keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         shape, geometry = self._check_shape(input_shape)
         return (shape[0], geometry[0][0], geometry[1][0], self.filters)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``H' W' k_h k_w C_1 C_2 + k_h k_w (C_1 h + h C_2)``: the convolution
+        and the attention branch's two pointwise convolutions on the pooled ``k_h x k_w`` map."""
+        out = self.compute_output_shape(tuple(input_shape))
+        kh, kw = self.kernel_size
+        c1, c2, hidden = int(input_shape[-1]), self.filters, int(self.pointwise1.shape[-1])
+        return math.prod(out[1:-1]) * kh * kw * c1 * c2 + kh * kw * (c1 * hidden + hidden * c2)
 
     def get_config(self):
         config = super().get_config()

@@ -36,6 +36,8 @@ the same gradients, to float32 round-off):
   the output and its native dilated convolution are the cheaper ones, and are kept.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -158,6 +160,17 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``2 C h`` (channel MLP) ``+ N C h + 2 N 3^r h^2 + N h`` (the spatial
+        branch's reduction, two dilated convolutions, projection)."""
+        positions, channels = math.prod(input_shape[1:-1]), int(input_shape[-1])
+        hidden = int(self.channel_kernel_1.shape[-1])
+        window = DILATED_KERNEL ** (len(input_shape) - 2)
+        spatial = channels * hidden + DILATED_CONVS * window * hidden * hidden + hidden
+        return 2 * channels * hidden + positions * spatial
 
     def get_config(self):
         config = super().get_config()

@@ -41,6 +41,8 @@ the same gradients, to float32 round-off):
   by the backend as in the reference.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -129,6 +131,15 @@ class CBAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape[:-1] + (1,)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``4 C h`` (the shared MLP on two descriptors) ``+ 2 N k^r`` (the
+        spatial convolution, 2 -> 1)."""
+        positions = math.prod(input_shape[1:-1])
+        mlp = math.prod(self.mlp_kernel_1.shape) + math.prod(self.mlp_kernel_2.shape)
+        return 2 * mlp + positions * math.prod(self.spatial_kernel.shape[:-2]) * 2
 
     def get_config(self):
         config = super().get_config()

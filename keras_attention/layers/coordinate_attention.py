@@ -108,6 +108,15 @@ class CoordinateAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         shape = check_image_shape(type(self).__name__, input_shape)
         return shape, shape
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``(H + W) C h`` (the shared 1x1 reduction of both pooled directions)
+        ``+ H h C + W h C`` (the two 1x1 expansions)."""
+        height, width, channels = (int(d) for d in input_shape[1:])
+        hidden = int(self.reduce_kernel.shape[-1])
+        return (height + width) * channels * hidden + (height + width) * hidden * channels
+
     def get_config(self):
         config = super().get_config()
         config.update({"reduction": self.reduction, "min_channels": self.min_channels})

@@ -117,6 +117,13 @@ class EfficientChannelAttention(AttentionOutput, DataFormat, KernelArguments, ke
     def output_and_attention_shapes(self, input_shape):
         return self.channel_attention_shapes(input_shape)
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``C k``: the 1-D convolution across the channels of the pooled
+        descriptor."""
+        return int(input_shape[-1]) * int(self.kernel.shape[0])
+
     def get_config(self):
         config = super().get_config()
         config.update({"kernel_size": self.kernel_size, "gamma": self.gamma, "beta": self.beta})

@@ -170,6 +170,22 @@ class FocusAssociation(DataFormat, KernelArguments, keras.layers.Layer):
         i = 1 if s is None else int(s[-1]) + 1
         return tuple(u), (u[0], i)
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``C_x h + h`` (focus) ``+ i (e i) + e i`` (association, blocks after
+        the first) ``+ N_u C_x C_u`` (the 1x1 projection, when ``x`` and ``u`` differ)."""
+        shapes = [tuple(s) for s in input_shape]
+        x, u = shapes[0], shapes[1]
+        hidden = int(self.w1.shape[-1])
+        macs = x[-1] * hidden + hidden
+        if len(shapes) == 3:
+            i = shapes[2][-1] + 1
+            macs += i * self.expansion * i + self.expansion * i
+        if x[1:] != u[1:]:
+            macs += math.prod(u[1:-1]) * x[-1] * u[-1]
+        return macs
+
     def get_config(self):
         config = super().get_config()
         config.update({"reduction": self.reduction, "expansion": self.expansion})

@@ -46,6 +46,8 @@ extent need the spatial sizes when the layer is built (their kernel is the whole
 The operators are defined over any number of spatial axes, so sequences work as images do.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -183,6 +185,24 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
     def output_and_attention_shapes(self, input_shape):
         shape = self._check_shape(input_shape)
         return (shape, shape) if self.extent else self.channel_attention_shapes(shape)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): the depthwise gathers (``theta``, ``theta+``: ``N_i 3^r C`` per
+        stride-2 step, ``N C`` for the global extent), and the excite MLP ``2 C h`` (``theta+``); ``theta-`` is
+        parameter-free (0)."""
+        spatial, channels = [int(d) for d in input_shape[1:-1]], int(input_shape[-1])
+        macs = 0
+        for kernel in self.gather_kernels:
+            if not self.extent:
+                macs += math.prod(spatial) * channels
+            else:
+                spatial = [-(-s // 2) for s in spatial]
+                macs += math.prod(spatial) * math.prod(kernel.shape[:-2]) * channels
+        if self.variant == "theta+":
+            macs += math.prod(self.down_kernel.shape) + math.prod(self.up_kernel.shape)
+        return macs
 
     def get_config(self):
         config = super().get_config()

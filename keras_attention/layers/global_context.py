@@ -38,6 +38,8 @@ precision); the pooling, the transform and the fusion are defined over any numbe
 sequences work as images do.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -147,6 +149,16 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
     def output_and_attention_shapes(self, input_shape):
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape[:-1] + (1,)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``2 N C`` (the attention-pooling mask and the weighted sum; ``N C``
+        for average pooling) ``+ 2 C h`` per fusion (the transform)."""
+        positions, channels = math.prod(input_shape[1:-1]), int(input_shape[-1])
+        pooling = 2 * positions * channels if self.pooling == "attention" else positions * channels
+        return pooling + sum(math.prod(first.shape) + math.prod(last.shape)
+                             for first, _, last, _ in self.transforms.values())
 
     def get_config(self):
         config = super().get_config()

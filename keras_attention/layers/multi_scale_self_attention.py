@@ -117,6 +117,16 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         shape = check_sequence_shape(type(self).__name__, input_shape)
         return (shape[0], shape[1], self.output_dim or shape[2])
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): per head ``3 T (2h - 1) V d`` (Q, K, V) ``+ 2 T^2 d`` (the affinity
+        and the weighted sum), and the output ``T (H d) units``."""
+        steps, variates = int(input_shape[1]), int(input_shape[-1])
+        heads = sum(3 * steps * length * variates * self.key_dim + 2 * steps * steps * self.key_dim
+                    for length in self.lengths)
+        return heads + steps * self.num_heads * self.key_dim * (self.output_dim or variates)
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -30,6 +30,8 @@ into ``g`` would multiply ``f g``'s arithmetic by ``C / inter``.
 """
 
 
+import math
+
 import keras
 from keras import ops
 
@@ -112,6 +114,22 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
     @channels_last_shapes
     def compute_output_shape(self, input_shape):
         return _check_input(type(self).__name__, input_shape, self.sub_sample)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``3 N C d + 2 N N' d + N d C`` (theta, phi, g; affinity and
+        aggregation over the ``N'`` keys; ``W``)."""
+        spatial = input_shape[1:-1]
+        n, c, d = math.prod(spatial), int(input_shape[-1]), self._inter
+        keys = math.prod(s // 2 for s in spatial) if self.sub_sample else n
+        return 3 * n * c * d + 2 * n * keys * d + n * d * c
+
+    def attention_map_entries(self, input_shape):
+        """Entries per sample of the affinity ``f`` one call keeps: ``N x N'``."""
+        spatial = input_shape[1:-1]
+        n = math.prod(spatial)
+        return n * (math.prod(s // 2 for s in spatial) if self.sub_sample else n)
 
     def get_config(self):
         config = super().get_config()

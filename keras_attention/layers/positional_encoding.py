@@ -155,6 +155,12 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         shape = self._check_shape(input_shape)
         return (shape[0], shape[1], shape[2] + self.channels)
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): 0 (a table concatenated to the series)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config.update({"mode": self.mode, "channels": self.channels, "max_wavelength": self.max_wavelength,

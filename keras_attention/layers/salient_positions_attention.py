@@ -194,6 +194,18 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         self._resolve_k(shape)
         return shape
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``2 N C d + k d^2 + N d^2 + N d C`` (theta and g, ``K^T K``, ``V
+        A^T``, ``W``; ``d`` the inter channels)."""
+        n, c, d, k = math.prod(input_shape[1:-1]), int(input_shape[-1]), self._inter, self._k
+        return 2 * n * c * d + k * d * d + n * d * d + n * d * c
+
+    def attention_map_entries(self, input_shape):
+        """Entries per sample of the attention maps one call keeps: ``K`` (``k x d``) and ``A`` (``d x d``)."""
+        return self._k * self._inter + self._inter**2
+
     def get_config(self):
         config = super().get_config()
         config.update(

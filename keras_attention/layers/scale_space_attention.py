@@ -54,6 +54,7 @@ in ``keras.ops``).
 """
 
 import itertools
+import math
 import numbers
 
 import keras
@@ -359,6 +360,18 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
     def output_and_attention_shapes(self, input_shape):
         _, current, _ = self._check_shapes(input_shape)
         return current, current
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): the smoothing convolution: ``N k^r C^2`` (full) or ``N k^r C``
+        (depthwise), 0 without smoothing; the alignment, the extrema weights and the gate are element-wise."""
+        current = tuple(input_shape[1])
+        if not self.smoothing:
+            return 0
+        positions, channels = math.prod(current[1:-1]), int(current[-1])
+        window = self.kernel_size ** (len(current) - 2)
+        return positions * window * channels * (channels if self.smoothing_mode == "full" else 1)
 
     def get_config(self):
         config = super().get_config()

@@ -29,6 +29,8 @@ do. The module has two gates of different shapes and, in ``"max"`` mode, no sing
 it does not take ``return_attention``.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -93,6 +95,13 @@ class SCSE(DataFormat, WeightArguments, keras.layers.Layer):
     @channels_last_shapes
     def compute_output_shape(self, input_shape):
         return check_feature_shape(type(self).__name__, input_shape)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``2 C h`` (cSE) ``+ N C`` (sSE's 1x1 projection)."""
+        positions, channels = math.prod(input_shape[1:-1]), int(input_shape[-1])
+        return 2 * math.prod(self.squeeze_kernel.shape) + positions * channels
 
     def get_config(self):
         config = super().get_config()

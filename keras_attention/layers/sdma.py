@@ -141,6 +141,13 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
             return shape, shape, shape
         return shape
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): the two LSTMs (series and saliency): ``T 4 U (V + U)`` each; the
+        gates are element-wise."""
+        return sum(shape[1] * 4 * self.units * (shape[-1] + self.units) for shape in input_shape)
+
     def get_config(self):
         config = super().get_config()
         config.update(

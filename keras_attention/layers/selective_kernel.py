@@ -43,6 +43,8 @@ default; Caffe uses MSRA for the branches and N(0, 0.01) for the fully connected
 (the ResNeXt backbone of SKNet uses 32). The layer is rank-2 only, like the convolutions it replaces.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -184,6 +186,16 @@ class SelectiveKernel(AttentionOutput, DataFormat, KernelArguments, keras.layers
     def output_and_attention_shapes(self, input_shape):
         shape, sizes = self._check_shape(input_shape)
         return (shape[0], sizes[0], sizes[1], self.filters), (shape[0], len(self.dilations), self.filters)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): per branch ``N' k^r (C_in / groups) filters``, then ``filters u``
+        (fuse) ``+ u M filters`` (select)."""
+        out = self.compute_output_shape(tuple(input_shape))
+        positions = math.prod(out[1:-1])
+        branches = sum(positions * math.prod(kernel.shape) for kernel in self.branch_kernels)
+        return branches + math.prod(self.fuse_kernel.shape) + math.prod(self.select_kernel.shape)
 
     def get_config(self):
         config = super().get_config()

@@ -87,6 +87,12 @@ class SimAM(AttentionOutput, DataFormat, keras.layers.Layer):
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): 0: an energy computed element-wise (no weights)."""
+        return 0
+
     def get_config(self):
         config = super().get_config()
         config["lambda_"] = self.lambda_

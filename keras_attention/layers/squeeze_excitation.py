@@ -21,6 +21,8 @@ and a sum of two full-size tensors. Under XLA (``jit_compile=True``, or the JAX 
 the reference's gradient into the same loop anyway, ``"fast"`` runs the reference formulation.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -83,6 +85,12 @@ class SqueezeExcitation(AttentionOutput, DataFormat, WeightArguments, keras.laye
     @channels_last_shapes
     def output_and_attention_shapes(self, input_shape):
         return self.channel_attention_shapes(input_shape)
+
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``2 C h``."""
+        return 2 * math.prod(self.squeeze_kernel.shape)
 
     def get_config(self):
         config = super().get_config()

@@ -117,6 +117,14 @@ class TripletAttention(AttentionOutput, DataFormat, KernelArguments, keras.layer
         shape = check_image_shape(type(self).__name__, input_shape)
         return shape, shape
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): ``2 k^2`` per position of each branch's plane: ``(C W + H C + H W) 2
+        k^2``."""
+        height, width, channels = (int(d) for d in input_shape[1:])
+        return (channels * width + height * channels + height * width) * 2 * self.kernel_size**2
+
     def get_config(self):
         config = super().get_config()
         config["kernel_size"] = self.kernel_size

@@ -366,6 +366,18 @@ class XM2A(WeightArguments, keras.layers.Layer):
         shape = check_sequence_shape(type(self).__name__, input_shape)
         return (shape[0], shape[1], self.output_dim or shape[2])
 
+
+    def multiply_adds(self, input_shape):
+        """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
+        :mod:`keras_attention.experiments.costs`): the heads ``sum_h T len_h V C``, the talk ``2 P T C`` (``P`` head
+        pairs: ``H^2`` for cross-talk, ``H`` for self-talk; the logits and the mask times the patterns), the output ``T
+        (H C) units``."""
+        steps, variates = int(input_shape[1]), int(input_shape[-1])
+        heads = sum(steps * length * variates * self.key_dim for length in self.lengths)
+        pairs = self.num_heads**2 if self.talk == "scale" else self.num_heads
+        units = self.output_dim or variates
+        return heads + 2 * pairs * steps * self.key_dim + steps * self.num_heads * self.key_dim * units
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -16,6 +16,7 @@ _EXPORTS = {
     **dict.fromkeys(["Keypoints", "detect_keypoints", "keypoint_entropies", "scope_bounds", "scope_entropies",
                      "to_gray_uint8", "unpack_octave"], ".features"),
     **dict.fromkeys(["PHASES", "Component", "RackPlan"], ".plan"),
+    **dict.fromkeys(["HISTOGRAM_IMAGES", "default_upscale", "describe_plan", "entropy_sample"], ".report"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

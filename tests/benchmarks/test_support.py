@@ -1,10 +1,14 @@
-"""Publishing an experiment's summary into benchmarks/results, and taking over identical runs."""
+"""benchmarks/support.py: publishing an experiment's summary into benchmarks/results, and taking over identical
+runs (what only the benchmark scripts use)."""
 
 import json
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
-from keras_attention.experiments.publish import publish_results
-from keras_attention.experiments.reuse import reuse_runs
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from support import publish_results, reuse_runs  # noqa: E402
 
 
 def test_publish_results_writes_json_md_and_existing_figures(tmp_path):

@@ -258,7 +258,8 @@ def test_a_split_too_small_for_the_data_is_refused_before_any_directory(tmp_path
 
 @pytest.mark.tensorflow_only
 def test_image_experiments_validate_on_held_out_training_images(tmp_path):
-    from keras_attention.experiments.images import ImageConfig, run_image_experiment
+    from keras_attention.experiments.configs import ImageConfig
+    from keras_attention.experiments.images import run_image_experiment
     from keras_attention.experiments.registry import RunOptions, get_experiment
 
     experiment = dataclasses.replace(get_experiment("san-lenet"), configs=[ImageConfig("SAN-d", "lenet5", "san-d")])

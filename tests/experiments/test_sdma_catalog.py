@@ -27,8 +27,8 @@ def test_registry_entries():
 
 
 def test_sdma_experiment_quick_run_writes_its_files(tmp_path):
-    from keras_attention.experiments.catalog.sdma import run_sdma_experiment
     from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
+    from keras_attention.experiments.sdma_runs import run_sdma_experiment
 
     full = EXPERIMENTS["sdma"]
     keep = ("Base LSTM (no attention)", "SDMA single layer", "MiniRocket (non-neural reference)")

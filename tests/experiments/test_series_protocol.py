@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from keras_attention.cli import apply_preset, build_parser, main
+from keras_attention.cli import main
 from keras_attention.experiments import results as res
+from keras_attention.experiments.configs import SeriesSettings
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions, get_experiment
-from keras_attention.experiments.series import SeriesSettings, check_series_options, select_rows, training_plan
+from keras_attention.experiments.runner import preset_options
+from keras_attention.experiments.series import check_series_options, select_rows, training_plan
 from keras_attention.experiments.training import best_validation_weights, train_run
 
 SERIES_EXPERIMENTS = ("sdma", "sdma-ablation", "xm2a", "xm2a-variants", "xm2a-ablation")
@@ -282,11 +284,8 @@ def test_published_presets_follow_the_protocol():
     datasets = get_experiment("xm2a").presets["published"]["dataset"].split(",")
     assert {"JapaneseVowels", "ArrowHead", "PickupGestureWiimoteZ", "BasicMotions"} <= set(datasets)
     assert get_experiment("xm2a-ablation").presets["published"]["dataset"] == "ArrowHead,PickupGestureWiimoteZ"
-    parser = build_parser()
-    args = parser.parse_args(["reproduce", "sdma", "--preset", "published", "--epochs", "3"])
-    args.argv = ["reproduce", "sdma", "--preset", "published", "--epochs", "3"]
-    apply_preset(get_experiment("sdma"), args)
-    assert (args.epochs, args.steps, args.seeds) == (3, None, 5)  # an explicit --epochs drops the preset's steps
+    chosen = preset_options(get_experiment("sdma"), "published", {"epochs": 3, "steps": None})
+    assert (chosen["epochs"], chosen.get("steps"), chosen["seeds"]) == (3, None, 5)  # explicit epochs drop the steps
 
 
 @pytest.mark.parametrize("name", SERIES_EXPERIMENTS)

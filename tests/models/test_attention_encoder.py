@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from tolerance import assert_close
 
+from keras_attention.experiments import xm2a_runs
 from keras_attention.experiments.catalog import xm2a as xe
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
+from keras_attention.experiments.series import load_splits, spread_slice
 from keras_attention.experiments.training import compile_classifier
 from keras_attention.layers.xm2a import kernel_lengths
 from keras_attention.models.attention_encoder import (
@@ -27,8 +29,8 @@ SMALL = {"num_layers": 1, "num_heads": 2, "key_dim": 4}
 @pytest.fixture(scope="module")
 def basic_motions():
     """8 training series of BasicMotions (4 classes, 100 steps, 6 variates), spread over the classes."""
-    data, x, y = xe.load_splits("BasicMotions", quick=True)
-    keep = xe.spread_slice(len(y["train"]), 8)
+    data, x, y = load_splits("BasicMotions", quick=True)
+    keep = spread_slice(len(y["train"]), 8)
     return x["train"][keep], y["train"][keep], data.n_classes
 
 
@@ -169,9 +171,9 @@ def test_bad_arguments_raise(kwargs, match):
 # ----------------------------------------------------------------------------- experiments
 def test_spread_slice_reaches_every_class():
     labels = np.repeat(np.arange(4), 10)  # sorted by class, as aeon's files often are
-    keep = xe.spread_slice(len(labels), 8)
+    keep = spread_slice(len(labels), 8)
     assert len(keep) == 8 and set(labels[keep]) == {0, 1, 2, 3}
-    np.testing.assert_array_equal(xe.spread_slice(5, 8), np.arange(5))
+    np.testing.assert_array_equal(spread_slice(5, 8), np.arange(5))
 
 
 def test_experiments_are_registered_with_the_paper_rows():
@@ -190,7 +192,7 @@ def _quick(name, labels, out_dir, resume=False):
     experiment = dataclasses.replace(experiment, configs=[c for c in experiment.configs if c.label in labels])
     assert len(experiment.configs) == len(labels)
     options = RunOptions(out_dir=out_dir, quick=True, batch_size=16, verbose=0, resume=resume)
-    return xe.run_xm2a_experiment(experiment, options)
+    return xm2a_runs.run_xm2a_experiment(experiment, options)
 
 
 def test_xm2a_quick_writes_results_with_step_ratio(tmp_path):

@@ -14,15 +14,12 @@ import re
 import keras
 import numpy as np
 import pytest
-
 from real_data import fashion_floats
+
 from keras_attention.experiments import images
-from keras_attention.experiments.images import ImageConfig
-from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
-from keras_attention.experiments.catalog.fa_spanet_aw import (
-    attention_map_entries,
-    count_macs,
-)
+from keras_attention.experiments.configs import ImageConfig
+from keras_attention.experiments.costs import attention_map_entries, count_macs
+from keras_attention.experiments.registry import RunOptions, get_experiment
 from keras_attention.layers import (
     AWConv2D,
     FocusAssociation,
@@ -283,19 +280,19 @@ def tiny_quick(monkeypatch):
 
 
 def test_registered_configurations():
-    fa = EXPERIMENTS["fa"]
+    fa = get_experiment("fa")
     assert [c.label for c in fa.configs] == [f"{p}ResNet-{d}" for d in (20, 56) for p in ("", "SE-", "FA-")]
     assert {(c.attention, c.placement) for c in fa.configs} == {(None, None), ("se", "full"), ("fa", None)}
     assert fa.settings.width == 0.5 and fa.default_seeds == 3
-    spanet = EXPERIMENTS["spanet"]
+    spanet = get_experiment("spanet")
     assert len(spanet.configs) == 9 and spanet.settings.memory is True and spanet.settings.width == 0.25
     assert [(c.attention, c.options) for c in spanet.configs[1:5]] == [("spanet", {"stage": s, "k": 2}) for s in range(1, 5)]
     assert [(c.attention, c.options) for c in spanet.configs[5:]] == [("nonlocal", {"stage": s}) for s in range(1, 5)]
-    aw = EXPERIMENTS["awconv"]
+    aw = get_experiment("awconv")
     assert [(c.attention, c.options.get("conv")) for c in aw.configs] == [
         (None, None), (None, "aw"), ("se", None), ("se", "aw")]
     for name in ("fa", "spanet", "awconv"):
-        assert EXPERIMENTS[name].default_dataset == "fashion_mnist"
+        assert get_experiment(name).default_dataset == "fashion_mnist"
 
 
 # Tiny stand-ins for the registered configurations (CIFAR ResNet-8): the runner, not the networks, is tested
@@ -311,7 +308,7 @@ _TINY = {
 def test_quick_experiment_writes_its_table(tmp_path, tiny_quick, name):
     memory = name == "spanet"  # peak memory is measured in a child process on the CPU
     config = _TINY[name]
-    experiment = dataclasses.replace(EXPERIMENTS[name], configs=[config])
+    experiment = dataclasses.replace(get_experiment(name), configs=[config])
     options = RunOptions(out_dir=tmp_path, seeds=1, epochs=1, quick=True, batch_size=16, verbose=0)
     experiment.run(experiment, options)
     summary = json.loads((tmp_path / "results.json").read_text())

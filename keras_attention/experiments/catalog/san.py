@@ -1,12 +1,14 @@
 """SAN image-classification experiments: Table IV (LeNet-5), Tables II/III (VGG-16, ResNet-18), Table IX.
 
-Run by :func:`~keras_attention.experiments.images.run_image_experiment` (protocol there).
+Run by :func:`~keras_attention.experiments.images.run_image_experiment` (protocol there). Data only.
 """
 
 import math
 
-from keras_attention.experiments.images import ImageConfig, ImageSettings, run_image_experiment
-from keras_attention.experiments.registry import Experiment, register
+from keras_attention.experiments.configs import ImageConfig, ImageSettings
+from keras_attention.experiments.registry import Experiment, RunnerRef, register
+
+RUN_IMAGE_EXPERIMENT = RunnerRef("keras_attention.experiments.images", "run_image_experiment")
 
 COMPETITORS = [("Base Model", None), ("CBAM", "cbam"), ("BAM", "bam"), ("SAN-c", "san-c"), ("SAN-d", "san-d")]
 
@@ -15,7 +17,7 @@ register(
         name="san-lenet",
         description="LeNet-5 with no attention, CBAM, BAM, SAN-c and SAN-d (bottleneck = full for LeNet).",
         paper_table="SAN paper Table IV",
-        run=run_image_experiment,
+        run=RUN_IMAGE_EXPERIMENT,
         quick_seeds=2,
         configs=[ImageConfig(label, "lenet5", att) for label, att in COMPETITORS],
         presets={"published": {"dataset": "fashion_mnist", "seeds": 5, "epochs": 10}},  # san_lenet_fashion_mnist
@@ -79,7 +81,7 @@ for _name, _builder, _table, _paper in (("san-vgg", "vgg16", "Table II", _TABLE_
             description=(f"{'VGG-16' if _builder == 'vgg16' else 'ResNet-18'} with CBAM, BAM, SAN-c, SAN-d at "
                          "bottleneck and full placement."),
             paper_table=f"SAN paper {_table}",
-            run=run_image_experiment,
+            run=RUN_IMAGE_EXPERIMENT,
             default_dataset="cifar10",
             quick_seeds=2,
             configs=_placement_configs(_builder),
@@ -120,7 +122,7 @@ register(
         name="san-ablation",
         description="SAN ablation (Table IX rows 0-5) on LeNet-5; rows 1-2 are incompatible there.",
         paper_table="SAN paper Table IX",
-        run=run_image_experiment,
+        run=RUN_IMAGE_EXPERIMENT,
         quick_seeds=2,
         configs=_ablation_configs("lenet5"),
         paper={"mnist": _ablation_paper(98.37, (98.34, 98.17, 98.56)),

@@ -1,4 +1,4 @@
-"""SDMA time-series experiments: ``sdma`` (Table 6.2 analog) and ``sdma-ablation`` (Table 6.3 analog).
+"""SDMA time-series experiments (data only; run by :mod:`keras_attention.experiments.sdma_runs`): ``sdma`` (Table 6.2 analog) and ``sdma-ablation`` (Table 6.3 analog).
 
 The dissertation's benchmarks (MOCAP, AUSLAN, SML; §6.5.2) are not bundled offline, so the analogs run on
 the UEA/UCR sets aeon ships (:func:`keras_attention.data.load_timeseries`): the multi-variate
@@ -43,47 +43,17 @@ style: a test series with its events, and its saliency series; :func:`plot_serie
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
+from keras_attention.experiments.configs import SeriesSettings
+from keras_attention.experiments.registry import SALIENCY_OPTIONS, Experiment, RunnerRef, register
+from keras_attention.experiments.results import Claim, slug
 
-from keras_attention.experiments.plots import close_figure
-from keras_attention.experiments.registry import SALIENCY_OPTIONS, Experiment, register
-from keras_attention.experiments.results import Claim, markdown_table, slug, write_results
-from keras_attention.experiments.series import (
-    SeriesSettings,
-    load_splits,
-    report_line,
-    run_grid,
-    run_minirocket,
-    select_rows,
-    series_report,
-    series_summary,
-    split_datasets,
-    split_info,
-    train_series_run,
-)
-from keras_attention.models.sdma_net import sdma_net
-from keras_attention.models.timeseries_nets import (
-    fusion_cross_attention,
-    lstm_baseline,
-    san1d_lstm,
-    self_attention_lstm,
-)
-from keras_attention.saliency import extract_events, saliency_series
-from keras_attention.utils.files import read_json
+RUN = RunnerRef("keras_attention.experiments.sdma_runs", "run_sdma_experiment")
 
 QUICK_LIMITS = {"train": 48, "val": 16, "test": 48}  # the first series of each split
 MIN_UNITS = 32
 EVENT_OCTAVES, EVENT_SCALES = 3, 3
 
-BUILDERS = {
-    "lstm": lstm_baseline,
-    "self_attention": self_attention_lstm,
-    "san1d": san1d_lstm,
-    "fusion": fusion_cross_attention,
-    "sdma": sdma_net,
-}
 UNITLESS = ("san1d",)  # builders that do not take ``units``
 
 
@@ -119,174 +89,6 @@ class SeriesConfig:
         return slug(self.label)
 
 
-# ----------------------------------------------------------------------------- figure
-def plot_series_events(series, events, saliency, path, variates=None, title=""):
-    """Fig. 6.3 style: (a) one series with its events, (b) its saliency series.
-
-    Args:
-        series: ``(T, V)`` array, one sample.
-        events: the events of that sample (any array with fields ``variate``, ``t``, ``sigma``, ``polarity``).
-        saliency: ``(T, V)`` saliency series of the sample.
-        path: PNG to write.
-        variates: variate indices to draw (default: the first 3).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series, saliency = np.asarray(series), np.asarray(saliency)
-    variates = list(range(min(3, series.shape[1]))) if variates is None else list(variates)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, (ax_a, ax_b) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    steps = np.arange(series.shape[0])
-    for k, v in enumerate(variates):
-        colour = colours[k % len(colours)]
-        ax_a.plot(steps, series[:, v], color=colour, lw=1.2, label=f"variate {v}")
-        ax_b.plot(steps, saliency[:, v], color=colour, lw=1.2, label=f"variate {v}")
-        mine = events[np.asarray(events["variate"]) == v]
-        t = np.asarray(mine["t"], dtype=int)
-        if t.size:
-            up = np.asarray(mine["polarity"]) > 0
-            ax_a.scatter(t[up], series[t[up], v], marker="^", color=colour, edgecolor="k", zorder=3, s=28)
-            ax_a.scatter(t[~up], series[t[~up], v], marker="v", color=colour, edgecolor="k", zorder=3, s=28)
-            low = series[:, variates].min()
-            span = series[:, variates].max() - low
-            for j, (centre, sigma) in enumerate(zip(t, np.asarray(mine["sigma"]))):
-                level = low - 0.06 * span * (1 + k + len(variates) * (j % 3))
-                ends = np.clip([centre - 3 * sigma, centre + 3 * sigma], 0, series.shape[0] - 1)
-                ax_a.plot(ends, [level, level], color=colour, lw=0.8, alpha=0.6)
-    ax_a.set_title("(a) series with its events (^ maxima, v minima of the DoG; bars: t ± 3 sigma, clipped)", fontsize=9)
-    ax_b.set_title("(b) saliency series", fontsize=9)
-    ax_b.set_xlabel("time step")
-    for ax in (ax_a, ax_b):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return close_figure(fig, path)
-
-
-# ----------------------------------------------------------------------------- data
-class _DatasetCache:
-    """One dataset's splits, its events per split (computed once) and saliency series per (amplitude, cut)."""
-
-    def __init__(self, name, quick, sigma0):
-        self.data, self.x, self.y = load_splits(name, quick, limits=QUICK_LIMITS, spread=False)
-        self.sigma0 = float(sigma0)
-        self._events = {}
-        self._saliency = {}
-
-    def events(self, split):
-        if split not in self._events:
-            self._events[split] = extract_events(
-                self.x[split], octaves=EVENT_OCTAVES, scales=EVENT_SCALES, sigma0=self.sigma0
-            )
-        return self._events[split]
-
-    def saliency(self, split, amplitude, cut):
-        key = (split, amplitude, cut)
-        if key not in self._saliency:
-            self._saliency[key] = saliency_series(self.x[split], self.events(split), amplitude=amplitude, cut=cut)
-        return self._saliency[key]
-
-    def inputs(self, config, split):
-        x = self.x[split]
-        if config.inputs == "series":
-            return x
-        second = x if config.inputs == "series_twice" else self.saliency(split, config.amplitude, config.cut)
-        return {"series": x, "saliency": second}
-
-
-# ----------------------------------------------------------------------------- one run
-def _run_network(experiment, options, config, cache, plan, seed, run_dir):
-    data = cache.data
-    units = max(2 * data.n_variates, experiment.settings.min_units)
-    inputs = {split: cache.inputs(config, split) for split in cache.x if len(cache.y[split])}  # no empty split
-    datasets = split_datasets(inputs, cache.y, plan["batch_size"], seed)
-
-    def build():
-        kwargs = dict(config.options)
-        if config.kind not in UNITLESS:
-            kwargs.setdefault("units", units)
-        return BUILDERS[config.kind]((data.length, data.n_variates), data.n_classes, **kwargs)
-
-    train_series_run(experiment, options, build, datasets, plan, run_dir)
-    return read_json(run_dir / "result.json")
-
-
-def sigma0_of(experiment, options, dataset):
-    """The events' first scale on ``dataset``: ``--sigma0``, else the experiment's per-set default."""
-    if options.sigma0 is not None:
-        return float(options.sigma0)
-    return float(experiment.settings.sigma0.get(dataset, DEFAULT_SIGMA0))
-
-
-def run_sdma_experiment(experiment, options):
-    """``run(experiment, options)`` of the ``sdma`` and ``sdma-ablation`` entries (module docstring)."""
-    out_dir = Path(options.out_dir)
-    full, experiment = experiment, select_rows(experiment, options)
-    if options.sigma0 is not None and not (isinstance(options.sigma0, (int, float)) and options.sigma0 > 0):
-        raise ValueError(f"{experiment.name}: sigma0={options.sigma0!r}; expected a number > 0.")
-
-    def prepare(dataset):
-        sigma0 = sigma0_of(experiment, options, dataset)
-        cache = _DatasetCache(dataset, options.quick, sigma0)
-        draw_saliency(cache, out_dir / f"saliency_{dataset}.png", title=f"{dataset}: test series 0")
-        return cache, {**split_info(cache.data, cache.y), "sigma0": sigma0}
-
-    def train(config, cache, plan, seed, run_dir):
-        if config.kind == "minirocket":
-            return run_minirocket(cache.x, cache.y, seed, run_dir)
-        return _run_network(experiment, options, config, cache, plan, seed, run_dir)
-
-    datasets, seeds, results, info = run_grid(experiment, options, out_dir, prepare, train, report=report_line)
-    rows = [{"label": c.label, "kind": c.kind, "options": c.options, "inputs": c.inputs, "amplitude": c.amplitude,
-             "cut": c.cut, "results": results[c.label]} for c in experiment.configs]
-    sigma0 = {dataset: info[dataset]["sigma0"] for dataset in datasets}
-    summary = series_summary(experiment, options, datasets, seeds, info, rows, full=full, sigma0=sigma0,
-                             sigma0_source="--sigma0" if options.sigma0 is not None else "per data set default")
-    write_results(summary, out_dir, format_markdown(summary))
-    return summary
-
-
-def draw_saliency(cache, path, title=""):
-    x = cache.x["test"][:1]
-    events = cache.events("test")
-    events = events[np.asarray(events["sample"]) == 0]
-    return plot_series_events(x[0], events, cache.saliency("test", "mean", False)[0], path, title=title)
-
-
-def format_markdown(summary):
-    """``results.md``: per data set the accuracy table and what the numbers say
-    (:func:`~keras_attention.experiments.series.series_report`), the paper's numbers, then seconds and
-    parameters."""
-    datasets = summary["datasets"]
-    sigma0 = summary.get("sigma0", {})
-    lines = series_report(
-        summary, list(summary["paper"]),
-        settings_text=(f"; saliency events O = {EVENT_OCTAVES}, S = {EVENT_SCALES}, sigma0 "
-                       + ", ".join(f"{d} {v:g}" for d, v in sigma0.items())
-                       + f" ({summary.get('sigma0_source', 'per data set default')})"),
-        paper_text="the dissertation's Table 6.2 / 6.3 on MOCAP and AUSLAN, single-layer column for the "
-                   "single-layer rows, Type 1 / Type 2 columns for the 3-layer rows")
-    rows = []
-    for row in summary["rows"]:
-        cells = []
-        for dataset in datasets:
-            cell = row["results"].get(dataset)
-            if cell is None:
-                cells.append("-")
-            else:
-                params = "-" if cell["params"] is None else str(cell["params"])
-                seconds = cell["train_seconds_mean"]
-                cells.append(f"{seconds:.{0 if seconds >= 10 else 1}f} ({params})")
-        rows.append([row["label"], *cells])
-    lines += ["", "Mean training seconds (params):", "", markdown_table(["model", *datasets], rows)]
-    return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------------------- the registry entries
 SDMA_DATASETS = ["JapaneseVowels", "BasicMotions", "OSULeaf", "ACSF1", "ArrowHead", "PickupGestureWiimoteZ"]
 
 BASE = "Base LSTM (no attention)"
@@ -345,7 +147,7 @@ register(
         name="sdma",
         description="SDMA vs no attention, self-attention, SAN-1D, FusAtNet-style, SDCA, SDMA Type 1/2, MiniRocket.",
         paper_table="Dissertation Table 6.2",
-        run=run_sdma_experiment,
+        run=RUN,
         default_datasets=tuple(SDMA_DATASETS),
         default_seeds=5,
         default_epochs=20,  # --epochs without --steps; the default is the step budget of the settings
@@ -422,7 +224,7 @@ register(
         name="sdma-ablation",
         description="SDMA saliency construction: amplitude mean/center/unit/DoG x with/without cut, 3 architectures.",
         paper_table="Dissertation Table 6.3",
-        run=run_sdma_experiment,
+        run=RUN,
         default_datasets=("JapaneseVowels", "BasicMotions"),
         default_seeds=5,
         default_epochs=20,
@@ -434,5 +236,4 @@ register(
     )
 )
 
-__all__ = ["SIGMA0", "SDMASettings", "SeriesConfig", "format_markdown", "plot_series_events", "run_sdma_experiment",
-           "sigma0_of"]
+__all__ = ["SIGMA0", "SDMASettings", "SeriesConfig"]

@@ -1,4 +1,4 @@
-"""XM2A time-series experiments: ``xm2a`` (Table 7.3 analog), ``xm2a-variants`` (Fig. 7.4), ``xm2a-ablation``
+"""XM2A time-series experiments (data only; run by :mod:`keras_attention.experiments.xm2a_runs`): ``xm2a`` (Table 7.3 analog), ``xm2a-variants`` (Fig. 7.4), ``xm2a-ablation``
 (Table 7.4 analog).
 
 The dissertation's data sets (SADD, AUSLAN, MOCAP; Table 7.2) are not bundled offline, so the analogs run on
@@ -47,24 +47,12 @@ Outputs under ``out_dir``: ``<dataset>/<config>/seed<k>/`` (the ``train_run`` ar
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import keras
+from keras_attention.experiments.configs import SeriesSettings
+from keras_attention.experiments.registry import ENCODER_OPTIONS, Experiment, RunnerRef, register
+from keras_attention.experiments.results import Claim, slug
 
-from keras_attention.experiments import series
-from keras_attention.experiments.plots import close_figure
-from keras_attention.experiments.registry import ENCODER_OPTIONS, Experiment, register
-from keras_attention.experiments.results import Claim, markdown_table, slug, write_results
-from keras_attention.experiments.runner import finished_result, run_training_choices, seed_list
-from keras_attention.experiments.series import load_splits, spread_slice
-from keras_attention.experiments.training import compile_classifier, median_step_seconds
-from keras_attention.layers.xm2a import VARIANTS, receptive_field
-from keras_attention.models.attention_encoder import (
-    POSITIONAL,
-    attention_encoder,
-    attention_parameter_count,
-)
-from keras_attention.utils.files import read_json, write_json
+RUN = RunnerRef("keras_attention.experiments.xm2a_runs", "run_xm2a_experiment")
 
 XM2A_DATASETS = ("JapaneseVowels", "BasicMotions", "OSULeaf", "ACSF1", "ArrowHead", "PickupGestureWiimoteZ")
 PAPER_DATASETS = ("SADD", "AUSLAN", "MOCAP")
@@ -76,7 +64,7 @@ MINIROCKET = "minirocket"
 
 
 @dataclass(frozen=True)
-class XM2ASettings(series.SeriesSettings):
+class XM2ASettings(SeriesSettings):
     """The encoder depth of a full and of a ``--quick`` run, the timed steps, the row the step times are
     divided by (``ratio_reference``), whether to draw accuracy against parameters (``plot``) and the notes
     under the table."""
@@ -105,206 +93,6 @@ class EncoderConfig:
         return slug(self.label)
 
 
-# ----------------------------------------------------------------------------- cost
-def step_time_ms(model, x, y, repeats=STEP_REPEATS, warmup=STEP_WARMUP):
-    """Median wall time (ms) of ``model.train_on_batch(x, y)`` over ``repeats`` calls after ``warmup`` calls.
-
-    ``model`` must be compiled; its weights and optimizer state change (use a model already saved)."""
-    return 1000.0 * median_step_seconds(model, x, y, repeats, warmup)
-
-
-def add_cost(experiment, options, model, timed, x, y, run_dir, batch_size):
-    """Add ``attention_params`` and (when ``timed``: the first seed) ``step_ms`` (on one training batch of
-    ``batch_size``) to the run's ``result.json``; returns its content.
-
-    ``model`` is the trained, compiled network already saved in ``run_dir`` (timing changes its weights)."""
-    summary = read_json(run_dir / "result.json")
-    summary["attention_params"] = attention_parameter_count(model)
-    summary["step_ms"] = None
-    if timed:
-        settings = experiment.settings
-        repeats = settings.quick_step_repeats if options.quick else settings.step_repeats
-        n = min(batch_size, len(y["train"]))
-        summary["step_ms"] = step_time_ms(model, x["train"][:n], y["train"][:n], repeats=repeats)
-    write_json(run_dir / "result.json", summary)
-    return summary
-
-
-# ----------------------------------------------------------------------------- one run
-def encoder_depth(experiment, options):
-    """The encoder's ``num_layers``, ``num_heads``, ``key_dim`` and ``dropout``: the settings' depth (of a quick
-    run in quick mode) with ``--depth``, ``--heads`` and ``--key-dim`` put in."""
-    settings = experiment.settings
-    depth = dict(settings.quick_depth if options.quick else settings.depth)
-    for key, value in (("num_layers", options.depth), ("num_heads", options.heads), ("key_dim", options.key_dim)):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{experiment.name}: {key}={value!r}; expected an integer >= 1.")
-            depth[key] = value
-    return depth
-
-
-def encoder_positional(experiment, options):
-    """The positional encoding of every row without its own: ``--positional``, else the settings'."""
-    positional = options.positional or experiment.settings.positional
-    if positional not in POSITIONAL:
-        raise ValueError(f"{experiment.name}: positional={positional!r}; expected one of {', '.join(POSITIONAL)}.")
-    return positional
-
-
-def run_xm2a_experiment(experiment, options):
-    """``run(experiment, options)`` of ``xm2a``, ``xm2a-variants`` and ``xm2a-ablation`` (module docstring)."""
-    out_dir = Path(options.out_dir)
-    full, experiment = experiment, series.select_rows(experiment, options)
-    settings = experiment.settings
-    first_seed = seed_list(experiment, options)[0]
-    depth = encoder_depth(experiment, options)
-    positional = encoder_positional(experiment, options)
-
-    def prepare(dataset):
-        data, x, y = load_splits(dataset, options.quick)
-        return (data, x, y), series.split_info(data, y)
-
-    def train(config, context, plan, seed, run_dir):
-        data, x, y = context
-        if config.attention == MINIROCKET:
-            return series.run_minirocket(x, y, seed, run_dir, attention_params=None, step_ms=None)
-        datasets = series.split_datasets(x, y, plan["batch_size"], seed)
-
-        def build():
-            return attention_encoder((data.length, data.n_variates), data.n_classes, config.attention,
-                                     **{**depth, "positional": positional, **config.options})
-
-        result = series.train_series_run(experiment, options, build, datasets, plan, run_dir)
-        return add_cost(experiment, options, result.model, seed == first_seed, x, y, run_dir, plan["batch_size"])
-
-    def kept(config, context, seed, run_dir):
-        """A finished run (step time measured); one killed while timing is timed from its model.keras."""
-        _, x, y = context
-        saved = finished_result(run_dir)
-        if saved is not None and "step_ms" not in saved and (run_dir / "model.keras").exists():
-            model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
-            optimizer, learning_rate = run_training_choices(experiment, options)
-            compile_classifier(model, learning_rate=learning_rate, optimizer=optimizer,
-                               jit_compile=options.jit_compile)
-            batch = saved.get("plan", {}).get("batch_size") or min(options.batch_size, len(y["train"]))
-            saved = add_cost(experiment, options, model, seed == first_seed, x, y, run_dir, batch)
-        return saved if saved is not None and "step_ms" in saved else None
-
-    def report(result):
-        step = "" if result["step_ms"] is None else f"  step {result['step_ms']:.1f} ms"
-        return series.report_line(result) + step
-
-    datasets, seeds, results, info = series.run_grid(
-        experiment, options, out_dir, prepare, train, report=report, kept=kept,
-        cell_keys=("attention_params", "step_ms"), banner=f", depth {depth}, positional encoding {positional}")
-    reference = settings.ratio_reference
-    for dataset in datasets:
-        base = results.get(reference, {}).get(dataset, {}).get("step_ms")
-        for label in results:
-            cell = results[label][dataset]
-            cell["step_ratio"] = None if not base or cell["step_ms"] is None else cell["step_ms"] / base
-    rows = [{"label": c.label, "attention": c.attention, "options": c.options, "results": results[c.label]}
-            for c in experiment.configs]
-    fields = {variant: receptive_field(variant, depth["num_heads"], depth["num_layers"]) for variant in VARIANTS}
-    summary = series.series_summary(experiment, options, datasets, seeds, info, rows, full=full, depth=depth,
-                                    positional=positional, receptive_field=fields,
-                                    ratio_reference=reference if reference in results else None,
-                                    notes=list(settings.notes))
-    write_results(summary, out_dir, format_markdown(summary))
-    if settings.plot:
-        plot_accuracy_vs_params(summary, out_dir / "accuracy_vs_params.png")
-    return summary
-
-
-# ----------------------------------------------------------------------------- reports
-def format_markdown(summary):
-    """The ``results.md`` text: accuracy table (with the paper's columns) and cost table."""
-    datasets, paper = summary["datasets"], summary["paper"]
-    d = summary["depth"]
-    width = d["num_heads"] * d["key_dim"]
-    fields = summary.get("receptive_field") or {}
-    field_text = (f"; XM2A's convolutions reach {fields['xm2a']} time steps around each step at this depth "
-                  f"(MSMSA {fields['msmsa']}, Exp {fields['exp']}; the paper's 6 x 8: 43, 85, 763)" if fields else "")
-    lines = series.series_report(
-        summary, [p for p in PAPER_DATASETS if p in paper],
-        quick_note=" (quick mode: small slices, not comparable to the paper)",
-        settings_text=(f"; encoder depth {d['num_layers']} blocks x {d['num_heads']} heads x key_dim {d['key_dim']} "
-                       f"(width {width}, feed-forward {4 * width}, dropout {d['dropout']}), positional encoding "
-                       f"{summary.get('positional', 'none')} (rows that say otherwise: none){field_text}"),
-        paper_text="the dissertation's Table 7.3 / 7.4 on its own data sets with 6 blocks x 8 heads x key_dim 64")
-    reference = summary.get("ratio_reference")
-    ratio_text = f", x {reference} = step time / that row's on the same set" if reference else ""
-    rows = []
-    for row in summary["rows"]:
-        first = next(iter(row["results"].values()), {})
-        att = first.get("attention_params")
-        cells = []
-        for ds in datasets:
-            cell = row["results"].get(ds)
-            if cell is None:
-                cells.append("-")
-            elif cell["params"] is None:
-                cells.append(f"fit {cell['train_seconds_mean']:.1f} s")
-            else:
-                text = f"{cell['params']:,} / {cell['step_ms']:.1f} ms" if cell["step_ms"] is not None \
-                    else f"{cell['params']:,}"
-                if cell.get("step_ratio") is not None:
-                    text += f" / x{cell['step_ratio']:.2f}"
-                cells.append(text)
-        rows.append([row["label"], "-" if att is None else f"{att:,}", *cells])
-    lines += [
-        "",
-        (f"Cost: attention params; per data set total params / training step ms (seed-0 network, median of "
-         f"timed train_on_batch calls{ratio_text}); MiniRocket: fit seconds."),
-        "",
-        markdown_table(["model", "attention params", *datasets], rows),
-    ]
-    info = summary["dataset_info"]
-    lines += ["", "Data (train / val / test series, length x variates, classes): " + "; ".join(
-        f"{ds} {i['train']}/{i['val']}/{i['test']}, {i['length']}x{i['variates']}, {i['classes']}"
-        for ds, i in info.items()) + "."]
-    lines += [f"- {note}" for note in summary.get("notes", [])]
-    return "\n".join(lines) + "\n"
-
-
-def plot_accuracy_vs_params(summary, path):
-    """Fig. 7.4 analog: one panel per data set, mean test accuracy (± std) against total parameters."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = summary["datasets"]
-    cols = min(3, len(datasets))
-    rows = -(-len(datasets) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
-    markers = "osD^vP*Xh"
-    for ax, ds in zip(axes.flat, datasets):
-        for k, row in enumerate(summary["rows"]):
-            cell = row["results"].get(ds)
-            if cell is None or cell["params"] is None:
-                continue
-            mean, std = cell["top1_mean_std"]
-            ax.errorbar(cell["params"], mean, yerr=std, fmt=markers[k % len(markers)], capsize=3,
-                        label=row["label"])
-        ax.set_title(ds, fontsize=10)
-        ax.set_xlabel("parameters")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(datasets):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8)
-    d = summary["depth"]
-    length = f"{summary['steps']} steps" if summary.get("steps") else f"{summary['epochs']} epochs"
-    fig.suptitle(f"{summary['experiment']}: accuracy vs parameters\n{d['num_layers']} blocks x {d['num_heads']} "
-                 f"heads x key_dim {d['key_dim']}, {summary['seeds']} seeds x {length}", fontsize=9)
-    fig.tight_layout(rect=(0, 0.1 if len(labels) > 4 else 0.06, 1, 1))
-    return close_figure(fig, path)
-
-
-# ----------------------------------------------------------------------------- the registry entries
 VARIANT_LABELS = {
     "xm2a": "XM2A",
     "msmsa": "XM2A-MSMSA (M)",
@@ -369,7 +157,7 @@ PUBLISHED_ROWS = (NO_ATTENTION, TRANSFORMER, "MSMSA", *VARIANT_LABELS.values(),
 
 def _register(name, description, paper_table, configs, paper, settings, published=PUBLISHED_DATASETS, rows=None):
     preset = {"dataset": published, **PUBLISHED, **({"rows": rows} if rows else {})}
-    register(Experiment(name=name, description=description, paper_table=paper_table, run=run_xm2a_experiment,
+    register(Experiment(name=name, description=description, paper_table=paper_table, run=RUN,
                         default_datasets=XM2A_DATASETS, default_seeds=5, default_epochs=30, configs=configs,
                         paper=paper, settings=settings, options=ENCODER_OPTIONS, presets={"published": preset}))
 
@@ -428,17 +216,4 @@ _register("xm2a-ablation", "XM2A ablation: descriptor mean/max x norm layer/batc
               "left without a paper value. The input-to-scale (IS) rows are not reproduced.")),
           published="ArrowHead,PickupGestureWiimoteZ")
 
-__all__ = [
-    "XM2A_DATASETS",
-    "XM2ASettings",
-    "EncoderConfig",
-    "add_cost",
-    "encoder_depth",
-    "encoder_positional",
-    "format_markdown",
-    "load_splits",
-    "plot_accuracy_vs_params",
-    "run_xm2a_experiment",
-    "spread_slice",
-    "step_time_ms",
-]
+__all__ = ["XM2A_DATASETS", "XM2ASettings", "EncoderConfig"]
