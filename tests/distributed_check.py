@@ -299,14 +299,15 @@ def run_case(case, mirrored, local_bn):
 def run_cli(out_dir):
     """``keras-attention train --strategy mirrored`` as a user runs it, with its own strategy.
 
-    ``cli.make_strategy`` is only wrapped to keep the strategy it made, which the layer cases then
+    ``distributed.make_strategy`` is only wrapped to keep the strategy it made, which the layer cases then
     reuse: two MirroredStrategy objects over the same devices in one process draw the same collective
     instance keys, and TensorFlow aborts the second one's gradient all-reduce with "Shape mismatch in
     the collective instance".
     """
     from keras_attention import cli
+    from keras_attention.experiments import distributed
 
-    original = cli.make_strategy
+    original = distributed.make_strategy
     made = []
 
     def make_strategy(name, distribution="none"):
@@ -314,14 +315,14 @@ def run_cli(out_dir):
         made.append(strategy)
         return strategy
 
-    cli.make_strategy = make_strategy
+    distributed.make_strategy = make_strategy
     try:
         code = cli.main([
             "train", "--model", "lenet5", "--attention", "san-d", "--dataset", "digits", "--epochs", "1",
             "--limit", "256", "--batch-size", "64", "--strategy", "mirrored", "--out", str(out_dir),
         ])
     finally:
-        cli.make_strategy = original
+        distributed.make_strategy = original
     replicas = [1 if s is None else int(s.num_replicas_in_sync) for s in made]
     devices = [list(s.extended.worker_devices) for s in made if s is not None]
     strategy = made[0] if len(made) == 1 and isinstance(made[0], tf.distribute.MirroredStrategy) else None

@@ -1,14 +1,15 @@
 """Versions tested at both ends (issue "Step 14", item 6): the lowest versions ``setup.cfg`` admits work.
 
-``constraints/floors.txt`` pins every ``install_requires`` dependency at its floor (``name==floor``, and one
-transitive dependency that the floor environment needs, see there); a test checks that it says what
-``setup.cfg`` says, and another installs the package with those pins (and pytest) in a fresh virtual
-environment, checks the installed versions and that tensorflow-datasets imports, and runs the layer tests
+``constraints/floors.txt`` pins every dependency of ``install_requires`` and of the ``experiments`` extra at its
+floor (``name==floor``, and one transitive dependency that the floor environment needs, see there); a test checks
+that it says what ``setup.cfg`` says, and another installs the package with its experiments extra and those pins
+(and pytest) in a fresh virtual environment, checks the installed versions and that tensorflow-datasets imports,
+and runs the layer tests
 marked ``backends`` (the numpy references of every layer and the Keras conventions: build, call, config,
 ``.keras`` round trip) on the TensorFlow backend, from the installed package. The newest versions are what
 the usual ``pip install -e ".[test]"`` gets, so the rest of the suite tests that end. By hand (README)::
 
-    python3 -m venv /tmp/floors && /tmp/floors/bin/pip install -c constraints/floors.txt . pytest
+    python3 -m venv /tmp/floors && /tmp/floors/bin/pip install -c constraints/floors.txt ".[experiments]" pytest
     cd /tmp && /tmp/floors/bin/python -m pytest -q -m backends -p no:cacheprovider <repository>/tests/layers
 
 The install reaches the package index (about 600 MB of wheels, TensorFlow's the largest; the test took 80 to
@@ -20,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import venv
 from configparser import ConfigParser
 from pathlib import Path
@@ -35,11 +35,20 @@ INSTALL_TIMEOUT = 900  # seconds; measured about 60 s
 TEST_TIMEOUT = 600  # measured about 20 s (77 tests)
 
 
-def install_requires():
+FLOORED_EXTRA = "experiments"  # the extra whose floors are pinned (and installed) with install_requires
+
+
+def requirements(section, key):
+    """The requirements ``key`` of ``setup.cfg``'s ``section`` (comment lines left out)."""
     config = ConfigParser()
     config.read(ROOT / "setup.cfg")
-    lines = config["options"]["install_requires"].splitlines()
+    lines = config[section][key].splitlines()
     return [Requirement(line.strip()) for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def floored_requirements():
+    """``install_requires`` and the requirements of :data:`FLOORED_EXTRA`."""
+    return [*requirements("options", "install_requires"), *requirements("options.extras_require", FLOORED_EXTRA)]
 
 
 def floor_pins():
@@ -56,14 +65,14 @@ def floor_pins():
     return pins
 
 
-# pins of the floor environment for packages that are not install_requires (why: constraints/floors.txt)
+# pins of the floor environment for packages that setup.cfg does not require (why: constraints/floors.txt)
 TRANSITIVE = {"tensorflow-metadata"}
 
 
 def test_floors_file_pins_every_dependency_at_its_setup_cfg_floor():
     pins = floor_pins()
     floors = {}
-    for requirement in install_requires():
+    for requirement in floored_requirements():
         lower = [s.version for s in requirement.specifier if s.operator == ">="]
         assert len(lower) == 1, f"setup.cfg: {requirement} has no single '>=' floor"
         floors[canonicalize_name(requirement.name)] = lower[0]
@@ -100,8 +109,8 @@ def test_layer_tests_pass_on_the_floors(tmp_path):
     python = tmp_path / "floors" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_REQUIRE_VIRTUALENV")}
     env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    _run([str(python), "-m", "pip", "install", "-c", str(FLOORS), str(source), "pytest"], INSTALL_TIMEOUT, env=env,
-         cwd=tmp_path)
+    _run([str(python), "-m", "pip", "install", "-c", str(FLOORS), f"{source}[{FLOORED_EXTRA}]", "pytest"],
+         INSTALL_TIMEOUT, env=env, cwd=tmp_path)
 
     # the installed versions are the floors, and the package is the venv's copy, not the repository's
     pins = floor_pins()

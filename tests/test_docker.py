@@ -246,8 +246,9 @@ def test_package_is_pip_installed_with_declared_extras(dockerfile):
     assert len(targets) == 1, f"expected one `pip install .[extras]`, got {targets}"
     extras = {e.strip() for e in re.fullmatch(r"\.\[([^\]]+)\]", targets[0]).group(1).split(",")}
     assert extras and extras <= extras_declared, f"{extras - extras_declared} are not extras of setup.cfg"
-    # the runtime needs the series loaders (aeon) and OpenCV; `gpu` would pull a second CUDA stack
-    assert {"timeseries", "vision"} <= extras and "gpu" not in extras
+    # the entrypoint (the keras-attention command) needs the experiments extra, the runtime the series loaders
+    # (aeon) and OpenCV; `gpu` would pull a second CUDA stack
+    assert {"experiments", "timeseries", "vision"} <= extras and "gpu" not in extras
     # it installs the tree copied into WORKDIR, i.e. after the COPYs
     install_at = next(i for i, (kw, args) in enumerate(dockerfile) if kw == "RUN" and args in installs)
     copies_at = [i for i, (kw, _) in enumerate(dockerfile) if kw in ("COPY", "ADD")]
@@ -276,8 +277,9 @@ def test_volumes_for_data_and_runs_match_the_data_environment_variable(dockerfil
     assert re.search(rf"\b{ENV_VAR}=/data\b", env), f"ENV {ENV_VAR}=/data missing: {env}"
     # the CLI's default output is `runs/<name>` relative to the working directory: it has to land in the
     # /runs volume (not /runs/runs/<name>), so that a host's `runs/` holds the same tree as a host run
-    cli_source = (ROOT / "keras_attention" / "cli" / "__init__.py").read_text()
-    assert re.search(r"""Path\(["']runs["']\)""", cli_source), "the CLI no longer defaults to runs/<name>"
+    from keras_attention.cli.common import RUNS_DIR
+
+    assert RUNS_DIR == Path("runs"), f"the CLI no longer defaults to runs/<name>: {RUNS_DIR}"
     workdirs = _all(dockerfile, "WORKDIR")
     assert workdirs, "no WORKDIR"
     default_out = PurePosixPath(workdirs[-1]) / "runs" / "san-lenet"

@@ -85,7 +85,7 @@ def test_the_tolerance_is_a_few_epsilons_of_the_scale():
     assert eps("float32") == 2.0**-23 and eps("bfloat16") == 2.0**-7
     assert tolerance(np.array([-4.0, 2.0])) == pytest.approx(ULPS * 2.0**-23 * 4.0)
     assert tolerance(np.zeros(3), magnitude=10.0) == pytest.approx(ULPS * 2.0**-23 * 10.0)
-    assert ULPS * eps("float32") < 1e-5  # far below a real mistake of 1e-3
+    assert ULPS * eps("float32") < 1e-3 / 50  # far below a real mistake of 1e-3
 
 
 def test_shapes_and_special_values():

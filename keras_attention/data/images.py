@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int
+from keras_attention.utils.extras import import_optional
 
 ENV_VAR = "KERAS_ATTENTION_DATA"
 SYSTEM_DATA_DIRS = ("/usr/share/datasets",)
@@ -68,6 +69,7 @@ SPLITS = ("train", "test")
 SOURCES = ("auto", "tfds", "local")
 AUGMENT_PADDING = 4
 TFDS_SHUFFLE_BUFFER = 10000
+DEFAULT_BATCH_SIZE = 128  # examples per batch of a pipeline, and per optimizer step of a run, that names none
 DEFAULT_DATASET = "fashion_mnist"
 FALLBACK_DATASET = "fashion_mnist_slice"  # shipped with the package: always there, real Fashion-MNIST images
 # The data shipped inside the package: <BUNDLED_DATA_DIR>/fashion-mnist holds the four IDX files of
@@ -395,7 +397,7 @@ def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
     tfds_split = dict(spec.tfds_splits)[split]
     where = f"tensorflow-datasets {spec.tfds_name!r} split {tfds_split!r} in data_dir {_tfds_data_dir(data_dir)!r}"
     try:
-        import tensorflow_datasets as tfds
+        tfds = import_optional("tensorflow_datasets", "reading a tensorflow-datasets data set")
 
         def load(download):
             return tfds.load(spec.tfds_name, split=tfds_split, data_dir=None if data_dir is None else str(data_dir),
@@ -470,7 +472,7 @@ def default_image_dataset(data_dir=None):
 
     tfds_dir = _tfds_data_dir(data_dir)
     try:
-        import tensorflow_datasets as tfds
+        tfds = import_optional("tensorflow_datasets", "reading a tensorflow-datasets data set")
 
         builder = tfds.builder(spec.tfds_name, data_dir=None if data_dir is None else str(data_dir))
         prepared = builder.is_prepared()
@@ -603,7 +605,7 @@ def _augment(image, seeds):
     return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
 
 
-def image_dataset(name, split="train", batch_size=128, source="auto", data_dir=None, shuffle=None,
+def image_dataset(name, split="train", batch_size=DEFAULT_BATCH_SIZE, source="auto", data_dir=None, shuffle=None,
                   augment=False, seed=None, image_size=None, limit=None, normalize=True, drop_remainder=False,
                   validation_split=0.0, subset=None):
     """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)`` of ``name``/``split``.

@@ -42,6 +42,7 @@ import numbers
 import numpy as np
 
 from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
+from keras_attention.utils.extras import import_optional
 
 # name -> aeon's equal-length copy (None when the set is equal-length already).
 CLASSIFICATION_DATASETS = {
@@ -66,14 +67,7 @@ EQUAL_LENGTH = ("bundled", "pad")
 
 def _aeon_datasets():
     """``aeon.datasets``, or an ImportError saying how to get it."""
-    try:
-        import aeon.datasets as datasets  # noqa: PLC0415  (optional dependency, imported lazily)
-    except ImportError as err:  # pragma: no cover - aeon is installed in the test environment
-        raise ImportError(
-            "The time-series loaders need the optional dependency `aeon`: "
-            "pip install keras-attention[timeseries]"
-        ) from err
-    return datasets
+    return import_optional("aeon.datasets", "Loading the UEA/UCR series")
 
 
 @dataclasses.dataclass

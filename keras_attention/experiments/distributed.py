@@ -19,6 +19,8 @@ Keras 3's ``Model.fit`` cannot train across workers under ``tf.distribute.MultiW
   Keras gives each process its slice of every batch.
 
 ``tf.distribute.MirroredStrategy`` on one machine (``--strategy mirrored``) is unchanged by this module.
+:func:`make_strategy` makes the strategy of ``keras-attention --strategy`` / ``--distribution`` (checking
+``TF_CONFIG`` with :func:`check_tf_config`), :func:`worker_out_dir` says where each process of such a run writes.
 """
 
 import os
@@ -478,3 +480,73 @@ def process_out_dir(out_dir):
 
     index = jax.process_index()
     return Path(out_dir) if index == 0 else worker_dir(out_dir, index)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The choice of a run (``keras-attention --strategy`` / ``--distribution``) and where each process writes
+# ----------------------------------------------------------------------------------------------------------
+
+
+def check_tf_config(text):
+    """The parsed ``TF_CONFIG`` of a multi-worker run, or SystemExit saying what is wrong with it."""
+    import json
+
+    example = '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}'
+    if text is None:
+        raise SystemExit(f"--strategy multiworker needs the TF_CONFIG environment variable, e.g. {example}.")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"TF_CONFIG is not valid JSON ({error}): {text!r}; expected e.g. {example}.") from None
+    workers = config.get("cluster", {}).get("worker") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(workers, list) or not workers:
+        raise SystemExit(f"TF_CONFIG has no cluster.worker list: {text!r}; expected e.g. {example}.")
+    if (not isinstance(task, dict) or task.get("type") not in ("worker", "chief")
+            or not isinstance(task.get("index"), int) or not 0 <= task["index"] < len(workers)):
+        raise SystemExit(f"TF_CONFIG task must be {{'type': 'worker', 'index': 0..{len(workers) - 1}}}, "
+                         f"got {task!r}.")
+    return config
+
+
+def make_strategy(name, distribution="none"):
+    """The ``tf.distribute`` strategy of ``--strategy`` (None for default), or, with ``--distribution
+    data-parallel``, JAX's processes joined and Keras' ``DataParallel`` set (None).
+
+    Call it before TensorFlow or JAX runs anything: MultiWorkerMirroredStrategy configures collective ops,
+    and JAX's processes join, only at program start-up."""
+    if distribution != "none":
+        if name != "default":
+            raise SystemExit(f"--distribution {distribution} (JAX) and --strategy {name} (TensorFlow) exclude each "
+                             "other; use one.")
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise SystemExit(f"--distribution {distribution} needs the JAX backend (KERAS_BACKEND=jax); the backend "
+                             f"is {keras.backend.backend()!r}.")
+        initialize_data_parallel()
+        return None
+    if name == "multiworker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        return make_multiworker_strategy()
+    if name == "mirrored":
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def worker_out_dir(out, strategy, distribution):
+    """Where this process writes: ``out`` for the chief (the multi-worker chief, JAX process 0, or a single
+    process), else a directory of its own beside it (:func:`~keras_attention.experiments.artifacts.worker_dir`,
+    ``<out>.worker<i>``: backups, its copy of the history), so that no two processes claim the same run
+    directory on a shared file system."""
+    if distribution != "none":
+        import jax
+
+        index, chief = jax.process_index(), is_chief_process()
+    elif strategy is not None and type(strategy).__name__ == "MultiWorkerMirroredStrategy":
+        _, index, chief = worker_role(strategy)
+    else:
+        return out
+    return out if chief else worker_dir(out, index)

@@ -64,6 +64,7 @@ def check_input_shape(builder, input_shape, *, rank, minimum, allow_unknown=Fals
 
 
 def check_num_classes(builder, num_classes, minimum=2):
+    """``num_classes`` as an int >= ``minimum``; a ValueError naming the builder and the argument otherwise."""
     try:
         return check_positive_int("num_classes", num_classes, minimum=minimum)
     except ValueError as error:
@@ -71,6 +72,7 @@ def check_num_classes(builder, num_classes, minimum=2):
 
 
 def check_width(builder, width):
+    """``width`` (the filter / unit multiplier) as a float > 0; a ValueError naming the builder otherwise."""
     if isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0:
         raise ValueError(
             f"{builder}: argument `width` must be a number > 0 (the filter/unit multiplier); got {width!r}."

@@ -84,7 +84,20 @@ def _prefixed(check, *args, **kwargs):
 
 
 def model_width(num_heads, key_dim):
-    """The encoder's width ``d = num_heads * key_dim`` (the Transformer's d_model)."""
+    """The encoder's width ``d = num_heads * key_dim`` (the Transformer's d_model).
+
+    Args:
+        num_heads: attention heads.
+        key_dim: width of each head.
+
+    Returns:
+        ``num_heads * key_dim``.
+
+    Example:
+        >>> from keras_attention.models.attention_encoder import model_width
+        >>> model_width(8, 64)  # the paper's setting
+        512
+    """
     return num_heads * key_dim
 
 
@@ -130,6 +143,25 @@ def attention_encoder(
             concatenated to the series before the input projection (module docstring).
         positional_channels: channels of that encoding (even for ``"sinusoidal"``).
         name: model name (default ``attention_encoder_<attention or none>``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``series`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: an argument is invalid (``input_shape`` not ``(T, V)``, ``num_classes`` below 2, an
+            ``attention`` not deployed ``"mixer"`` at rank 1, ``num_layers`` / ``num_heads`` / ``key_dim`` /
+            ``ff_dim`` / ``positional_channels`` not positive integers, ``dropout`` outside [0, 1), an unknown
+            ``variant`` / ``talk`` / ``descriptor`` / ``norm`` / ``positional``, odd ``positional_channels``
+            for ``"sinusoidal"``, ``"learned"`` with an unknown length); the message names the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_encoder, attention_parameter_count
+        >>> model = attention_encoder((16, 3), 4, num_layers=1, num_heads=2, key_dim=4)
+        >>> model.name, model.output_shape
+        ('attention_encoder_xm2a', (None, 4))
+        >>> attention_parameter_count(model)  # XM2A's, in block 1
+        192
     """
     shape = check_input_shape(BUILDER, input_shape, rank=1, minimum=1, allow_unknown=True)
     num_classes = check_num_classes(BUILDER, num_classes)
@@ -179,7 +211,22 @@ def attention_encoder(
 
 
 def attention_parameter_count(model):
-    """Parameters of the attention layers (``block{i}_attention``) of an :func:`attention_encoder` model."""
+    """Parameters of the attention layers (``block{i}_attention``) of an :func:`attention_encoder` model.
+
+    Args:
+        model: a model built by :func:`attention_encoder`.
+
+    Returns:
+        The number of parameters of its layers whose names end with ``_attention``.
+
+    Example:
+        >>> from keras_attention.models import attention_encoder, attention_parameter_count
+        >>> model = attention_encoder((16, 3), 4, "se", num_layers=2, num_heads=2, key_dim=16)
+        >>> attention_parameter_count(model)  # two SE modules, each 32 -> 2 -> 32 with biases
+        324
+        >>> attention_parameter_count(attention_encoder((16, 3), 4, None, num_layers=1, num_heads=2, key_dim=4))
+        0
+    """
     return int(sum(layer.count_params() for layer in model.layers if layer.name.endswith("_attention")))
 
 

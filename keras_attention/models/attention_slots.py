@@ -54,12 +54,35 @@ DEPLOYED_KINDS = {name: ATTENTION_KINDS[name].prefix for name in attention_names
 
 
 def check_placement(placement):
+    """``placement`` if it is one of :data:`PLACEMENTS`.
+
+    Args:
+        placement: ``"bottleneck"`` or ``"full"``.
+
+    Returns:
+        ``placement``.
+
+    Raises:
+        ValueError: ``placement`` is not one of :data:`PLACEMENTS`; the message names the argument.
+    """
     if placement not in PLACEMENTS:
         raise ValueError(f"Argument `placement` must be one of {list(PLACEMENTS)}; got {placement!r}.")
     return placement
 
 
 def check_attention_options(attention_options):
+    """A copy of a builder's ``attention_options`` (``{}`` for None).
+
+    Args:
+        attention_options: a dict of keyword arguments for the attention layers, or None.
+
+    Returns:
+        A new dict.
+
+    Raises:
+        ValueError: ``attention_options`` is not a dict or sets ``name`` / ``data_format`` (the builders set
+            those); the message names the argument.
+    """
     if attention_options is None:
         return {}
     if not isinstance(attention_options, dict):
@@ -79,7 +102,33 @@ def check_attention_options(attention_options):
 def resolve_attention(attention, hosts=(SLOT,), rank=None, *, allow_none=True):
     """The :class:`AttentionKind` of ``attention`` (a registered name, a kind itself, or None for none where
     ``allow_none``), checked once: it must be deployed in one of ``hosts`` at ``rank`` (any if None), else a
-    ValueError naming the argument, the value and the kinds that would do."""
+    ValueError naming the argument, the value and the kinds that would do.
+
+    Args:
+        attention: a registered kind's name, an :class:`AttentionKind`, or None.
+        hosts: the deployments that may host it (``"slot"``, ``"stage"``, ``"blocks"``, ``"mixer"``,
+            ``"sequence"``).
+        rank: the builder's rank (2 images, 1 sequences), None for any.
+        allow_none: whether None (no attention) is accepted.
+
+    Returns:
+        The kind's :class:`AttentionKind`, or None for ``attention=None``.
+
+    Raises:
+        ValueError: ``attention`` is unknown, not deployed in ``hosts`` at ``rank``, or None where
+            ``allow_none`` is False; the message names the argument and lists the kinds that would do.
+
+    Example:
+        >>> from keras_attention.models import resolve_attention
+        >>> kind = resolve_attention("cbam")
+        >>> kind.name, kind.inputs, kind.ranks
+        ('cbam', 'one', (1, 2))
+        >>> resolve_attention(None) is None
+        True
+        >>> resolve_attention("xm2a")  # a mixer kind, not a slot kind  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: Argument `attention` must be one of None, 'bam', 'cbam', ...; got 'xm2a' (a registered kind, ...).
+    """
     names = attention_names(hosts, rank)
     if isinstance(attention, AttentionKind):
         if not attention.hosts(hosts, rank):
@@ -98,7 +147,31 @@ def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=Non
     """Apply the module of ``kind`` (an :class:`AttentionKind` resolved by the builder, or None) at ``slot`` and
     return the tensor that feeds on. ``None`` returns ``current`` unchanged. The layer is named
     ``<prefix>_<slot>``; ``kernel_size`` is the slot's convolution kernel size and ``data_format`` the image
-    builder's layout (None in a sequence builder), offered to kinds that take them from the builder's context."""
+    builder's layout (None in a sequence builder), offered to kinds that take them from the builder's context.
+
+    Args:
+        kind: the :class:`AttentionKind` (from :func:`resolve_attention`), or None.
+        previous: the slot's input (the tensor the convolution read), for kinds on the ``[previous, current]``
+            pair.
+        current: the slot's output (the convolution's), the tensor the module re-weights.
+        slot: the slot's name, e.g. ``"block1_conv2"``.
+        kernel_size: the slot convolution's kernel size.
+        options: extra keyword arguments for the layer.
+        data_format: the image builder's layout, None in a sequence builder.
+
+    Returns:
+        The module's output (``current`` itself for ``kind=None``).
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.models import apply_attention, resolve_attention
+        >>> x = keras.Input((8, 8, 16))
+        >>> y = apply_attention(resolve_attention("se"), x, x, "demo")
+        >>> tuple(y.shape), y._keras_history.operation.name
+        ((None, 8, 8, 16), 'se_demo')
+        >>> apply_attention(None, x, x, "demo") is x
+        True
+    """
     if kind is None:
         return current
     context = _image_context(data_format, kernel_size=kernel_size)
@@ -107,7 +180,21 @@ def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=Non
 
 
 def attention_layers(model):
-    """The attention modules the builders put into ``model`` (slots, stages, blocks), in network order."""
+    """The attention modules the builders put into ``model`` (slots, stages, blocks), in network order.
+
+    Args:
+        model: a model built by the package's builders (any ``keras.Model`` is read by its layer names).
+
+    Returns:
+        The layers whose names start with a registered kind's prefix and ``_``.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, lenet5
+        >>> [layer.name for layer in attention_layers(lenet5((28, 28, 1), 10, "cbam"))]
+        ['cbam_conv1', 'cbam_conv2']
+        >>> attention_layers(lenet5((28, 28, 1), 10))
+        []
+    """
     prefixes = tuple(dict.fromkeys(ATTENTION_KINDS[name].prefix + "_"
                                    for name in attention_names((SLOT, STAGE, BLOCKS))))
     return [layer for layer in model.layers if layer.name.startswith(prefixes)]
@@ -220,6 +307,37 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
     ``"fa"``, the stage kinds and the mixer / sequence builders take no placement. ``builder_options``: the
     builder arguments some kinds declare (``k`` for ``"spanet"``), None when not given. Every invalid
     combination raises a ValueError naming the arguments; ``allow_none=False``: a builder that needs a kind.
+
+    Args:
+        builder: the builder's name, for the messages and :meth:`Deployment.model_name`.
+        attention: the builder's ``attention`` (a name, an :class:`AttentionKind` or None).
+        placement: ``"bottleneck"``, ``"full"`` or None (the kind's default).
+        attention_options: the builder's ``attention_options`` (a dict or None).
+        hosts: the deployments the builder has.
+        rank: the builder's rank.
+        stage: the builder's ``stage`` (stage kinds only).
+        n_stages: the builder's number of stages.
+        allow_none: whether ``attention=None`` is accepted.
+        data_format: the image builder's layout, already resolved (None: a sequence builder).
+        **builder_options: builder arguments that some kinds declare (``k``), None when not given.
+
+    Returns:
+        The :class:`Deployment`.
+
+    Raises:
+        ValueError: an invalid argument or combination (an unknown kind or placement, a ``placement`` or
+            ``stage`` the kind does not take, a builder option of another kind or set twice, a kind that does
+            not take the channels-first layout, bad ``attention_options``); the message names the builder and
+            the argument.
+
+    Example:
+        >>> from keras_attention.models import resolve_deployment
+        >>> d = resolve_deployment("demo", "fa+se", hosts=("slot", "blocks"))
+        >>> d.attention, d.slot.name, d.placement, d.fa, d.model_name("demo")
+        ('fa+se', 'se', 'full', True, 'demo_fa_se_full')
+        >>> d = resolve_deployment("demo", "spanet", hosts=("slot", "stage"), n_stages=4, k=4)
+        >>> d.stage, d.stage_options, d.model_name("demo")
+        (3, {'k': 4}, 'demo_spanet_stage3')
     """
     hosts = (hosts,) if isinstance(hosts, str) else tuple(hosts)
     try:
@@ -287,13 +405,37 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
 
 def apply_focus_association(kind, block_input, block_output, s, name, options, data_format=None):
     """One FA module (the layer of the blocks kind ``kind``) on a block (FANet eq. 5-9): returns
-    ``(x_next, s_next)``; ``s`` is None for the first recalibrated block of a chain."""
+    ``(x_next, s_next)``; ``s`` is None for the first recalibrated block of a chain.
+
+    Args:
+        kind: the blocks kind (``"fa"`` / ``"fa+se"``).
+        block_input: the block's input ``x``.
+        block_output: the block's output ``u``.
+        s: the chain's focus scores so far, None for its first recalibrated block.
+        name: the module's name.
+        options: extra keyword arguments for the layer.
+        data_format: the image builder's layout.
+
+    Returns:
+        ``(x_next, s_next)``: the recalibrated block output and the chain's scores.
+    """
     layer = kind.build(name, context=_image_context(data_format), options=options)
     return layer([block_input, block_output] if s is None else [block_input, block_output, s])
 
 
 def apply_stage_module(kind, x, name, options, data_format=None):
-    """The single-input module of ``kind`` on ``x`` (after a whole stage), named ``name``."""
+    """The single-input module of ``kind`` on ``x`` (after a whole stage), named ``name``.
+
+    Args:
+        kind: the stage kind (``"spanet"`` / ``"nonlocal"``).
+        x: the stage's output.
+        name: the module's name.
+        options: extra keyword arguments for the layer.
+        data_format: the image builder's layout.
+
+    Returns:
+        The module's output.
+    """
     return kind.call(kind.build(name, context=_image_context(data_format), options=options), x)
 
 

@@ -67,6 +67,24 @@ def lenet5(
         data_format: ``"channels_last"`` or ``"channels_first"`` (``input_shape`` then ``(C, H, W)``); None for
             ``keras.config.image_data_format()``.
         name: model name (default ``lenet5`` or ``lenet5_<kind>_<placement>``, ``sk_`` in front for ``conv="sk"``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``image`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: an argument is invalid (``input_shape`` of the wrong rank or below 12 px, ``num_classes``
+            below 2, ``width`` not > 0, an unknown ``conv`` / ``data_format`` / ``placement``, an ``attention``
+            not deployed ``"slot"`` at rank 2, bad ``attention_options``); the message names the builder and
+            the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, lenet5
+        >>> model = lenet5((28, 28, 1), 10, attention="san-c")
+        >>> model.name, model.output_shape
+        ('lenet5_san_c_bottleneck', (None, 10))
+        >>> [layer.name for layer in attention_layers(model)]
+        ['san_c_conv1', 'san_c_conv2']
     """
     builder = "lenet5"
     data_format = check_data_format(builder, data_format)

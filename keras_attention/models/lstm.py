@@ -52,6 +52,25 @@ def lstm4(
         task: ``"classification"`` (softmax head) or ``"forecasting"`` (linear head).
         attention_options: extra keyword arguments for every attention layer.
         name: model name (default ``lstm4`` or ``lstm4_<kind>_<placement>``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``series`` input to ``num_classes`` float32 outputs
+        (softmax probabilities, or linear predictions for forecasting).
+
+    Raises:
+        ValueError: an argument is invalid (an unknown ``task``, ``input_shape`` not ``(T, C)`` with T >= 2,
+            ``num_classes`` too small for the task, ``width`` not > 0, an ``attention`` not deployed ``"slot"``
+            at rank 1, an unknown ``placement``, bad ``attention_options``); the message names the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, lstm4
+        >>> model = lstm4((16, 3), 4, attention="san-c", width=0.25)
+        >>> model.name, model.output_shape
+        ('lstm4_san_c_bottleneck', (None, 4))
+        >>> [layer.name for layer in attention_layers(model)]
+        ['san_c_lstm2', 'san_c_lstm4']
+        >>> lstm4((None, 3), 2, task="forecasting", width=0.25).output_shape  # any series length
+        (None, 2)
     """
     builder = "lstm4"
     task = check_choice("task", task, set(TASKS))

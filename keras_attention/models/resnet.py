@@ -226,6 +226,27 @@ def resnet18(
             ``keras.config.image_data_format()``.
         name: model name (default ``<builder>``, ``<builder>_<kind>_<placement>``, ``<builder>_fa``,
             ``<builder>_<kind>_stage<s>``, with ``aw_`` / ``sk_`` in front for ``conv="aw"`` / ``"sk"``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``image`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: an argument is invalid (``input_shape`` of the wrong rank or below 8 px, ``num_classes``
+            below 2, ``width`` not > 0, an unknown ``conv`` / ``attention`` / ``placement`` / ``data_format``,
+            a ``placement`` with ``"fa"`` or a stage kind, ``stage`` outside 1..4 or without a stage kind, ``k``
+            with a kind that does not take it, bad ``attention_options``); the message names the builder and
+            the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, resnet18
+        >>> model = resnet18((32, 32, 3), 10, attention="se", width=0.125)
+        >>> model.name, model.output_shape
+        ('resnet18_se_bottleneck', (None, 10))
+        >>> [layer.name for layer in attention_layers(model)]  # the last block of each stage
+        ['se_stage1_block2', 'se_stage2_block2', 'se_stage3_block2', 'se_stage4_block2']
+        >>> [layer.name for layer in attention_layers(resnet18((32, 32, 3), 10, "spanet", width=0.125))]
+        ['spanet_stage3']
     """
     shape, num_classes, width, deployment, conv = _checked(
         "resnet18", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE,
@@ -252,7 +273,35 @@ def resnet50(
 ):
     """ResNet-50 (``input_shape=(H, W, C)``, H and W >= 8); 16 full / 4 bottleneck attention slots.
 
-    Arguments as :func:`resnet18`.
+    Args:
+        input_shape: image shape without the batch axis; the 7x7 stem is used from 64 px on.
+        num_classes: softmax classes (>= 2).
+        attention: None, a kind deployed ``"slot"``, ``"fa"`` / ``"fa+se"`` or a kind deployed ``"stage"``, as
+            :func:`resnet18`.
+        placement: ``"bottleneck"``, ``"full"`` or None (the kind's default), as :func:`resnet18`.
+        width: multiplier of every filter count (each at least 1; the bottleneck expands 4x).
+        conv: ``"standard"``, ``"aw"`` (the middle 3x3 convolution of each block) or ``"sk"``.
+        stage: for ``"spanet"`` / ``"nonlocal"``: the stage after which the module goes (default 3).
+        k: for ``"spanet"``: the number of salient positions (default 2).
+        attention_options: extra keyword arguments for every attention layer.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None (``keras.config.image_data_format()``).
+        name: model name (defaults as :func:`resnet18`, with ``resnet50``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``image`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: an argument is invalid, as for :func:`resnet18`; the message names the builder and the
+            argument.
+
+    Example:
+        >>> from keras_attention.models import resnet50
+        >>> model = resnet50((32, 32, 3), 10, width=0.125)
+        >>> model.name, model.output_shape
+        ('resnet50', (None, 10))
+        >>> len(model.layers)
+        175
     """
     shape, num_classes, width, deployment, conv = _checked(
         "resnet50", input_shape, num_classes, width, attention, placement, attention_options, RESNET_MIN_SIZE,
@@ -280,7 +329,36 @@ def cifar_resnet(
 ):
     """CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110, ...); 3n full / 3 bottleneck slots.
 
-    ``input_shape=(H, W, C)`` with H and W >= 4; ``stage`` in 1..3; other arguments as :func:`resnet18`.
+    Args:
+        input_shape: image shape without the batch axis, H and W >= 4.
+        num_classes: softmax classes (>= 2).
+        attention: None, a kind deployed ``"slot"``, ``"fa"`` / ``"fa+se"`` or a kind deployed ``"stage"``, as
+            :func:`resnet18`.
+        placement: ``"bottleneck"``, ``"full"`` or None (the kind's default), as :func:`resnet18`.
+        width: multiplier of the 16-32-64 filters (each at least 1).
+        depth: ``6n + 2`` (at least 8): ``n`` basic blocks per stage.
+        conv: ``"standard"``, ``"aw"`` or ``"sk"``, as :func:`resnet18`.
+        stage: for ``"spanet"`` / ``"nonlocal"``: the stage (1..3) after which the module goes (default 3).
+        k: for ``"spanet"``: the number of salient positions (default 2).
+        attention_options: extra keyword arguments for every attention layer.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None (``keras.config.image_data_format()``).
+        name: model name (defaults as :func:`resnet18`, with ``cifar_resnet<depth>``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``image`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: ``depth`` is not ``6n + 2`` >= 8, or another argument is invalid as for :func:`resnet18`; the
+            message names the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, cifar_resnet
+        >>> model = cifar_resnet((32, 32, 3), 10, "cbam", "full", depth=8, width=0.5)
+        >>> model.name, model.output_shape
+        ('cifar_resnet8_cbam_full', (None, 10))
+        >>> [layer.name for layer in attention_layers(model)]
+        ['cbam_stage1_block1', 'cbam_stage2_block1', 'cbam_stage3_block1']
     """
     builder = "cifar_resnet"
     check_positive_int("depth", depth, minimum=8)

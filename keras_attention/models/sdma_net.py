@@ -57,7 +57,28 @@ def sdma_net(
         task: ``"classification"`` or ``"forecasting"``.
         horizon: forecast steps (forecasting output ``(horizon, num_classes)``).
         block_options: extra keyword arguments for every block (dropout, initialisers, ...).
-        name: model name (default ``sdma_net_<block>_<single|type1|type2>``).
+        name: model name (default ``sdma_net_<block>_<single|type1|type2>``, ``_forecasting`` appended for
+            forecasting).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` on the inputs ``[series, saliency]``: ``(B, num_classes)``
+        softmax probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
+
+    Raises:
+        ValueError: an argument is invalid (an unknown ``task`` / ``architecture`` / ``block``,
+            ``input_shape`` not ``(T, V)``, ``num_classes`` too small for the task, ``layers`` / ``units`` /
+            ``horizon`` not positive integers, ``block_options`` setting ``units``, ``return_branches`` or
+            ``name``); the message names the builder and the argument.
+
+    Example:
+        >>> from keras_attention.models import sdma_net
+        >>> model = sdma_net((16, 3), 4, layers=2, architecture="type1")
+        >>> model.name, model.output_shape
+        ('sdma_net_sdma_type1', (None, 4))
+        >>> [layer.name for layer in model.layers if layer.name.startswith("sdma")]
+        ['sdma_1', 'sdma_2']
+        >>> sdma_net((16, 3), 2, block="sdca", task="forecasting", horizon=5).output_shape
+        (None, 5, 2)
     """
     builder = "sdma_net"
     shape, num_classes, task, horizon, units, layers = check_sequence_args(

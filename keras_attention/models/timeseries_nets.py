@@ -56,6 +56,23 @@ def check_sequence_args(builder, input_shape, num_classes, task, horizon, units=
     """Validate the common arguments; returns ``(shape, num_classes, task, horizon, units, layers)``.
 
     ``units`` None becomes ``2 * V`` (§6.5.1).
+
+    Args:
+        builder: the builder's name, for the messages.
+        input_shape: ``(T, V)`` without the batch axis (``T`` may be None).
+        num_classes: classes (>= 2) or forecast variates (>= 1 for forecasting).
+        task: ``"classification"`` or ``"forecasting"``.
+        horizon: forecast steps (>= 1).
+        units: LSTM units (>= 1) or None for ``2 * V``.
+        layers: number of layers (>= 1).
+
+    Returns:
+        The checked arguments, ``shape`` as a tuple.
+
+    Raises:
+        ValueError: an unknown ``task``, ``input_shape`` not ``(T, V)`` of positive integers, ``num_classes``
+            too small for the task, ``horizon`` / ``units`` / ``layers`` not positive integers; the message
+            names the builder and the argument.
     """
     task = _prefixed(builder, check_choice, "task", task, set(TASKS))
     shape = check_input_shape(builder, input_shape, rank=1, minimum=1, allow_unknown=True)
@@ -67,7 +84,18 @@ def check_sequence_args(builder, input_shape, num_classes, task, horizon, units=
 
 
 def sequence_head(x, num_classes, task, horizon, units):
-    """Classification: Dense softmax on the last step. Forecasting: LSTM -> Dense -> ``(horizon, num_classes)``."""
+    """Classification: Dense softmax on the last step. Forecasting: LSTM -> Dense -> ``(horizon, num_classes)``.
+
+    Args:
+        x: the ``(B, T, C)`` sequence the head reads.
+        num_classes: classes or forecast variates.
+        task: ``"classification"`` or ``"forecasting"``.
+        horizon: forecast steps.
+        units: units of the forecasting head's LSTM.
+
+    Returns:
+        The ``(B, num_classes)`` probabilities or the ``(B, horizon, num_classes)`` forecasts (float32).
+    """
     if task == "classification":
         return classifier_head(x[:, -1, :], num_classes)
     h = keras.layers.LSTM(units, name="head_lstm")(x)
@@ -82,7 +110,34 @@ def _default_name(base, task, name):
 
 
 def lstm_baseline(input_shape, num_classes, layers=1, units=None, *, task="classification", horizon=1, name=None):
-    """``layers`` LSTMs (``units``, default ``2 * V``, full sequences) and the head; no attention."""
+    """``layers`` LSTMs (``units``, default ``2 * V``, full sequences) and the head; no attention.
+
+    "Base W/O Attention" of dissertation Table 6.2.
+
+    Args:
+        input_shape: ``(T, V)`` without the batch axis (``T`` may be None).
+        num_classes: softmax classes (>= 2), or forecast variates (>= 1) for ``task="forecasting"``.
+        layers: stacked LSTMs (>= 1).
+        units: units of every LSTM (default ``2 * V``).
+        task: ``"classification"`` or ``"forecasting"``.
+        horizon: forecast steps (forecasting output ``(horizon, num_classes)``).
+        name: model name (default ``lstm_baseline``, ``_forecasting`` appended for forecasting).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` on the ``series`` input: ``(B, num_classes)`` softmax
+        probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
+
+    Raises:
+        ValueError: an argument is invalid (see :func:`check_sequence_args`); the message names the builder and
+            the argument.
+
+    Example:
+        >>> from keras_attention.models import lstm_baseline
+        >>> lstm_baseline((16, 3), 4, layers=2).output_shape
+        (None, 4)
+        >>> lstm_baseline((16, 3), 3, task="forecasting", horizon=2).output_shape
+        (None, 2, 3)
+    """
     builder = "lstm_baseline"
     shape, num_classes, task, horizon, units, layers = check_sequence_args(
         builder, input_shape, num_classes, task, horizon, units, layers
@@ -107,7 +162,38 @@ def self_attention_lstm(
     horizon=1,
     name=None,
 ):
-    """:func:`lstm_baseline` with a self-attention over time after every LSTM (see the module docstring)."""
+    """:func:`lstm_baseline` with a self-attention over time after every LSTM (see the module docstring).
+
+    Args:
+        input_shape: ``(T, V)`` without the batch axis (``T`` may be None).
+        num_classes: softmax classes (>= 2), or forecast variates (>= 1) for ``task="forecasting"``.
+        layers: LSTMs (>= 1), each followed by a self-attention.
+        units: units of every LSTM (default ``2 * V``).
+        attention: ``"additive"`` (default), ``"multihead"`` or another kind of
+            :mod:`keras_attention.layers.registry` deployed ``"sequence"`` at rank 1 (not None).
+        num_heads: heads of ``"multihead"`` (>= 1).
+        task: ``"classification"`` or ``"forecasting"``.
+        horizon: forecast steps (forecasting output ``(horizon, num_classes)``).
+        name: model name (default ``self_attention_lstm_<attention>``, ``_forecasting`` appended for
+            forecasting).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` on the ``series`` input: ``(B, num_classes)`` softmax
+        probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
+
+    Raises:
+        ValueError: an argument is invalid (see :func:`check_sequence_args`; ``attention`` None or not deployed
+            ``"sequence"``; ``num_heads`` not a positive integer); the message names the builder and the
+            argument.
+
+    Example:
+        >>> from keras_attention.models import self_attention_lstm
+        >>> model = self_attention_lstm((16, 3), 4)
+        >>> model.name, model.output_shape
+        ('self_attention_lstm_additive', (None, 4))
+        >>> self_attention_lstm((16, 3), 4, layers=2, attention="multihead").name
+        'self_attention_lstm_multihead'
+    """
     builder = "self_attention_lstm"
     shape, num_classes, task, horizon, units, layers = check_sequence_args(
         builder, input_shape, num_classes, task, horizon, units, layers
@@ -138,6 +224,33 @@ def san1d_lstm(
     """LSTM-4 with rank-1 SAN (``variant`` ``"c"`` or ``"d"``): :func:`keras_attention.models.lstm4`.
 
     For forecasting, LSTM-4 predicts ``horizon * num_classes`` values, reshaped to ``(horizon, num_classes)``.
+
+    Args:
+        input_shape: ``(T, V)`` without the batch axis (T >= 2, or None).
+        num_classes: softmax classes (>= 2), or forecast variates (>= 1) for ``task="forecasting"``.
+        variant: ``"c"`` (SAN-c) or ``"d"`` (SAN-d).
+        placement: ``"bottleneck"`` (LSTM 2 and 4) or ``"full"`` (every LSTM).
+        width: multiplier of LSTM-4's 64 units.
+        task: ``"classification"`` or ``"forecasting"``.
+        horizon: forecast steps (forecasting output ``(horizon, num_classes)``).
+        name: model name (default LSTM-4's ``lstm4_san_<variant>_<placement>``;
+            ``san1d_lstm_<variant>_forecasting`` for forecasting).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` on the ``series`` input: ``(B, num_classes)`` softmax
+        probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
+
+    Raises:
+        ValueError: an argument is invalid (an unknown ``variant`` / ``task``, ``horizon`` not a positive
+            integer, or an argument :func:`~keras_attention.models.lstm4` refuses); the message names it.
+
+    Example:
+        >>> from keras_attention.models import san1d_lstm
+        >>> san1d_lstm((16, 3), 4, width=0.25).output_shape
+        (None, 4)
+        >>> model = san1d_lstm((16, 3), 2, "d", task="forecasting", horizon=3, width=0.25)
+        >>> model.name, model.output_shape
+        ('san1d_lstm_d_forecasting', (None, 3, 2))
     """
     builder = "san1d_lstm"
     variant = _prefixed(builder, check_choice, "variant", variant, {"c", "d"})
@@ -161,7 +274,31 @@ def fusion_cross_attention(
     horizon=1,
     name=None,
 ):
-    """Two-stream cross attention in the spirit of FusAtNet; inputs ``[series, saliency]`` (module docstring)."""
+    """Two-stream cross attention in the spirit of FusAtNet; inputs ``[series, saliency]`` (module docstring).
+
+    Args:
+        input_shape: ``(T, V)`` of each input, without the batch axis (``T`` may be None).
+        num_classes: softmax classes (>= 2), or forecast variates (>= 1) for ``task="forecasting"``.
+        units: units of each stream's LSTM and the attention's key size (default ``2 * V``).
+        num_heads: heads of the two cross attentions (>= 1).
+        task: ``"classification"`` or ``"forecasting"``.
+        horizon: forecast steps (forecasting output ``(horizon, num_classes)``).
+        name: model name (default ``fusion_cross_attention``, ``_forecasting`` appended for forecasting).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` on the inputs ``[series, saliency]``: ``(B, num_classes)``
+        softmax probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
+
+    Raises:
+        ValueError: an argument is invalid (see :func:`check_sequence_args`; ``num_heads`` not a positive
+            integer); the message names the builder and the argument.
+
+    Example:
+        >>> from keras_attention.models import fusion_cross_attention
+        >>> model = fusion_cross_attention((16, 3), 4)
+        >>> [tuple(x.shape) for x in model.inputs], model.output_shape
+        ([(None, 16, 3), (None, 16, 3)], (None, 4))
+    """
     builder = "fusion_cross_attention"
     shape, num_classes, task, horizon, units, _ = check_sequence_args(
         builder, input_shape, num_classes, task, horizon, units

@@ -137,6 +137,26 @@ def vgg16(
         data_format: ``"channels_last"`` or ``"channels_first"`` (``input_shape`` then ``(C, H, W)``); None for
             ``keras.config.image_data_format()``.
         name: model name (default ``vgg16``, ``vgg16_<kind>_<placement>`` or ``vgg16_fa``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``image`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: an argument is invalid (``input_shape`` of the wrong rank or below 32 px, ``num_classes``
+            below 2, ``width`` not > 0, ``dropout`` outside [0, 1), ``batch_norm`` not a bool, an unknown
+            ``attention`` / ``placement`` / ``data_format``, a ``placement`` with ``"fa"``, ``k`` with a kind
+            that does not take it, bad ``attention_options``); the message names the builder and the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, vgg16
+        >>> model = vgg16((32, 32, 3), 10, attention="cbam", width=0.125)
+        >>> model.name, model.output_shape
+        ('vgg16_cbam_bottleneck', (None, 10))
+        >>> len(attention_layers(model))  # one module before each of the five max-poolings
+        5
+        >>> len(attention_layers(vgg16((32, 32, 3), 10, "se", "full", width=0.125)))  # after every convolution
+        13
     """
     return _vgg(16, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
                 k, data_format)
@@ -158,7 +178,33 @@ def vgg19(
 ):
     """VGG-19 (``input_shape=(H, W, C)``, H and W >= 32); 16 full / 5 bottleneck attention slots.
 
-    Arguments as :func:`vgg16`.
+    Args:
+        input_shape: image shape without the batch axis.
+        num_classes: softmax classes (>= 2).
+        attention: as :func:`vgg16`: None, a kind deployed ``"slot"``, ``"fa"`` or ``"fa+se"``.
+        placement: ``"bottleneck"``, ``"full"`` or None (the kind's default), as :func:`vgg16`.
+        width: multiplier of every filter / unit count (each at least 1).
+        batch_norm: conv -> BN -> ReLU instead of conv with ReLU.
+        dropout: dropout rate after the two hidden dense layers (0 disables it).
+        k: for ``"spanet"``: the number of salient positions kept.
+        attention_options: extra keyword arguments for every attention layer.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None (``keras.config.image_data_format()``).
+        name: model name (default ``vgg19``, ``vgg19_<kind>_<placement>`` or ``vgg19_fa``).
+
+    Returns:
+        An uncompiled functional ``keras.Model`` from the ``image`` input to ``num_classes`` softmax
+        probabilities (float32).
+
+    Raises:
+        ValueError: an argument is invalid, as for :func:`vgg16`; the message names the builder and the argument.
+
+    Example:
+        >>> from keras_attention.models import attention_layers, vgg19
+        >>> model = vgg19((32, 32, 3), 10, attention="fa", width=0.125)
+        >>> model.name, model.output_shape
+        ('vgg19_fa', (None, 10))
+        >>> [layer.name for layer in attention_layers(model)]  # block 1 is FANet's benchmark block
+        ['fa_block2', 'fa_block3', 'fa_block4', 'fa_block5']
     """
     return _vgg(19, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
                 k, data_format)

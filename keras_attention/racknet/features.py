@@ -34,20 +34,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_attention.utils.checks import check_bool, check_positive_int
+from keras_attention.utils.extras import import_optional
 
 #: Most pixels gathered at once when counting scope values (bounds the memory of the entropy phase).
 WINDOW_BATCH_ELEMENTS = 1 << 22
 
 
 def require_cv2():
-    """Import OpenCV lazily; raise an ImportError that says how to install it."""
-    try:
-        import cv2  # noqa: PLC0415
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "keras_attention.racknet needs OpenCV's SIFT (cv2.SIFT_create). Install it with "
-            "`pip install keras-attention[vision]` (or `pip install opencv-python-headless`)."
-        ) from error
+    """Import OpenCV lazily; raise an ImportError that says how to install it (the ``vision`` extra)."""
+    cv2 = import_optional("cv2", "keras_attention.racknet (OpenCV's SIFT, cv2.SIFT_create)")
     if not hasattr(cv2, "SIFT_create"):  # pragma: no cover - OpenCV < 4.4
         raise ImportError(
             f"OpenCV {cv2.__version__} has no cv2.SIFT_create (needs OpenCV >= 4.4). Install a newer one "

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import keras
 import pytest
+from full_disk import Disk, target
 
 from keras_attention.cli import interrupted_line, main
 from keras_attention.utils import files
-from full_disk import Disk, target
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ["train", "--model", "lenet5", "--dataset", "digits", "--width", "0.5", "--limit", "200", "--batch-size", "16"]

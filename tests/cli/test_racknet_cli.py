@@ -11,10 +11,12 @@ import pytest
 
 import keras_attention.data
 import keras_attention.racknet
+from keras_attention import racknet
 from keras_attention.cli import build_parser
-from keras_attention.cli.racknet import cmd_racknet, histogram_path
+from keras_attention.cli.racknet import cmd_racknet
 from keras_attention.data import load_arrays
-from keras_attention.experiments.catalog import racknet as rx
+from keras_attention.experiments import racknet_runs
+from keras_attention.experiments.artifacts import entropy_histogram_path
 from keras_attention.experiments.registry import EXPERIMENTS, RunOptions
 from keras_attention.racknet import PHASES, STRATEGIES, RackPlan, allocate, analyze
 
@@ -48,14 +50,14 @@ def kernels(row):
 
 
 def test_default_upscale_and_validation_split():
-    assert rx.default_upscale((8, 8, 1)) == 4
-    assert rx.default_upscale((16, 20)) == 2
-    assert rx.default_upscale((28, 28, 1)) == 1
-    assert rx.default_upscale((32, 32, 3)) == 1
-    mask = rx.validation_split(1000)
+    assert racknet.default_upscale((8, 8, 1)) == 4
+    assert racknet.default_upscale((16, 20)) == 2
+    assert racknet.default_upscale((28, 28, 1)) == 1
+    assert racknet.default_upscale((32, 32, 3)) == 1
+    mask = racknet_runs.validation_split(1000)
     assert mask.dtype == bool and mask.sum() == 100
-    np.testing.assert_array_equal(mask, rx.validation_split(1000))  # fixed: same for every strategy and seed
-    assert rx.validation_split(5).sum() == 1 and rx.validation_split(1).sum() == 0
+    np.testing.assert_array_equal(mask, racknet_runs.validation_split(1000))  # fixed: same for every strategy and seed
+    assert racknet_runs.validation_split(5).sum() == 1 and racknet_runs.validation_split(1).sum() == 0
 
 
 def test_analyze_on_digits_writes_plan_and_histogram(tmp_path, capsys):
@@ -78,12 +80,12 @@ def test_analyze_on_digits_writes_plan_and_histogram(tmp_path, capsys):
     assert f"{plan.n_keypoints} SIFT keypoints" in printed
 
     figure = tmp_path / "plans" / "digits_entropy.png"
-    assert histogram_path(out) == figure
+    assert entropy_histogram_path(out) == figure
     pixels = matplotlib.image.imread(figure)
     assert pixels.shape[1] == round(4.2 * plan.n_racks * 110)  # one panel per rack
     assert pixels[..., :3].std() > 0.05  # something is drawn
     # 300 <= HISTOGRAM_IMAGES: the histogram holds exactly the analysed keypoints of every rack
-    entropies, octaves = rx.entropy_sample(images, plan)
+    entropies, octaves = racknet.entropy_sample(images, plan)
     assert {int(o): int(n) for o, n in zip(*np.unique(octaves, return_counts=True))} == plan.octave_counts
     for octave, rack in zip(plan.octaves, plan.components):
         assert sum(c.n_keypoints for c in rack) == np.sum(octaves == octave)
@@ -113,8 +115,10 @@ def test_existing_plan_is_not_overwritten_without_flag(tmp_path, monkeypatch):
 
 def test_bad_arguments_fail_before_any_work(tmp_path, no_work, capsys):
     out = tmp_path / "plan.json"
-    with pytest.raises(ValueError, match=r"--dataset 'no_such_data' is not known; choose one of: .*fashion_mnist"):
-        run(["racknet", "analyze", "--dataset", "no_such_data", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        parse(["racknet", "analyze", "--dataset", "no_such_data", "--out", str(out)])
+    assert re.search(r"argument --dataset: invalid choice: 'no_such_data' \(choose from .*fashion_mnist",
+                     capsys.readouterr().err)
     for extra in ([], ["--overwrite"]):
         with pytest.raises(ValueError, match=r"--out .* is a directory"):
             run(["racknet", "analyze", "--dataset", "digits", "--out", str(tmp_path), *extra])
@@ -132,12 +136,12 @@ def test_budget_smaller_than_layers_writes_nothing(tmp_path):
     out = tmp_path / "plan.json"
     with pytest.raises(ValueError, match=r"`budget`=2 is smaller than the number of convolution layers"):
         run(["racknet", "analyze", "--dataset", "digits", "--limit", "150", "--budget", "2", "--out", str(out)])
-    assert not out.exists() and not histogram_path(out).exists()
+    assert not out.exists() and not entropy_histogram_path(out).exists()
 
 
 def test_racknet_experiment_quick_on_digits(tmp_path):
     experiment = EXPERIMENTS["racknet"]
-    assert experiment.run is rx.run_racknet_experiment and experiment.settings.budget == 400
+    assert experiment.run.resolve() is racknet_runs.run_racknet_experiment and experiment.settings.budget == 400
     summary = experiment.run(experiment, RunOptions(out_dir=tmp_path, dataset="digits", seeds=1, quick=True,
                                                     verbose=0))
     saved = json.loads((tmp_path / "results.json").read_text())

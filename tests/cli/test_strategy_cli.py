@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from keras_attention.cli import check_tf_config, main
+from keras_attention.cli import main
+from keras_attention.experiments.distributed import check_tf_config
 from keras_attention.experiments.results import subset_note
 from keras_attention.experiments.runner import run_limits
 

@@ -139,7 +139,7 @@ def test_loader_errors():
 
 def test_missing_aeon_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "aeon.datasets", None)
-    with pytest.raises(ImportError, match=r"pip install keras-attention\[timeseries\]"):
+    with pytest.raises(ImportError, match=r"needs aeon .*pip install 'keras-attention\[timeseries\]'"):
         timeseries.load_timeseries("BasicMotions")
 
 

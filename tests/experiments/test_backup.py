@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from full_disk import Disk, target
 
 from keras_attention.data import image_dataset
 from keras_attention.experiments import backup as backup_module
@@ -27,7 +28,6 @@ from keras_attention.experiments.backup import (
 )
 from keras_attention.experiments.training import BACKUP_DIR, train_run
 from keras_attention.utils import files
-from full_disk import Disk, target
 
 pytestmark = pytest.mark.tensorflow_only
 

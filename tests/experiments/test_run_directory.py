@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_attention.cli import build_parser, main, run_config
+from keras_attention.cli import build_parser, main
+from keras_attention.cli.common import run_config
 from keras_attention.data import images as images_module
 from keras_attention.experiments.artifacts import EpochHistory
 from keras_attention.experiments.run_directory import LOCK_FILE, MANIFEST_FILE, RunDirectory, check_out_path
@@ -326,12 +327,17 @@ def _refusals(tmp_path):
         ([*TRAIN, "--seed", "-1", *out],
          "argument --seed: expected an integer seed in 0 .. 2**32 - 1 (4294967295), got -1"),
         ([*TRAIN, "--seed", str(2**32), *out], f"expected an integer seed in 0 .. 2**32 - 1 (4294967295), got {2**32}"),
-        ([*TRAIN[:3], "--dataset", "nope", *out], "--dataset 'nope' is not known; choose one of:"),
-        ([*TRAIN, "--data-dir", str(a_file), *out], f"--data-dir {str(a_file)!r} is a file, not a directory"),
-        ([*TRAIN, "--data-dir", str(tmp_path / "missing"), *out], "does not exist"),
+        ([*TRAIN[:3], "--dataset", "nope", *out], "argument --dataset: invalid choice: 'nope' (choose from "),
+        ([*TRAIN, "--data-dir", str(a_file), *out], f"argument --data-dir: {str(a_file)!r} is a file, not a directory"),
+        ([*TRAIN, "--data-dir", str(tmp_path / "missing"), *out],
+         f"argument --data-dir: {str(tmp_path / 'missing')!r} does not exist"),
         ([*TRAIN, "--out", str(a_file / "run")], f"{str(a_file)!r} is a file, not a directory"),
         ([*TRAIN, "--out", str(taken)], "exists and is not empty; pass --overwrite"),
         (["reproduce", "san-lenet", "--dataset", "nope", *out], "--dataset 'nope' is not known"),
+        (["sparsify", str(a_file), "--sparsity", "0.5", "--dataset", "nope", "--out", str(tmp_path / "never.keras")],
+         "argument --dataset: invalid choice: 'nope'"),
+        (["racknet", "analyze", "--dataset", "nope", "--out", str(tmp_path / "never.json")],
+         "argument --dataset: invalid choice: 'nope'"),
         (["reproduce", "san-lenet", "--first-seed", str(2**32 - 1), "--seeds", "2", *out],
          "goes past the largest seed"),
         (["reproduce", "san-lenet", "--out", str(a_file / "run")], "is a file, not a directory"),

@@ -1,6 +1,7 @@
-"""The one registry of attention kinds (keras_attention.layers.registry): a kind registered in Python trains
-through the command line, every registered kind builds in the builders of its deployments, and unknown
-or misplaced kinds are clear errors."""
+"""The one registry of attention kinds (keras_attention.layers.registry): the command line's choices follow it,
+every registered kind builds in the builders of its deployments and through create_attention, and unknown or
+misplaced kinds are clear errors (a kind registered in Python trains through the command line:
+tests/test_adding_a_method.py)."""
 
 import subprocess
 import sys
@@ -62,19 +63,6 @@ def toy():
 
 
 # ----------------------------------------------------------------------------- the command line
-def test_a_registered_kind_trains_through_the_command_line(toy, tmp_path):
-    assert TOY in attention_choices()
-    out = tmp_path / "run"
-    code = main(["train", "--model", "lenet5", "--attention", TOY, "--dataset", "digits", "--epochs", "1",
-                 "--limit", "64", "--batch-size", "32", "--width", "0.5", "--out", str(out)])
-    assert code == 0
-    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
-    gates = [layer for layer in model.layers if isinstance(layer, ChannelGate)]
-    assert [gate.name for gate in gates] == ["toy_conv1", "toy_conv2"]  # after both convolutions, named
-    assert [gate.name for gate in attention_layers(model)] == ["toy_conv1", "toy_conv2"]
-    assert all(np.any(np.asarray(gate.gate) != 0) for gate in gates)  # trained: the gates left 0
-
-
 def test_the_choices_follow_the_registry(capsys):
     assert TOY not in attention_choices()
     with pytest.raises(SystemExit):

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from real_data import fashion_floats
+
 from keras_attention.layers.scale_space_attention import ScaleSpaceAttention
 from keras_attention.models import (
     ATTENTION_KINDS,

@@ -1,0 +1,14 @@
+"""``keras-attention list``: the reproducible experiments, with their paper tables and presets."""
+
+from keras_attention.cli.common import import_tensorflow_quietly
+
+
+def cmd_list(_args):
+    import_tensorflow_quietly()  # (the catalog modules import it)
+    from keras_attention.experiments.registry import list_experiments
+
+    for name, exp in list_experiments().items():
+        print(f"{name:16s} {exp.paper_table}\n{'':16s} {exp.description}")
+        if exp.presets:
+            print(f"{'':16s} --preset {' | '.join(sorted(exp.presets))}")
+    return 0
