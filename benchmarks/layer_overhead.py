@@ -42,16 +42,25 @@ if BACKEND == "tensorflow":
     import tensorflow as tf
 
 from support import machine_description  # noqa: E402
+from keras_attention.experiments.costs import count_macs  # noqa: E402
 from keras_attention.layers import (  # noqa: E402
     BAM,
     CBAM,
+    ECA,
     MSMSA,
     SAN,
+    SCSE,
     XM2A,
     AWConv2D,
+    CoordinateAttention,
     FocusAssociation,
+    GatherExcite,
+    GlobalContext,
     NonLocalBlock,
     SalientPositionsAttention,
+    SelectiveKernel,
+    SimAM,
+    TripletAttention,
     SqueezeExcitation,
 )
 from keras_attention.utils.files import write_json, write_text  # noqa: E402
@@ -64,6 +73,7 @@ SHAPES = {
     "resnet18_stage1": (32, (56, 56, 64), 64, 3),
     "sequence": (32, (256, 64), 64, 3),
 }
+ONE_PASS = "base + one element-wise pass"
 # name -> (make(kernel) -> layer, how it is applied, shape kinds it runs on)
 MODULES = {
     "SAN-c (full)": (lambda k, **i: SAN(variant="c", kernel_size=k, **i), "pair", ("image", "sequence")),
@@ -82,6 +92,16 @@ MODULES = {
     "XM2A": (lambda k, **i: XM2A(num_heads=4, key_dim=16, **i), "single", ("sequence",)),
     "MSMSA": (lambda k, **i: MSMSA(num_heads=4, key_dim=16, **i), "single", ("sequence",)),
     "MultiHeadAttention": (lambda k, **i: keras.layers.MultiHeadAttention(4, 16), "self", ("sequence",)),
+    "ECA": (lambda k, **i: ECA(**i), "single", ("image", "sequence")),
+    "CoordinateAttention": (lambda k, **i: CoordinateAttention(**i), "single", ("image",)),
+    "GlobalContext": (lambda k, **i: GlobalContext(**i), "single", ("image", "sequence")),
+    "GatherExcite (theta+)": (lambda k, **i: GatherExcite(**i), "single", ("image", "sequence")),
+    "SimAM": (lambda k, **i: SimAM(**i), "single", ("image", "sequence")),
+    "TripletAttention": (lambda k, **i: TripletAttention(**i), "single", ("image",)),
+    "SCSE": (lambda k, **i: SCSE(**i), "single", ("image", "sequence")),
+    "SelectiveKernel (replaces the conv)": (lambda k, **i: SelectiveKernel, "sk", ("image",)),
+    # the floor's unit: the base step with one element-wise product of the feature map (forward + gradient)
+    ONE_PASS: (lambda k, **i: keras.layers.Multiply(), "pass", ("image", "sequence")),
 }
 
 
@@ -93,6 +113,8 @@ def _fast_and_reference(name, make):
     """``[(label, kwargs)]``: the fast path, plus its reference when the layer has one."""
     if make is None:
         cls = AWConv2D
+    elif name.startswith("SelectiveKernel"):
+        cls = SelectiveKernel
     else:
         cls = type(make(3))
     parameters = inspect.signature(cls.__init__).parameters
@@ -117,6 +139,8 @@ def build(shape, make, how, kwargs):
     if how == "awconv":
         y = AWConv2D(filters, kernel, padding="same", use_bias=True, **kwargs)(x)
         return keras.Model(x, keras.layers.ReLU()(y))
+    if how == "sk":  # BatchNorm + ReLU inside each branch, as SKNet deploys it
+        return keras.Model(x, SelectiveKernel(filters, kernel, padding="same", **kwargs)(x))
     y = conv(filters, kernel, padding="same", activation="relu")(x)
     if how == "pair":
         y = make(kernel, **kwargs)([x, y])
@@ -126,6 +150,8 @@ def build(shape, make, how, kwargs):
         y = make(kernel)(y, y)
     elif how == "single":
         y = make(kernel, **kwargs)(y)
+    elif how == "pass":
+        y = make(kernel)([y, y])
     return keras.Model(x, y)
 
 
@@ -199,7 +225,8 @@ def run(steps, warmup, shapes, modes, modules=tuple(MODULES)):
         for label, make, how, kwargs in configs:
             keras.utils.set_random_seed(0)
             models[label] = build(shape, make, how, kwargs)
-            info[label] = {"params": models[label].count_params(), "flops": forward_flops(models[label], x)}
+            info[label] = {"params": models[label].count_params(), "flops": forward_flops(models[label], x),
+                           "macs": count_macs(models[label])["total"]}
         for mode in modes:
             fns = {label: make_step(model, mode) for label, model in models.items()}
             for label, fn in fns.items():
@@ -233,6 +260,7 @@ def run(steps, warmup, shapes, modes, modules=tuple(MODULES)):
                 "ratio_best": record[f"ms_{best_mode}"] / base_best,
                 **{k: v for k, v in record.items() if k not in ("params", "flops")},
                 "flops": record["flops"],
+                "macs": record["macs"],
             })
     return rows
 
@@ -243,6 +271,50 @@ TARGETS = {
     "SAN-c (depthwise)": 1.6, "SAN-d (depthwise)": 1.6, "SAN-c (full)": 2.7, "SAN-d (full)": 2.7,
     "CBAM": 1.35, "BAM": 1.4, "SE": 1.15, "AWConv2D (replaces the conv)": 1.8,
 }
+
+
+# The floor of a module (graph mode, TARGET_SHAPE): the base step with its arithmetic scaled by the model's
+# multiply-accumulates (base ms x MACs with the module / MACs of the base), plus the full-size element-wise passes
+# over the feature map the module cannot avoid, each costing what one element-wise product costs in the same
+# run (the ONE_PASS row minus the base). Passes counted in the forward form; the timed unit includes its gradient.
+FLOOR_LIMIT = 1.2
+FLOOR_PASSES = {
+    "ECA": (2, "the channel means (one read), the rescale"),
+    "CoordinateAttention": (4, "the pools along H and along W (one read each), the two gate products"),
+    "GlobalContext": (3, "the context logits' read (a 1x1 conv, its MACs counted), the weighted pooling, the add"),
+    "GatherExcite (theta+)": (2, "the depthwise gather (its MACs counted, one read), the rescale"),
+    "SimAM": (5, "the mean, the squared deviations, the energy, the sigmoid, the product"),
+    "TripletAttention": (9, "three Z-pools (a read each), two transposes of the input, three gate products, "
+                            "the average of the three"),
+    "SCSE": (4, "the channel pool, the cSE product, the sSE product, the max of the two"),
+    "SelectiveKernel (replaces the conv)": (8, "per branch a training-mode BatchNorm (statistics, normalise) and a "
+                                                "ReLU; the branch sum; the softmax-weighted sum (two products)"),
+}
+
+
+def floor_lines(rows):
+    """Markdown lines: each module of FLOOR_PASSES against its floor in graph mode at TARGET_SHAPE."""
+    picked = {r["module"]: r for r in rows if r["shape"] == TARGET_SHAPE}
+    if "base" not in picked or ONE_PASS not in picked or "ms_graph" not in picked["base"]:
+        return []
+    base, one_pass = picked["base"], picked[ONE_PASS]
+    unit = max(one_pass["ms_graph"] - base["ms_graph"], 0.0)
+    lines = [f"## Against the floor ({TARGET_SHAPE}, graph mode)", "",
+             f"Floor = base step x (MACs with the module / MACs of the base) + passes x one element-wise pass "
+             f"({unit:.1f} ms here: the `{ONE_PASS}` row minus the base, forward and gradient). Limit: "
+             f"x{FLOOR_LIMIT} of the floor.", "",
+             "| module | MACs / base MACs | passes (which) | floor ms | measured ms | measured / floor | within |",
+             "|---|---:|---|---:|---:|---:|---|"]
+    for name, (passes, which) in FLOOR_PASSES.items():
+        row = picked.get(name)
+        if row is None or "ms_graph" not in row:
+            continue
+        mac_ratio = row["macs"] / base["macs"]
+        floor = base["ms_graph"] * mac_ratio + passes * unit
+        ratio = row["ms_graph"] / floor
+        lines.append(f"| {name} | {mac_ratio:.3f} | {passes} ({which}) | {floor:.1f} | {row['ms_graph']:.1f} | "
+                     f"x{ratio:.2f} | {'yes' if ratio <= FLOOR_LIMIT else 'no'} |")
+    return lines + [""]
 
 
 def target_lines(rows, modes):
@@ -279,11 +351,17 @@ def write(rows, out_dir, args, machine=None):
             "warmup": args.warmup, "modes": args.modes, "shapes": {s: SHAPES[s] for s in args.shapes},
             "keras": keras.__version__, "argv": args.argv}
     stem = "layer_overhead" if meta["backend"] == "tensorflow" else f"layer_overhead_{meta['backend']}"
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):  # the table of another CPU path keeps its own files
+        stem += "_onednn_" + os.environ["ONEDNN_MAX_CPU_ISA"].lower()
+    meta["dtype_policy"] = keras.mixed_precision.global_policy().name
+    if meta["dtype_policy"] != "float32":
+        stem += "_" + meta["dtype_policy"]
+    stem = getattr(args, "name", None) or stem
     write_json(out_dir / f"{stem}.json", {"meta": meta, "rows": rows})
     lines = [
         "# Attention-module cost (forward + backward, one training step)",
         "",
-        f"Machine: {meta['machine']}. Backend: {meta['backend']}. Median of "
+        f"Machine: {meta['machine']}. Backend: {meta['backend']}, dtype policy {meta['dtype_policy']}. Median of "
         f"{args.steps} interleaved steps after {args.warmup} warm-up steps. Ratio = step time with the module / "
         "step time of the same convolution without it, in the same mode; best = each in its own fastest "
         "mode. FLOP share = forward FLOPs the module adds / forward FLOPs of the base step (TensorFlow's profiler; the larger count of a module's two paths). Peak = bytes the "
@@ -317,6 +395,7 @@ def write(rows, out_dir, args, machine=None):
                          + _cell(peak and peak / 2**20, ".1f") + " |")
         lines.append("")
     lines += target_lines(rows, args.modes)
+    lines += floor_lines(rows)
     write_text(out_dir / f"{stem}.md", "\n".join(lines))
 
 
@@ -333,8 +412,14 @@ def main():
                         help="modules to time (default: all): " + ", ".join(repr(m) for m in MODULES))
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="only rewrite the markdown from a layer_overhead.json written before (no timing)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="time every model under keras.mixed_precision 'mixed_float16' (GPU runs)")
+    parser.add_argument("--name", help="file stem of the results (default: layer_overhead[_<backend>]"
+                                       "[_onednn_<isa>][_mixed_float16])")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
     args.argv = sys.argv[1:]
     if args.modes is None:
         args.modes = list(MODES) if BACKEND == "tensorflow" else ["xla"]

@@ -15,8 +15,26 @@ from keras_attention.experiments.run_directory import prepare_out_dir
 from keras_attention.utils.files import read_json, write_json, write_text
 
 
+def cpu_flags():
+    """The vector instruction sets this CPU reports (``/proc/cpuinfo``), e.g. ``"avx2 avx512f fma"``, and the
+    oneDNN settings of this process (``ONEDNN_MAX_CPU_ISA``, ``TF_ENABLE_ONEDNN_OPTS``) when set: what decides
+    which kernels TensorFlow's CPU ops run."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            line = next((line for line in handle if line.startswith("flags")), "")
+        flags = set(line.split(":", 1)[-1].split())
+    except OSError:
+        pass
+    vector = sorted(f for f in flags if f.startswith(("avx", "fma", "amx")) or f in ("sse4_2", "f16c"))
+    text = " ".join(vector) or "unknown"
+    settings = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ]
+    return text + (f" ({', '.join(settings)})" if settings else "")
+
+
 def machine_description():
-    """One line: CPU model, logical cores, TensorFlow and Keras versions."""
+    """One line: CPU model, logical cores, the CPU's vector flags and oneDNN settings, TensorFlow and Keras
+    versions."""
     import keras
     import tensorflow as tf
 
@@ -26,7 +44,10 @@ def machine_description():
             model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} logical cores, TF {tf.__version__}, Keras {keras.__version__}"
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    return (f"{model}, {os.cpu_count()} logical cores, CPU flags: {cpu_flags()}, "
+            + (f"GPU: {', '.join(gpus)}, " if gpus else "") + f"TF {tf.__version__}, Keras {keras.__version__}")
 
 
 def run_experiment(experiment, work_dir, **options):

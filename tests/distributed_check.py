@@ -180,6 +180,18 @@ CASES = {
     "PositionalEncoding": (
         "sequence", _sequence(_layer("positional_encoding", "PositionalEncoding", mode="learned", channels=4)),
     ),
+    "EfficientChannelAttention": ("image", _single_input(_layer("efficient_channel_attention", "EfficientChannelAttention"))),
+    "CoordinateAttention": (
+        "image", _single_input(_layer("coordinate_attention", "CoordinateAttention", reduction=2, min_channels=2)),
+    ),
+    "GlobalContext": ("image", _single_input(_layer("global_context", "GlobalContext", reduction=2))),
+    "SelectiveKernel": (
+        "image", _single_input(_layer("selective_kernel", "SelectiveKernel", filters=8, reduction=2, min_units=4)),
+    ),
+    "GatherExcite": ("image", _single_input(_layer("gather_excite", "GatherExcite", reduction=2))),
+    "SimAM": ("image", _single_input(_layer("simam", "SimAM"))),
+    "TripletAttention": ("image", _single_input(_layer("triplet_attention", "TripletAttention", kernel_size=3))),
+    "SCSE": ("image", _single_input(_layer("scse", "SCSE"))),
 }
 
 

@@ -47,6 +47,14 @@ LAYER_CASES = {
     "SDMA": ("sdma", "SDMA", False),
     "SDCA": ("sdma", "SDCA", False),
     "PositionalEncoding": ("positional_encoding", "PositionalEncoding", False),
+    "EfficientChannelAttention": ("efficient_channel_attention", "EfficientChannelAttention", False),
+    "CoordinateAttention": ("coordinate_attention", "CoordinateAttention", True),
+    "GlobalContext": ("global_context", "GlobalContext", False),
+    "SelectiveKernel": ("selective_kernel", "SelectiveKernel", True),
+    "GatherExcite": ("gather_excite", "GatherExcite", True),
+    "SimAM": ("simam", "SimAM", False),
+    "TripletAttention": ("triplet_attention", "TripletAttention", True),
+    "SCSE": ("scse", "SCSE", False),
 }
 # cases that also get the per-replica (unsynchronised) BatchNormalization runs: one image, one sequence layer
 LOCAL_BN_CASES = ("AWConv2D", "XM2A-batchnorm")
