@@ -19,6 +19,7 @@ from keras_attention.cli.common import (
 from keras_attention.cli.parser import JIT_COMPILE
 from keras_attention.data.images import DATASETS
 from keras_attention.experiments import distributed
+from keras_attention.experiments.artifacts import RESULTS_MD
 from keras_attention.experiments.arguments import MAX_SEED
 from keras_attention.experiments.registry import (
     EXPERIMENT_MODULES,
@@ -111,5 +112,5 @@ def cmd_reproduce(args):
                                                    "heads", "key_dim", "sigma0", "rows")},
     )
     experiment.run(experiment, options)
-    print(f"results: {out / 'results.md'}", flush=True)
+    print(f"results: {out / RESULTS_MD}", flush=True)
     return 0
