@@ -284,8 +284,7 @@ FLOOR_PASSES = {
     "GlobalContext": (3, "the context logits' read (a 1x1 conv, its MACs counted), the weighted pooling, the add"),
     "GatherExcite (theta+)": (2, "the depthwise gather (its MACs counted, one read), the rescale"),
     "SimAM": (5, "the mean, the squared deviations, the energy, the sigmoid, the product"),
-    "TripletAttention": (9, "three Z-pools (a read each), two transposes of the input, three gate products, "
-                            "the average of the three"),
+    "TripletAttention": (8, "three Z-pools (a max and a mean, a read each), the gates' broadcast sum, the product"),
     "SCSE": (4, "the channel pool, the cSE product, the sSE product, the max of the two"),
     "SelectiveKernel (replaces the conv)": (8, "per branch a training-mode BatchNorm (statistics, normalise) and a "
                                                 "ReLU; the branch sum; the softmax-weighted sum (two products)"),

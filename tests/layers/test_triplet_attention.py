@@ -1,9 +1,10 @@
 """Triplet attention (keras_attention.layers.triplet_attention) against a numpy reference that rotates the image
 as the official code does (``permute(0, 2, 1, 3)``, ``permute(0, 3, 2, 1)``) in the NCHW layout."""
 
+import keras
 import numpy as np
 import pytest
-from backend import backends, to_numpy
+from backend import backends, gradients, to_numpy
 from numpy_reference import batch_norm, conv, named_weights, randomise, sigmoid
 from tolerance import assert_close
 
@@ -30,11 +31,12 @@ def ref_triplet(x_nhwc, w, training=False):
 
 
 @backends
+@pytest.mark.parametrize("implementation", ["fast", "reference"])
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("shape, kernel_size", [((2, 5, 6, 4), 7), ((3, 8, 3, 9), 3)])
-def test_matches_numpy_reference(shape, kernel_size, training, rng):
+def test_matches_numpy_reference(shape, kernel_size, training, implementation, rng):
     x = rng.normal(size=shape).astype("float32")
-    layer = TripletAttention(kernel_size=kernel_size, return_attention=True)
+    layer = TripletAttention(kernel_size=kernel_size, implementation=implementation, return_attention=True)
     layer.build(x.shape)
     randomise(layer, rng)
     out, mask = layer(x, training=training)
@@ -52,6 +54,28 @@ def test_weights_and_batch_norms_follow_the_code():
     assert shapes["cw_kernel"] == shapes["hc_kernel"] == shapes["hw_kernel"] == (7, 7, 2, 1)
     assert not [k for k in shapes if k.endswith("bias")]
     assert all(bn.momentum == 0.99 and bn.epsilon == 1e-5 for bn in layer.norms)  # BasicConv: PyTorch 0.01
+
+
+def test_fast_and_reference_give_the_same_outputs_and_gradients(rng):
+    x = rng.normal(size=(2, 6, 5, 4)).astype("float32")
+    results = []
+    for implementation in ("fast", "reference"):
+        keras.utils.set_random_seed(3)
+        inputs = keras.Input(x.shape[1:])
+        model = keras.Model(inputs, TripletAttention(kernel_size=3, implementation=implementation)(inputs))
+        weights = np.random.default_rng(1).normal(size=x.shape).astype("float32")
+        results.append(gradients(model, x, loss_fn=lambda o: keras.ops.sum(o[0] * weights)))
+    (out_fast, grads_fast), (out_ref, grads_ref) = results
+    assert_close(to_numpy(out_fast[0]), to_numpy(out_ref[0]))
+    for fast, ref in zip(grads_fast, grads_ref):
+        assert_close(to_numpy(fast), to_numpy(ref))
+
+
+def test_implementation_is_checked_and_kept_in_the_config():
+    with pytest.raises(ValueError, match="implementation"):
+        TripletAttention(implementation="fused")
+    config = TripletAttention(implementation="reference").get_config()
+    assert TripletAttention.from_config(config).implementation == "reference"
 
 
 def test_needs_images():
