@@ -47,6 +47,8 @@ The operators are defined over any number of spatial axes, so sequences work as 
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -55,27 +57,43 @@ from keras_attention.kernels.convolution import explicit_padding_conv
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int, shape_str
 from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments, batch_normalization
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 VARIANTS = ("theta-", "theta", "theta+")
 GE_BN_MOMENTUM = 0.95  # the Caffe models' CuDNNBatchNorm momentum (Keras convention)
 
 
-def _check_extent(extent):
+def _check_extent(extent: int) -> int:
     check_positive_int("extent", extent, minimum=0)
     if extent and (extent < 2 or extent & (extent - 1)):
         raise ValueError(f"Argument `extent` must be 0 (global) or a power of two >= 2; got {extent!r}.")
     return extent
 
 
-def nearest_indices(size_in, size_out):
+def nearest_indices(size_in: int | Tensor, size_out: int | Tensor) -> Tensor:
     """The input position each of ``size_out`` outputs reads in a nearest-neighbour resize of ``size_in`` positions
-    (PyTorch's ``nearest``): ``floor(i * size_in / size_out)``, an integer tensor; the sizes may be tensors."""
+    (PyTorch's ``nearest``): ``floor(i * size_in / size_out)``, an integer tensor; the sizes may be tensors.
+
+    Args:
+        size_in: the number of input positions ``m``.
+        size_out: the number of output positions ``n``.
+
+    Returns:
+        An integer tensor of shape ``(n,)``: output position ``i`` reads input position ``floor(i * m / n)``.
+
+    Example:
+        >>> from keras import ops
+        >>> from keras_attention.layers.gather_excite import nearest_indices
+        >>> ops.convert_to_numpy(nearest_indices(3, 7)).tolist()
+        [0, 0, 0, 1, 1, 2, 2]
+    """
     return (ops.arange(size_out) * size_in) // size_out
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
-    """Gather-excite for ``(B, T, C)`` or ``(B, H, W, C)`` features (module docstring).
+    """Gather-excite for ``(B, T, C)`` or ``(B, H, W, C)`` features (module docstring): ``x * sigmoid(interp(x^))``
+    with ``x^`` the gather ``xi_G(x)`` of each channel over the extent (and, ``"theta+"``, an excitation MLP).
 
     Args:
         extent: 0 for the global extent, else ``e = 2, 4, 8, ...``.
@@ -96,16 +114,29 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
         return_attention: None (the constructor's setting), True or False.
 
     Returns:
-        ``x * g`` of the input's shape, or ``(x * g, g)``.
+        ``x * g`` of the input's shape, or ``(x * g, g)``: ``g`` of shape ``(B, 1.., C)`` for the global extent,
+        of the input's shape otherwise.
 
-    Example::
+    Raises:
+        ValueError: ``extent`` is not 0 or a power of two ``>= 2``, ``variant`` not one of ``VARIANTS``,
+            ``reduction`` not a positive integer, ``return_attention`` or ``data_format`` invalid; at build or call,
+            an input that is not ``(B, T, C)`` or ``(B, H, W, C)`` with known channels, or (``"theta"``,
+            ``"theta+"`` with the global extent) with unknown spatial sizes.
 
-        ge = GatherExcite(extent=0, variant="theta+")
-        y = ge(np.ones((2, 14, 14, 64), "float32"))  # (2, 14, 14, 64); a (14, 14, 64) depthwise gather kernel
-        y = GatherExcite(extent=4, variant="theta-")(np.ones((2, 100, 6), "float32"))  # a sequence
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import GatherExcite
+        >>> ge = GatherExcite(extent=0, variant="theta+")
+        >>> y, g = ge(np.ones((2, 14, 14, 64), "float32"), return_attention=True)
+        >>> tuple(y.shape), tuple(g.shape)
+        ((2, 14, 14, 64), (2, 1, 1, 64))
+        >>> tuple(ge.gather_kernels[0].shape)  # the depthwise gather kernel covers the whole input
+        (14, 14, 64, 1)
+        >>> tuple(GatherExcite(extent=4, variant="theta-")(np.ones((2, 100, 6), "float32")).shape)  # a sequence
+        (2, 100, 6)
     """
 
-    def __init__(self, extent=0, variant="theta+", reduction=16, **kwargs):
+    def __init__(self, extent: int = 0, variant: str = "theta+", reduction: int = 16, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.extent = _check_extent(extent)
         self.variant = check_choice("variant", variant, set(VARIANTS))
@@ -114,7 +145,7 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
         self.gather_norms = [batch_normalization(f"gather_norm_{i}", dtype=self.dtype_policy, momentum=GE_BN_MOMENTUM)
                              for i in range(count)]
 
-    def _check_shape(self, input_shape):
+    def _check_shape(self, input_shape: ShapeLike) -> Shape:
         shape = check_feature_shape(type(self).__name__, input_shape)
         if self.variant != "theta-" and not self.extent and any(d is None for d in shape[1:-1]):
             raise ValueError(f"{type(self).__name__}(extent=0, variant={self.variant!r}) gathers with a depthwise "
@@ -123,13 +154,14 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
         return shape
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = self._check_shape(input_shape)
-        channels, spatial = shape[-1], shape[1:-1]
+        channels, spatial = cast(int, shape[-1]), shape[1:-1]  # channels known: check_feature_shape refuses None
         self._spatial_axes = tuple(range(1, len(shape) - 1))
-        self.gather_kernels = []
+        self.gather_kernels: list[Any] = []  # keras.Variable
         if self.variant != "theta-":
-            window = tuple(spatial) if not self.extent else (3,) * len(spatial)
+            # the global extent's spatial sizes are known (_check_shape)
+            window = cast("tuple[int, ...]", tuple(spatial)) if not self.extent else (3,) * len(spatial)
             for i, bn in enumerate(self.gather_norms):
                 self.gather_kernels.append(self.add_kernel(f"gather_{i}_kernel", window + (channels, 1)))
                 bn.build((None,) * (len(shape) - 1) + (channels,))
@@ -138,7 +170,7 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
             self.down_kernel, self.down_bias = self.add_kernel_and_bias("excite_down", (channels, hidden))
             self.up_kernel, self.up_bias = self.add_kernel_and_bias("excite_up", (hidden, channels))
 
-    def _gather(self, x, training):
+    def _gather(self, x: Tensor, training: bool | None) -> Tensor:
         """``xi_G(x)``: ``(B, 1.., C)`` for the global extent, else ``(B, ~S / e, C)``."""
         rank = len(self._spatial_axes)
         if self.variant == "theta-":
@@ -163,14 +195,15 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
             g = bn(explicit_padding_conv(g, kernel, (1,) * rank, strides=2, depthwise=True), training=training)
         return g
 
-    def _interpolate(self, g, x):
+    def _interpolate(self, g: Tensor, x: Tensor) -> Tensor:
         """``g`` resized to ``x``'s positions by nearest neighbour (PyTorch's ``F.interpolate`` default)."""
         for axis in self._spatial_axes:
             g = ops.take(g, nearest_indices(ops.shape(g)[axis], ops.shape(x)[axis]), axis=axis)
         return g
 
     @layer_call
-    def call(self, inputs, training=None, return_attention=None):
+    def call(self, inputs: Tensor, training: bool | None = None,
+             return_attention: bool | None = None) -> Tensor | tuple[Tensor, Tensor]:
         g = self._gather(inputs, training)
         if self.variant == "theta+":
             hidden = ops.relu(ops.matmul(ops.relu(g), self.down_kernel) + self.down_bias)
@@ -182,12 +215,12 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
         return (output, gate) if self.returns_attention(return_attention) else output
 
     @channels_last_shapes
-    def output_and_attention_shapes(self, input_shape):
+    def output_and_attention_shapes(self, input_shape: ShapeLike) -> tuple[Shape, Shape]:
         shape = self._check_shape(input_shape)
         return (shape, shape) if self.extent else self.channel_attention_shapes(shape)
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): the depthwise gathers (``theta``, ``theta+``: ``N_i 3^r C`` per
         stride-2 step, ``N C`` for the global extent), and the excite MLP ``2 C h`` (``theta+``); ``theta-`` is
@@ -204,7 +237,7 @@ class GatherExcite(AttentionOutput, DataFormat, WeightArguments, keras.layers.La
             macs += math.prod(self.down_kernel.shape) + math.prod(self.up_kernel.shape)
         return macs
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"extent": self.extent, "variant": self.variant, "reduction": self.reduction})
         return config

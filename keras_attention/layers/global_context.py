@@ -2,7 +2,7 @@
 Squeeze-Excitation Networks and Beyond", ICCV Workshops 2019, arXiv:1904.11492), a competitor module.
 
 ``GlobalContext()(x)`` on ``x`` of shape ``(B, T, C)`` (sequences) or ``(B, H, W, C)`` (images), with ``j``
-running over the ``N`` positions (eq. 4 of the arXiv version, the GC block)::
+running over the ``N`` positions (the paper's equation of the GC block)::
 
     z_i = x_i + W_v2 ReLU(LN(W_v1 sum_j alpha_j x_j)),    alpha_j = exp(W_k x_j) / sum_m exp(W_k x_m)
 
@@ -11,9 +11,9 @@ running over the ``N`` positions (eq. 4 of the arXiv version, the GC block)::
    the paper's ablation with ``alpha_j = 1 / N`` (global average pooling);
 2. transform (the bottleneck): ``t = W_v2 ReLU(LN(W_v1 c))`` with ``W_v1: C -> max(1, C // reduction)``
    and ``W_v2`` back to ``C``, LN the layer normalisation of the bottleneck's features;
-3. fusion: ``fusion="add"``: ``z = x + t`` (eq. 4), broadcast over the positions; ``fusion="mul"`` (the
-   paper's ablation, SE's scaling): ``z = x * sigmoid(t)``; ``fusion=("add", "mul")``: both, each with its own
-   transform, ``z = x * sigmoid(t_mul) + t_add``.
+3. fusion: ``fusion="add"``: ``z = x + t`` (the GC block's equation), broadcast over the positions;
+   ``fusion="mul"`` (the paper's ablation, SE's scaling): ``z = x * sigmoid(t)``; ``fusion=("add", "mul")``: both,
+   each with its own transform, ``z = x * sigmoid(t_mul) + t_add``.
 
 ``return_attention=True`` returns ``(z, alpha)`` with ``alpha`` of shape ``(B, T, 1)`` / ``(B, H, W, 1)``.
 
@@ -39,6 +39,8 @@ sequences work as images do.
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -46,13 +48,14 @@ from keras import ops
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
 from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 FUSIONS = ("add", "mul")
 POOLINGS = ("attention", "average")
 LAYER_NORM_EPSILON = 1e-5  # PyTorch's nn.LayerNorm default, the official code's
 
 
-def _fusions(value):
+def _fusions(value: str | Sequence[str]) -> tuple[str, ...]:
     """``fusion`` as the tuple of the transforms it asks for, in the order the code applies them (mul, add)."""
     names = (value,) if isinstance(value, str) else value
     if not isinstance(names, (tuple, list)) or not names or not all(isinstance(n, str) for n in names) or (
@@ -64,11 +67,12 @@ def _fusions(value):
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
-    """The global context block of GCNet for ``(B, T, C)`` or ``(B, H, W, C)`` features (module docstring).
+    """The global context block of GCNet for ``(B, T, C)`` or ``(B, H, W, C)`` features (module docstring):
+    ``z = x + W_v2 ReLU(LN(W_v1 c))`` with ``c`` the softmax-weighted attention pooling of ``x`` over its positions.
 
     Args:
         reduction: bottleneck ratio ``r``: the transform is ``C -> max(1, C // r) -> C`` (16 in the paper).
-        fusion: ``"add"`` (default, eq. 4), ``"mul"``, or ``("add", "mul")`` for both.
+        fusion: ``"add"`` (default, the GC block), ``"mul"``, or ``("add", "mul")`` for both.
         pooling: ``"attention"`` (default, the softmax of ``W_k x``) or ``"average"``.
         return_attention: also return the pooling weights ``alpha`` (default of every call; ``AttentionOutput``).
         data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
@@ -85,37 +89,50 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
     Returns:
         ``z`` of the input's shape, or ``(z, alpha)`` with ``alpha`` of the input's shape with one channel.
 
-    Example::
+    Raises:
+        ValueError: ``reduction`` is not a positive integer, ``fusion`` not ``"add"``, ``"mul"`` or both,
+            ``pooling`` not one of ``POOLINGS``, ``return_attention`` or ``data_format`` invalid; at build or call,
+            an input that is not ``(B, T, C)`` or ``(B, H, W, C)`` with known channels.
 
-        block = GlobalContext(reduction=16)
-        z = block(np.random.rand(2, 14, 14, 256).astype("float32"))  # == the input: a new "add" block is the identity
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import GlobalContext
+        >>> x = np.random.rand(2, 14, 14, 32).astype("float32")
+        >>> z, alpha = GlobalContext(reduction=16)(x, return_attention=True)
+        >>> tuple(z.shape), tuple(alpha.shape)
+        ((2, 14, 14, 32), (2, 14, 14, 1))
+        >>> bool(np.allclose(z, x))  # a new "add" block is the identity (the last convolution starts at zero)
+        True
+        >>> round(float(np.sum(alpha[0])), 4)  # the pooling weights of one sample sum to 1
+        1.0
     """
 
-    def __init__(self, reduction=16, fusion="add", pooling="attention", **kwargs):
+    def __init__(self, reduction: int = 16, fusion: str | Sequence[str] = "add", pooling: str = "attention",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self._fusions = _fusions(fusion)
-        self.fusion = self._fusions[0] if len(self._fusions) == 1 else ["add", "mul"]
+        self.fusion: str | list[str] = self._fusions[0] if len(self._fusions) == 1 else ["add", "mul"]
         self.pooling = check_choice("pooling", pooling, set(POOLINGS))
         self.norms = {f: keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype_policy,
                                                          name=f"{f}_norm") for f in self._fusions}
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_feature_shape(type(self).__name__, input_shape)
-        channels = shape[-1]
+        channels = cast(int, shape[-1])  # known: check_feature_shape refuses None
         self._spatial_rank = len(shape) - 2
         hidden = max(1, channels // self.reduction)
         if self.pooling == "attention":
             self.mask_kernel, self.mask_bias = self.add_kernel_and_bias("mask", (channels, 1))
-        self.transforms = {}
+        self.transforms: dict[str, tuple[Any, ...]] = {}  # fusion -> (kernel_1, bias_1, kernel_2, bias_2)
         for f in self._fusions:
             first = self.add_kernel_and_bias(f"{f}_1", (channels, hidden))
             self.norms[f].build((None, hidden))
             last = self.add_kernel_and_bias(f"{f}_2", (hidden, channels), initializer="zeros")  # last_zero_init
             self.transforms[f] = first + last
 
-    def _pool(self, x):
+    def _pool(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Context modelling: ``(c, alpha)``, the context ``(B, C)`` and the weights ``(B, *S, 1)``."""
         batch, channels = ops.shape(x)[0], x.shape[-1]
         flat = ops.reshape(x, (batch, -1, channels))  # (B, N, C)
@@ -129,14 +146,15 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
         context = ops.sum(flat * weights, axis=1)
         return context, ops.reshape(weights, ops.shape(x)[:-1] + (1,))
 
-    def _transform(self, context, fusion):
+    def _transform(self, context: Tensor, fusion: str) -> Tensor:
+        """The transform ``W_v2 ReLU(LN(W_v1 c))`` of ``fusion``'s branch, ``(B, 1.., C)``."""
         kernel_1, bias_1, kernel_2, bias_2 = self.transforms[fusion]
         hidden = ops.relu(self.norms[fusion](ops.matmul(context, kernel_1) + bias_1))
         term = ops.matmul(hidden, kernel_2) + bias_2  # (B, C)
         return ops.reshape(term, (-1,) + (1,) * self._spatial_rank + (context.shape[-1],))
 
     @layer_call
-    def call(self, inputs, return_attention=None):
+    def call(self, inputs: Tensor, return_attention: bool | None = None) -> Tensor | tuple[Tensor, Tensor]:
         context, alpha = self._pool(inputs)
         output = inputs
         if "mul" in self._fusions:
@@ -146,12 +164,12 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
         return (output, alpha) if self.returns_attention(return_attention) else output
 
     @channels_last_shapes
-    def output_and_attention_shapes(self, input_shape):
+    def output_and_attention_shapes(self, input_shape: ShapeLike) -> tuple[Shape, Shape]:
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape[:-1] + (1,)
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): ``2 N C`` (the attention-pooling mask and the weighted sum; ``N C``
         for average pooling) ``+ 2 C h`` per fusion (the transform)."""
@@ -160,7 +178,7 @@ class GlobalContext(AttentionOutput, DataFormat, WeightArguments, keras.layers.L
         return pooling + sum(math.prod(first.shape) + math.prod(last.shape)
                              for first, _, last, _ in self.transforms.values())
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"reduction": self.reduction, "fusion": self.fusion, "pooling": self.pooling})
         return config

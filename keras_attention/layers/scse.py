@@ -30,6 +30,8 @@ it does not take ``return_attention``.
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -37,6 +39,7 @@ from keras import ops
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
 from keras_attention.utils.layer_arguments import DataFormat, WeightArguments
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 MODES = ("max", "add")
 
@@ -44,7 +47,7 @@ MODES = ("max", "add")
 @keras.saving.register_keras_serializable(package="keras_attention")
 class SCSE(DataFormat, WeightArguments, keras.layers.Layer):
     """Concurrent spatial and channel squeeze & excitation for ``(B, T, C)`` or ``(B, H, W, C)`` features
-    (module docstring).
+    (module docstring): ``max(x * s, x * q)`` (or their sum), ``s`` cSE's channel gate and ``q`` sSE's spatial gate.
 
     Args:
         reduction: reduction ratio ``r`` of cSE; its hidden width is ``max(1, C // r)`` (2 in the official code).
@@ -62,20 +65,31 @@ class SCSE(DataFormat, WeightArguments, keras.layers.Layer):
     Returns:
         The recalibrated features, of the input's shape.
 
-    Example::
+    Raises:
+        ValueError: ``reduction`` is not a positive integer, ``mode`` not ``"max"`` or ``"add"``, ``data_format``
+            invalid; at build or call, an input that is not ``(B, T, C)`` or ``(B, H, W, C)`` with known channels.
 
-        y = SCSE(mode="add")(np.ones((2, 64, 64, 16), "float32"))  # (2, 64, 64, 16)
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import SCSE
+        >>> tuple(SCSE(mode="add")(np.ones((2, 16, 16, 8), "float32")).shape)
+        (2, 16, 16, 8)
+        >>> layer = SCSE()
+        >>> tuple(layer(np.ones((2, 40, 8), "float32")).shape)  # a sequence
+        (2, 40, 8)
+        >>> tuple(layer.squeeze_kernel.shape)  # cSE's hidden width max(1, 8 // 2) = 4
+        (8, 4)
     """
 
-    def __init__(self, reduction=2, mode="max", **kwargs):
+    def __init__(self, reduction: int = 2, mode: str = "max", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.mode = check_choice("mode", mode, set(MODES))
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_feature_shape(type(self).__name__, input_shape)
-        channels = shape[-1]
+        channels = cast(int, shape[-1])  # known: check_feature_shape refuses None
         self._spatial_axes = tuple(range(1, len(shape) - 1))
         hidden = max(1, channels // self.reduction)
         self.squeeze_kernel, self.squeeze_bias = self.add_kernel_and_bias("channel_squeeze", (channels, hidden))
@@ -83,7 +97,7 @@ class SCSE(DataFormat, WeightArguments, keras.layers.Layer):
         self.spatial_kernel, self.spatial_bias = self.add_kernel_and_bias("spatial", (channels, 1))
 
     @layer_call
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         x = inputs
         z = ops.mean(x, axis=self._spatial_axes, keepdims=True)  # (B, 1.., C)
         s = ops.sigmoid(ops.matmul(ops.relu(ops.matmul(z, self.squeeze_kernel) + self.squeeze_bias),
@@ -93,17 +107,17 @@ class SCSE(DataFormat, WeightArguments, keras.layers.Layer):
         return ops.maximum(channel, spatial) if self.mode == "max" else channel + spatial
 
     @channels_last_shapes
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         return check_feature_shape(type(self).__name__, input_shape)
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): ``2 C h`` (cSE) ``+ N C`` (sSE's 1x1 projection)."""
         positions, channels = math.prod(input_shape[1:-1]), int(input_shape[-1])
         return 2 * math.prod(self.squeeze_kernel.shape) + positions * channels
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"reduction": self.reduction, "mode": self.mode})
         return config

@@ -3,14 +3,15 @@ Attention Module for Convolutional Neural Networks", ICML 2021), a competitor mo
 
 ``SimAM()(x)`` on ``x`` of shape ``(B, T, C)`` (sequences) or ``(B, H, W, C)`` (images). Each neuron ``t``
 of a channel gets the minimal energy of a linear separation of it from the other ``M - 1`` neurons of its
-channel (eq. 1-3: ``e_t = (1 / (M-1)) sum_i (-1 - (w_t x_i + b_t))^2 + (1 - (w_t t + b_t))^2 + lambda w_t^2``),
-which in closed form, with the channel's mean ``mu`` and variance ``sigma^2`` standing for those of the other
-neurons, is (eq. 5)::
+channel (the paper's energy function with binary labels and a regulariser,
+``e_t = (1 / (M-1)) sum_i (-1 - (w_t x_i + b_t))^2 + (1 - (w_t t + b_t))^2 + lambda w_t^2``), which in closed
+form, with the channel's mean ``mu`` and variance ``sigma^2`` standing for those of the other neurons, is
+(eq. 5; the official README calls the code's ``lambda`` the "coefficient lambda in Eqn (5)")::
 
     e_t* = 4 (sigma^2 + lambda) / ((t - mu)^2 + 2 sigma^2 + 2 lambda)
 
-A distinctive neuron (low energy) matters more; the output (eq. 6) is ``x * sigmoid(1 / E)``, ``E`` all the
-``e_t*`` of the input, where
+A distinctive neuron (low energy) matters more; the output (the paper's refinement step) is
+``x * sigmoid(1 / E)``, ``E`` all the ``e_t*`` of the input, where
 
     1 / e_t* = (t - mu)^2 / (4 (sigma^2 + lambda)) + 1/2.
 
@@ -28,17 +29,22 @@ Reading of what the paper leaves open: the mean and variance are over every spat
 sequences ``(B, T, C)`` work as images do.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_attention.utils.checks import check_feature_shape, check_real
 from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class SimAM(AttentionOutput, DataFormat, keras.layers.Layer):
-    """Parameter-free energy attention for ``(B, T, C)`` or ``(B, H, W, C)`` features (module docstring).
+    """Parameter-free energy attention for ``(B, T, C)`` or ``(B, H, W, C)`` features (module docstring):
+    ``x * sigmoid(1 / E)``, ``1 / E = (x - mu)^2 / (4 (sigma^2 + lambda)) + 1/2`` per channel.
 
     Args:
         lambda_: the regulariser ``lambda`` of the energy (1e-4 in the paper and the code); ``> 0``.
@@ -55,45 +61,55 @@ class SimAM(AttentionOutput, DataFormat, keras.layers.Layer):
     Returns:
         ``x * sigmoid(1 / E)`` of the input's shape, or ``(x * sigmoid(1 / E), sigmoid(1 / E))``.
 
-    Example::
+    Raises:
+        ValueError: ``lambda_`` is not a finite number ``> 0``, ``return_attention`` or ``data_format`` invalid; at
+            build or call, an input that is not ``(B, T, C)`` or ``(B, H, W, C)`` with known channels.
 
-        y = SimAM()(np.random.rand(2, 16, 16, 32).astype("float32"))  # (2, 16, 16, 32), no weights
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import SimAM
+        >>> layer = SimAM()
+        >>> y, a = layer(np.random.rand(2, 16, 16, 8).astype("float32"), return_attention=True)
+        >>> tuple(y.shape), tuple(a.shape), len(layer.weights)  # no weights
+        ((2, 16, 16, 8), (2, 16, 16, 8), 0)
+        >>> bool(np.all(np.asarray(a) >= 0.6224))  # 1 / E >= 1/2, so every weight is at least sigmoid(1/2)
+        True
     """
 
-    def __init__(self, lambda_=1e-4, **kwargs):
+    def __init__(self, lambda_: float = 1e-4, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.lambda_ = check_real("lambda_", lambda_, minimum=0, exclusive=True)
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_feature_shape(type(self).__name__, input_shape)
         self._spatial_axes = tuple(range(1, len(shape) - 1))
 
     @layer_call
-    def call(self, inputs, return_attention=None):
+    def call(self, inputs: Tensor, return_attention: bool | None = None) -> Tensor | tuple[Tensor, Tensor]:
         axes = self._spatial_axes
-        positions = 1
+        positions: Tensor = 1  # H * W, a tensor where the sizes are symbolic
         for axis in axes:
             positions = positions * ops.shape(inputs)[axis]
         n = ops.cast(ops.maximum(positions - 1, 1), inputs.dtype)  # the code's n = H * W - 1 (module docstring)
         d = ops.square(inputs - ops.mean(inputs, axis=axes, keepdims=True))  # (t - mu)^2
         inverse_energy = d / (4.0 * (ops.sum(d, axis=axes, keepdims=True) / n + self.lambda_)) + 0.5  # 1 / e_t*
         attention = ops.sigmoid(inverse_energy)
-        output = inputs * attention  # eq. 6
+        output = inputs * attention  # x * sigmoid(1 / E)
         return (output, attention) if self.returns_attention(return_attention) else output
 
     @channels_last_shapes
-    def output_and_attention_shapes(self, input_shape):
+    def output_and_attention_shapes(self, input_shape: ShapeLike) -> tuple[Shape, Shape]:
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): 0: an energy computed element-wise (no weights)."""
         return 0
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["lambda_"] = self.lambda_
         return config
