@@ -1,4 +1,5 @@
-"""keras_attention.racknet: RACKNet, data-driven allocation of convolution kernels (dissertation ch. 3; SPEC §8).
+"""keras_attention.racknet: RACKNet, data-driven allocation of convolution kernels (dissertation ch. 3;
+docs/methods/racknet.md).
 
 ``analyze(images) -> RackPlan`` (SIFT octaves -> racks, entropy mixtures -> layers and their order,
 descriptor clusters -> kernel weights), ``allocate(plan, budget, strategy) -> Allocation`` and

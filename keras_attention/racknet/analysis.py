@@ -1,4 +1,5 @@
-"""RACKNet data analysis: racks, layers, order and cluster counts from SIFT features (SPEC §8 Obs. 1-4).
+"""RACKNet data analysis: racks, layers, order and cluster counts from SIFT features (Obs. 1-4;
+docs/methods/racknet.md).
 
 ``analyze(images)`` runs the four pre-training phases of dissertation Table 3.8 and returns a
 :class:`~keras_attention.racknet.plan.RackPlan`:
@@ -15,7 +16,8 @@
 4. ``clustering`` (Obs. 4): ``n_ij`` = number of DBSCAN clusters (``metric="cosine"``, noise
    excluded, at least 1) of the SIFT descriptors of the keypoints of component ``j``.
 
-Readings where SPEC is silent:
+Readings where the dissertation is silent (docs/methods/racknet.md#racknet-racks to
+docs/methods/racknet.md#racknet-kernels):
 
 * the mixture is fitted on the raw entropies (not on a 0.01-bin histogram, §3.5.3), with sklearn's
   defaults otherwise and ``random_state=seed``; the number of candidate components never exceeds the
@@ -42,8 +44,10 @@ Readings where SPEC is silent:
 """
 
 import time
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int
@@ -55,19 +59,19 @@ MIXTURES = ("bic", "dirichlet")
 DIRICHLET_MIN_WEIGHT = 0.01
 
 
-def _check_fraction(name, value):
+def _check_fraction(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"Argument `{name}` must be a number in (0, 1]; got {value!r}.")
     return float(value)
 
 
-def _check_positive_float(name, value):
+def _check_positive_float(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"Argument `{name}` must be a positive number; got {value!r}.")
     return float(value)
 
 
-def _check_budget_covers(budget, n_layers, found, detected, advice):
+def _check_budget_covers(budget: int | None, n_layers: int, found: str, detected: str, advice: str) -> None:
     """Raise the ValueError of ``allocate`` (``budget`` < layers) early; ``found``: the layers known so far."""
     if budget is not None and budget < n_layers:
         raise ValueError(
@@ -76,11 +80,39 @@ def _check_budget_covers(budget, n_layers, found, detected, advice):
         )
 
 
-def fit_mixture(values, max_components=6, mixture="bic", seed=0):
+def fit_mixture(
+    values: ArrayLike, max_components: int = 6, mixture: str = "bic", seed: int = 0
+) -> tuple[list[tuple[float, float, float]], NDArray[np.intp]]:
     """Fit a 1-D Gaussian mixture to ``values``; return ``(components, labels)``.
 
-    ``components``: list of ``(mean, std, weight)`` in ascending mean; ``labels[k]``: index into that list
-    of the component of ``values[k]``.
+    The layers of a rack (Obs. 2) and their order (Obs. 3): ``GaussianMixture`` with 1..``max_components``
+    components and the lowest BIC (``"bic"``), or one ``BayesianGaussianMixture`` whose components of
+    weight > 0.01 are kept (``"dirichlet"``); never more components than distinct values
+    (docs/methods/racknet.md#racknet-layers, docs/methods/racknet.md#racknet-order).
+
+    Args:
+        values: the keypoint entropies of one octave (any shape, flattened); at least one.
+        max_components: the most components tried.
+        mixture: ``"bic"`` or ``"dirichlet"``.
+        seed: ``random_state`` of the mixture.
+
+    Returns:
+        ``(components, labels)``: ``components`` a list of ``(mean, std, weight)`` in ascending mean;
+        ``labels[k]`` the index into that list of the most probable component of ``values[k]``.
+
+    Raises:
+        ValueError: ``values`` is empty, ``max_components`` is not a positive integer, or unknown ``mixture``.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.racknet import fit_mixture
+        >>> rng = np.random.default_rng(0)
+        >>> values = np.concatenate([rng.normal(2.0, 0.1, 200), rng.normal(3.5, 0.2, 100)])  # two modes
+        >>> components, labels = fit_mixture(values, seed=0)
+        >>> [(round(mean, 1), round(weight, 2)) for mean, std, weight in components]
+        [(2.0, 0.67), (3.5, 0.33)]
+        >>> np.bincount(labels).tolist()
+        [200, 100]
     """
     from sklearn.mixture import BayesianGaussianMixture, GaussianMixture  # noqa: PLC0415
 
@@ -93,7 +125,8 @@ def fit_mixture(values, max_components=6, mixture="bic", seed=0):
     if n_distinct == 1:
         return [(float(x[0, 0]), 0.0, 1.0)], np.zeros(x.shape[0], dtype=np.int64)
     if mixture == "bic":
-        best, best_bic = None, np.inf
+        best: Any = None  # the GaussianMixture with the lowest BIC
+        best_bic = np.inf
         with threadpool_limits(limits=1):
             for k in range(1, min(max_components, n_distinct) + 1):
                 model = GaussianMixture(n_components=k, random_state=seed).fit(x)
@@ -123,8 +156,40 @@ def fit_mixture(values, max_components=6, mixture="bic", seed=0):
     return components, labels
 
 
-def count_clusters(descriptors, eps=0.1, min_samples=5, max_samples=2000, rng=None):
-    """``n_ij``: DBSCAN clusters (cosine, noise excluded, at least 1) of ``descriptors`` (module docstring)."""
+def count_clusters(
+    descriptors: ArrayLike,
+    eps: float = 0.1,
+    min_samples: int = 5,
+    max_samples: int = 2000,
+    rng: np.random.Generator | None = None,
+) -> int:
+    """``n_ij`` (Obs. 4): DBSCAN clusters (cosine, noise excluded, at least 1) of ``descriptors``.
+
+    All-zero descriptors are left out; more than ``max_samples`` are subsampled uniformly with ``rng``
+    (module docstring; docs/methods/racknet.md#racknet-kernels).
+
+    Args:
+        descriptors: ``(K, 128)`` SIFT descriptors of one component's keypoints.
+        eps: DBSCAN's ``eps`` (cosine distance).
+        min_samples: DBSCAN's ``min_samples``; fewer descriptors than this give 1 cluster.
+        max_samples: the most descriptors clustered.
+        rng: the generator of the subsample (None: ``numpy.random.default_rng(0)``).
+
+    Returns:
+        The number of clusters, at least 1.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.racknet import count_clusters
+        >>> rng = np.random.default_rng(0)
+        >>> directions = np.zeros((3, 128))
+        >>> directions[0, :40], directions[1, 40:80], directions[2, 80:] = 200, 200, 200
+        >>> descriptors = np.concatenate([d + rng.integers(0, 20, size=(20, 128)) for d in directions])
+        >>> count_clusters(descriptors)  # three groups of 20 similar descriptors
+        3
+        >>> count_clusters(descriptors[:4])  # fewer than min_samples
+        1
+    """
     from sklearn.cluster import DBSCAN  # noqa: PLC0415
 
     d = np.asarray(descriptors, dtype=np.float32)
@@ -140,27 +205,68 @@ def count_clusters(descriptors, eps=0.1, min_samples=5, max_samples=2000, rng=No
 
 
 def analyze(
-    images,
-    min_fraction=0.05,
-    max_components=6,
-    mixture="bic",
-    dbscan_eps=0.1,
-    dbscan_min_samples=5,
-    max_cluster_samples=2000,
-    upscale=1,
-    sift_params=None,
-    seed=0,
-    n_jobs=None,
-    progress=False,
-    min_keypoints=10,
-    fallback=False,
-    budget=None,
-):
-    """Analyse ``images`` and return a :class:`RackPlan` (module docstring; SPEC §8 Obs. 1-4).
+    images: ArrayLike,
+    min_fraction: float = 0.05,
+    max_components: int = 6,
+    mixture: str = "bic",
+    dbscan_eps: float = 0.1,
+    dbscan_min_samples: int = 5,
+    max_cluster_samples: int = 2000,
+    upscale: int = 1,
+    sift_params: dict[str, Any] | None = None,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    progress: bool = False,
+    min_keypoints: int = 10,
+    fallback: bool = False,
+    budget: int | None = None,
+) -> RackPlan:
+    """Analyse ``images`` and return a :class:`RackPlan` (module docstring; Obs. 1-4, docs/methods/racknet.md).
 
-    ``images``: uint8 (0..255) or float in ``[0, 1]``, shaped ``(N, H, W)`` or ``(N, H, W, 1|3)``.
-    ``upscale``: integer enlargement before SIFT (use 3-4 for 8x8 images). ``budget``: when given, the
-    returned plan also carries the ``racknet`` allocation of that many kernels.
+    The four phases before training (dissertation Table 3.8): SIFT keypoints, their scope entropies,
+    racks = octaves with at least ``min_fraction`` of the keypoints (Obs. 1) and per rack a Gaussian
+    mixture of the entropies, one layer per component in ascending mean (Obs. 2-3), and DBSCAN cluster
+    counts ``n_ij`` of each component's descriptors (Obs. 4).
+
+    Args:
+        images: uint8 (0..255) or float in ``[0, 1]``, shaped ``(N, H, W)`` or ``(N, H, W, 1|3)``.
+        min_fraction: the least fraction of all keypoints an octave needs to be a rack, in (0, 1].
+        max_components: the most mixture components (layers) per rack.
+        mixture: ``"bic"`` or ``"dirichlet"`` (see :func:`fit_mixture`).
+        dbscan_eps: DBSCAN's ``eps`` (cosine distance), positive.
+        dbscan_min_samples: DBSCAN's ``min_samples``.
+        max_cluster_samples: the most descriptors clustered per component (subsampled beyond).
+        upscale: integer enlargement before SIFT (use 3-4 for 8x8 images).
+        sift_params: keyword arguments of ``cv2.SIFT_create``.
+        seed: seed of the mixtures and the DBSCAN subsamples (an integer >= 0).
+        n_jobs: SIFT threads (None: the CPU count, at most 8).
+        progress: show a progress bar over the images.
+        min_keypoints: the fewest keypoints a plan is estimated from.
+        fallback: with fewer than ``min_keypoints``, return the minimal one-rack, one-layer plan instead of
+            raising.
+        budget: when given, the returned plan also carries the ``racknet`` allocation of that many kernels.
+
+    Returns:
+        The :class:`RackPlan`, with the settings and the seconds of each phase (allocated when ``budget`` is
+        given).
+
+    Raises:
+        ImportError: OpenCV is missing (``pip install keras-attention[vision]``).
+        ValueError: an argument out of range, invalid ``images``, too few keypoints (without ``fallback``),
+            a ``min_fraction`` that leaves no rack, or a ``budget`` below the number of layers (checked as
+            soon as that bound is known); the message says what was found and what to change.
+
+    Example:
+        >>> from sklearn.datasets import load_digits
+        >>> from keras_attention.racknet import analyze
+        >>> images = load_digits().images[:50] / 16.0  # fifty 8x8 digits in [0, 1]
+        >>> plan = analyze(images, upscale=4, seed=0, n_jobs=1, budget=64)  # SIFT on 32x32 enlargements
+        >>> plan.n_images, plan.n_racks == len(plan.octaves), plan.n_layers >= plan.n_racks
+        (50, True, True)
+        >>> sorted(plan.timings)  # seconds of each phase
+        ['clustering', 'entropy', 'features', 'mixture']
+        >>> plan.budget, sum(map(sum, plan.allocation))  # the racknet allocation of 64 kernels
+        (64, 64)
     """
     require_cv2()
     min_fraction = _check_fraction("min_fraction", min_fraction)
@@ -179,7 +285,7 @@ def analyze(
     if sift_params is not None and not isinstance(sift_params, dict):
         raise ValueError(f"Argument `sift_params` must be a dict of cv2.SIFT_create arguments; got {sift_params!r}.")
     gray = to_gray_uint8(images)
-    settings = {
+    settings: dict[str, Any] = {
         "min_fraction": min_fraction,
         "max_components": max_components,
         "mixture": mixture,
@@ -191,14 +297,14 @@ def analyze(
         "seed": seed,
         "image_shape": list(gray.shape[1:]),
     }
-    timings = {}
+    timings: dict[str, float] = {}
 
     start = time.perf_counter()
     keypoints = detect_keypoints(gray, upscale=upscale, sift_params=sift_params, n_jobs=n_jobs, progress=progress)
     timings["features"] = time.perf_counter() - start
     octave_ids, octave_sizes = np.unique(keypoints.octave, return_counts=True)
     octave_counts = {int(o): int(n) for o, n in zip(octave_ids, octave_sizes)}
-    common = {
+    common: dict[str, Any] = {
         "octave_counts": octave_counts,
         "n_images": int(gray.shape[0]),
         "n_keypoints": len(keypoints),
@@ -255,7 +361,7 @@ def analyze(
     timings["entropy"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    fits = []
+    fits: list[tuple[NDArray[np.intp], list[tuple[float, float, float]], NDArray[np.intp]]] = []
     for octave in racks:
         rows = np.flatnonzero(keypoints.octave == octave)
         components, labels = fit_mixture(entropy[rows], max_components, mixture, seed)
@@ -273,9 +379,9 @@ def analyze(
     )
 
     start = time.perf_counter()
-    plan_components = []
+    plan_components: list[list[Component]] = []
     for rack_index, (rows, components, labels) in enumerate(fits):
-        rack = []
+        rack: list[Component] = []
         for layer_index, (mean, std, weight) in enumerate(components):
             members = rows[labels == layer_index]
             rng = np.random.default_rng((seed, rack_index, layer_index))

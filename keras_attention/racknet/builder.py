@@ -1,16 +1,19 @@
-"""RACKNet model builder (dissertation §3.4.1, Fig. 3.1; SPEC §8).
+"""RACKNet model builder (dissertation §3.4.1, Fig. 3.1; docs/methods/racknet.md#racknet-builder).
 
 ``build_model(plan_or_allocation, input_shape, num_classes)``: for rack ``i`` (feed-forward order),
 ``c_i`` layers ``Conv2D(k_ij, 3, padding="same", activation="relu")``; a 2x2 pooling layer with stride
 2 between consecutive racks (``AveragePooling2D``, or ``MaxPooling2D`` with ``pooling="max"``, the
 "maxout" variant of §3.5.1), none after the last rack; then ``Flatten -> Dropout(0.25) -> Dense
-softmax``. Kernels are 3x3 for every layer, as SPEC fixes (the paper's ``e_ij`` is not derived).
+softmax``. Kernels are 3x3 for every layer, as the documentation fixes (the paper's ``e_ij`` is not derived;
+docs/methods/racknet.md#racknet-builder).
 
 A :class:`RackPlan` is allocated with ``allocate(plan, budget, strategy, seed)`` when ``budget`` is
 given, or uses the allocation stored in it (:meth:`RackPlan.allocated`); an :class:`Allocation` or any
 list of lists of positive kernel counts is used as is. This is the CNN implementation; the RCNN
 variant with recurrent weight sharing (§3.4.6.2) is not built here.
 """
+
+from collections.abc import Sequence
 
 import keras
 
@@ -21,7 +24,7 @@ from keras_attention.racknet.plan import RackPlan
 POOLING = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}
 
 
-def _check_counts(allocation):
+def _check_counts(allocation: Sequence[Sequence[int]]) -> list[list[int]]:
     ok = isinstance(allocation, (list, tuple)) and len(allocation) > 0
     ok = ok and all(isinstance(rack, (list, tuple)) and len(rack) > 0 for rack in allocation)
     ok = ok and all(
@@ -36,17 +39,53 @@ def _check_counts(allocation):
 
 
 def build_model(
-    plan_or_allocation,
-    input_shape,
-    num_classes,
-    budget=None,
-    pooling="avg",
-    strategy="racknet",
-    seed=0,
-    dropout=0.25,
-    name="racknet",
-):
-    """Build the RACKNet CNN (module docstring) and return an uncompiled ``keras.Model``."""
+    plan_or_allocation: RackPlan | Sequence[Sequence[int]],
+    input_shape: Sequence[int],
+    num_classes: int,
+    budget: int | None = None,
+    pooling: str = "avg",
+    strategy: str = "racknet",
+    seed: int = 0,
+    dropout: float = 0.25,
+    name: str = "racknet",
+) -> keras.Model:
+    """Build the RACKNet CNN (module docstring) and return an uncompiled ``keras.Model``.
+
+    Rack ``i`` holds ``c_i`` layers ``Conv2D(k_ij, 3, padding="same", activation="relu")`` (Obs. 1-4), a
+    2x2 pooling with stride 2 between consecutive racks, then ``Flatten -> Dropout -> Dense`` softmax
+    (dissertation §3.4.1, Fig. 3.1; docs/methods/racknet.md#racknet-builder).
+
+    Args:
+        plan_or_allocation: a :class:`~keras_attention.racknet.RackPlan` (allocated with ``budget``, or
+            carrying an allocation), or kernel counts: one non-empty list of positive ints per rack (e.g. an
+            :class:`~keras_attention.racknet.Allocation`).
+        input_shape: ``(height, width, channels)``, each at least ``2 ** (racks - 1)`` for height and width.
+        num_classes: outputs of the softmax layer.
+        budget: kernels to allocate to a plan with ``strategy`` and ``seed`` (for counts: None, or their sum).
+        pooling: ``"avg"`` (``AveragePooling2D``) or ``"max"`` (``MaxPooling2D``, the "maxout" variant).
+        strategy: allocation strategy used with ``budget`` on a plan.
+        seed: seed of the ``random`` strategy.
+        dropout: dropout rate before the classifier, in [0, 1).
+        name: the model's name.
+
+    Returns:
+        The uncompiled functional model; layers ``rack<i>_conv<j>``, ``pool<i>``, ``flatten``, ``dropout``
+        and ``predictions``.
+
+    Raises:
+        ValueError: invalid counts, a plan without allocation and no ``budget``, a ``budget`` that does not
+            match given counts, unknown ``pooling`` / ``strategy``, ``num_classes`` not a positive integer,
+            ``dropout`` out of range, or an ``input_shape`` that is not 3 positive ints or too small for the
+            pooling layers.
+
+    Example:
+        >>> from keras_attention.racknet import build_model
+        >>> model = build_model([[4, 2], [3]], input_shape=(8, 8, 1), num_classes=10)  # racks 2-1 (4,2-3)
+        >>> [layer.name for layer in model.layers]
+        ['image', 'rack1_conv1', 'rack1_conv2', 'pool1', 'rack2_conv1', 'flatten', 'dropout', 'predictions']
+        >>> model.output_shape, model.count_params()
+        ((None, 10), 661)
+    """
     check_choice("pooling", pooling, set(POOLING))
     check_choice("strategy", strategy, STRATEGIES)
     check_positive_int("num_classes", num_classes)

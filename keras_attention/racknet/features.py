@@ -1,4 +1,5 @@
-"""RACKNet local features: SIFT keypoints and their scope entropies (dissertation §3.4.3-3.4.4.1; SPEC §8).
+"""RACKNet local features: SIFT keypoints and their scope entropies (dissertation §3.4.3-3.4.4.1;
+docs/methods/racknet.md#racknet-keypoints).
 
 Every keypoint carries the three things RACKNet reads from it:
 
@@ -10,7 +11,7 @@ Every keypoint carries the three things RACKNet reads from it:
   of pixels within ``+-3 sigma`` of the centre in both directions (§3.4.4.1), clipped to the image;
 * its complexity: the Shannon entropy, in bits, of the 8-bit pixel values in its scope (§3.4.4.1).
 
-Readings where SPEC is silent:
+Readings where the dissertation is silent (docs/methods/racknet.md#racknet-keypoints):
 
 * ``upscale``: tiny images (8x8 digits) give SIFT almost nothing to detect, so images can be enlarged
   by an integer factor (``cv2.resize``, bicubic) before detection. Keypoint centres and sizes are then
@@ -30,8 +31,11 @@ Readings where SPEC is silent:
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from keras_attention.utils.checks import check_bool, check_positive_int
 from keras_attention.utils.extras import import_optional
@@ -40,7 +44,7 @@ from keras_attention.utils.extras import import_optional
 WINDOW_BATCH_ELEMENTS = 1 << 22
 
 
-def require_cv2():
+def require_cv2() -> ModuleType:
     """Import OpenCV lazily; raise an ImportError that says how to install it (the ``vision`` extra)."""
     cv2 = import_optional("cv2", "keras_attention.racknet (OpenCV's SIFT, cv2.SIFT_create)")
     if not hasattr(cv2, "SIFT_create"):  # pragma: no cover - OpenCV < 4.4
@@ -51,11 +55,42 @@ def require_cv2():
     return cv2
 
 
-def unpack_octave(value):
+@overload
+def unpack_octave(value: int | np.integer[Any]) -> tuple[int, int]: ...
+
+
+@overload
+def unpack_octave(value: NDArray[np.integer[Any]]) -> tuple[NDArray[np.int64], NDArray[np.int64]]: ...
+
+
+def unpack_octave(
+    value: int | np.integer[Any] | NDArray[np.integer[Any]],
+) -> tuple[int, int] | tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Unpack OpenCV's packed ``KeyPoint.octave`` into ``(octave, layer)``.
 
     ``octave`` is the low byte read as a signed 8-bit integer (-1 for the doubled-image octave),
-    ``layer`` the second byte. Works on Python ints and on integer numpy arrays (element-wise).
+    ``layer`` the second byte, the third byte (sub-layer offset) is ignored
+    (docs/methods/racknet.md#racknet-keypoints). The octave decides a keypoint's rack (Obs. 1).
+
+    Args:
+        value: a packed ``kp.octave``: a Python or numpy integer, or an integer numpy array (element-wise).
+
+    Returns:
+        ``(octave, layer)``: two ints for a scalar, two int64 arrays for an array.
+
+    Raises:
+        ValueError: ``value`` is not an integer (a bool, a float, a non-integer array).
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.racknet import unpack_octave
+        >>> unpack_octave(0x00FF)  # octave -1: the internally doubled image
+        (-1, 0)
+        >>> unpack_octave(0x0201)
+        (1, 2)
+        >>> octave, layer = unpack_octave(np.array([0x00FF, 0x0201, 0x010302]))
+        >>> octave.tolist(), layer.tolist()
+        ([-1, 1, 2], [0, 2, 3])
     """
     if isinstance(value, (bool, np.bool_)) or not (
         isinstance(value, (int, np.integer))
@@ -70,10 +105,32 @@ def unpack_octave(value):
     return octave, layer
 
 
-def to_gray_uint8(images, argument="images"):
+def to_gray_uint8(images: ArrayLike, argument: str = "images") -> NDArray[np.uint8]:
     """Validate ``images`` and return them as an ``(N, H, W)`` uint8 array.
 
-    Accepted: uint8 (0..255) or float in ``[0, 1]``, shaped ``(N, H, W)`` or ``(N, H, W, 1|3)``.
+    Colour images become gray with the ITU-R 601 weights ``0.299 R + 0.587 G + 0.114 B``, float images
+    ``round(255 * x)`` (docs/methods/racknet.md#racknet-keypoints).
+
+    Args:
+        images: uint8 (0..255) or float in ``[0, 1]``, shaped ``(N, H, W)`` or ``(N, H, W, 1|3)``.
+        argument: the name error messages give ``images``.
+
+    Returns:
+        The gray images, a C-contiguous uint8 array ``(N, H, W)``.
+
+    Raises:
+        ValueError: another shape or dtype, an empty axis, or floats outside ``[0, 1]`` or not finite.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.racknet import to_gray_uint8
+        >>> gray = to_gray_uint8(np.array([[[0.0, 0.5], [1.0, 0.25]]]))
+        >>> gray.shape, str(gray.dtype), gray.tolist()
+        ((1, 2, 2), 'uint8', [[[0, 128], [255, 64]]])
+        >>> red = np.zeros((1, 2, 2, 3), dtype=np.uint8)
+        >>> red[..., 0] = 255
+        >>> to_gray_uint8(red).tolist()  # round(0.299 * 255)
+        [[[76, 76], [76, 76]]]
     """
     if not isinstance(images, np.ndarray):
         try:
@@ -109,10 +166,30 @@ def to_gray_uint8(images, argument="images"):
     return np.ascontiguousarray(gray)
 
 
-def scope_bounds(x, y, radius, height, width):
+def scope_bounds(
+    x: ArrayLike, y: ArrayLike, radius: ArrayLike, height: int, width: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """Inclusive pixel bounds ``(x0, x1, y0, y1)`` of the square scopes ``|u - x| <= r, |v - y| <= r``.
 
-    Clipped to the image; a scope always holds at least the pixel nearest to its centre.
+    The scope of a keypoint is the square within ``+-3 sigma`` of its centre (``r = 3 sigma``; dissertation
+    §3.4.4.1, docs/methods/racknet.md#racknet-keypoints).
+
+    Args:
+        x: column of each centre (OpenCV's ``kp.pt[0]``: pixel centres at integers).
+        y: row of each centre.
+        radius: half side ``r`` of each square.
+        height: image height, in pixels.
+        width: image width, in pixels.
+
+    Returns:
+        Four int64 arrays shaped like ``x``, clipped to the image; a scope always holds at least the pixel
+        nearest to its centre.
+
+    Example:
+        >>> from keras_attention.racknet import scope_bounds
+        >>> x0, x1, y0, y1 = scope_bounds([2.0, 0.4], [3.0, 7.0], [1.5, 3.0], height=8, width=8)
+        >>> x0.tolist(), x1.tolist(), y0.tolist(), y1.tolist()
+        ([1, 0], [3, 3], [2, 4], [4, 7])
     """
     x, y, radius = (np.asarray(a, dtype=np.float64) for a in (x, y, radius))
     cx = np.clip(np.rint(x), 0, width - 1).astype(np.int64)
@@ -124,7 +201,7 @@ def scope_bounds(x, y, radius, height, width):
     return x0, x1, y0, y1
 
 
-def _entropy_bits(counts):
+def _entropy_bits(counts: ArrayLike) -> NDArray[np.float64]:
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum(axis=-1, keepdims=True)
     p = counts / np.maximum(total, 1.0)
@@ -133,7 +210,14 @@ def _entropy_bits(counts):
     return np.maximum(-terms.sum(axis=-1), 0.0)
 
 
-def _window_entropies(gray, image, x0, x1, y0, y1):
+def _window_entropies(
+    gray: NDArray[np.uint8],
+    image: NDArray[np.int64],
+    x0: NDArray[np.int64],
+    x1: NDArray[np.int64],
+    y0: NDArray[np.int64],
+    y1: NDArray[np.int64],
+) -> NDArray[np.float64]:
     """Entropies of the inclusive windows ``gray[image, y0:y1+1, x0:x1+1]``, vectorised over windows.
 
     Windows are processed in batches of similar area: each batch gathers its pixels on a padded
@@ -169,11 +253,32 @@ def _window_entropies(gray, image, x0, x1, y0, y1):
     return entropy
 
 
-def scope_entropies(image, x, y, radius):
+def scope_entropies(image: ArrayLike, x: ArrayLike, y: ArrayLike, radius: ArrayLike) -> NDArray[np.float64]:
     """Entropy (bits) of the 8-bit values of ``image`` (H, W uint8) in each keypoint's square scope.
 
-    ``x``, ``y`` (column, row, OpenCV's ``kp.pt`` convention: pixel centres at integers) and ``radius``
-    are 1-D arrays of the same length; returns a float64 array of that length.
+    The complexity of a feature, ``E(F) = -sum_a P(a) log2 P(a)`` over the pixel values ``a`` of its scope
+    (dissertation §3.4.4.1; docs/methods/racknet.md#racknet-layers); scopes as :func:`scope_bounds`.
+
+    Args:
+        image: one gray image, a 2-D uint8 array.
+        x: column of each keypoint (OpenCV's ``kp.pt`` convention: pixel centres at integers).
+        y: row of each keypoint.
+        radius: scope half side of each keypoint (``3 sigma``).
+
+    Returns:
+        float64 array of the entropies, one per keypoint.
+
+    Raises:
+        ValueError: ``image`` is not a 2-D uint8 array, or ``x``, ``y``, ``radius`` are not 1-D arrays of one
+            length.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.racknet import scope_entropies
+        >>> image = np.zeros((8, 8), dtype=np.uint8)
+        >>> image[:, 4:] = 255  # a vertical edge
+        >>> np.round(scope_entropies(image, x=[3.5, 1.0, 2.0], y=[3.5, 1.0, 4.0], radius=[0.5, 1.0, 2.0]), 3).tolist()
+        [1.0, 0.0, 0.722]
     """
     image = np.asarray(image)
     if image.ndim != 2 or image.dtype != np.uint8:
@@ -192,50 +297,73 @@ def scope_entropies(image, x, y, radius):
 
 @dataclass
 class Keypoints:
-    """SIFT keypoints of a set of images, flattened: one row per keypoint.
+    """SIFT keypoints of a set of images, flattened: one row per keypoint (what :func:`detect_keypoints` returns).
 
-    ``image`` (index of the image), ``x``, ``y`` and ``size`` (original pixel grid), ``octave`` and
-    ``layer`` (unpacked from ``kp.octave``), ``descriptors`` ((K, 128) uint8), ``entropy`` (bits, or
-    None until :func:`keypoint_entropies` fills it), ``n_images``.
+    ``len(keypoints)`` is their number ``K``; ``sigma`` (``size / 2``) and ``radius`` (``3 sigma``, the scope's
+    half side) are derived (docs/methods/racknet.md#racknet-keypoints).
+
+    Args:
+        image: ``(K,)`` index of each keypoint's image.
+        x: ``(K,)`` column of each centre on the original pixel grid.
+        y: ``(K,)`` row of each centre.
+        size: ``(K,)`` OpenCV's ``kp.size`` on the original pixel grid.
+        octave: ``(K,)`` octave, unpacked from ``kp.octave`` (:func:`unpack_octave`).
+        layer: ``(K,)`` layer inside the octave.
+        descriptors: ``(K, 128)`` uint8 SIFT descriptors.
+        n_images: number of images searched.
+        entropy: ``(K,)`` scope entropies in bits, or None until :func:`keypoint_entropies` fills it.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.racknet import Keypoints
+        >>> keypoints = Keypoints(image=np.array([0, 0]), x=np.array([3.0, 5.5]), y=np.array([4.0, 2.0]),
+        ...                       size=np.array([2.0, 4.0]), octave=np.array([0, 1]), layer=np.array([1, 2]),
+        ...                       descriptors=np.zeros((2, 128), dtype=np.uint8), n_images=1)
+        >>> len(keypoints), keypoints.radius.tolist(), keypoints.entropy
+        (2, [3.0, 6.0], None)
     """
 
-    image: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    size: np.ndarray
-    octave: np.ndarray
-    layer: np.ndarray
-    descriptors: np.ndarray
+    image: NDArray[np.int64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    size: NDArray[np.float64]
+    octave: NDArray[np.int64]
+    layer: NDArray[np.int64]
+    descriptors: NDArray[np.uint8]
     n_images: int
-    entropy: np.ndarray = None
+    entropy: NDArray[np.float64] | None = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return int(self.image.size)
 
     @property
-    def sigma(self):
+    def sigma(self) -> NDArray[np.float64]:
+        """The keypoints' scale ``sigma = size / 2``."""
         return self.size / 2.0
 
     @property
-    def radius(self):
+    def radius(self) -> NDArray[np.float64]:
+        """The half side of their scopes, ``3 * sigma``."""
         return 3.0 * self.sigma
 
 
-def _resolve_jobs(n_jobs):
+def _resolve_jobs(n_jobs: int | None) -> int:
     if n_jobs is None:
         return max(1, min(8, os.cpu_count() or 1))
     return check_positive_int("n_jobs", n_jobs)
 
 
-def _chunks(n, n_jobs):
+def _chunks(n: int, n_jobs: int) -> list[tuple[int, int]]:
     size = max(16, min(512, -(-n // (4 * n_jobs))))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
-def _detect_chunk(gray, start, stop, upscale, sift_params, bar):
+def _detect_chunk(
+    gray: NDArray[np.uint8], start: int, stop: int, upscale: int, sift_params: dict[str, Any], bar: Any
+) -> dict[str, list[NDArray[Any]]]:
     cv2 = require_cv2()
     sift = cv2.SIFT_create(**sift_params)
-    rows = {"image": [], "x": [], "y": [], "size": [], "packed": [], "descriptors": []}
+    rows: dict[str, list[NDArray[Any]]] = {"image": [], "x": [], "y": [], "size": [], "packed": [], "descriptors": []}
     for index in range(start, stop):
         image = gray[index]
         if upscale > 1:
@@ -254,18 +382,50 @@ def _detect_chunk(gray, start, stop, upscale, sift_params, bar):
     return rows
 
 
-def _concat(parts, key, dtype, width=None):
+def _concat(
+    parts: list[dict[str, list[NDArray[Any]]]], key: str, dtype: DTypeLike, width: int | None = None
+) -> NDArray[Any]:
     arrays = [a for part in parts for a in part[key]]
     if arrays:
         return np.concatenate(arrays)
     return np.zeros((0, width) if width else (0,), dtype=dtype)
 
 
-def detect_keypoints(images, upscale=1, sift_params=None, n_jobs=None, progress=False):
+def detect_keypoints(
+    images: ArrayLike,
+    upscale: int = 1,
+    sift_params: dict[str, Any] | None = None,
+    n_jobs: int | None = None,
+    progress: bool = False,
+) -> Keypoints:
     """SIFT keypoints and descriptors of every image (threads over chunks; OpenCV releases the GIL).
 
-    ``images``: see :func:`to_gray_uint8`. ``upscale``: integer enlargement before detection (module
-    docstring). ``sift_params``: keyword arguments of ``cv2.SIFT_create``. Returns :class:`Keypoints`.
+    OpenCV's ``cv2.SIFT_create``; with ``upscale > 1`` the images are enlarged (bicubic) before detection
+    and the keypoints mapped back to the original pixel grid (module docstring;
+    docs/methods/racknet.md#racknet-keypoints).
+
+    Args:
+        images: see :func:`to_gray_uint8`.
+        upscale: integer enlargement before detection (3-4 for 8x8 images).
+        sift_params: keyword arguments of ``cv2.SIFT_create`` (None: OpenCV's defaults).
+        n_jobs: threads (None: the CPU count, at most 8).
+        progress: show a ``tqdm`` progress bar.
+
+    Returns:
+        The :class:`Keypoints` of all images, without entropies.
+
+    Raises:
+        ImportError: OpenCV is missing (``pip install keras-attention[vision]``) or too old.
+        ValueError: invalid ``images`` (see :func:`to_gray_uint8`), ``upscale`` or ``n_jobs`` not a positive
+            integer, ``progress`` not a bool.
+
+    Example:
+        >>> from sklearn.datasets import load_digits
+        >>> from keras_attention.racknet import detect_keypoints
+        >>> images = load_digits().images[:5] / 16.0  # five 8x8 digits in [0, 1]
+        >>> keypoints = detect_keypoints(images, upscale=4, n_jobs=1)
+        >>> len(keypoints) > 0, keypoints.n_images, keypoints.descriptors.shape[1], keypoints.entropy
+        (True, 5, 128, None)
     """
     require_cv2()
     check_positive_int("upscale", upscale)
@@ -302,10 +462,29 @@ def detect_keypoints(images, upscale=1, sift_params=None, n_jobs=None, progress=
     )
 
 
-def keypoint_entropies(gray, keypoints):
+def keypoint_entropies(gray: NDArray[np.uint8], keypoints: Keypoints) -> NDArray[np.float64]:
     """Scope entropy (bits) of every keypoint on the original 8-bit pixels; fills ``keypoints.entropy``.
 
-    ``gray``: the ``(N, H, W)`` uint8 images the keypoints were detected on (:func:`to_gray_uint8`).
+    The complexity of each feature (dissertation §3.4.4.1; docs/methods/racknet.md#racknet-layers), as
+    :func:`scope_entropies`, vectorised over the keypoints of all images.
+
+    Args:
+        gray: the ``(N, H, W)`` uint8 images the keypoints were detected on (:func:`to_gray_uint8`).
+        keypoints: their :class:`Keypoints`; its ``entropy`` is set.
+
+    Returns:
+        float64 array ``(K,)`` of the entropies (the array now in ``keypoints.entropy``).
+
+    Example:
+        >>> from sklearn.datasets import load_digits
+        >>> from keras_attention.racknet import detect_keypoints, keypoint_entropies, to_gray_uint8
+        >>> gray = to_gray_uint8(load_digits().images[:5] / 16.0)
+        >>> keypoints = detect_keypoints(gray, upscale=4, n_jobs=1)
+        >>> entropy = keypoint_entropies(gray, keypoints)
+        >>> entropy.shape == (len(keypoints),), keypoints.entropy is entropy
+        (True, True)
+        >>> bool(((entropy >= 0) & (entropy <= 8)).all())  # at most 8 bits for 8-bit pixels
+        True
     """
     _, height, width = gray.shape
     x0, x1, y0, y1 = scope_bounds(keypoints.x, keypoints.y, keypoints.radius, height, width)

@@ -1,4 +1,4 @@
-"""iSparse: output-informed sparsification (dissertation ch. 4; SPEC §9).
+"""iSparse: output-informed sparsification (dissertation ch. 4; docs/methods/isparse.md).
 
 - :func:`inffs` - InfFS scores of the output neurons (Alg. 1);
 - :func:`edge_scores` - edge significance ``E_l`` by channel-level propagation (eq. 4.6-4.11);

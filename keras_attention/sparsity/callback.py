@@ -1,4 +1,5 @@
-"""``ISparse``: train-with sparsification as a Keras callback (eq. 4.5, 4.12-4.13; SPEC §9).
+"""``ISparse``: train-with sparsification as a Keras callback (eq. 4.5, 4.12-4.13;
+docs/methods/isparse.md#isparse-training).
 
 At every update epoch the callback recomputes the edge scores on a bounded set of score samples
 (strategy ``"isparse"``; ``"magnitude"`` uses ``|W|``; ``"random"`` a fixed random priority per edge
@@ -47,8 +48,11 @@ entries of each prunable layer and ``logs["sparsity"]`` that of all of them toge
 ``History``.
 """
 
+from typing import Any
+
 import keras
 import numpy as np
+from numpy.typing import NDArray
 
 from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.sparsity.inffs import check_alpha
@@ -61,7 +65,13 @@ SCHEDULES = ("constant", "polynomial")
 
 
 class ISparse(keras.callbacks.Callback):
-    """Train-with iSparse (eq. 4.13).
+    """Train-with iSparse (eq. 4.13): masks recomputed on a schedule and kept in force at every step.
+
+    At every update epoch the edge scores ``E`` (eq. 4.6-4.11) are recomputed on the score samples, the
+    masks ``M`` derived at the scheduled sparsity (eq. 4.5) and the kernels multiplied by them (eq. 4.12);
+    between updates an active :class:`MaskConstraint` keeps the pruned weights at exactly zero after every
+    optimizer step, so only the kept edges learn (eq. 4.13). See the module docstring for the schedules,
+    resuming from carried masks and the logs (docs/methods/isparse.md#isparse-training).
 
     Args:
         sparsity: target fraction of pruned kernel entries per prunable layer, in [0, 1).
@@ -83,25 +93,51 @@ class ISparse(keras.callbacks.Callback):
     ``self.masks`` holds the masks in force, ``{layer name: bool mask}`` (after each update, and from
     ``on_train_begin`` on those the model carries); after each update ``self.current_sparsity`` is the
     scheduled sparsity (None before the first update).
+
+    Raises:
+        ValueError: at construction, an argument out of range (``sparsity`` not in [0, 1), unknown
+            ``schedule`` / ``strategy``, for the polynomial schedule ``end_epoch`` missing or not
+            > ``start_epoch`` or ``power`` not positive, ``alpha`` not in [0, 1], fewer than 2 ``samples``
+            for ``"isparse"``...); at the start of ``fit``, a model iSparse cannot score (see
+            :class:`ScorePlan`).
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_attention.sparsity import ISparse
+        >>> inputs = keras.Input((6,))
+        >>> hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(hidden))
+        >>> model.compile("adam", "sparse_categorical_crossentropy")
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.random((32, 6)).astype("float32"), rng.integers(0, 3, 32)
+        >>> callback = ISparse(0.5, samples=x, schedule="polynomial", end_epoch=2)
+        >>> [callback.target_sparsity(epoch) for epoch in range(4)]  # cubic ramp from 0 to 0.5
+        [0.0, 0.4375, 0.5, 0.5]
+        >>> history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
+        >>> [round(s, 3) for s in history.history["sparsity"]]  # zero kernel entries at each epoch's end
+        [0.0, 0.417, 0.5]
+        >>> {name: int(mask.sum()) for name, mask in callback.masks.items()}  # kept of 24 and 12
+        {'hidden': 12, 'out': 6}
     """
 
     def __init__(
         self,
-        sparsity,
-        samples=None,
+        sparsity: float,
+        samples: Any = None,
         *,
-        schedule="constant",
-        start_epoch=0,
-        end_epoch=None,
-        power=3,
-        update_every=1,
-        max_samples=256,
-        strategy="isparse",
-        seed=None,
-        alpha=0.5,
-        batch_size=64,
-        verbose=0,
-    ):
+        schedule: str = "constant",
+        start_epoch: int = 0,
+        end_epoch: int | None = None,
+        power: float = 3,
+        update_every: int = 1,
+        max_samples: int = 256,
+        strategy: str = "isparse",
+        seed: int | None = None,
+        alpha: float = 0.5,
+        batch_size: int = 64,
+        verbose: int = 0,
+    ) -> None:
         super().__init__()
         self.sparsity = check_sparsity(sparsity)
         self.schedule = check_choice("schedule", schedule, set(SCHEDULES))
@@ -124,25 +160,35 @@ class ISparse(keras.callbacks.Callback):
         self.verbose = verbose
         self.max_samples = max_samples
         self.samples = collect_samples(samples, max_samples, argument="samples") if strategy == "isparse" else None
-        self.masks = {}
-        self.current_sparsity = None
-        self._plan = None
-        self._mask_vars = {}
-        self._saved_constraints = {}
-        self._random_scores = None
+        self.masks: dict[str, NDArray[np.bool_]] = {}
+        self.current_sparsity: float | None = None
+        self._plan: ScorePlan | None = None
+        self._mask_vars: dict[str, keras.Variable] = {}
+        self._saved_constraints: dict[str, keras.constraints.Constraint | None] = {}
+        self._random_scores: dict[str, NDArray[np.float64]] | None = None
 
     # --- schedule -------------------------------------------------------------------------------------
 
-    def target_sparsity(self, epoch):
-        """Scheduled sparsity at ``epoch`` (None before ``start_epoch``)."""
+    def target_sparsity(self, epoch: int) -> float | None:
+        """Scheduled sparsity at ``epoch`` (None before ``start_epoch``).
+
+        Args:
+            epoch: 0-based epoch, counted as Keras does.
+
+        Returns:
+            ``sparsity`` for the constant schedule, the polynomial ramp's value otherwise; None before
+            ``start_epoch``.
+        """
         if epoch < self.start_epoch:
             return None
         if self.schedule == "constant":
             return self.sparsity
-        progress = min(1.0, (epoch - self.start_epoch) / (self.end_epoch - self.start_epoch))
+        end_epoch = self.end_epoch
+        assert end_epoch is not None  # __init__ requires it for the polynomial schedule
+        progress = min(1.0, (epoch - self.start_epoch) / (end_epoch - self.start_epoch))
         return self.sparsity * (1.0 - (1.0 - progress) ** self.power)
 
-    def _due(self, epoch):
+    def _due(self, epoch: int) -> bool:
         if epoch < self.start_epoch:
             return False
         if (epoch - self.start_epoch) % self.update_every == 0:
@@ -151,7 +197,7 @@ class ISparse(keras.callbacks.Callback):
 
     # --- Keras hooks ----------------------------------------------------------------------------------
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._plan = ScorePlan(self.model)  # raises before anything changes
         carried = carried_masks(self.model)
         if self.strategy == "random" and self._random_scores is None:
@@ -160,7 +206,7 @@ class ISparse(keras.callbacks.Callback):
             var = kernel_variable(layer)
             if layer.name in carried:  # resuming: the model's own masks win
                 self.masks[layer.name] = carried[layer.name]
-            initial = self.masks.get(layer.name)
+            initial: NDArray[Any] | None = self.masks.get(layer.name)
             if initial is not None and tuple(initial.shape) != tuple(var.shape):
                 self.masks.pop(layer.name)
                 initial = None
@@ -179,22 +225,22 @@ class ISparse(keras.callbacks.Callback):
         record_masks(self.model, in_force)
         self.model.make_train_function(force=True)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._due(epoch):
             self.update(epoch)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
         zeros = total = 0
-        for layer in self._plan.prunable:
+        for layer in self._scoring_plan().prunable:
             w = kernel_array(layer)
             z = int(w.size - np.count_nonzero(w))
             logs[f"sparsity/{layer.name}"] = z / w.size
             zeros, total = zeros + z, total + w.size
         logs["sparsity"] = zeros / total
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._plan is None:
             return
         for layer in self._plan.prunable:
@@ -204,18 +250,34 @@ class ISparse(keras.callbacks.Callback):
 
     # --- the update -----------------------------------------------------------------------------------
 
-    def update(self, epoch):
-        """Recompute scores and masks for ``epoch`` and zero the pruned kernel entries."""
+    def _scoring_plan(self) -> ScorePlan:
+        """The model's :class:`ScorePlan`; a RuntimeError before ``on_train_begin`` has built it."""
+        if self._plan is None:
+            raise RuntimeError("ISparse has no model graph yet: it is built in on_train_begin (at the start of fit).")
+        return self._plan
+
+    def update(self, epoch: int) -> None:
+        """Recompute scores and masks for ``epoch`` and zero the pruned kernel entries.
+
+        Args:
+            epoch: the epoch whose scheduled sparsity the masks get (nothing happens before ``start_epoch``).
+
+        Raises:
+            RuntimeError: called before ``on_train_begin`` (the start of ``fit``) built the model's graph.
+        """
         target = self.target_sparsity(epoch)
         if target is None:
             return
+        plan = self._scoring_plan()
         if self.strategy == "random":
+            if self._random_scores is None:  # drawn in on_train_begin, which runs before any update
+                self._random_scores = strategy_scores(plan, "random", seed=self.seed)
             scores = self._random_scores
         else:
             scores = strategy_scores(
-                self._plan, self.strategy, self.samples, alpha=self.alpha, batch_size=self.batch_size
+                plan, self.strategy, self.samples, alpha=self.alpha, batch_size=self.batch_size
             )
-        kernels = {layer.name: kernel_array(layer) for layer in self._plan.prunable}
+        kernels = {layer.name: kernel_array(layer) for layer in plan.prunable}
         self.masks = masks(scores, target, kernels)
         for name, mask in self.masks.items():
             self._mask_vars[name].assign(mask.astype("float32"))

@@ -1,4 +1,5 @@
-"""Infinite Feature Selection (InfFS) scores of output neurons (dissertation Alg. 1, eq. 2.21-2.23; SPEC §9).
+"""Infinite Feature Selection (InfFS) scores of output neurons (dissertation Alg. 1, eq. 2.21-2.23;
+docs/methods/isparse.md#isparse-output-scores).
 
 ``inffs(predictions)`` treats every column of a ``(samples, neurons)`` prediction matrix as a node of a
 graph with affinities (eq. 2.21)
@@ -9,7 +10,7 @@ lets paths grow to infinite length with ``r = 0.9 / spectral_radius(A)`` and ``S
 (eq. 2.22) and scores each neuron by its row sum ``s = S @ ones`` (eq. 2.23). iSparse uses these scores as
 ``N_L``, the significance of the network's output neurons (eq. 4.10).
 
-Reading of Alg. 1 where SPEC is silent:
+Reading of Alg. 1 where the dissertation is silent (docs/methods/isparse.md#isparse-output-scores):
 
 - ``std`` is the population standard deviation (``ddof=0``) of each column over the samples.
 - Spearman's coefficient is Pearson's correlation of the column ranks; tied values share their average
@@ -27,10 +28,11 @@ Reading of Alg. 1 where SPEC is silent:
 """
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.stats import rankdata
 
 
-def _check_predictions(predictions):
+def _check_predictions(predictions: ArrayLike) -> NDArray[np.float64]:
     p = np.asarray(predictions, dtype=np.float64)
     if p.ndim != 2:
         raise ValueError(
@@ -46,7 +48,7 @@ def _check_predictions(predictions):
     return p
 
 
-def spearman_abs(predictions):
+def spearman_abs(predictions: ArrayLike) -> NDArray[np.float64]:
     """``|spearman_ij|`` for every pair of columns, with 1 for pairs involving a constant column."""
     p = _check_predictions(predictions)
     ranks = rankdata(p, axis=0, method="average")
@@ -61,8 +63,35 @@ def spearman_abs(predictions):
     return corr
 
 
-def inffs_graph(predictions, alpha=0.5):
-    """The affinity matrix ``A`` of eq. 2.21 (float64, shape ``(neurons, neurons)``)."""
+def inffs_graph(predictions: ArrayLike, alpha: float = 0.5) -> NDArray[np.float64]:
+    """The InfFS affinity matrix ``A`` of the columns of ``predictions`` (dissertation eq. 2.21).
+
+    ``A_ij = alpha * max(std_i, std_j) + (1 - alpha) * (1 - |spearman_ij|)``, with the readings of the
+    module docstring (population ``std``, average ranks for ties, a constant column fully redundant;
+    docs/methods/isparse.md#isparse-output-scores).
+
+    Args:
+        predictions: array ``(samples, neurons)`` with at least 2 samples, 1 neuron and finite values.
+        alpha: loading coefficient in [0, 1] between the dispersion term (``std``) and the decorrelation
+            term (``1 - |spearman|``).
+
+    Returns:
+        The symmetric float64 matrix ``A`` of shape ``(neurons, neurons)``.
+
+    Raises:
+        ValueError: ``predictions`` is not 2-D, has fewer than 2 samples or no neuron, or holds NaN / inf;
+            ``alpha`` is not a number in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.sparsity import inffs_graph
+        >>> predictions = np.random.default_rng(0).random((8, 3))  # 8 samples of 3 output neurons
+        >>> a = inffs_graph(predictions)
+        >>> a.shape, bool(np.allclose(a, a.T))
+        ((3, 3), True)
+        >>> np.round(a, 3).tolist()
+        [[0.163, 0.52, 0.405], [0.52, 0.141, 0.583], [0.405, 0.583, 0.167]]
+    """
     alpha = check_alpha(alpha)
     p = _check_predictions(predictions)
     std = p.std(axis=0)
@@ -70,21 +99,41 @@ def inffs_graph(predictions, alpha=0.5):
     return alpha * sigma + (1.0 - alpha) * (1.0 - spearman_abs(p))
 
 
-def check_alpha(alpha):
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float in [0, 1]; raise a ValueError naming it otherwise."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0.0 <= alpha <= 1.0:
         raise ValueError(f"Argument `alpha` must be a number in [0, 1]; got {alpha!r}.")
     return float(alpha)
 
 
-def inffs(predictions, alpha=0.5):
-    """InfFS energy score of each column of ``predictions`` (Alg. 1).
+def inffs(predictions: ArrayLike, alpha: float = 0.5) -> NDArray[np.float64]:
+    """InfFS energy score of each column of ``predictions`` (dissertation Alg. 1, eq. 2.21-2.23).
+
+    The affinities ``A`` of :func:`inffs_graph` (eq. 2.21), paths of every length summed with
+    ``r = 0.9 / spectral_radius(A)`` as ``S = inv(I - r A) - I`` (eq. 2.22), and each neuron scored by its
+    row sum (eq. 2.23). iSparse uses these scores as ``N_L``, the significance of the output neurons
+    (eq. 4.10; docs/methods/isparse.md#isparse-output-scores).
 
     Args:
         predictions: array ``(samples, neurons)``, e.g. a model's outputs on a batch; at least 2 samples.
         alpha: loading coefficient in [0, 1] between the dispersion and the decorrelation term.
 
     Returns:
-        float64 array ``(neurons,)`` of scores ``s = (inv(I - r A) - I) @ ones``.
+        float64 array ``(neurons,)`` of scores ``s = (inv(I - r A) - I) @ ones`` (all 0 when every column
+        is constant).
+
+    Raises:
+        ValueError: ``predictions`` is not 2-D, has fewer than 2 samples or no neuron, or holds NaN / inf;
+            ``alpha`` is not a number in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.sparsity import inffs
+        >>> predictions = np.random.default_rng(0).random((8, 3))  # 8 samples of 3 output neurons
+        >>> np.round(inffs(predictions), 3).tolist()
+        [8.519, 9.46, 8.973]
+        >>> inffs(np.zeros((4, 2))).tolist()  # constant (dead) outputs carry no information
+        [0.0, 0.0]
     """
     a = inffs_graph(predictions, alpha)
     radius = float(np.max(np.abs(np.linalg.eigvalsh(a))))

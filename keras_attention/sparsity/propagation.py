@@ -1,11 +1,12 @@
-"""iSparse edge significance scores: channel-level propagation through a Keras graph (eq. 4.6-4.11; SPEC §9).
+"""iSparse edge significance scores: channel-level propagation through a Keras graph (eq. 4.6-4.11;
+docs/methods/isparse.md#isparse-propagation).
 
 ``edge_scores(model, x)`` seeds every model output with the InfFS scores of the model's predictions on
 ``x`` (``N_L``, eq. 4.10) and walks the functional graph from the outputs to the inputs (nodes in reverse
 topological order, so a tensor's score is complete - summed over all its consumers - before its producer
 is visited). Scores live at channel level: a tensor ``(B, *S, C)`` carries one score per channel ``C``.
 
-Rules per layer (SPEC §9):
+Rules per layer (docs/methods/isparse.md#isparse-propagation):
 
 - Prunable layers (``Dense``, ``Conv1D``, ``Conv2D``, ``Conv3D``) with kernel ``W`` (``(C_in, C_out)`` or
   ``(*k, C_in / groups, C_out)``) and output scores ``N_out``: ``E = |W| * N_out`` broadcast over the
@@ -16,8 +17,9 @@ Rules per layer (SPEC §9):
   (``gamma = 1`` without ``scale``).
 - ``Flatten`` / ``Reshape`` / ``Permute``: unit-level. The score of an output channel spanning ``P``
   positions is shared equally by its ``P`` units (a rank-2 output has ``P = 1``, so ``Flatten`` uses the
-  unit scores as they are); each input channel gets the sum of the scores of its units (SPEC: "sum of
-  the unit scores that map to each channel"). A Reshape that keeps the channel axis is thus the identity
+  unit scores as they are); each input channel gets the sum of the scores of its units (the documentation:
+  "each input channel receives the sum of the scores of its units",
+  docs/methods/isparse.md#isparse-propagation). A Reshape that keeps the channel axis is thus the identity
   and the total score is conserved. Needs static non-batch shapes.
 - ``Concatenate`` (layer or op) on the channel axis: the output scores are split by input channel
   counts; on another axis every input gets the output scores.
@@ -46,40 +48,54 @@ within a layer, so a common scale does not matter, and normalising would change 
 residual block are weighed against each other).
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeAlias, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 import keras
 
 from keras_attention.layers.scale_space_attention import ScaleSpaceAttention
 from keras_attention.sparsity.inffs import inffs
-from keras_attention.sparsity.samples import collect_samples, predict_outputs
+from keras_attention.sparsity.samples import NumpySamples, collect_samples, predict_outputs
+from keras_attention.utils.types import Tensor
+
+#: A node of Keras' functional graph (``keras.src.ops.node.Node``): one call of an operation.
+Node: TypeAlias = Any
+#: Float64 scores: one per channel of a tensor (``N``) or one per kernel entry (``E``).
+Scores: TypeAlias = NDArray[np.float64]
+#: A node's score rule: ``[N_out per output tensor] -> ([N_in per input tensor], {layer name: E})``.
+Rule: TypeAlias = Callable[[list[Scores]], tuple[list[Scores], dict[str, Scores]]]
 
 PRUNABLE_TYPES = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 UNIT_LEVEL_TYPES = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute)
 
 # Attention modules taking several inputs: index of the input that receives the output's scores.
-ATTENTION_SCORE_INPUT = {ScaleSpaceAttention: 1}
+ATTENTION_SCORE_INPUT: dict[type, int] = {ScaleSpaceAttention: 1}
 
 
-def is_prunable(layer):
+def is_prunable(layer: object) -> bool:
+    """Whether iSparse prunes ``layer``'s kernel: a Dense, Conv1D, Conv2D or Conv3D layer."""
     return isinstance(layer, PRUNABLE_TYPES)
 
 
-def kernel_variable(layer):
+def kernel_variable(layer: keras.layers.Layer) -> keras.Variable:
     """The kernel variable of a prunable layer (the one iSparse masks)."""
     var = getattr(layer, "_kernel", None)
     return var if var is not None else layer.kernel
 
 
-def kernel_array(layer):
+def kernel_array(layer: keras.layers.Layer) -> NDArray[Any]:
+    """The kernel of a prunable layer as a numpy array."""
     return np.asarray(keras.ops.convert_to_numpy(kernel_variable(layer).value))
 
 
-def _describe(op):
+def _describe(op: keras.Operation) -> str:
     return f"layer {op.name!r} ({type(op).__name__})"
 
 
-def _channels(tensor, op):
+def _channels(tensor: Tensor, op: keras.Operation) -> int:
     shape = tuple(tensor.shape)
     if len(shape) < 2 or shape[-1] is None:
         raise ValueError(
@@ -89,12 +105,12 @@ def _channels(tensor, op):
     return int(shape[-1])
 
 
-def _node_of(tensor):
+def _node_of(tensor: Tensor) -> Node:
     op, node_index, _ = tensor._keras_history
     return op._inbound_nodes[node_index]
 
 
-def _model_outputs(model):
+def _model_outputs(model: keras.Model) -> list[Tensor]:
     try:
         outputs = model.outputs
     except (AttributeError, ValueError):
@@ -107,11 +123,12 @@ def _model_outputs(model):
     return list(outputs)
 
 
-def _topological_nodes(outputs):
+def _topological_nodes(outputs: Sequence[Tensor]) -> list[Node]:
     """Nodes reachable from ``outputs``, producers before consumers (iterative depth-first post-order)."""
-    order, visited = [], set()
+    order: list[Node] = []
+    visited: set[int] = set()
     for tensor in outputs:
-        stack = [(_node_of(tensor), False)]
+        stack: list[tuple[Node, bool]] = [(_node_of(tensor), False)]
         while stack:
             node, done = stack.pop()
             if done:
@@ -130,10 +147,10 @@ def _topological_nodes(outputs):
 # --- per-node rules: rule(node, [N_out per output]) -> ([N_in per input tensor], {layer name: E}) ------
 
 
-def _prunable_rule(op, node):
+def _prunable_rule(op: keras.layers.Layer, node: Node) -> Rule:
     groups = int(getattr(op, "groups", 1) or 1)
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         n_out = n_outs[0]
         w = np.abs(kernel_array(op).astype(np.float64))
         e = w * n_out
@@ -148,7 +165,7 @@ def _prunable_rule(op, node):
     return rule
 
 
-def _batchnorm_rule(op, node):
+def _batchnorm_rule(op: keras.layers.BatchNormalization, node: Node) -> Rule:
     rank = len(node.input_tensors[0].shape)
     axis = op.axis if isinstance(op.axis, int) else (op.axis[0] if len(op.axis) == 1 else None)
     if axis is None or axis % rank != rank - 1:
@@ -157,7 +174,7 @@ def _batchnorm_rule(op, node):
             f"inputs of rank {rank}."
         )
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         var = keras.ops.convert_to_numpy(op.moving_variance).astype(np.float64)
         gamma = keras.ops.convert_to_numpy(op.gamma).astype(np.float64) if op.scale else 1.0
         return [n_outs[0] * np.abs(gamma / np.sqrt(var + op.epsilon))], {}
@@ -165,7 +182,7 @@ def _batchnorm_rule(op, node):
     return rule
 
 
-def _unit_level_rule(op, node):
+def _unit_level_rule(op: keras.layers.Layer, node: Node) -> Rule:
     in_shape, out_shape = tuple(node.input_tensors[0].shape[1:]), tuple(node.output_tensors[0].shape[1:])
     if any(d is None for d in in_shape + out_shape):
         raise ValueError(
@@ -174,11 +191,11 @@ def _unit_level_rule(op, node):
         )
     if isinstance(op, keras.layers.Permute):
         # out[..., k, ...] = in[..., dims[k] - 1, ...]; go back with the inverse permutation.
-        inverse = np.argsort([d - 1 for d in op.dims])
+        inverse: NDArray[np.intp] | None = np.argsort([d - 1 for d in op.dims])
     else:
         inverse = None
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         positions = int(np.prod(out_shape[:-1])) if len(out_shape) > 1 else 1
         units = np.broadcast_to(n_outs[0] / positions, out_shape)
         units = np.transpose(units, inverse) if inverse is not None else units.reshape(in_shape)
@@ -187,13 +204,13 @@ def _unit_level_rule(op, node):
     return rule
 
 
-def _concatenate_rule(op, node):
+def _concatenate_rule(op: keras.Operation, node: Node) -> Rule:
     ins = node.input_tensors
     rank = len(node.output_tensors[0].shape)
     axis = op.axis % rank
     sizes = [_channels(t, op) for t in ins]
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         if axis != rank - 1:
             return [n_outs[0] for _ in ins], {}
         return np.split(n_outs[0], np.cumsum(sizes)[:-1]), {}
@@ -201,7 +218,7 @@ def _concatenate_rule(op, node):
     return rule
 
 
-def _merge_rule(op, node):
+def _merge_rule(op: keras.Operation, node: Node) -> Rule:
     c_out = _channels(node.output_tensors[0], op)
     sizes = [_channels(t, op) for t in node.input_tensors]
     for t, c in zip(node.input_tensors, sizes):
@@ -211,13 +228,13 @@ def _merge_rule(op, node):
                 f"{c} channels, expected {c_out} (the output's) or 1 (broadcast)."
             )
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         return [n_outs[0] if c == c_out else np.array([n_outs[0].sum()]) for c in sizes], {}
 
     return rule
 
 
-def _attention_rule(op, node):
+def _attention_rule(op: keras.layers.Layer, node: Node) -> Rule:
     ins = node.input_tensors
     receiver = ATTENTION_SCORE_INPUT.get(type(op), 0 if len(ins) == 1 else None)
     if receiver is None or receiver >= len(ins):
@@ -232,13 +249,13 @@ def _attention_rule(op, node):
             f"share the channel count; got {c_in} and {c_out}."
         )
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         return [n_outs[0] if i == receiver else np.zeros(_channels(t, op)) for i, t in enumerate(ins)], {}
 
     return rule
 
 
-def _identity_rule(op, node):
+def _identity_rule(op: keras.Operation, node: Node) -> Rule:
     c_in, c_out = _channels(node.input_tensors[0], op), _channels(node.output_tensors[0], op)
     if c_in != c_out:
         raise ValueError(
@@ -247,13 +264,13 @@ def _identity_rule(op, node):
             "BatchNormalization, Flatten, Reshape, Permute, Concatenate, Add."
         )
 
-    def rule(n_outs):
+    def rule(n_outs: list[Scores]) -> tuple[list[Scores], dict[str, Scores]]:
         return [n_outs[0]], {}
 
     return rule
 
 
-def _rule_for(node):
+def _rule_for(node: Node) -> Rule | None:
     op = node.operation
     if isinstance(op, keras.layers.InputLayer) or node.is_input:
         return None
@@ -282,30 +299,69 @@ def _rule_for(node):
 
 
 class ScorePlan:
-    """The validated graph of a model: nodes consumers-first, each with its score rule.
+    """The validated graph of a model: nodes consumers-first, each with its score rule (eq. 4.6-4.11).
 
     Building the plan raises every ValueError (unsupported model, unknown weighted layer, no prunable
-    layer) before any score is computed or any weight is touched.
+    layer) before any score is computed or any weight is touched. The rules per layer are those of the
+    module docstring (docs/methods/isparse.md#isparse-propagation).
+
+    Args:
+        model: a built functional or Sequential Keras model (with an ``Input``).
+
+    Attributes:
+        model: the model.
+        outputs: its symbolic outputs.
+        steps: ``(node, rule)`` pairs, consumers before producers.
+        prunable: its prunable layers (``Dense``, ``Conv1D``, ``Conv2D``, ``Conv3D``), in model order.
+
+    Raises:
+        ValueError: ``model`` has no symbolic graph, a layer that iSparse cannot score (weights but no rule,
+            a channel count it cannot follow), or no prunable layer; the message names the layer.
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_attention.sparsity import ScorePlan
+        >>> inputs = keras.Input((6,))
+        >>> hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(hidden))
+        >>> plan = ScorePlan(model)
+        >>> [layer.name for layer in plan.prunable]
+        ['hidden', 'out']
+        >>> edges, neurons = plan.propagate([np.ones(3)])  # N_L = 1 for each of the 3 output neurons
+        >>> {name: e.shape for name, e in edges.items()}  # E_l shaped like each kernel (eq. 4.6)
+        {'hidden': (6, 4), 'out': (4, 3)}
+        >>> w_out = keras.ops.convert_to_numpy(model.get_layer("out").kernel)
+        >>> bool(np.allclose(neurons["hidden"], np.abs(w_out).sum(axis=1)))  # N_l = |W_l+1| N_l+1 (eq. 4.8)
+        True
     """
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model) -> None:
         self.model = model
         self.outputs = _model_outputs(model)
-        self.steps = []
+        self.steps: list[tuple[Node, Rule]] = []
         for node in reversed(_topological_nodes(self.outputs)):
             rule = _rule_for(node)
             if rule is not None:
                 self.steps.append((node, rule))
-        self.prunable = [layer for layer in model.layers if is_prunable(layer)]
+        self.prunable: list[keras.layers.Layer] = [layer for layer in model.layers if is_prunable(layer)]
         if not self.prunable:
             raise ValueError(
                 f"Model {model.name!r} has no prunable layer (Dense, Conv1D, Conv2D, Conv3D); iSparse has "
                 "nothing to sparsify."
             )
 
-    def propagate(self, output_scores):
-        """Edge scores ``{layer name: E}`` and output-unit scores ``{layer name: N_out}`` from ``N_L``."""
-        scores = {}
+    def propagate(self, output_scores: Sequence[ArrayLike]) -> tuple[dict[str, Scores], dict[str, Scores]]:
+        """Edge scores ``{layer name: E}`` and output-unit scores ``{layer name: N_out}`` from ``N_L``.
+
+        Args:
+            output_scores: ``N_L`` for each model output, one score per channel of that output.
+
+        Returns:
+            ``(edges, neurons)``: ``E`` float64 shaped like each prunable layer's kernel (eq. 4.6, 4.11) and
+            the scores ``N_out`` its output channels received (eq. 4.8-4.10).
+        """
+        scores: dict[int, Scores] = {}
         for tensor, seed in zip(self.outputs, output_scores):
             scores[id(tensor)] = scores.get(id(tensor), 0.0) + np.asarray(seed, dtype=np.float64)
         edges = {layer.name: np.zeros(kernel_variable(layer).shape) for layer in self.prunable}
@@ -326,7 +382,7 @@ class ScorePlan:
         return edges, neurons
 
 
-def output_scores(model, samples, alpha=0.5, batch_size=64):
+def output_scores(model: keras.Model, samples: NumpySamples, alpha: float = 0.5, batch_size: int = 64) -> list[Scores]:
     """``N_L`` for every model output: InfFS of the predictions on ``samples`` (numpy score samples)."""
     seeds = []
     for pred in predict_outputs(model, samples, batch_size):
@@ -335,21 +391,92 @@ def output_scores(model, samples, alpha=0.5, batch_size=64):
     return seeds
 
 
-def edge_scores(model, x, *, alpha=0.5, batch_size=64, max_samples=None, return_neuron_scores=False):
+@overload
+def edge_scores(
+    model: keras.Model,
+    x: Any,
+    *,
+    alpha: float = ...,
+    batch_size: int = ...,
+    max_samples: int | None = ...,
+    return_neuron_scores: Literal[False] = ...,
+) -> dict[str, Scores]: ...
+
+
+@overload
+def edge_scores(
+    model: keras.Model,
+    x: Any,
+    *,
+    alpha: float = ...,
+    batch_size: int = ...,
+    max_samples: int | None = ...,
+    return_neuron_scores: Literal[True],
+) -> tuple[dict[str, Scores], dict[str, Scores]]: ...
+
+
+@overload
+def edge_scores(
+    model: keras.Model,
+    x: Any,
+    *,
+    alpha: float = ...,
+    batch_size: int = ...,
+    max_samples: int | None = ...,
+    return_neuron_scores: bool,
+) -> dict[str, Scores] | tuple[dict[str, Scores], dict[str, Scores]]: ...
+
+
+def edge_scores(
+    model: keras.Model,
+    x: Any,
+    *,
+    alpha: float = 0.5,
+    batch_size: int = 64,
+    max_samples: int | None = None,
+    return_neuron_scores: bool = False,
+) -> dict[str, Scores] | tuple[dict[str, Scores], dict[str, Scores]]:
     """iSparse edge significance scores ``E_l`` (eq. 4.6-4.11) of every prunable layer of ``model``.
+
+    Every model output is seeded with the InfFS scores of the model's predictions on ``x`` (``N_L``,
+    eq. 4.10), and the scores are propagated back through the absolute weights, ``E_l = |W_l| * N_l``
+    (eq. 4.6, 4.11) and ``N_l = |W_l+1| N_l+1`` (eq. 4.8), at channel level through the rest of the graph
+    (docs/methods/isparse.md#isparse-propagation).
 
     Args:
         model: a built functional or Sequential Keras model.
         x: score samples - an array, a list / dict of arrays, or a batched ``tf.data.Dataset`` (first item
             of each element taken as the inputs); at least 2 samples.
-        alpha: InfFS loading coefficient (SPEC: 0.5).
+        alpha: InfFS loading coefficient (0.5, docs/methods/isparse.md#isparse-output-scores).
         batch_size: batch size of the inference pass on the samples.
         max_samples: use at most this many samples (None: all).
         return_neuron_scores: also return ``{layer name: N_out}``, the output-unit scores each prunable
             layer received.
 
     Returns:
-        ``{layer name: E}`` with ``E`` float64 shaped like the layer's kernel (and the neuron scores).
+        ``{layer name: E}`` with ``E`` float64 shaped like the layer's kernel; with
+        ``return_neuron_scores=True`` the pair ``(edge scores, neuron scores)``.
+
+    Raises:
+        ValueError: ``model`` cannot be scored (see :class:`ScorePlan`), ``x`` is missing or holds fewer than
+            2 samples, ``max_samples`` is not None or an integer >= 2, or ``alpha`` is not in [0, 1].
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_attention.sparsity import edge_scores
+        >>> inputs = keras.Input((6,))
+        >>> hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(hidden))
+        >>> x = np.random.default_rng(0).random((16, 6)).astype("float32")  # 16 score samples
+        >>> scores = edge_scores(model, x)
+        >>> {name: e.shape for name, e in scores.items()}
+        {'hidden': (6, 4), 'out': (4, 3)}
+        >>> bool(all((e >= 0).all() for e in scores.values()))
+        True
+        >>> edges, neurons = edge_scores(model, x, return_neuron_scores=True)
+        >>> neurons["out"].shape  # N_L: the InfFS scores of the 3 output neurons
+        (3,)
     """
     plan = ScorePlan(model)
     samples = collect_samples(x, max_samples)
