@@ -1,16 +1,18 @@
 """Write the figures of the method pages into ``docs/_static/figures/`` (committed; the site build does not run this).
 
-    python docs/figures/make_figures.py               # every figure, about 2 minutes on 2 CPU cores
+    python docs/figures/make_figures.py               # every figure, about 3-4 minutes on 2 CPU cores
     python docs/figures/make_figures.py --only san    # one of: san, competitors, fa, spanet, awconv,
-                                                      #         positional, xm2a
+                                                      #         positional, xm2a, eca, coordinate,
+                                                      #         global_context, selective_kernel,
+                                                      #         gather_excite, simam, triplet, scse
 
 Each figure shows what a layer attends to after a short training run on data the package ships or reads offline:
 the Fashion-MNIST slice bundled with the package (``fashion_mnist_slice``: 2,000 training and 1,000 test
 images) for the image layers, the UEA set BasicMotions (in aeon's wheel) for XM2A. The networks are small and
 trained for a few epochs (seed 0): the figures illustrate the mechanism, they are not results; the accuracy
 tables are in ``benchmarks/results``. The quantities inside a layer (SPANet's scores and affinity, the
-non-local block's affinity, XM2A's masks) are recomputed with numpy from the trained weights, following the
-equations on the method pages.
+non-local block's affinity, XM2A's masks, scSE's two gates) are recomputed with numpy from the trained weights,
+following the equations on the method pages.
 """
 
 import argparse
@@ -32,14 +34,22 @@ from keras_attention.data import load_arrays, load_timeseries  # noqa: E402
 from keras_attention.layers import (  # noqa: E402
     BAM,
     CBAM,
+    ECA,
     SAN,
+    SCSE,
     XM2A,
     AWConv2D,
+    CoordinateAttention,
     FocusAssociation,
+    GatherExcite,
+    GlobalContext,
     NonLocalBlock,
     PositionalEncoding,
     SalientPositionsAttention,
+    SelectiveKernel,
+    SimAM,
     SqueezeExcitation,
+    TripletAttention,
 )
 
 OUT = Path(__file__).resolve().parents[1] / "_static" / "figures"
@@ -372,6 +382,190 @@ def figure_xm2a(epochs):
     save(fig, "xm2a_masks")
 
 
+# ------------------------------------------------------------- the competitor modules added later (one figure each)
+def module_net(module, replaces_conv=False):
+    """The small network of the CBAM / BAM / SE figure with ``module`` after its first convolution (16 channels),
+    or in its place (``replaces_conv``: a selective kernel convolution); returns the model and a probe model that
+    gives the module's input, its output and whatever else the module returns (its attention)."""
+    inputs = keras.Input((28, 28, 1))
+    features = inputs if replaces_conv else keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    out = module(features)
+    x, extras = (out[0], list(out[1:])) if isinstance(out, (list, tuple)) else (out, [])
+    probe_outputs = [features, x] + extras
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(keras.layers.MaxPooling2D(2)(x)))
+    return keras.Model(inputs, outputs), keras.Model(inputs, probe_outputs)
+
+
+def trained_probe(name, make, epochs, replaces_conv=False):
+    """Train the small network around ``make()`` (seed 0); return the data, the layer and the probe's outputs on
+    the whole test slice."""
+    x_train, y_train, x_test, y_test = fashion()
+    keras.utils.set_random_seed(0)
+    layer = make()
+    model, probe = module_net(layer, replaces_conv)
+    train(model, x_train, y_train, epochs)
+    print(f"{name}: test accuracy {accuracy(model, x_test, y_test):.3f} after {epochs} epochs")
+    return x_test, y_test, layer, [np.asarray(v) for v in probe.predict(x_test, verbose=0)]
+
+
+def channel_figure(x_test, y_test, weights, title, quantity, name, vmin=None, vmax=None):
+    """Channel weights ``(N, C)``: bars for the shown test images (``vmin``-``vmax`` on the y axis), and the mean per
+    class as a heat map on its own colour scale."""
+    channels = weights.shape[-1]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4), gridspec_kw={"width_ratios": [1.1, 1]})
+    width = 0.8 / len(SHOWN)
+    for i, index in enumerate(SHOWN):
+        axes[0].bar(np.arange(channels) + (i - (len(SHOWN) - 1) / 2) * width, weights[index], width,
+                    label=f"test image {index} ({CLASSES[y_test[index]]})")
+    axes[0].set_xticks(range(channels))
+    axes[0].set_xlabel("channel c", fontsize=9)
+    axes[0].set_ylabel(quantity, fontsize=9)
+    if vmin is not None and vmax is not None:
+        axes[0].set_ylim(vmin, vmax)
+    axes[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(SHOWN))
+    axes[0].set_title(f"{quantity} for three test images", fontsize=10)
+    axes[0].tick_params(labelsize=7)
+    means = np.stack([weights[y_test == c].mean(0) for c in range(10)])
+    image = axes[1].imshow(means, cmap="viridis", aspect="auto")  # own scale: the differences between classes
+    axes[1].set_yticks(range(10), CLASSES, fontsize=8)
+    axes[1].set_xticks(range(channels))
+    axes[1].set_xlabel("channel c", fontsize=9)
+    axes[1].set_ylabel("class", fontsize=9)
+    axes[1].set_title(f"mean {quantity} per class ({len(y_test)} test images; own scale)", fontsize=10)
+    axes[1].tick_params(labelsize=7)
+    fig.colorbar(image, ax=axes[1]).set_label(f"mean {quantity}", fontsize=9)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, name)
+
+
+def spatial_figure(x_test, y_test, columns, title, name):
+    """One row per shown test image: the input, then one map per column; a column is ``(title, maps, colorbar
+    label, vmin, vmax)`` with ``maps`` an ``(N, H, W)`` array (``vmin``/``vmax`` None: each map on its own scale)."""
+    fig, axes = plt.subplots(len(SHOWN), len(columns) + 1, figsize=(3.5 * (len(columns) + 1), 3.1 * len(SHOWN)))
+    for row, index in enumerate(SHOWN):
+        show(fig, axes[row, 0], x_test[index, ..., 0], f"input ({CLASSES[y_test[index]]})", "intensity", cmap="gray")
+        for column, (label, values, bar_label, vmin, vmax) in enumerate(columns):
+            show(fig, axes[row, column + 1], values[index], label, bar_label, vmin=vmin, vmax=vmax)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, name)
+
+
+def most_varying_channel(mask):
+    """The channel of ``mask`` ``(N, H, W, C)`` whose values vary most over the positions of the shown images."""
+    return int(mask[list(SHOWN)].reshape(-1, mask.shape[-1]).std(0).argmax())
+
+
+def figure_eca(epochs):
+    x_test, y_test, layer, (_, _, w) = trained_probe("eca", lambda: ECA(return_attention=True), epochs)
+    k = int(layer.kernel.shape[0])
+    channel_figure(x_test, y_test, w.reshape(len(w), -1),
+                   f"ECA after the first convolution (16 channels, k = {k}; Fashion-MNIST slice)",
+                   "channel weight w", "eca", vmin=0, vmax=1)
+
+
+def figure_coordinate(epochs):
+    x_test, y_test, _, (_, _, g) = trained_probe(
+        "coordinate", lambda: CoordinateAttention(return_attention=True), epochs)
+    c = most_varying_channel(g)
+    spatial_figure(x_test, y_test,
+                   [("mask g^h g^w, mean of 16 channels", g.mean(-1), "mask value", None, None),
+                    (f"mask g^h g^w, channel {c}", g[..., c], "mask value", None, None)],
+                   "Coordinate attention after the first convolution (16 channels; Fashion-MNIST slice)",
+                   "coordinate_attention")
+
+
+def figure_global_context(epochs):
+    x_test, y_test, _, (features, out, alpha) = trained_probe(
+        "global_context", lambda: GlobalContext(reduction=4, return_attention=True), epochs)
+    term = (out - features).mean(axis=(1, 2))  # fusion "add": the context term t, the same at every position
+    fig, axes = plt.subplots(len(SHOWN), 3, figsize=(14, 3.1 * len(SHOWN)))
+    for row, index in enumerate(SHOWN):
+        show(fig, axes[row, 0], x_test[index, ..., 0], f"input ({CLASSES[y_test[index]]})", "intensity", cmap="gray")
+        show(fig, axes[row, 1], alpha[index, ..., 0], "pooling weights alpha (sum 1)", "alpha_j", cmap="magma")
+        ax = axes[row, 2]
+        ax.bar(np.arange(term.shape[-1]), term[index], color="tab:blue")
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xticks(range(term.shape[-1]))
+        ax.set_title("context term t added to every position", fontsize=9)
+        ax.set_xlabel("channel c", fontsize=8)
+        ax.set_ylabel("t_c", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Global context block (fusion add, r = 4) after the first convolution (Fashion-MNIST slice)",
+                 fontsize=11)
+    fig.tight_layout()
+    save(fig, "global_context")
+
+
+def figure_selective_kernel(epochs):
+    x_test, y_test, _, (_, _, a) = trained_probe(
+        "selective_kernel", lambda: SelectiveKernel(16, return_attention=True), epochs, replaces_conv=True)
+    channel_figure(x_test, y_test, a[:, 0],
+                   "Selective kernel convolution as the first layer (16 filters, dilations 1 and 2): weight of the "
+                   "3x3 branch (the dilated branch has 1 - a_1)",
+                   "branch weight a_1", "selective_kernel", vmin=0, vmax=1)
+
+
+def figure_gather_excite(epochs):
+    x_test, y_test, _, (_, _, g) = trained_probe(
+        "gather_excite", lambda: GatherExcite(extent=0, variant="theta+", reduction=4, return_attention=True),
+        epochs)
+    channel_figure(x_test, y_test, g.reshape(len(g), -1),
+                   "Gather-excite (GE-theta+, global extent, r = 4) after the first convolution (Fashion-MNIST slice)",
+                   "gate g", "gather_excite", vmin=0, vmax=1)
+
+
+def figure_simam(epochs):
+    x_test, y_test, _, (_, _, a) = trained_probe("simam", lambda: SimAM(return_attention=True), epochs)
+    c = most_varying_channel(a)
+    spatial_figure(x_test, y_test,
+                   [("sigmoid(1/E), mean of 16 channels (own scale)", a.mean(-1), "attention value", None, None),
+                    (f"sigmoid(1/E), channel {c}", a[..., c], "attention value", 0.6, 1)],
+                   "SimAM after the first convolution (16 channels; Fashion-MNIST slice)", "simam")
+
+
+def figure_triplet(epochs):
+    x_test, y_test, _, (_, _, g) = trained_probe(
+        "triplet", lambda: TripletAttention(return_attention=True), epochs)
+    c = most_varying_channel(g)
+    spatial_figure(x_test, y_test,
+                   [("mask (g_hw + g_cw + g_hc) / 3, channel mean", g.mean(-1), "mask value", None, None),
+                    (f"mask, channel {c}", g[..., c], "mask value", None, None)],
+                   "Triplet attention after the first convolution (16 channels; Fashion-MNIST slice)",
+                   "triplet_attention")
+
+
+def figure_scse(epochs):
+    x_test, y_test, layer, (features, out) = trained_probe("scse", lambda: SCSE(), epochs)
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    kernel, bias = (np.asarray(v) for v in (layer.spatial_kernel, layer.spatial_bias))
+    q = sigmoid(features @ kernel + bias)[..., 0]  # sSE: one gate per position
+    z = features.mean(axis=(1, 2))
+    hidden = np.maximum(z @ np.asarray(layer.squeeze_kernel) + np.asarray(layer.squeeze_bias), 0)
+    s = sigmoid(hidden @ np.asarray(layer.excite_kernel) + np.asarray(layer.excite_bias))  # cSE: one per channel
+    recomputed = np.maximum(features * s[:, None, None, :], features * q[..., None])  # mode "max"
+    assert np.allclose(recomputed, out, atol=1e-4), "the recomputed gates do not give the layer's output"
+    fig, axes = plt.subplots(len(SHOWN), 3, figsize=(14, 3.1 * len(SHOWN)))
+    for row, index in enumerate(SHOWN):
+        show(fig, axes[row, 0], x_test[index, ..., 0], f"input ({CLASSES[y_test[index]]})", "intensity", cmap="gray")
+        show(fig, axes[row, 1], q[index], "sSE: spatial gate q (own scale)", "gate value")
+        ax = axes[row, 2]
+        ax.bar(np.arange(s.shape[-1]), s[index], color="tab:blue")
+        ax.set_xticks(range(s.shape[-1]))
+        ax.set_ylim(0, 1)
+        ax.set_title("cSE: channel scales s", fontsize=9)
+        ax.set_xlabel("channel c", fontsize=8)
+        ax.set_ylabel("scale s_c", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle('scSE (mode "max", r = 2) after the first convolution: its two gates, recomputed from the trained '
+                 "weights (Fashion-MNIST slice)", fontsize=11)
+    fig.tight_layout()
+    save(fig, "scse")
+
+
 FIGURES = {
     "san": figure_san,
     "competitors": figure_competitors,
@@ -380,6 +574,14 @@ FIGURES = {
     "awconv": figure_awconv,
     "positional": figure_positional,
     "xm2a": figure_xm2a,
+    "eca": figure_eca,
+    "coordinate": figure_coordinate,
+    "global_context": figure_global_context,
+    "selective_kernel": figure_selective_kernel,
+    "gather_excite": figure_gather_excite,
+    "simam": figure_simam,
+    "triplet": figure_triplet,
+    "scse": figure_scse,
 }
 
 

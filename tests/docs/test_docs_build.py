@@ -51,6 +51,10 @@ METHOD_EQUATIONS = {
     "methods/positional_encoding": ["PE-sin", "PE-cos"],
     "methods/racknet": ["Obs. 1", "Obs. 2", "Obs. 3", "Obs. 4"],
     "methods/isparse": ["2.21", "2.22", "2.23", "4.5", "4.6", "4.8", "4.10", "4.11", "4.12", "4.13"],
+    # the modules of the field: equations shown without the papers' numbers where those could not be checked
+    "methods/eca": [], "methods/coordinate_attention": [], "methods/global_context": [],
+    "methods/selective_kernel": [], "methods/gather_excite": [], "methods/simam": ["5"],
+    "methods/triplet_attention": [], "methods/scse": [],
 }
 
 
