@@ -11,17 +11,47 @@ the reference, outputs and gradients, eagerly, in a graph and under XLA.
 - ``"shifted"``: the same sum as ``kh * kw`` separate shifted 1x1 products.
 """
 
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
 import keras
 from keras import ops
 
 from keras_attention.kernels.convolution import conv
 from keras_attention.kernels.probes import in_xla_context
+from keras_attention.utils.types import Tensor
+
+
+class AWConvLayer(Protocol):
+    """What the forms read of the ``AWConv2D`` layer they compute for (set in its ``__init__`` and ``build``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def filters(self) -> int: ...  # C2
+
+    @property
+    def kernel_size(self) -> tuple[int, ...]: ...  # (kh, kw)
+
+    @property
+    def strides(self) -> tuple[int, ...]: ...  # (sh, sw)
+
+    @property
+    def padding(self) -> str: ...  # "same" or "valid"
+
+    @property
+    def kernel(self) -> Tensor: ...  # K, (kh, kw, C1, C2)
+
+    @property
+    def _geometry(self) -> Sequence[tuple[int, int, int]]: ...  # conv_geometry of H and of W
+
 
 FORMS = ("grouped", "im2col", "shifted", "tapwise")
 KERNEL_FORM_RATIO = 0.4  # "tapwise" when C1 * C2 > this * H' * W' * (C1 + C2); see fast_form
 
 
-def fast_form(layer, inputs):
+def fast_form(layer: AWConvLayer, inputs: Tensor) -> str:
     """The form ``implementation="fast"`` computes F3 with for ``inputs``, here and now: ``"tapwise"`` when
     ``C1 * C2 > KERNEL_FORM_RATIO * H' * W' * (C1 + C2)`` (small images with many channels); otherwise
     ``"grouped"`` on TensorFlow outside XLA where its gradients exist for this layer
@@ -37,18 +67,18 @@ def fast_form(layer, inputs):
     return "grouped" if grouped_probe(layer, inputs.dtype).works else "im2col"
 
 
-def per_sample_kernels(kernel, scale):
+def per_sample_kernels(kernel: Tensor, scale: Tensor) -> Tensor:
     """``AK = K * (1 + a)`` of shape ``(B, kh, kw, C1, C2)`` from ``K`` ``(kh, kw, C1, C2)`` and ``scale = 1 + a``
     ``(B, kh, kw, C2)`` (F2; ``a`` is shared along C1)."""
     return kernel[None] * scale[:, :, :, None, :]
 
 
-def convolve(layer, inputs, scale, form):
+def convolve(layer: AWConvLayer, inputs: Tensor, scale: Tensor, form: str) -> Tensor:
     """F3 of ``layer`` (an ``AWConv2D``) on ``inputs`` with ``scale = 1 + a`` in the named ``form``."""
     return _FORMS[form](layer, inputs, scale)
 
 
-def grouped(layer, inputs, scale):
+def grouped(layer: AWConvLayer, inputs: Tensor, scale: Tensor) -> Tensor:
     """F3 as one grouped convolution: the batch folded into ``B`` channel groups, ``x`` transposed to
     ``(1, H, W, B * C1)`` and the kernel ``(kh, kw, C1, B * C2)`` (group ``b`` holds ``AK[b]``), the result
     transposed back."""
@@ -67,21 +97,22 @@ def grouped(layer, inputs, scale):
     return ops.transpose(ops.reshape(y, (out_h, out_w, -1, layer.filters)), (2, 0, 1, 3))
 
 
-def _padded(layer, inputs):
+def _padded(layer: AWConvLayer, inputs: Tensor) -> Tensor:
+    """``inputs`` zero-padded as the layer's ``padding`` pads them (``(B, H + pads, W + pads, C1)``)."""
     (_, top, bottom), (_, left, right) = layer._geometry
     if top or bottom or left or right:
         return ops.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]])
     return inputs
 
 
-def _window(layer, x, j, k):
+def _window(layer: AWConvLayer, x: Tensor, j: int, k: int) -> Tensor:
     """The strided window of tap ``(j, k)`` of the padded input: ``(B, H', W', C1)``."""
     (out_h, _, _), (out_w, _, _) = layer._geometry
     sh, sw = layer.strides
     return x[:, j : j + sh * (out_h - 1) + 1 : sh, k : k + sw * (out_w - 1) + 1 : sw, :]
 
 
-def windows(layer, inputs, axis):
+def windows(layer: AWConvLayer, inputs: Tensor, axis: int) -> Tensor:
     """The ``kh * kw`` shifted (strided) windows of the padded input in the order ``(j, k)`` of
     ``K.reshape(kh * kw, C1, C2)``: stacked on a new first axis (``axis=0``: ``(kh * kw, B, H', W', C1)``, the
     taps) or concatenated on the channels (``axis=-1``: ``(B, H', W', kh * kw * C1)``, the patches, channels
@@ -97,7 +128,7 @@ def windows(layer, inputs, axis):
     return ops.stack(taps, axis=0) if axis == 0 else ops.concatenate(taps, axis=axis)
 
 
-def im2col(layer, inputs, scale):
+def im2col(layer: AWConvLayer, inputs: Tensor, scale: Tensor) -> Tensor:
     """F3 as im2col: patches ``(B, H' * W', kh * kw * C1)`` times ``AK`` ``(B, kh * kw * C1, C2)``."""
     (out_h, _, _), (out_w, _, _) = layer._geometry
     depth = layer.kernel_size[0] * layer.kernel_size[1] * inputs.shape[-1]
@@ -106,7 +137,7 @@ def im2col(layer, inputs, scale):
     return ops.reshape(ops.matmul(patches, kernels), (-1, out_h, out_w, layer.filters))
 
 
-def tapwise(layer, inputs, scale):
+def tapwise(layer: AWConvLayer, inputs: Tensor, scale: Tensor) -> Tensor:
     """F3 per tap for the whole batch: ``Y_jk = x_shift_jk @ K[j, k]`` as one batched product over the
     ``kh * kw`` taps, then ``O = sum_jk (1 + a[:, j, k]) * Y_jk``; no per-sample kernel."""
     (out_h, _, _), (out_w, _, _) = layer._geometry
@@ -119,12 +150,12 @@ def tapwise(layer, inputs, scale):
     return ops.reshape(ops.sum(y * factors, axis=0), (-1, out_h, out_w, layer.filters))
 
 
-def shifted(layer, inputs, scale):
+def shifted(layer: AWConvLayer, inputs: Tensor, scale: Tensor) -> Tensor:
     """F3 as ``kh * kw`` shifted 1x1 contractions, each scaled per sample and filter, summed (the package's form
     before 0.2.0, kept for comparison)."""
     x = _padded(layer, inputs)
     kh, kw = layer.kernel_size
-    output = None
+    output: Tensor | None = None
     for j in range(kh):
         for k in range(kw):
             term = ops.matmul(_window(layer, x, j, k), layer.kernel[j, k]) * scale[:, j : j + 1, k : k + 1, :]
@@ -132,4 +163,6 @@ def shifted(layer, inputs, scale):
     return output
 
 
-_FORMS = {"grouped": grouped, "im2col": im2col, "shifted": shifted, "tapwise": tapwise}
+_FORMS: dict[str, Callable[[AWConvLayer, Tensor, Tensor], Tensor]] = {
+    "grouped": grouped, "im2col": im2col, "shifted": shifted, "tapwise": tapwise,
+}

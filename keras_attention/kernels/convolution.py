@@ -14,18 +14,21 @@
   over the phase images (dilated kernels), which oneDNN and XLA's CPU backend run several times faster.
 """
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
 
-from keras_attention.kernels.geometry import conv_geometry  # noqa: F401 - re-exported
+from keras_attention.kernels.geometry import PerAxis, conv_geometry  # noqa: F401 - conv_geometry re-exported
 from keras_attention.kernels.probes import in_xla_context
+from keras_attention.utils.types import Tensor
 
 BANDED_MAX_WIDTH = 64  # widest image whose convolution may run as a banded row convolution (W/k_w times the flops)
 _REDUCED = ("float16", "bfloat16")
 
 
-def _torch_slow_path(x):
+def _torch_slow_path(x: Tensor) -> bool:
     """Whether torch may run this convolution in its own ``slow_conv2d`` (module docstring)."""
     if keras.backend.backend() != "torch":
         return False
@@ -36,7 +39,8 @@ def _torch_slow_path(x):
     return not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 
-def conv(x, kernel, strides=1, padding="valid", dilation_rate=1):
+def conv(x: Tensor, kernel: Tensor, strides: PerAxis = 1, padding: str = "valid",
+         dilation_rate: PerAxis = 1) -> Tensor:
     """``keras.ops.conv(x, kernel, strides, padding, dilation_rate=dilation_rate)`` for channels-last ``x``;
     under torch in float16 / bfloat16, or without oneDNN, computed with channels-first contiguous operands
     (module docstring)."""
@@ -47,7 +51,8 @@ def conv(x, kernel, strides=1, padding="valid", dilation_rate=1):
     return ops.conv(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
 
 
-def depthwise_conv(x, kernel, strides=1, padding="valid", dilation_rate=1):
+def depthwise_conv(x: Tensor, kernel: Tensor, strides: PerAxis = 1, padding: str = "valid",
+                   dilation_rate: PerAxis = 1) -> Tensor:
     """``keras.ops.depthwise_conv``, with :func:`conv`'s torch work-around: where it applies, a grouped
     convolution of ``kernel`` ``(*window, C, multiplier)`` as ``(*window, 1, C * multiplier)``, one group per
     input channel (the output channels in Keras' order, ``c * multiplier + m``)."""
@@ -60,7 +65,7 @@ def depthwise_conv(x, kernel, strides=1, padding="valid", dilation_rate=1):
     return ops.depthwise_conv(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
 
 
-def banded_conv(x, kernel, dilation=1):
+def banded_conv(x: Tensor, kernel: Tensor, dilation: int = 1) -> Tensor | None:
     """``same``, stride-1 rank-2 convolution of ``x`` (channels last) as a rank-1 convolution over rows, or
     None when the width is unknown or wider than ``BANDED_MAX_WIDTH``.
 
@@ -87,7 +92,7 @@ def banded_conv(x, kernel, dilation=1):
     return ops.reshape(out, (shape[0], shape[1], width, c_out))
 
 
-def phase_conv(x, kernel, dilation):
+def phase_conv(x: Tensor, kernel: Tensor, dilation: int) -> Tensor | None:
     """``same`` rank-2 convolution with dilation ``d`` as an undilated one on the ``d * d`` phase images
     (``x[:, i::d, j::d]``, stacked along the batch), or None unless H and W are static multiples of ``d``
     and the window is odd (then the padding falls on whole phase rows/columns and the result is exact).
@@ -106,7 +111,7 @@ def phase_conv(x, kernel, dilation):
     return ops.reshape(ops.transpose(out, (0, 3, 1, 4, 2, 5)), (-1, height, width, c_out))
 
 
-def conv_same(x, kernel, dilation=1):
+def conv_same(x: Tensor, kernel: Tensor, dilation: int = 1) -> Tensor:
     """``keras.ops.conv(x, kernel, padding="same", dilation_rate=dilation)`` (stride 1), computed for
     images by :func:`banded_conv` (no dilation) or :func:`phase_conv` (dilation) where they apply, and
     under XLA by a dilated :func:`banded_conv` where the phases do not; same values to round-off."""
@@ -123,7 +128,8 @@ def conv_same(x, kernel, dilation=1):
     return conv(x, kernel, strides=1, padding="same", dilation_rate=(dilation,) * rank)
 
 
-def explicit_padding_conv(x, kernel, pads, strides=1, dilation_rate=1, depthwise=False):
+def explicit_padding_conv(x: Tensor, kernel: Tensor, pads: Sequence[int], strides: int | Sequence[int] = 1,
+                          dilation_rate: int | Sequence[int] = 1, depthwise: bool = False) -> Tensor:
     """A ``valid`` :func:`conv` (or :func:`depthwise_conv`) of channels-last ``x`` after padding spatial axis ``i``
     with ``pads[i]`` zeros at both ends, PyTorch's and Caffe's ``padding=p``; a negative ``pads[i]`` crops that
     many positions from both ends instead.

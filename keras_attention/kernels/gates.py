@@ -9,15 +9,19 @@ equations themselves as ``implementation="reference"``.
   ``x * (1 + A)`` with its gradient written out, for XLA).
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from keras import ops
 
 from keras_attention.kernels.gradients import cotangents, element_count, max_gradient_mask, spatial_pool
 from keras_attention.kernels.probes import in_xla_context
+from keras_attention.utils.types import Tensor
 
 
 # ============================================================================ CBAM
-def spatial_mean_max(x, axes):
-    """``(mean, max, x)`` over the spatial ``axes`` (CBAM's channel-gate inputs), ``x`` passed through as in
+def spatial_mean_max(x: Tensor, axes: Sequence[int]) -> tuple[Tensor, ...]:
+    """``(mean, max, x)`` over the spatial ``axes`` (CBAM's channel-gate inputs, eq. 2), ``x`` passed through as in
     :func:`spatial_pool`. Under XLA both come from :func:`spatial_pool` (one fused select in the backward
     pass). Elsewhere, with static spatial sizes, the max is ``keras.ops.max_pool`` over the whole map: its
     backward pass is ONE kernel that routes each channel's gradient to its maximum, instead of the four
@@ -32,17 +36,22 @@ def spatial_mean_max(x, axes):
     return mean, maximum, x
 
 
-def channel_gate_and_pool(x, gate, spatial_axes, channels):
-    """``x' = x * gate`` and the channel mean and max of ``x'``, with one gradient: the mean's and max's
-    shares are folded into ``dx'`` (one select) before the single multiply by ``gate``."""
+def channel_gate_and_pool(
+    x: Tensor, gate: Tensor, spatial_axes: Sequence[int], channels: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``x' = x * gate`` (CBAM eq. 1) and the channel mean and max of ``x'`` (eq. 3's inputs), with one
+    gradient: the mean's and max's shares are folded into ``dx'`` (one select) before the single multiply by
+    ``gate``."""
 
     @ops.custom_gradient
-    def gate_pool(x, gate):
+    def gate_pool(
+        x: Tensor, gate: Tensor
+    ) -> tuple[tuple[Tensor, Tensor, Tensor], Callable[..., tuple[Tensor, Tensor]]]:
         gated = x * gate
         mean = ops.mean(gated, axis=-1, keepdims=True)
         maximum = ops.max(gated, axis=-1, keepdims=True)
 
-        def grad(*args, upstream=None):
+        def grad(*args: Tensor, upstream: Any = None) -> tuple[Tensor, Tensor]:
             d_gated, d_mean, d_max = cotangents(args, upstream)
             mask, inverse_count = max_gradient_mask(gated, maximum, -1)
             share = d_mean / channels  # (B, *S, 1)
@@ -56,9 +65,9 @@ def channel_gate_and_pool(x, gate, spatial_axes, channels):
 
 
 # ============================================================================ BAM
-def pool_and_reduce(x, kernel, spatial_axes):
-    """``(mean_S(x), x @ kernel, x)``: the channel branch's average and the spatial branch's 1x1
-    reduction (no bias) as one op. ``x`` comes back unchanged and the layer uses THAT tensor for the
+def pool_and_reduce(x: Tensor, kernel: Tensor, spatial_axes: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(mean_S(x), x @ kernel, x)``: the channel branch's average (BAM eq. 2) and the spatial branch's 1x1
+    reduction (eq. 3, no bias) as one op. ``x`` comes back unchanged and the layer uses THAT tensor for the
     output, so its full-size gradient arrives here and the average's and the reduction's shares are
     added to it in ONE add: ``dx + [d_h, 1] @ [kernel^T; d_mean / N]``, a batched matmul whose extra
     row carries the average's broadcast (no tree of full-size adds, which TensorFlow's graph optimiser
@@ -66,11 +75,13 @@ def pool_and_reduce(x, kernel, spatial_axes):
     n = element_count(x, spatial_axes)
 
     @ops.custom_gradient
-    def pool_reduce(x, kernel):
+    def pool_reduce(
+        x: Tensor, kernel: Tensor
+    ) -> tuple[tuple[Tensor, Tensor, Tensor], Callable[..., tuple[Tensor, Tensor]]]:
         mean = ops.mean(x, axis=spatial_axes, keepdims=True)
         reduced = ops.matmul(x, kernel)
 
-        def grad(*args, upstream=None):
+        def grad(*args: Tensor, upstream: Any = None) -> tuple[Tensor, Tensor]:
             d_mean, d_reduced, d_x = cotangents(args, upstream)
             channels, hidden = kernel.shape
             shape = ops.shape(x)
@@ -93,18 +104,21 @@ def pool_and_reduce(x, kernel, spatial_axes):
     return pool_reduce(x, ops.cast(kernel, x.dtype))  # a tensor (not the variable); its gradient reaches it
 
 
-def residual_gate(x, channel, spatial, spatial_axes, return_attention):
+def residual_gate(x: Tensor, channel: Tensor, spatial: Tensor, spatial_axes: Sequence[int],
+                  return_attention: bool) -> Tensor | tuple[Tensor, Tensor]:
     """``x * (1 + A)`` with ``A = sigmoid(channel + spatial)`` (eq. 1, 4), and ``A`` when asked for, with
     the gradient written out (``dx = dy + dy * A``, ``q = (dy * x + dA) * A * (1 - A)``,
     ``d_channel = sum_S(q)``, ``d_spatial = sum_C(q)``) so that XLA fuses each direction into one loop
     and keeps only ``A`` for the backward pass."""
 
     @ops.custom_gradient
-    def gate(x, channel, spatial):
+    def gate(
+        x: Tensor, channel: Tensor, spatial: Tensor
+    ) -> tuple[Tensor | tuple[Tensor, Tensor], Callable[..., tuple[Tensor, Tensor, Tensor]]]:
         attention = ops.sigmoid(channel + spatial)
         output = x + x * attention
 
-        def grad(*args, upstream=None):
+        def grad(*args: Tensor, upstream: Any = None) -> tuple[Tensor, Tensor, Tensor]:
             grads = cotangents(args, upstream)
             d_out = grads[0]
             d_x = d_out + d_out * attention

@@ -13,11 +13,15 @@ They run under TensorFlow and JAX; torch's ``custom_gradient`` takes one output 
 """
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from keras import ops
 
+from keras_attention.utils.types import Tensor
 
-def cotangents(args, upstream):
+
+def cotangents(args: Sequence[Any], upstream: Any) -> tuple[Tensor, ...]:
     """The upstream gradients of a ``keras.ops.custom_gradient`` function as a tuple, whatever the
     backend's calling convention (``grad(*upstream)`` or ``grad(*args, upstream=...)``)."""
     grads = args if upstream is None else upstream
@@ -28,7 +32,7 @@ def cotangents(args, upstream):
     return tuple(grads)
 
 
-def element_count(x, axes):
+def element_count(x: Tensor, axes: Sequence[int]) -> int | Tensor:
     """Number of elements of ``x`` along ``axes``: a Python int when static, else a tensor of x's dtype."""
     dims = [x.shape[a] for a in axes]
     if all(d is not None for d in dims):
@@ -40,7 +44,7 @@ def element_count(x, axes):
     return ops.cast(n, x.dtype)
 
 
-def max_gradient_mask(x, maximum, axes):
+def max_gradient_mask(x: Tensor, maximum: Tensor, axes: int | Sequence[int]) -> tuple[Tensor, Tensor]:
     """``[x == maximum] / count`` along ``axes``: how the gradient of a max splits among its maxima (the
     same rule as the backend's ``max``), as a boolean mask and the reciprocal count."""
     mask = ops.equal(x, maximum)
@@ -48,7 +52,7 @@ def max_gradient_mask(x, maximum, axes):
     return mask, 1.0 / count
 
 
-def spatial_pool(x, axes, with_max=True):
+def spatial_pool(x: Tensor, axes: Sequence[int], with_max: bool = True) -> tuple[Tensor, ...]:
     """``(mean, [max,] x)`` over ``axes`` with one fused gradient for ``x``.
 
     ``x`` comes back unchanged as the last output, and the layer must use THAT tensor for everything
@@ -59,11 +63,11 @@ def spatial_pool(x, axes, with_max=True):
     n = element_count(x, axes)
 
     @ops.custom_gradient
-    def pool(x):
+    def pool(x: Tensor) -> tuple[tuple[Tensor, ...], Callable[..., Tensor]]:
         mean = ops.mean(x, axis=axes, keepdims=True)
         maximum = ops.max(x, axis=axes, keepdims=True) if with_max else None
 
-        def grad(*args, upstream=None):
+        def grad(*args: Tensor, upstream: Any = None) -> Tensor:
             grads = cotangents(args, upstream)
             d_mean, d_x = grads[0], grads[-1]
             share = d_mean / n  # (B, 1.., C)

@@ -20,11 +20,18 @@ directly (``tf.init_scope`` pauses every ``GradientTape``).
 """
 
 import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeAlias
 
 import keras
 
+from keras_attention.utils.types import Tensor
 
-def execution_mode():
+#: How code is run or traced (:func:`execution_mode`).
+ExecutionMode: TypeAlias = Literal["eager", "graph", "xla"]
+
+
+def execution_mode() -> ExecutionMode:
     """``"eager"``, ``"graph"`` or ``"xla"``: how the code calling it is run or traced.
 
     ``"xla"``: traced for XLA: a TensorFlow ``tf.function(jit_compile=True)`` (also Keras' ``jit_compile=True``
@@ -52,12 +59,12 @@ def execution_mode():
     return "graph"
 
 
-def in_xla_context():
+def in_xla_context() -> bool:
     """True while the code is traced for XLA (``execution_mode() == "xla"``)."""
     return execution_mode() == "xla"
 
 
-def tensorflow_eager():
+def tensorflow_eager() -> bool:
     """True under TensorFlow executing eagerly (not tracing a function)."""
     if keras.backend.backend() != "tensorflow":
         return False
@@ -66,7 +73,7 @@ def tensorflow_eager():
     return tf.executing_eagerly()
 
 
-def custom_gradients_supported():
+def custom_gradients_supported() -> bool:
     """Whether the fast paths' ``keras.ops.custom_gradient`` functions run on this backend.
 
     They return several outputs (``spatial_pool``: the mean, the max and ``x``), and Keras' torch
@@ -77,7 +84,7 @@ def custom_gradients_supported():
 
 
 @functools.cache
-def tensorflow_fast_paths():
+def tensorflow_fast_paths() -> bool:
     """The TensorFlow backend, built with XLA (SAN's fast path compiles pieces of itself with XLA)."""
     if keras.backend.backend() != "tensorflow":
         return False
@@ -86,37 +93,41 @@ def tensorflow_fast_paths():
     return tf.test.is_built_with_xla()
 
 
-class Probe(tuple):
+class Probe(tuple[bool, str]):
     """``(works, reason)``: whether a probed operation ran here, and why not (the backend's first error line)."""
 
     __slots__ = ()
 
-    def __new__(cls, works, reason=""):
+    def __new__(cls, works: object, reason: object = "") -> "Probe":
+        """The probe's result: ``works`` and ``reason`` as a bool and a string."""
         return super().__new__(cls, (bool(works), str(reason)))
 
     @property
-    def works(self):
+    def works(self) -> bool:
+        """Whether the probed operation ran."""
         return self[0]
 
     @property
-    def reason(self):
+    def reason(self) -> str:
+        """Why it did not (empty when it did)."""
         return self[1]
 
 
 GroupedProbe = Probe  # the name of 0.2.0
 
 
-def _first_line(error):
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (at most 300 characters), or its class name."""
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
 
 
-def _run_conv_gradients(x, kernel, strides, padding, dilations):
+def _run_conv_gradients(x: Tensor, kernel: Tensor, strides: list[int], padding: str, dilations: list[int]) -> Probe:
     """Run ``Conv2DBackpropInput`` and ``Conv2DBackpropFilter`` (the gradient of ``Conv2D``) eagerly and in a
     ``tf.function`` graph (oneDNN rewrites the ops of each separately). Returns a :class:`Probe`."""
     import tensorflow as tf
 
-    def gradients(x, kernel):
+    def gradients(x: Tensor, kernel: Tensor) -> tuple[Tensor, Tensor]:
         y = tf.nn.conv2d(x, kernel, strides=strides, padding=padding, dilations=dilations)
         dy = tf.ones_like(y)
         args = {"strides": strides, "padding": padding, "dilations": dilations}
@@ -134,10 +145,12 @@ def _run_conv_gradients(x, kernel, strides, padding, dilations):
     return Probe(True)
 
 
-_PROBES = {}  # (what, *structure) -> Probe; one entry per probed structure (a few per model)
+# (what, *structure) -> Probe; one entry per probed structure (a few per model)
+_PROBES: dict[tuple[Any, ...], Probe] = {}
 
 
-def _cached(key, run):
+def _cached(key: tuple[Any, ...], run: Callable[[], Probe]) -> Probe:
+    """The probe of ``key``: ``run()`` outside any traced function the first time, then the kept result."""
     probe = _PROBES.get(key)
     if probe is None:
         import tensorflow as tf
@@ -148,7 +161,8 @@ def _cached(key, run):
     return probe
 
 
-def _try_grouped_gradients(dtype, channels, filters, kernel_size, strides, padding):
+def _try_grouped_gradients(dtype: str, channels: int, filters: int, kernel_size: Sequence[int],
+                           strides: Sequence[int], padding: str) -> Probe:
     """Run the gradient ops of a grouped convolution of 2 groups of ``channels`` input and ``filters`` output
     channels (:func:`_run_conv_gradients`). Returns a :class:`Probe`."""
     import tensorflow as tf
@@ -159,7 +173,8 @@ def _try_grouped_gradients(dtype, channels, filters, kernel_size, strides, paddi
     return _run_conv_gradients(x, kernel, [1, sh, sw, 1], padding.upper(), [1, 1, 1, 1])
 
 
-def grouped_gradients_probe(dtype, channels, filters, kernel_size, strides, padding):
+def grouped_gradients_probe(dtype: str, channels: int, filters: int, kernel_size: Sequence[int],
+                            strides: Sequence[int], padding: str) -> Probe:
     """Whether TensorFlow can differentiate a grouped convolution with this group structure on the device it
     runs on (a visible GPU, else the CPU): groups of ``channels`` input and ``filters`` output channels, the
     given kernel size, strides and padding, in ``dtype``. Found by running the two gradient ops once, cached
@@ -170,12 +185,12 @@ def grouped_gradients_probe(dtype, channels, filters, kernel_size, strides, padd
     return _cached(("grouped",) + key, lambda: _try_grouped_gradients(*key))
 
 
-def dilated_gradients_probe(dtype="float32"):
+def dilated_gradients_probe(dtype: str = "float32") -> Probe:
     """Whether TensorFlow's native convolution gradients take a dilation > 1 here (oneDNN's do; TensorFlow's
     own CPU kernels refuse them). Found by running them once (a 3x3 kernel, dilation 2). Returns a
     :class:`Probe`."""
 
-    def run():
+    def run() -> Probe:
         import tensorflow as tf
 
         x = tf.ones((1, 6, 6, 2), dtype)

@@ -22,10 +22,37 @@ Unlike the other modules of :mod:`keras_attention.utils`, this one imports Keras
 """
 
 import warnings
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
 
 from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape
+from keras_attention.utils.types import Shape, Tensor
+
+if TYPE_CHECKING:
+
+    class _LayerBase:
+        """What the mixins use of the class after them in a layer's MRO, ``keras.layers.Layer`` (for the type
+        checker only: at run time the mixins derive from ``object``)."""
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def compute_dtype(self) -> str: ...
+
+        def add_weight(self, *args: Any, **kwargs: Any) -> Tensor: ...
+
+        def get_config(self) -> dict[str, Any]: ...
+
+        @classmethod
+        def from_config(cls, config: dict[str, Any]) -> Any: ...
+
+else:
+    _LayerBase = object
 
 
 # PyTorch's BatchNorm defaults, which the papers' official code (and so their results) used: momentum 0.1 in
@@ -37,14 +64,27 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
-def batch_normalization(name, *, dtype=None, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, **kwargs):
+def batch_normalization(
+    name: str, *, dtype: Any = None, momentum: float = BN_MOMENTUM, epsilon: float = BN_EPSILON, **kwargs: Any
+) -> keras.layers.BatchNormalization:
     """``keras.layers.BatchNormalization`` over the last axis with PyTorch's defaults (:data:`BN_MOMENTUM`,
-    :data:`BN_EPSILON`); ``dtype`` is the owning layer's dtype policy, ``kwargs`` any other argument."""
+    :data:`BN_EPSILON`); ``dtype`` is the owning layer's dtype policy, ``kwargs`` any other argument.
+
+    Args:
+        name: the layer's name.
+        dtype: the owning layer's dtype policy (``layer.dtype_policy``), or None for the global one.
+        momentum: the moving statistics' momentum, in Keras' convention.
+        epsilon: added to the variance.
+        **kwargs: any other argument of ``keras.layers.BatchNormalization`` (e.g. ``gamma_initializer``).
+
+    Returns:
+        The new (unbuilt) layer.
+    """
     return keras.layers.BatchNormalization(axis=-1, momentum=momentum, epsilon=epsilon, dtype=dtype, name=name,
                                            **kwargs)
 
 
-class KernelArguments:
+class KernelArguments(_LayerBase):
     """Mixin: the ``kernel_initializer`` and ``kernel_regularizer`` of every kernel a layer creates.
 
     Args:
@@ -53,18 +93,19 @@ class KernelArguments:
         **kwargs: passed on to the next class of the MRO (``keras.layers.Layer``).
     """
 
-    WEIGHT_KINDS = ("kernel",)  # the ``<kind>_initializer`` / ``<kind>_regularizer`` pairs in the config
+    WEIGHT_KINDS: ClassVar[tuple[str, ...]] = ("kernel",)  # the ``<kind>_initializer`` / ``<kind>_regularizer`` pairs
 
-    def __init__(self, *, kernel_initializer="glorot_uniform", kernel_regularizer=None, **kwargs):
+    def __init__(self, *, kernel_initializer: Any = "glorot_uniform", kernel_regularizer: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._set_weight_arguments("kernel", kernel_initializer, kernel_regularizer)
 
-    def _set_weight_arguments(self, kind, initializer, regularizer):
+    def _set_weight_arguments(self, kind: str, initializer: Any, regularizer: Any) -> None:
         """Resolve and keep ``<kind>_initializer`` and ``<kind>_regularizer`` (names, configs or instances)."""
         setattr(self, f"{kind}_initializer", keras.initializers.get(initializer))
         setattr(self, f"{kind}_regularizer", keras.regularizers.get(regularizer))
 
-    def _add_weight_of_kind(self, kind, name, shape, initializer=None):
+    def _add_weight_of_kind(self, kind: str, name: str, shape: Sequence[int], initializer: Any = None) -> Tensor:
         """A new variable ``name`` of ``shape`` with the layer's ``<kind>_regularizer`` and its
         ``<kind>_initializer`` (or ``initializer``, where a paper's code fixes the initial value)."""
         return self.add_weight(
@@ -74,12 +115,21 @@ class KernelArguments:
             regularizer=getattr(self, f"{kind}_regularizer"),
         )
 
-    def add_kernel(self, name, shape, initializer=None):
+    def add_kernel(self, name: str, shape: Sequence[int], initializer: Any = None) -> Tensor:
         """The new variable ``name`` (the full name, e.g. ``"mlp_1_kernel"``) of ``shape``, with the layer's
-        kernel regularizer and initializer (or ``initializer``)."""
+        kernel regularizer and initializer (or ``initializer``).
+
+        Args:
+            name: the variable's name.
+            shape: its shape.
+            initializer: an initializer instead of the layer's ``kernel_initializer``, or None.
+
+        Returns:
+            The new ``keras.Variable``.
+        """
         return self._add_weight_of_kind("kernel", name, shape, initializer)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The next class's config with the initializer and regularizer of every kind in ``WEIGHT_KINDS``
         serialised."""
         config = super().get_config()
@@ -101,16 +151,26 @@ class WeightArguments(KernelArguments):
 
     WEIGHT_KINDS = ("kernel", "bias")
 
-    def __init__(self, *, bias_initializer="zeros", bias_regularizer=None, **kwargs):
+    def __init__(self, *, bias_initializer: Any = "zeros", bias_regularizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._set_weight_arguments("bias", bias_initializer, bias_regularizer)
 
-    def add_bias(self, name, size, initializer=None):
+    def add_bias(self, name: str, size: int, initializer: Any = None) -> Tensor:
         """The new ``(size,)`` variable ``name`` (e.g. ``"mlp_1_bias"``) with the bias regularizer and initializer
-        (or ``initializer``)."""
+        (or ``initializer``).
+
+        Args:
+            name: the variable's name.
+            size: its length.
+            initializer: an initializer instead of the layer's ``bias_initializer``, or None.
+
+        Returns:
+            The new ``keras.Variable``.
+        """
         return self._add_weight_of_kind("bias", name, (size,), initializer)
 
-    def add_kernel_and_bias(self, name, kernel_shape, initializer=None):
+    def add_kernel_and_bias(self, name: str, kernel_shape: Sequence[int], initializer: Any = None
+                            ) -> tuple[Tensor, Tensor]:
         """Create ``{name}_kernel`` of ``kernel_shape`` and then ``{name}_bias`` of ``(kernel_shape[-1],)``: a
         Dense layer's (``(fan_in, fan_out)``) or a convolution's (``(*window, C_in, C_out)``) weights.
         ``initializer``: of both, instead of the layer's (e.g. ``"zeros"`` where a paper's code starts them at 0).
@@ -122,7 +182,7 @@ class WeightArguments(KernelArguments):
         return kernel, self.add_bias(f"{name}_bias", kernel_shape[-1], initializer)
 
 
-class AttentionOutput:
+class AttentionOutput(_LayerBase):
     """Mixin: a layer that returns ``output`` or ``(output, attention)``.
 
     ``return_attention`` given to the constructor is the default of every call; given to a call
@@ -144,44 +204,48 @@ class AttentionOutput:
         **kwargs: passed on to the next class of the MRO.
     """
 
-    def __init__(self, *, return_attention=False, **kwargs):
+    def __init__(self, *, return_attention: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.return_attention = check_bool("return_attention", return_attention)
 
-    def returns_attention(self, return_attention=None):
+    def returns_attention(self, return_attention: bool | None = None) -> bool:
         """Whether a call returns the attention.
 
         Args:
             return_attention: the call's argument: None (use the constructor's), True or False.
 
         Returns:
-            A bool; a ValueError naming the argument when it is neither None nor a bool.
+            A bool.
+
+        Raises:
+            ValueError: ``return_attention`` is neither None nor a bool; the message names the argument.
         """
         if return_attention is None:
             return self.return_attention
         return check_bool("return_attention", return_attention)
 
-    def output_and_attention_shapes(self, input_shape):
+    def output_and_attention_shapes(self, input_shape: Any) -> tuple[Any, Any]:
         """``(output shape, attention shape)`` for ``input_shape`` (one shape, or a list of shapes for a layer
         with several inputs); implemented by each layer."""
         raise NotImplementedError(f"{type(self).__name__} must implement output_and_attention_shapes().")
 
-    def channel_attention_shapes(self, input_shape):
+    def channel_attention_shapes(self, input_shape: Any) -> tuple[Shape, Shape]:
         """``(input shape, (B, 1.., C))``: the shapes of a layer that gates ``(B, T, C)`` or ``(B, H, W, C)`` features
         by one weight per sample and channel (SE, ECA, a global gather-excite), checked by ``check_feature_shape``."""
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, (shape[0],) + (1,) * (len(shape) - 2) + (shape[-1],)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         """The output shape, or ``(output shape, attention shape)`` when the constructor's ``return_attention``."""
         output, attention = self.output_and_attention_shapes(input_shape)
         return (output, attention) if self.return_attention else output
 
-    def compute_output_spec(self, inputs, *args, return_attention=None, **kwargs):
+    def compute_output_spec(self, inputs: Any, *args: Any, return_attention: bool | None = None,
+                            **kwargs: Any) -> Any:
         """Symbolic outputs (``keras.KerasTensor``) of a call on ``inputs`` (one tensor or a list), honouring
         the call's ``return_attention``; the other call arguments do not change the shapes."""
         if isinstance(inputs, (list, tuple)):
-            input_shape = [tuple(t.shape) for t in inputs]
+            input_shape: list[Shape] | Shape = [tuple(t.shape) for t in inputs]
         else:
             input_shape = tuple(inputs.shape)
         output, attention = self.output_and_attention_shapes(input_shape)
@@ -190,7 +254,7 @@ class AttentionOutput:
             return output, keras.KerasTensor(attention, dtype=self.compute_dtype)
         return output
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The next class's config with ``return_attention``."""
         config = super().get_config()
         config["return_attention"] = self.return_attention
@@ -200,7 +264,7 @@ class AttentionOutput:
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
-class DataFormat:
+class DataFormat(_LayerBase):
     """Mixin: ``data_format``, the layout of the 2-D images a layer takes and returns.
 
     ``"channels_last"``: ``(B, H, W, C)``; ``"channels_first"``: ``(B, C, H, W)``; None (the default) takes
@@ -219,33 +283,48 @@ class DataFormat:
         **kwargs: passed on to the next class of the MRO.
     """
 
-    def __init__(self, *, data_format=None, **kwargs):
+    def __init__(self, *, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if data_format is None:
             data_format = keras.config.image_data_format()
         self.data_format = check_choice("data_format", data_format, set(DATA_FORMATS))
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
         """The layer of ``config``; without ``data_format`` (a 0.2.0 config): ``"channels_last"``."""
         config = dict(config)
         config.setdefault("data_format", "channels_last")
         return super().from_config(config)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The next class's config with ``data_format``."""
         config = super().get_config()
         config["data_format"] = self.data_format
         return config
 
 
-def implementation_argument(layer, implementation, kwargs, *, choices, fused_forms):
+def implementation_argument(layer: object, implementation: str, kwargs: dict[str, Any], *,
+                            choices: Collection[str], fused_forms: Mapping[bool, str]) -> str:
     """The ``implementation`` a layer takes, with 0.1.x's ``fused=`` still accepted (and mapped).
 
     XM2A and MSMSA took ``fused=True / False`` before every layer took ``implementation``; a configuration saved
     then (or code written then) gives ``fused``, which is popped from ``kwargs`` and mapped through
     ``fused_forms`` (``{True: ..., False: ...}``) with a ``DeprecationWarning``. Returns the checked
-    implementation (one of ``choices``)."""
+    implementation (one of ``choices``).
+
+    Args:
+        layer: the layer being made (its class names it in the warning).
+        implementation: the ``implementation`` argument given.
+        kwargs: the layer's other keyword arguments; ``fused`` is removed from them when present.
+        choices: the implementations the layer takes.
+        fused_forms: the implementation ``fused=True`` and ``fused=False`` stand for.
+
+    Returns:
+        The implementation: ``fused_forms[fused]`` when ``fused`` was given, else ``implementation``.
+
+    Raises:
+        ValueError: ``fused`` is not a bool, or the implementation is not one of ``choices``.
+    """
     if "fused" in kwargs:
         fused = check_bool("fused", kwargs.pop("fused"))
         mapped = fused_forms[fused]

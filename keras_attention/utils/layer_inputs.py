@@ -26,18 +26,28 @@ convolutions that cannot take it. Decorating a layer's ``call`` with :func:`laye
 
 import functools
 import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import keras
 from keras import ops
 
+from keras_attention.utils.types import Tensor
+
 _REFUSED_KINDS = ("complex", "string", "str")
 
+_Layer = TypeVar("_Layer")  # the decorated method's class
+_Params = ParamSpec("_Params")  # the method's parameters after ``self`` and the inputs (or input shape)
+_Result = TypeVar("_Result")
 
-def _tensors(inputs):
+
+def _tensors(inputs: Any) -> list[Tensor]:
+    """``inputs`` (a tensor or a list / tuple of tensors) as a list of tensors."""
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
-def _rebuild(inputs, tensors):
+def _rebuild(inputs: Any, tensors: Sequence[Tensor]) -> Any:
+    """``tensors`` in the structure of ``inputs``: a tuple, a list or the single tensor."""
     if isinstance(inputs, tuple):
         return tuple(tensors)
     if isinstance(inputs, list):
@@ -45,9 +55,20 @@ def _rebuild(inputs, tensors):
     return tensors[0]
 
 
-def cast_inputs(layer, inputs):
+def cast_inputs(layer: keras.layers.Layer, inputs: Any) -> Any:
     """``inputs`` (a tensor or a list / tuple of tensors) with integer and boolean tensors cast to ``layer``'s
-    compute dtype; a ``TypeError`` naming the layer and the dtype for complex or string tensors."""
+    compute dtype; a ``TypeError`` naming the layer and the dtype for complex or string tensors.
+
+    Args:
+        layer: the layer called (its name and compute dtype).
+        inputs: a tensor, or a list / tuple of tensors (or None).
+
+    Returns:
+        ``inputs`` in the same structure, integer and boolean tensors cast.
+
+    Raises:
+        TypeError: a tensor is complex or of strings.
+    """
     tensors = _tensors(inputs)
     cast = []
     for i, x in enumerate(tensors):
@@ -66,12 +87,13 @@ def cast_inputs(layer, inputs):
     return _rebuild(inputs, cast)
 
 
-def _static_batch(tensors):
+def _static_batch(tensors: Sequence[Tensor]) -> int | None:
+    """The batch size of ``tensors`` when Python knows it: 0 if one is empty, None if one is unknown."""
     sizes = {t.shape[0] for t in tensors if t is not None and hasattr(t, "shape") and len(t.shape)}
     return 0 if 0 in sizes else (None if None in sizes or not sizes else sizes.pop())
 
 
-def _output_shapes(layer, inputs, kwargs):
+def _output_shapes(layer: keras.layers.Layer, inputs: Any, kwargs: dict[str, Any]) -> Any:
     """The layer's declared output shape(s) for ``inputs`` (a shape, or a tuple / list of shapes); None where
     the layer cannot tell them from the static shapes (e.g. an unknown channel count in a traced graph)."""
     shapes = [tuple(t.shape) for t in _tensors(inputs)]
@@ -85,11 +107,12 @@ def _output_shapes(layer, inputs, kwargs):
         return None
 
 
-def _is_shape(value):
+def _is_shape(value: object) -> bool:
+    """Whether ``value`` is one shape (a tuple / list of ints and None)."""
     return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, int) for d in value)
 
 
-def _zeros_like_shapes(layer, shapes, batch):
+def _zeros_like_shapes(layer: keras.layers.Layer, shapes: Any, batch: int) -> Any:
     """Zeros of ``shapes`` (a shape or a nested tuple / list of shapes) with batch size ``batch``; None when a
     dimension other than the batch is unknown."""
     if shapes is None:
@@ -108,11 +131,12 @@ _TO_LAST = (0, 2, 3, 1)  # (B, C, H, W) -> (B, H, W, C)
 _TO_FIRST = (0, 3, 1, 2)
 
 
-def _channels_first(layer):
+def _channels_first(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` takes channels-first images (its ``data_format``)."""
     return getattr(layer, "data_format", "channels_last") == "channels_first"
 
 
-def _transpose_images(values, perm):
+def _transpose_images(values: Any, perm: Sequence[int]) -> Any:
     """``values`` (a tensor, None or a list / tuple of them) with every rank-4 tensor transposed by ``perm``."""
     if isinstance(values, (list, tuple)):
         return type(values)(_transpose_images(v, perm) for v in values)
@@ -121,7 +145,7 @@ def _transpose_images(values, perm):
     return values
 
 
-def _permute_shapes(shapes, perm):
+def _permute_shapes(shapes: Any, perm: Sequence[int]) -> Any:
     """``shapes`` (one shape, or nested lists / tuples of shapes) with every rank-4 shape permuted by ``perm``."""
     if hasattr(shapes, "as_list"):  # tf.TensorShape
         shapes = shapes.as_list()
@@ -132,14 +156,23 @@ def _permute_shapes(shapes, perm):
     return shapes
 
 
-def channels_last_shapes(method):
+def channels_last_shapes(
+    method: Callable[Concatenate[_Layer, Any, _Params], _Result],
+) -> Callable[Concatenate[_Layer, Any, _Params], _Result]:
     """Decorator of a layer's ``build(self, input_shape)``, ``compute_output_shape`` or
     ``output_and_attention_shapes``: for a ``"channels_first"`` layer the method sees its rank-4 input shapes in
     channels-last order, and the rank-4 shapes it returns are put back in channels-first order (module
-    docstring). Other layers are unchanged."""
+    docstring). Other layers are unchanged.
+
+    Args:
+        method: the method, ``method(self, input_shape, *args, **kwargs)``.
+
+    Returns:
+        The decorated method (same signature).
+    """
 
     @functools.wraps(method)
-    def wrapper(self, input_shape, *args, **kwargs):
+    def wrapper(self: _Layer, input_shape: Any, *args: _Params.args, **kwargs: _Params.kwargs) -> Any:
         if not _channels_first(self):
             return method(self, input_shape, *args, **kwargs)
         result = method(self, _permute_shapes(input_shape, _TO_LAST), *args, **kwargs)
@@ -148,7 +181,8 @@ def channels_last_shapes(method):
     return wrapper
 
 
-def _tensorflow_graph():
+def _tensorflow_graph() -> bool:
+    """Whether the code runs on the TensorFlow backend inside a ``tf.function`` being traced."""
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
@@ -156,7 +190,7 @@ def _tensorflow_graph():
     return not tf.executing_eagerly()
 
 
-def _replica_context():
+def _replica_context() -> bool:
     """Inside a ``tf.distribute`` strategy's replica function (``MirroredStrategy``): BatchNormalization's
     cross-replica updates (``merge_call``) may not run inside a ``tf.cond`` there."""
     import tensorflow as tf
@@ -164,19 +198,28 @@ def _replica_context():
     return tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
 
 
-def layer_call(call):
+def layer_call(
+    call: Callable[Concatenate[_Layer, Any, _Params], _Result],
+) -> Callable[Concatenate[_Layer, Any, _Params], _Result]:
     """Decorator of a layer's ``call(self, inputs, ...)``: integer inputs cast, complex / string inputs
     refused, an empty batch answered with empty outputs, channels-first images computed channels-last (module
-    docstring)."""
+    docstring).
 
-    def run(self, inputs, *args, **kwargs):
+    Args:
+        call: the layer's ``call(self, inputs, *args, **kwargs)``.
+
+    Returns:
+        The decorated ``call`` (same signature). It raises a ``TypeError`` for complex or string inputs.
+    """
+
+    def run(self: _Layer, inputs: Any, *args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
         if not _channels_first(self):
             return call(self, inputs, *args, **kwargs)
         outputs = call(self, _transpose_images(inputs, _TO_LAST), *args, **kwargs)
         return _transpose_images(outputs, _TO_FIRST)
 
     @functools.wraps(call)
-    def wrapper(self, inputs, *args, **kwargs):
+    def wrapper(self: _Layer, inputs: Any, *args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
         inputs = cast_inputs(self, inputs)
         tensors = _tensors(inputs)
         batch = _static_batch(tensors)
@@ -189,7 +232,7 @@ def layer_call(call):
             if zeros is not None:
                 import tensorflow as tf
 
-                def compute():
+                def compute() -> _Result:
                     # the inputs re-made inside the branch: a custom gradient there must see tensors of the
                     # branch's graph only
                     local = [None if t is None else tf.identity(t) for t in tensors]

@@ -6,14 +6,16 @@ import torch
 import torch.nn.functional as tnn
 from keras import ops
 
-from keras_attention.kernels.geometry import conv_geometry
+from keras_attention.kernels.geometry import PerAxis, conv_geometry
+from keras_attention.utils.types import Tensor
 
 
-def _tuple(value, rank):
+def _tuple(value: PerAxis, rank: int) -> tuple[int, ...]:
+    """``value`` for each of ``rank`` axes: a sequence as a tuple, an int repeated."""
     return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * rank
 
 
-def contiguous_conv(x, kernel, strides, padding, dilation_rate):
+def contiguous_conv(x: Tensor, kernel: Tensor, strides: PerAxis, padding: str, dilation_rate: PerAxis) -> Tensor:
     """The convolution of channels-last ``x`` (``(B, *S, C_in)``) with a Keras kernel ``(*window, C_in / groups,
     C_out)``: ``same`` padding as Keras / TensorFlow (the smaller half before), groups from the channel counts,
     the result channels-last."""
