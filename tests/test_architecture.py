@@ -3,7 +3,9 @@ subpackage imports only subpackages below it.
 
 The graph is read from the source with ``ast``: every import, at module level and inside functions (an
 import deferred into a function, e.g. of TensorFlow or of a backend's kernels, is still a dependency and may
-form a circle), so the test needs no TensorFlow and sees every module, imported or not.
+form a circle), so the test needs no TensorFlow and sees every module, imported or not. Imports under
+``if TYPE_CHECKING:`` never run: they count for the levels (a subpackage does not even name one above it) but
+not for the circles (two modules that name each other's types for the type checker only are no import circle).
 """
 
 import ast
@@ -31,12 +33,27 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path):
-    """The ``keras_attention`` modules ``path`` imports, anywhere in it (absolute names)."""
+def _type_checking_nodes(tree):
+    """The nodes inside ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``) blocks of ``tree``."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            for statement in node.body:
+                inside.update(id(n) for n in ast.walk(statement))
+    return inside
+
+
+def imported_modules(path, *, type_checking=True):
+    """The ``keras_attention`` modules ``path`` imports, anywhere in it (absolute names); with
+    ``type_checking=False``, not those imported only for the type checker."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = set() if type_checking else _type_checking_nodes(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "keras_attention")
         elif isinstance(node, ast.ImportFrom):
@@ -53,9 +70,9 @@ def imported_modules(path):
     return found
 
 
-def import_graph():
+def import_graph(*, type_checking=True):
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: sorted(m for m in imported_modules(path) if m in modules and m != name)
+    return {name: sorted(m for m in imported_modules(path, type_checking=type_checking) if m in modules and m != name)
             for name, path in modules.items()}
 
 
@@ -100,7 +117,23 @@ def test_the_graph_sees_the_package():
 
 
 def test_no_import_cycle():
-    assert find_cycle(import_graph()) is None
+    assert find_cycle(import_graph(type_checking=False)) is None
+
+
+def test_imports_for_the_type_checker_only_are_not_circle_edges(tmp_path):
+    module = tmp_path / "keras_attention" / "racknet" / "planted.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("from typing import TYPE_CHECKING\nimport keras_attention.utils.files\n"
+                      "if TYPE_CHECKING:\n    from keras_attention.racknet.plan import RackPlan\n")
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, tmp_path / "keras_attention"
+    try:
+        every = imported_modules(module)
+        runtime = imported_modules(module, type_checking=False)
+    finally:
+        PACKAGE = saved
+    assert "keras_attention.racknet.plan" in every and "keras_attention.racknet.plan" not in runtime
+    assert "keras_attention.utils.files" in runtime
 
 
 def test_find_cycle_finds_a_planted_cycle():
