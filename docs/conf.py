@@ -60,6 +60,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(keras|tf|tensorflow|np|numpy|scipy|sklearn|pandas|cv2)(\..*)?"),
     # the standard library's types in signatures and "alias of" lines
     (r"py:.*", r"(argparse|pathlib|os|typing|collections|dataclasses|enum|numbers)\..*"),
+    # private names in annotations (type variables, protocols of the decorators and of the backend kernels):
+    # not public API, so they have no page; a signature shows them as code
+    (r"py:class", r"(.*\.)?_\w+"),
+    (r"py:class", r"keras_attention\.kernels\..*"),
 ]
 nitpick_ignore = []
 

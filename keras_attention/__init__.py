@@ -23,7 +23,7 @@ __version__ = "0.2.0"
 __getattr__, __dir__ = lazy_exports(__name__, {"create_attention": ".layers.registry"})
 
 
-def _started_as_command():
+def _started_as_command() -> bool:
     """True while the ``keras-attention`` command starts (its script, or ``python -m keras_attention...``,
     for which Python imports this package while ``sys.argv[0]`` is still ``-m``)."""
     program = os.path.basename(sys.argv[0]) if sys.argv else ""

@@ -1,4 +1,4 @@
-"""BAM: bottleneck attention module (Park et al., BMVC 2018, eq. 1-4; SPEC §2), a competitor.
+"""BAM: bottleneck attention module (Park et al., BMVC 2018, eq. 1-4; docs/methods/cbam_bam_se.md#bam).
 
 ``BAM()(x)`` on ``x`` of shape ``(B, T, C)`` (sequences) or ``(B, H, W, C)`` (images), with
 ``h = max(1, C // reduction)``:
@@ -12,12 +12,12 @@
 
 ``return_attention=True`` returns ``(out, A)``.
 
-Reading of what SPEC and the paper leave open:
+A competitor module. Reading of what the paper leaves open (docs/methods/cbam_bam_se.md#bam-readings):
 - every Dense and convolution carries a bias, and each BatchNorm uses PyTorch's defaults (epsilon
   1e-5, momentum 0.1, i.e. Keras ``momentum=0.9``), as in the official code; ``training`` is passed
   through to all four BatchNorms;
-- the branches are combined by a SUM (paper eq. 4 and SPEC); the official code multiplies them
-  (``1 + sigmoid(M_c * M_s)``) - SPEC wins;
+- the branches are combined by a SUM (paper eq. 4); the official code multiplies them
+  (``1 + sigmoid(M_c * M_s)``) - the layer follows the paper, as the documentation says;
 - kernels are initialised with Glorot-uniform and biases with zeros (Keras' defaults).
 
 Implementations (``implementation="fast"``, the default, or ``"reference"``; both give the same output and
@@ -37,6 +37,8 @@ the same gradients, to float32 round-off):
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -48,6 +50,7 @@ from keras_attention.kernels.probes import custom_gradients_supported, in_xla_co
 from keras_attention.utils.checks import check_choice, check_feature_shape, check_positive_int
 from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments, batch_normalization
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 DILATED_CONVS = 2  # the paper's two 3x3 dilated convolutions
 DILATED_KERNEL = 3
@@ -57,9 +60,11 @@ DILATED_KERNEL = 3
 class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     """Bottleneck attention module for ``(B, T, C)`` or ``(B, H, W, C)`` features.
 
-    Call: ``layer(x, training=None, return_attention=None)``. Returns ``x * (1 + sigmoid(M_c + M_s))`` of
-    the input's shape, or ``(output, attention)`` when ``return_attention`` (the call's, else the
-    constructor's) where the attention ``sigmoid(M_c + M_s)`` has the input's shape.
+    A channel branch ``M_c`` (BAM paper eq. 2: spatial mean, Dense to ``h = max(1, C // reduction)``, BatchNorm,
+    ReLU, Dense to ``C``) and a spatial branch ``M_s`` (eq. 3: 1x1 convolution to ``h``, BatchNorm, ReLU, two
+    dilated 3x3 convolutions with BatchNorm and ReLU, 1x1 convolution to one channel), combined by a sum into
+    ``A = sigmoid(M_c + M_s)`` (eq. 4) and the output ``x + x * A = x * (1 + A)`` (eq. 1). The BatchNorms sit where
+    the official code puts them; the readings are in docs/methods/cbam_bam_se.md#bam-readings.
 
     Args:
         reduction: reduction ratio ``r``; both branches are ``max(1, C // r)`` wide.
@@ -73,15 +78,43 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
             values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every Dense
             and convolution; ``WeightArguments``.
+        **kwargs: the base layer's keyword arguments (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: ``(B, T, C)`` sequences or ``(B, H, W, C)`` images (``(B, C, H, W)`` with
+            ``data_format="channels_first"``); the channel count must be known.
+        training: passed to the four BatchNorms (batch statistics when True).
+        return_attention: True or False decides for this call, None (default) takes the constructor's.
+
+    Returns:
+        ``x * (1 + A)``, of the input's shape, or ``(x * (1 + A), A)`` when ``return_attention`` (the call's,
+        else the constructor's), with the attention ``A = sigmoid(M_c + M_s)`` broadcast to the input's shape.
+
+    Raises:
+        ValueError: ``reduction`` or ``dilation_rate`` is not a positive integer, or ``implementation`` /
+            ``data_format`` / ``return_attention`` is not one of the values above (when the layer is made or
+            called); the input is not of rank 3 or 4 or has an unknown channel count (when it is built).
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import BAM
+        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+        >>> out, attention = BAM(reduction=4, dilation_rate=2)(x, return_attention=True)
+        >>> tuple(out.shape), tuple(attention.shape)
+        ((2, 8, 8, 16), (2, 8, 8, 16))
+        >>> ratio = np.asarray(out) / x
+        >>> bool(ratio.min() >= 1.0 and ratio.max() <= 2.0)
+        True
     """
 
-    def __init__(self, reduction=16, dilation_rate=4, implementation="fast", **kwargs):
+    def __init__(self, reduction: int = 16, dilation_rate: int = 4, implementation: str = "fast",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
 
-        def norm(name):
+        def norm(name: str) -> Any:
             return batch_normalization(name, dtype=self.dtype_policy)
 
         self.channel_norm = norm("channel_norm")
@@ -89,9 +122,9 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
         self.dilated_norms = [norm(f"dilated_norm_{i}") for i in range(DILATED_CONVS)]
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_feature_shape(type(self).__name__, input_shape)
-        channels = int(shape[-1])
+        channels = cast(int, shape[-1])  # known: check_feature_shape refuses None
         self._spatial_rank = len(shape) - 2
         hidden = max(1, channels // self.reduction)
         hidden_shape = shape[:-1] + (hidden,)
@@ -112,7 +145,8 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
         self.spatial_kernel, self.spatial_bias = self.add_kernel_and_bias("spatial", (hidden, 1))
 
     @layer_call
-    def call(self, inputs, training=None, return_attention=None):
+    def call(self, inputs: Tensor, training: bool | None = None,
+             return_attention: bool | None = None) -> Tensor | tuple[Tensor, Tensor]:
         with_attention = self.returns_attention(return_attention)
         if self.implementation == "reference" or not custom_gradients_supported():
             return self._call_reference(inputs, training, with_attention)
@@ -130,7 +164,8 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
         return self._gate(x, c, s, spatial_axes, with_attention)
 
-    def _call_reference(self, inputs, training, with_attention):
+    def _call_reference(self, inputs: Tensor, training: bool | None,
+                        with_attention: bool) -> Tensor | tuple[Tensor, Tensor]:
         x = inputs
         spatial_axes = tuple(range(1, self._spatial_rank + 1))
         # channel branch (eq. 2): (B, 1.., C)
@@ -148,7 +183,8 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
         s = ops.matmul(s, self.spatial_kernel) + self.spatial_bias
         return self._gate(x, c, s, spatial_axes, with_attention)
 
-    def _gate(self, x, c, s, spatial_axes, with_attention):
+    def _gate(self, x: Tensor, c: Tensor, s: Tensor, spatial_axes: tuple[int, ...],
+              with_attention: bool) -> Tensor | tuple[Tensor, Tensor]:
         """Eq. 4: ``x * (1 + sigmoid(c + s))``, and the attention ``sigmoid(c + s)`` when ``with_attention``."""
         if in_xla_context():  # one fused loop each way; elsewhere the backend's own gradient is cheaper
             return residual_gate(x, c, s, spatial_axes, with_attention)
@@ -157,12 +193,12 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
         return (output, attention) if with_attention else output
 
     @channels_last_shapes
-    def output_and_attention_shapes(self, input_shape):
+    def output_and_attention_shapes(self, input_shape: ShapeLike) -> tuple[Shape, Shape]:
         shape = check_feature_shape(type(self).__name__, input_shape)
         return shape, shape
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): ``2 C h`` (channel MLP) ``+ N C h + 2 N 3^r h^2 + N h`` (the spatial
         branch's reduction, two dilated convolutions, projection)."""
@@ -172,7 +208,7 @@ class BAM(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
         spatial = channels * hidden + DILATED_CONVS * window * hidden * hidden + hidden
         return 2 * channels * hidden + positions * spatial
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

@@ -1,7 +1,8 @@
-"""Non-local block, embedded Gaussian version (Wang et al., CVPR 2018, eq. 1-3 and 6; SPEC §2).
+"""Non-local block, embedded Gaussian version (Wang et al., CVPR 2018, eq. 1-3 and 6).
 
-The competitor of SPANet (SPEC §4). ``NonLocalBlock()(x)`` on ``x`` of shape ``(B, H, W, C)`` (or a
-sequence ``(B, T, C)``; the ``N`` positions are flattened, everything else is the same):
+Documented in docs/methods/spanet.md#non-local, as the competitor of SPANet (docs/methods/spanet.md).
+``NonLocalBlock()(x)`` on ``x`` of shape ``(B, H, W, C)`` (or a sequence ``(B, T, C)``; the ``N`` positions are
+flattened, everything else is the same):
 
 1. embeddings: ``theta = theta(x)``, ``phi = phi(x)``, ``g = g(x)``, three 1x1 convolutions (with bias)
    from ``C`` to ``inter = inter_channels or max(1, C // 2)`` channels;
@@ -14,7 +15,7 @@ sequence ``(B, T, C)``; the ``N`` positions are flattened, everything else is th
 spatial axis (``valid`` padding, so ``N' = prod(floor(S / 2))``) after their convolutions; the
 queries ``theta`` and the output keep the full resolution.
 
-Reading of what the paper leaves open:
+Reading of what the paper leaves open (docs/methods/spanet.md#non-local):
 - the BatchNorm after ``W_z`` has its scale gamma (and beta) initialised to ZERO, the paper's practice
   ("we initialise the BN parameters to zero so the entire block is an identity mapping"): a freshly
   built block returns ``x`` exactly. Momentum 0.9 and epsilon 1e-5 are PyTorch's defaults;
@@ -29,8 +30,9 @@ as one ``C -> 3 * inter`` product, was measured slower on the CPU (x8.2 vs x7.1 
 into ``g`` would multiply ``f g``'s arithmetic by ``C / inter``.
 """
 
-
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -38,9 +40,10 @@ from keras import ops
 from keras_attention.utils.checks import check_bool, check_feature_shape, check_positive_int, shape_str
 from keras_attention.utils.layer_arguments import DataFormat, WeightArguments, batch_normalization
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 
-def _check_input(layer_name, input_shape, sub_sample):
+def _check_input(layer_name: str, input_shape: ShapeLike, sub_sample: bool) -> Shape:
     shape = check_feature_shape(layer_name, input_shape)
     if sub_sample and any(d is not None and d < 2 for d in shape[1:-1]):
         raise ValueError(
@@ -54,7 +57,10 @@ def _check_input(layer_name, input_shape, sub_sample):
 class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
     """Embedded-Gaussian non-local block for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
 
-    Returns ``x + BN(W_z (softmax(theta phi^T) g))`` of the input's shape.
+    Over the ``N`` flattened positions: the embeddings ``theta``, ``phi``, ``g`` (1x1 convolutions to ``inter``
+    channels), the affinity ``f = softmax(theta phi^T)`` over the key positions (non-local paper eq. 3 with the
+    normalisation of eq. 2), ``y = f g`` (eq. 1) and ``z = BN(W_z y) + x`` (eq. 6). The BatchNorm starts at zero,
+    so a new block is the identity; the readings are in docs/methods/spanet.md#non-local.
 
     Args:
         inter_channels: channels of the embeddings; default ``max(1, C // 2)``.
@@ -65,9 +71,34 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
             values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the four 1x1
             convolutions ``theta``, ``phi``, ``g`` and ``W_z``; ``WeightArguments``.
+        **kwargs: the base layer's keyword arguments (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: ``(B, T, C)`` sequences or ``(B, H, W, C)`` images (``(B, C, H, W)`` with
+            ``data_format="channels_first"``); the channel count must be known.
+        training: passed to the BatchNorm after ``W_z`` (batch statistics when True).
+
+    Returns:
+        ``z = x + BN(W_z (softmax(theta phi^T) g))``, of the input's shape.
+
+    Raises:
+        ValueError: ``inter_channels`` is not a positive integer (or None), ``sub_sample`` is not a bool, or
+            ``data_format`` is not one of the values above (when the layer is made); the input is not of rank 3
+            or 4, has an unknown channel count, or with ``sub_sample=True`` a spatial size below 2 (when it is
+            built).
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import NonLocalBlock
+        >>> x = np.random.rand(2, 6, 6, 8).astype("float32")
+        >>> block = NonLocalBlock(sub_sample=True)
+        >>> tuple(block(x).shape)
+        (2, 6, 6, 8)
+        >>> bool(np.allclose(block(x), x))  # the BatchNorm starts at zero: a new block is the identity
+        True
     """
 
-    def __init__(self, inter_channels=None, sub_sample=False, **kwargs):
+    def __init__(self, inter_channels: int | None = None, sub_sample: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if inter_channels is not None:
             check_positive_int("inter_channels", inter_channels)
@@ -77,9 +108,9 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
                                         beta_initializer="zeros")
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = _check_input(type(self).__name__, input_shape, self.sub_sample)
-        channels = int(shape[-1])
+        channels = cast(int, shape[-1])  # known: check_feature_shape refuses None
         inter = self.inter_channels or max(1, channels // 2)
         self._inter = inter
         self._spatial_rank = len(shape) - 2
@@ -90,7 +121,7 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
         self.w_kernel, self.w_bias = self.add_kernel_and_bias("w", (inter, channels))
         self.norm.build(shape)
 
-    def _keys(self, x, kernel, bias, batch):
+    def _keys(self, x: Tensor, kernel: Tensor, bias: Tensor, batch: Tensor | int) -> Tensor:
         e = ops.matmul(x, kernel) + bias
         if self.sub_sample:
             pool = (2,) * self._spatial_rank
@@ -98,7 +129,7 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
         return ops.reshape(e, (batch, -1, self._inter))
 
     @layer_call
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         x = inputs
         batch = ops.shape(x)[0]
         theta = ops.reshape(ops.matmul(x, self.theta_kernel) + self.theta_bias, (batch, -1, self._inter))
@@ -112,11 +143,11 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
         return self.norm(w, training=training) + x
 
     @channels_last_shapes
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         return _check_input(type(self).__name__, input_shape, self.sub_sample)
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): ``3 N C d + 2 N N' d + N d C`` (theta, phi, g; affinity and
         aggregation over the ``N'`` keys; ``W``)."""
@@ -125,13 +156,13 @@ class NonLocalBlock(DataFormat, WeightArguments, keras.layers.Layer):
         keys = math.prod(s // 2 for s in spatial) if self.sub_sample else n
         return 3 * n * c * d + 2 * n * keys * d + n * d * c
 
-    def attention_map_entries(self, input_shape):
+    def attention_map_entries(self, input_shape: Sequence[int]) -> int:
         """Entries per sample of the affinity ``f`` one call keeps: ``N x N'``."""
         spatial = input_shape[1:-1]
         n = math.prod(spatial)
         return n * (math.prod(s // 2 for s in spatial) if self.sub_sample else n)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"inter_channels": self.inter_channels, "sub_sample": self.sub_sample})
         return config

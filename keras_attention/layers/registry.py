@@ -1,4 +1,7 @@
-"""The registry of attention kinds: one table that every model builder and the command line read (SPEC §1, §10).
+"""The registry of attention kinds: one table that every model builder and the command line read.
+
+The documentation says where the builders deploy the kinds (docs/models.md#models-attention-slots) and how SAN,
+the first kind, is called (docs/methods/san.md#san-call) and placed (docs/methods/san.md#san-placement).
 
 :data:`ATTENTION_KINDS` maps a kind's name (``"san-c"``, ``"cbam"``, ``"se"``, ``"xm2a"``, ...) to an
 :class:`AttentionKind` row that says
@@ -34,34 +37,56 @@
 :func:`register_attention` adds a row (a kind of the user's: :func:`unregister_attention` removes it
 again); :func:`get_attention` and :func:`check_kind` look kinds up with errors that name the argument,
 the value and the names that would do; :func:`create_attention` (also ``keras_attention.create_attention``)
-makes any registered kind's module by name, for use outside the builders. This module imports neither Keras nor TensorFlow nor the layer
-modules (the layer classes are imported when a module is first built), so the command line reads the
-kind names for ``--attention`` without starting TensorFlow.
+makes any registered kind's module by name, for use outside the builders. This module imports neither Keras
+nor TensorFlow nor the layer modules (the layer classes are imported when a module is first built), so the
+command line reads the kind names for ``--attention`` without starting TensorFlow.
 """
 
 import importlib
 import inspect
 import itertools
 import math
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Literal, TypeVar, overload
+
+from keras_attention.utils.types import Tensor
 
 SLOT, STAGE, BLOCKS, MIXER, SEQUENCE = "slot", "stage", "blocks", "mixer", "sequence"
-DEPLOYMENTS = {
+DEPLOYMENTS: dict[str, str] = {
     SLOT: "in an attention slot after a convolution or recurrent layer (lenet5, vgg16/19, the ResNets, lstm4)",
     STAGE: "as one module after a whole stage (the ResNets)",
     BLOCKS: "over the blocks and stages, laid out by the builder (vgg16/19, the ResNets)",
     MIXER: "as the attention sub-block of every attention_encoder block",
     SEQUENCE: "as the self-attention after every LSTM of self_attention_lstm",
 }
-INPUTS = {"one": "layer(current)", "pair": "layer([previous, current])", "self": "layer(current, current)"}
-RANKS = (1, 2)
+INPUTS: dict[str, str] = {
+    "one": "layer(current)",
+    "pair": "layer([previous, current])",
+    "self": "layer(current, current)",
+}
+RANKS: tuple[int, ...] = (1, 2)
 # Names no kind may take: "none" means no attention on the command line.
-RESERVED_NAMES = ("none",)
+RESERVED_NAMES: tuple[str, ...] = ("none",)
+
+# A registry value checked by `_tuple_of`: a deployment name or a rank.
+_Value = TypeVar("_Value", str, int)
 
 
-def layer_prefix(attention):
-    """``"san-c"`` -> ``"san_c"``, ``"fa+se"`` -> ``"fa_se"``: the name part of that kind."""
+def layer_prefix(attention: str) -> str:
+    """The name part of the kind ``attention``: its ``-`` and ``+`` replaced by ``_``.
+
+    Args:
+        attention: a kind's name.
+
+    Returns:
+        The start of the names of the kind's modules (``<prefix>_<slot>``).
+
+    Example:
+        >>> from keras_attention.layers.registry import layer_prefix
+        >>> layer_prefix("san-c"), layer_prefix("fa+se")
+        ('san_c', 'fa_se')
+    """
     return attention.replace("-", "_").replace("+", "_")
 
 
@@ -70,23 +95,45 @@ class LayerRef:
     """A layer class named by its module path and class name, imported on first use.
 
     Calling it builds the layer: ``LayerRef("keras_attention.layers.cbam", "CBAM")(name="cbam_conv1")``.
+
+    Args:
+        module: the module's import path.
+        class_name: the name of the class in that module.
+
+    Example:
+        >>> from keras_attention.layers.registry import LayerRef
+        >>> ref = LayerRef("keras_attention.layers.cbam", "CBAM")
+        >>> ref.resolve().__name__
+        'CBAM'
+        >>> ref(name="cbam_demo").name
+        'cbam_demo'
     """
 
     module: str
     class_name: str
 
-    def resolve(self):
-        """The class itself (imports its module)."""
+    def resolve(self) -> type[Any]:
+        """The class itself (imports its module).
+
+        Returns:
+            The class ``module.class_name``.
+
+        Raises:
+            ImportError: the module cannot be imported.
+            ValueError: the module has no class of that name.
+        """
         cls = getattr(importlib.import_module(self.module), self.class_name, None)
         if cls is None:
             raise ValueError(f"Module {self.module!r} has no class {self.class_name!r} (LayerRef of the registry).")
         return cls
 
-    def __call__(self, **kwargs):
+    def __call__(self, **kwargs: Any) -> Any:
+        """The layer ``cls(**kwargs)`` of the class :meth:`resolve` imports."""
         return self.resolve()(**kwargs)
 
 
-def _tuple_of(argument, value, allowed, owner):
+def _tuple_of(argument: str, value: _Value | Iterable[_Value], allowed: Collection[_Value],
+              owner: str) -> tuple[_Value, ...]:
     """``value`` (one name or an iterable of names) as a tuple without repeats, each one of ``allowed``."""
     values = (value,) if isinstance(value, (str, int)) else tuple(value)
     values = tuple(dict.fromkeys(values))
@@ -102,29 +149,56 @@ def _tuple_of(argument, value, allowed, owner):
 class AttentionKind:
     """One row of :data:`ATTENTION_KINDS` (the fields are described in the module docstring).
 
-    ``name``: the kind's name; ``factory(name=..., **options)`` makes the module (a layer, or a function of
-    the input tensor that applies several layers); ``inputs``: a key of :data:`INPUTS`; ``ranks``: the
-    supported ranks (1 sequences, 2 images); ``deployments``: keys of :data:`DEPLOYMENTS`; ``context``:
-    the builder-context values it takes as keyword arguments; ``fixed``: ``(argument, value)`` pairs it
-    always passes (options may not set them); ``builder_options``: ``(argument, default after a stage)``
-    pairs of the builder arguments it takes; ``prefix``: the start of its modules' names (default
-    :func:`layer_prefix` of the name); ``companion``: the slot kind deployed with it (``"fa+se"``: ``"se"``);
-    ``builtin``: a kind of this package (it cannot be unregistered).
+    The constructor normalises the fields: ``ranks`` and ``deployments`` become tuples without repeats
+    (``ranks`` sorted), ``fixed`` and ``builder_options`` tuples of ``(str, value)`` pairs, and a ``prefix`` of
+    None becomes :func:`layer_prefix` of the name. Rows are made by :func:`register_attention`; a row of its own
+    is for :func:`keras_attention.models.resolve_attention` and the like.
+
+    Args:
+        name: the kind's name.
+        factory: ``factory(name=..., **options)`` makes the module (a layer, or a function of the input tensor
+            that applies several layers); a layer class or a :class:`LayerRef` will do.
+        inputs: a key of :data:`INPUTS`: ``"one"`` (``module(current)``), ``"pair"``
+            (``module([previous, current])``) or ``"self"`` (``module(current, current)``).
+        ranks: the supported ranks, 1 (sequences ``(B, T, C)``) and/or 2 (images ``(B, H, W, C)``).
+        deployments: keys of :data:`DEPLOYMENTS`, where the builders put the kind.
+        context: the builder-context values it takes as keyword arguments (``"kernel_size"``,
+            ``"data_format"``, ``"num_heads"``, ...).
+        fixed: ``(argument, value)`` pairs it always passes (options may not set them).
+        builder_options: ``(argument, default after a stage)`` pairs of the builder arguments it takes (SPANet's
+            ``("k", 2)``); a default of None keeps the layer's own.
+        prefix: the start of its modules' names; None for :func:`layer_prefix` of the name.
+        companion: the slot kind deployed with it (``"fa+se"``: ``"se"``), or None.
+        builtin: a kind of this package (it cannot be unregistered).
+
+    Raises:
+        ValueError: ``factory`` is not callable, ``inputs``, ``ranks`` or ``deployments`` hold a value not
+            listed above, a ``"pair"`` kind is deployed elsewhere than in slots or over blocks, or ``context`` is
+            not a sequence of names.
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.layers.registry import AttentionKind
+        >>> kind = AttentionKind(name="my-gate", factory=keras.layers.Identity, ranks=(2,))
+        >>> kind.ranks, kind.deployments, kind.prefix, kind.module_name("conv1")
+        ((2,), ('slot',), 'my_gate', 'my_gate_conv1')
+        >>> tuple(kind.call(kind.build("my_gate_conv1"), keras.ops.ones((1, 4, 4, 3))).shape)
+        (1, 4, 4, 3)
     """
 
     name: str
-    factory: Callable
+    factory: Callable[..., Any]
     inputs: str = "one"
-    ranks: tuple = RANKS
-    deployments: tuple = (SLOT,)
-    context: tuple = ()
-    fixed: tuple = ()
-    builder_options: tuple = ()
-    prefix: str = None
-    companion: str = None
+    ranks: tuple[int, ...] = RANKS
+    deployments: tuple[str, ...] = (SLOT,)
+    context: tuple[str, ...] = ()
+    fixed: tuple[tuple[str, Any], ...] = ()
+    builder_options: tuple[tuple[str, Any], ...] = ()
+    prefix: str | None = None
+    companion: str | None = None
     builtin: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         owner = f"attention kind {self.name!r}"
         if not callable(self.factory):
             raise ValueError(f"{owner}: argument `factory` must be callable (factory(name=..., **options) -> "
@@ -150,28 +224,42 @@ class AttentionKind:
             object.__setattr__(self, "prefix", layer_prefix(self.name))
 
     @property
-    def pair(self):
+    def pair(self) -> bool:
         """True when the module is called on ``[previous, current]``."""
         return self.inputs == "pair"
 
     @property
-    def match_kernel(self):
+    def match_kernel(self) -> bool:
         """True when the slot's convolution kernel size is passed as ``kernel_size`` (unless options set it)."""
         return "kernel_size" in self.context
 
-    def module_name(self, place):
+    def module_name(self, place: str) -> str:
         """``<prefix>_<place>``: the name of this kind's module at ``place`` (``san_c_conv1``, ``fa_stage2``)."""
         return f"{self.prefix}_{place}"
 
-    def hosts(self, deployments, rank=None):
+    def hosts(self, deployments: str | Iterable[str], rank: int | None = None) -> bool:
         """True when the kind can be deployed in one of ``deployments`` (a name or names) at ``rank`` (any if
         None)."""
         wanted = (deployments,) if isinstance(deployments, str) else tuple(deployments)
         return bool(set(wanted) & set(self.deployments)) and (rank is None or rank in self.ranks)
 
-    def build(self, name, context=None, options=None):
+    def build(self, name: str | None, context: Mapping[str, Any] | None = None,
+              options: Mapping[str, Any] | None = None) -> Any:
         """The module named ``name``: ``factory(name=name, **fixed, **options)`` plus the ``context`` values
-        this kind takes that ``options`` do not set."""
+        this kind takes that ``options`` do not set.
+
+        Args:
+            name: the module's name (None: the factory's own default).
+            context: the builder's context (``kernel_size``, ``data_format``, ...); only the keys of the row's
+                ``context`` are passed.
+            options: the user's keyword arguments for the factory (``attention_options``).
+
+        Returns:
+            What the factory returns: a layer, or a function of the input tensor.
+
+        Raises:
+            ValueError: ``options`` set an argument the kind fixes.
+        """
         options = dict(options or {})
         fixed = dict(self.fixed)
         clash = sorted(set(fixed) & set(options))
@@ -186,24 +274,35 @@ class AttentionKind:
                 kwargs.setdefault(key, context[key])
         return self.factory(name=name, **kwargs)
 
-    def call(self, module, current, previous=None):
-        """Apply ``module`` (from :meth:`build`) as ``inputs`` says; its output replaces ``current``."""
+    def call(self, module: Callable[..., Any], current: Tensor, previous: Tensor | None = None) -> Any:
+        """Apply ``module`` (from :meth:`build`) as ``inputs`` says; its output replaces ``current``.
+
+        Args:
+            module: the module :meth:`build` made.
+            current: the tensor the module re-weights.
+            previous: the slot's input, for a ``"pair"`` kind.
+
+        Returns:
+            The module's output: ``module([previous, current])``, ``module(current, current)`` or
+            ``module(current)``.
+        """
         if self.inputs == "pair":
             return module([previous, current])
         if self.inputs == "self":
             return module(current, current)
         return module(current)
 
-    def where(self):
+    def where(self) -> str:
         """Where the builders deploy this kind, in words (for error messages)."""
         places = "; ".join(DEPLOYMENTS[d] for d in self.deployments)
         return f"{places}; rank {' or '.join(str(r) for r in self.ranks)}"
 
 
-ATTENTION_KINDS = {}
+#: The registered kinds by name, in registration order (the command line's ``--attention`` choices).
+ATTENTION_KINDS: dict[str, AttentionKind] = {}
 
 
-def _add(kind, replace=False):
+def _add(kind: AttentionKind, replace: bool = False) -> AttentionKind:
     """Put the row ``kind`` into :data:`ATTENTION_KINDS` (a ValueError if its name is taken, unless ``replace``)."""
     current = ATTENTION_KINDS.get(kind.name)
     if current is not None and BLOCKS in current.deployments:
@@ -216,21 +315,49 @@ def _add(kind, replace=False):
     return kind
 
 
-def register_attention(name, factory, *, pair=False, match_kernel=False, replace=False, ranks=RANKS,
-                       deployments=(SLOT,), context=()):
+def register_attention(name: str, factory: Callable[..., Any], *, pair: bool = False, match_kernel: bool = False,
+                       replace: bool = False, ranks: tuple[int, ...] = RANKS,
+                       deployments: str | Iterable[str] = (SLOT,), context: str | Iterable[str] = ()) -> AttentionKind:
     """Register ``factory(name=..., **options) -> keras layer`` (a layer class will do) under ``name``.
 
-    ``pair=True``: the layer is called on ``[previous, current]`` (slots only); otherwise on ``current``.
-    ``match_kernel=True``: the slot's convolution kernel size is passed as ``kernel_size`` unless the
-    options set it. ``ranks``: 1 (sequences) and/or 2 (images); ``deployments``: any of ``"slot"``,
-    ``"stage"``, ``"mixer"``, ``"sequence"`` (``"blocks"`` is the builders' own FA layout); ``context``:
-    names of builder-context values passed as keyword arguments (``"num_heads"``, ``"key_dim"``,
-    ``"output_dim"`` in the encoder; ``"units"`` after an LSTM). Every builder that hosts one of the
-    ``deployments`` at one of the ``ranks`` then takes ``attention=name``, and so does the command line's
-    ``train --attention`` for the image builders. Returns the new :class:`AttentionKind`.
+    Every builder that hosts one of the ``deployments`` at one of the ``ranks`` then takes ``attention=name``
+    (and ``attention_options`` for the factory), and so does the command line's ``train --attention`` for the
+    image builders; :func:`create_attention` makes the kind's module by name. Also exported as
+    ``keras_attention.models.register_attention``.
 
-    Raises a ValueError when ``name`` is already registered (unless ``replace=True``), is reserved, or is
-    not a lower-case identifier-like string (letters, digits, ``-``).
+    Args:
+        name: the kind's name, a non-empty lower-case string of letters, digits and ``-``.
+        factory: ``factory(name=..., **options)`` returns the module (a Keras layer class will do).
+        pair: call the layer on ``[previous, current]`` (slots only); otherwise on ``current``.
+        match_kernel: pass the slot's convolution kernel size as ``kernel_size`` unless the options set it
+            (adds ``"kernel_size"`` to ``context``).
+        replace: replace a kind already registered as ``name`` (not one the builders lay out over blocks).
+        ranks: 1 (sequences ``(B, T, C)``) and/or 2 (images ``(B, H, W, C)``); one int is accepted too.
+        deployments: one or more of ``"slot"``, ``"stage"``, ``"mixer"``, ``"sequence"`` (``"blocks"`` is the
+            builders' own focus-and-association layout).
+        context: names of builder-context values passed as keyword arguments (``"num_heads"``, ``"key_dim"``,
+            ``"output_dim"`` in the encoder; ``"units"`` after an LSTM; ``"data_format"`` in an image builder).
+
+    Returns:
+        The new :class:`AttentionKind`, now in :data:`ATTENTION_KINDS`.
+
+    Raises:
+        ValueError: ``name`` is already registered (unless ``replace=True``), is reserved (``"none"``, or a kind
+            deployed over blocks), or is not a lower-case string of letters, digits and ``-``; ``deployments``
+            or ``ranks`` hold other values; ``factory`` is not callable; a ``pair`` kind is deployed elsewhere
+            than in slots.
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.models import lenet5, register_attention, unregister_attention
+        >>> kind = register_attention("identity-gate", keras.layers.Identity, ranks=(2,))
+        >>> kind.inputs, kind.ranks, kind.deployments
+        ('one', (2,), ('slot',))
+        >>> model = lenet5((28, 28, 1), 10, attention="identity-gate")
+        >>> any(layer.name.startswith("identity_gate_") for layer in model.layers)
+        True
+        >>> unregister_attention("identity-gate").name
+        'identity-gate'
     """
     if not isinstance(name, str) or not name or not all(ch.isalnum() or ch == "-" for ch in name) or (
         name != name.lower()
@@ -253,10 +380,31 @@ def register_attention(name, factory, *, pair=False, match_kernel=False, replace
     return _add(kind, replace=replace)
 
 
-def unregister_attention(name):
+def unregister_attention(name: str) -> AttentionKind:
     """Remove the kind ``name`` registered with :func:`register_attention` and return its row.
 
-    Raises a ValueError for a name that is not registered or is one of this package's own kinds.
+    Also exported as ``keras_attention.models.unregister_attention``.
+
+    Args:
+        name: a kind registered with :func:`register_attention`.
+
+    Returns:
+        The removed :class:`AttentionKind`.
+
+    Raises:
+        ValueError: ``name`` is not registered (the message lists the registered kinds) or is one of this
+            package's own kinds.
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.models import register_attention, unregister_attention
+        >>> from keras_attention.layers.registry import ATTENTION_KINDS
+        >>> _ = register_attention("identity-gate", keras.layers.Identity)
+        >>> unregister_attention("identity-gate").name, "identity-gate" in ATTENTION_KINDS
+        ('identity-gate', False)
+        >>> unregister_attention("cbam")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: Argument `name`: 'cbam' is a built-in attention kind and cannot be unregistered; ...
     """
     kind = get_attention(name, argument="name")
     if kind.builtin:
@@ -265,17 +413,63 @@ def unregister_attention(name):
     return ATTENTION_KINDS.pop(name)
 
 
-def attention_names(deployments=None, rank=None):
-    """Names of the registered kinds (registration order) deployed in one of ``deployments`` (a name or
-    names; any if None) at ``rank`` (any if None)."""
+def attention_names(deployments: str | Iterable[str] | None = None, rank: int | None = None) -> tuple[str, ...]:
+    """Names of the registered kinds (registration order) deployed in one of ``deployments`` at ``rank``.
+
+    Args:
+        deployments: a key of :data:`DEPLOYMENTS` or several; None for any.
+        rank: 1 (sequences) or 2 (images); None for any.
+
+    Returns:
+        The names, in registration order.
+
+    Example:
+        >>> from keras_attention.layers.registry import attention_names
+        >>> attention_names("stage")
+        ('spanet', 'nonlocal')
+        >>> attention_names("sequence", rank=1)
+        ('additive', 'multihead')
+    """
     return tuple(name for name, kind in ATTENTION_KINDS.items()
                  if kind.hosts(kind.deployments if deployments is None else deployments, rank))
 
 
-def check_kind(argument, value, names, *, allow_none=False):
-    """Return ``value`` when it is one of ``names`` (or None with ``allow_none``), else raise a ValueError
-    naming ``argument``, the value and ``names`` (and, for a registered kind that cannot go here, where
-    it can go)."""
+@overload
+def check_kind(argument: str, value: object, names: Collection[str], *, allow_none: Literal[False] = ...) -> str:
+    ...
+
+
+@overload
+def check_kind(argument: str, value: object, names: Collection[str], *, allow_none: bool) -> str | None:
+    ...
+
+
+def check_kind(argument: str, value: object, names: Collection[str], *, allow_none: bool = False) -> str | None:
+    """Return ``value`` when it is one of ``names`` (or None with ``allow_none``), else raise a ValueError.
+
+    Args:
+        argument: the name of the argument being checked, for the message.
+        value: the argument's value.
+        names: the kind names that would do here.
+        allow_none: whether None (no attention) is accepted.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ValueError: ``value`` is not one of ``names``; the message names ``argument``, the value and ``names``
+            (and, for a registered kind that cannot go here, where it can go).
+
+    Example:
+        >>> from keras_attention.layers.registry import check_kind
+        >>> check_kind("attention", "se", ("se", "cbam"))
+        'se'
+        >>> check_kind("attention", None, ("se",), allow_none=True) is None
+        True
+        >>> check_kind("attention", "xm2a", ("se", "cbam"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: Argument `attention` must be one of ['cbam', 'se']; got 'xm2a' (a registered kind, deployed ...).
+    """
     if (value is None and allow_none) or (isinstance(value, str) and value in names):
         return value
     if allow_none:
@@ -287,31 +481,48 @@ def check_kind(argument, value, names, *, allow_none=False):
     raise ValueError(f"Argument `{argument}` must be one of {valid}; got {value!r}{note}.")
 
 
-def get_attention(value, *, argument="attention"):
-    """The :class:`AttentionKind` registered as ``value``; a ValueError naming ``argument``, the value and
-    the registered names otherwise."""
+def get_attention(value: object, *, argument: str = "attention") -> AttentionKind:
+    """The :class:`AttentionKind` registered as ``value``.
+
+    Args:
+        value: a kind's name.
+        argument: the name of the argument that gave ``value``, for the message.
+
+    Returns:
+        The kind's row of :data:`ATTENTION_KINDS`.
+
+    Raises:
+        ValueError: ``value`` is not a registered kind; the message names ``argument``, the value and the
+            registered names.
+
+    Example:
+        >>> from keras_attention.layers.registry import get_attention
+        >>> kind = get_attention("san-c")
+        >>> kind.inputs, kind.fixed, kind.context
+        ('pair', (('variant', 'c'),), ('kernel_size', 'data_format'))
+    """
     return ATTENTION_KINDS[check_kind(argument, value, tuple(ATTENTION_KINDS))]
 
 
 # ----------------------------------------------------------------------------- composite kinds
-def _scaled_dot_product_self_attention(name, output_dim):
+def _scaled_dot_product_self_attention(name: str, output_dim: int) -> Callable[[Tensor], Tensor]:
     """``"self"``: ``keras.layers.Attention()([x / sqrt(d), x])`` with ``d = output_dim`` (the encoder width),
     the Rescaling named ``<name>_query_scale``; returns the function of ``x`` that applies both."""
     import keras  # noqa: PLC0415  (this module stays free of Keras until a module is built)
 
-    def apply(x):
+    def apply(x: Tensor) -> Tensor:
         query = keras.layers.Rescaling(1.0 / math.sqrt(output_dim), name=f"{name}_query_scale")(x)
         return keras.layers.Attention(name=name)([query, x])
 
     return apply
 
 
-def _additive_self_attention(name, units):
+def _additive_self_attention(name: str, units: int) -> Callable[[Tensor], Tensor]:
     """``"additive"``: ``q = Dense(units)(h)``, ``k = Dense(units, no bias)(h)`` (``<name>_query`` / ``_key``),
     then ``keras.layers.AdditiveAttention(use_scale=True)([q, h, k])``; returns the function of ``h``."""
     import keras  # noqa: PLC0415
 
-    def apply(h):
+    def apply(h: Tensor) -> Tensor:
         q = keras.layers.Dense(units, name=f"{name}_query")(h)
         k = keras.layers.Dense(units, use_bias=False, name=f"{name}_key")(h)
         return keras.layers.AdditiveAttention(use_scale=True, name=name)([q, h, k])
@@ -319,11 +530,13 @@ def _additive_self_attention(name, units):
     return apply
 
 
-def _builtin(name, factory, **fields):
+def _builtin(name: str, factory: Callable[..., Any], **fields: Any) -> None:
+    """Register the package's own kind ``name`` (``builtin=True``)."""
     _add(AttentionKind(name=name, factory=factory, builtin=True, **fields))
 
 
-def _layer(module, class_name):
+def _layer(module: str, class_name: str) -> LayerRef:
+    """The :class:`LayerRef` of the class ``class_name`` of ``keras_attention.layers.<module>``."""
     return LayerRef(f"keras_attention.layers.{module}", class_name)
 
 
@@ -369,17 +582,14 @@ _builtin("multihead", _MHA, inputs="self", ranks=(1,), deployments=(SEQUENCE,), 
 _NAMES = itertools.count(1)
 
 
-def create_attention(name, /, **kwargs):
+def create_attention(name: str, /, **kwargs: Any) -> Any:
     """The module of the registered attention kind ``name``, made as the builders make it: one call for users.
 
-    ``name`` (positional) is the kind; ``kwargs`` are the layer's arguments (``create_attention("eca",
-    kernel_size=5)``), and ``name=`` among them the module's name (default: Keras' own naming for a layer,
-    ``<prefix>_<n>`` for a composite kind). A kind's fixed
-    arguments (``"san-c"``'s ``variant="c"``, ``"ge-theta"``'s ``variant="theta"``) cannot be set; the builder
-    context a kind takes (``kernel_size`` for SAN, ``data_format`` for the image layers, ``num_heads`` /
-    ``key_dim`` / ``output_dim`` in the encoder, ``units`` after an LSTM) is an ordinary keyword argument here,
-    and the layer's default when left out, except where the kind has none (``"self"`` needs ``output_dim``,
-    ``"additive"`` ``units``).
+    Also ``keras_attention.create_attention``. A kind's fixed arguments (``"san-c"``'s ``variant="c"``,
+    ``"ge-theta"``'s ``variant="theta"``) cannot be set; the builder context a kind takes (``kernel_size`` for
+    SAN, ``data_format`` for the image layers, ``num_heads`` / ``key_dim`` / ``output_dim`` in the encoder,
+    ``units`` after an LSTM) is an ordinary keyword argument here, and the layer's default when left out, except
+    where the kind has none (``"self"`` needs ``output_dim``, ``"additive"`` ``units``).
 
     How the returned module is called (its row's ``inputs``, :data:`INPUTS`):
 
@@ -387,20 +597,53 @@ def create_attention(name, /, **kwargs):
       kind's ``ranks``): ``"cbam"``, ``"bam"``, ``"se"``, ``"spanet"``, ``"nonlocal"``, ``"eca"``,
       ``"coordinate"``, ``"global-context"``, ``"ge-theta-minus"`` / ``"ge-theta"`` / ``"ge-theta-plus"``,
       ``"simam"``, ``"triplet"``, ``"scse"``, and the encoder's ``"xm2a"`` and ``"msmsa"`` (``(B, T, C)``);
-    - a layer on the pair, ``module([previous, current])``: ``"san-c"``, ``"san-d"`` (the map a convolution read
-      and the one it made); ``"fa"`` and ``"fa+se"`` give a :class:`~keras_attention.layers.FocusAssociation`,
-      called on ``[x, u]`` or ``[x, u, s]`` (FANet; ``"fa+se"``'s SE is a separate ``create_attention("se")``);
-    - ``keras.layers.MultiHeadAttention`` as self-attention, ``module(x, x)``: ``"transformer"``,
-      ``"multihead"`` (pass ``num_heads`` and ``key_dim``);
+    - a layer on two inputs, the pair ``module([previous, current])``: ``"san-c"``, ``"san-d"``
+      (:class:`~keras_attention.layers.ScaleSpaceAttention`; ``previous`` is the map a convolution read,
+      ``current`` the one it made, and the output has the shape of ``current``); ``"fa"`` and ``"fa+se"`` give
+      a :class:`~keras_attention.layers.FocusAssociation`, called on ``[x, u]`` or ``[x, u, s]`` (FANet;
+      ``"fa+se"``'s SE is a separate ``create_attention("se")``);
+    - ``keras.layers.MultiHeadAttention`` as self-attention, ``module(x, x)`` (query and value the same
+      ``(B, T, C)`` sequence): ``"transformer"``, ``"multihead"`` (pass ``num_heads`` and ``key_dim``);
     - a function of one tensor that makes its Keras layers when called (call it once), ``module(x)``:
       ``"self"`` (scaled dot-product self-attention, ``output_dim`` = the width of ``x``) and ``"additive"``
       (additive self-attention of ``units`` units).
 
     ``AttentionKind.call(module, current, previous)`` calls any of them the way its row says.
 
+    Args:
+        name: the kind, a key of :data:`ATTENTION_KINDS` (positional only).
+        **kwargs: the layer's (or composite kind's) keyword arguments (``create_attention("eca",
+            kernel_size=5)``); ``name=`` among them is the module's name (default: Keras' own naming for a
+            layer, ``<prefix>_<n>`` for a composite kind).
+
+    Returns:
+        The module: a Keras layer, or for ``"self"`` and ``"additive"`` a function of one tensor (see above).
+
     Raises:
         ValueError: ``name`` is not a registered kind (the error lists them), ``kwargs`` set an argument the kind
             fixes, or a composite kind misses an argument it needs; the layer's own errors for bad arguments.
+
+    Example:
+        >>> import numpy as np
+        >>> import keras_attention
+        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+        >>> eca = keras_attention.create_attention("eca", kernel_size=5)         # one input
+        >>> tuple(eca(x).shape)
+        (2, 8, 8, 16)
+        >>> san = keras_attention.create_attention("san-c", kernel_size=3)      # the pair [previous, current]
+        >>> previous = np.random.rand(2, 8, 8, 3).astype("float32")
+        >>> tuple(san([previous, x]).shape)
+        (2, 8, 8, 16)
+        >>> mha = keras_attention.create_attention("transformer", num_heads=2, key_dim=4)  # module(x, x)
+        >>> sequence = np.random.rand(2, 5, 6).astype("float32")
+        >>> tuple(mha(sequence, sequence).shape)
+        (2, 5, 6)
+        >>> self_attention = keras_attention.create_attention("self", output_dim=6)  # a function of x
+        >>> tuple(self_attention(sequence).shape)
+        (2, 5, 6)
+        >>> keras_attention.create_attention("san-c", variant="d")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: create_attention('san-c'): the kind fixes {'variant': 'c'}; it may not be given ['variant'].
     """
     kind = get_attention(name, argument="name")
     module_name = kwargs.pop("name", None)

@@ -1,4 +1,4 @@
-"""SPANet: salient positions attention (SPANet paper eq. 3-7, Algorithm 1; SPEC §4).
+"""SPANet: salient positions attention (SPANet paper eq. 3-7, Algorithm 1; docs/methods/spanet.md).
 
 ``SalientPositionsAttention()(x)`` on ``x`` of shape ``(B, H, W, C)`` (or a sequence ``(B, T, C)``;
 the ``N = H * W`` (``T``) positions are flattened, everything else is the same):
@@ -14,15 +14,15 @@ the ``N = H * W`` (``T``) positions are flattened, everything else is the same):
    ``A @ g(x)`` in channels-first layout), shape ``(B, N, inter)``;
 5. output: ``z = BN(W y) + x`` with ``W`` a 1x1 convolution (with bias) from ``inter`` back to ``C``.
 
-Reading of what SPEC leaves open:
-- ties in the score: among equal scores the LOWER position index (row-major over ``H, W``) is kept
-  first; this is what ``keras.ops.top_k`` does on the TensorFlow and JAX backends, eagerly and under
-  XLA (torch's ``topk`` breaks ties in no fixed order: there, a stable ``argsort``). Only
-  the set of kept positions matters, since ``K^T K`` sums over them;
-- ``eq. 6``'s ``C`` is the channel count of ``K``, i.e. ``inter`` (SPEC §4);
-- the BatchNorm after ``W`` keeps the default initialisation (gamma 1, beta 0) as in the authors' code,
-  which, unlike the non-local block, does not zero-initialise it; momentum 0.9 and epsilon 1e-5 are
-  PyTorch's defaults, which the authors' code uses;
+Reading of what the paper leaves open (docs/methods/spanet.md#spanet-embeddings and the sections after it):
+- ties in the score (docs/methods/spanet.md#spanet-selection): among equal scores the LOWER position index
+  (row-major over ``H, W``) is kept first; this is what ``keras.ops.top_k`` does on the TensorFlow and JAX
+  backends, eagerly and under XLA (torch's ``topk`` breaks ties in no fixed order: there, a stable
+  ``argsort``). Only the set of kept positions matters, since ``K^T K`` sums over them;
+- ``eq. 6``'s ``C`` is the channel count of ``K``, i.e. ``inter`` (docs/methods/spanet.md#spanet-affinity);
+- the BatchNorm after ``W`` (docs/methods/spanet.md#spanet-output) keeps the default initialisation (gamma 1,
+  beta 0) as in the authors' code, which, unlike the non-local block, does not zero-initialise it; momentum
+  0.9 and epsilon 1e-5 are PyTorch's defaults, which the authors' code uses;
 - the scores, ``K^T K`` and the softmax are computed in float32 whatever the compute dtype (they are
   tiny, ``inter x inter``; float16 squares overflow easily), and ``A`` is cast back to the compute dtype;
 - ``k`` must not exceed ``N``; ``adaptive=True`` needs the spatial sizes to be known when building.
@@ -38,6 +38,8 @@ Both are differentiated by the backend.
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -46,11 +48,31 @@ from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.utils.checks import check_bool, check_choice, check_feature_shape, check_positive_int, shape_str
 from keras_attention.utils.layer_arguments import DataFormat, WeightArguments, batch_normalization
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 
-def salient_positions(theta, k):
-    """SPS (Algorithm 1): indices ``(B, k)`` of the ``k`` positions of ``theta`` ``(B, N, D)`` with the
-    largest ``sum_d theta^2``; ties keep the lower index first. Returns ``(indices, scores)``."""
+def salient_positions(theta: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Salient positions selection, SPS (SPANet paper eq. 5, Algorithm 1).
+
+    The score of a position is ``sum_d theta^2``; the ``k`` positions with the largest score are kept, and among
+    equal scores the lower index first (docs/methods/spanet.md#spanet-selection).
+
+    Args:
+        theta: the queries, ``(B, N, D)``.
+        k: the number of positions kept, ``1 <= k <= N``.
+
+    Returns:
+        ``(indices, scores)``: the kept positions ``(B, k)`` (int32), largest score first, and the scores of all
+        positions ``(B, N)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers.salient_positions_attention import salient_positions
+        >>> theta = np.array([[[1.0, 0.0], [0.0, 3.0], [2.0, 2.0], [0.0, 3.0]]], dtype="float32")
+        >>> indices, scores = salient_positions(theta, 2)
+        >>> np.asarray(indices).tolist(), np.asarray(scores).tolist()
+        ([[1, 3]], [[1.0, 9.0, 8.0, 9.0]])
+    """
     scores = ops.sum(ops.square(theta), axis=-1)
     if keras.backend.backend() == "torch":  # torch.topk orders ties arbitrarily; Keras' argsort is stable
         return ops.argsort(-scores, axis=-1)[:, :k], scores
@@ -62,7 +84,11 @@ def salient_positions(theta, k):
 class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer):
     """Salient positions attention block (SPANet) for ``(B, H, W, C)`` images or ``(B, T, C)`` sequences.
 
-    Returns ``x + BN(W (V A^T))`` of the input's shape (see the module docstring for the equations).
+    Over the ``N`` flattened positions: the query and value ``Q = theta(x)``, ``V = g(x)`` (SPANet paper eq. 3-4,
+    1x1 convolutions to ``inter`` channels), the ``k`` salient positions ``K = S(Q)`` (eq. 5, Algorithm 1), the
+    channel affinity ``A = softmax(K^T K / inter)`` (eq. 6), the aggregation ``y = V A^T`` (eq. 7) and the output
+    ``z = BN(W y) + x``. The readings where the paper is silent are in docs/methods/spanet.md#spanet-embeddings,
+    #spanet-selection, #spanet-affinity and #spanet-output of that page; also exported as ``SPANet``.
 
     Args:
         k: number of salient positions kept (ignored when ``adaptive=True``).
@@ -78,18 +104,46 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
             values as channels-last; sequences are always ``(B, T, C)``.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the three 1x1
             convolutions ``theta``, ``g`` and ``W``; ``WeightArguments``.
+        **kwargs: the base layer's keyword arguments (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: ``(B, T, C)`` sequences or ``(B, H, W, C)`` images (``(B, C, H, W)`` with
+            ``data_format="channels_first"``); the channel count must be known, and the spatial sizes with
+            ``adaptive=True``.
+        training: passed to the BatchNorm after ``W`` (batch statistics when True).
+
+    Returns:
+        ``z = x + BN(W (V A^T))``, of the input's shape.
+
+    Raises:
+        ValueError: ``k``, ``reduction`` or ``inter_channels`` is not a positive integer, ``adaptive`` or
+            ``normalize`` is not a bool, or ``implementation`` / ``data_format`` is not one of the values above
+            (when the layer is made); the input is not of rank 3 or 4, has an unknown channel count, has fewer
+            than ``k`` positions, or unknown spatial sizes with ``adaptive=True`` (when it is built).
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import SPANet
+        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+        >>> tuple(SPANet(k=4)(x).shape)
+        (2, 8, 8, 16)
+        >>> tuple(SPANet(adaptive=True, reduction=16)(x).shape)  # k = 64 positions // 16 = 4
+        (2, 8, 8, 16)
+        >>> SPANet(k=100).compute_output_shape((2, 8, 8, 16))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: Argument `k`=100 of SalientPositionsAttention exceeds the number of positions H*W=64 ...
     """
 
     def __init__(
         self,
-        k=8,
-        inter_channels=None,
-        adaptive=False,
-        reduction=16,
-        normalize=True,
-        implementation="fast",
-        **kwargs,
-    ):
+        k: int = 8,
+        inter_channels: int | None = None,
+        adaptive: bool = False,
+        reduction: int = 16,
+        normalize: bool = True,
+        implementation: str = "fast",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.k = check_positive_int("k", k)
         if inter_channels is not None:
@@ -101,11 +155,12 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.norm = batch_normalization("norm", dtype=self.dtype_policy)
 
-    def _num_positions(self, shape):
+    def _num_positions(self, shape: Shape) -> int | None:
+        """``N``, the number of positions of an input of ``shape``; None when a spatial size is unknown."""
         spatial = shape[1:-1]
-        return None if any(d is None for d in spatial) else math.prod(spatial)
+        return None if any(d is None for d in spatial) else math.prod(cast("tuple[int, ...]", spatial))
 
-    def _resolve_k(self, shape):
+    def _resolve_k(self, shape: Shape) -> int:
         """The ``k`` used for an input of ``shape``; raises when it cannot be used."""
         name = type(self).__name__
         n = self._num_positions(shape)
@@ -125,10 +180,10 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         return self.k
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_feature_shape(type(self).__name__, input_shape)
         self._k = self._resolve_k(shape)
-        channels = int(shape[-1])
+        channels = cast(int, shape[-1])  # known: check_feature_shape refuses None
         inter = self.inter_channels or max(1, channels // 2)
         self._inter = inter
 
@@ -137,7 +192,7 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         self.w_kernel, self.w_bias = self.add_kernel_and_bias("w", (inter, channels))
         self.norm.build(shape)
 
-    def _affinity(self, theta, batch):
+    def _affinity(self, theta: Tensor, batch: Tensor | int) -> Tensor:
         """Eq. 5-6: ``A = softmax(K^T K [/ inter])`` of shape ``(B, inter, inter)`` in float32, from the
         queries ``theta`` ``(B, N, inter)``."""
         theta32 = ops.cast(theta, "float32")
@@ -151,7 +206,7 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         return ops.softmax(gram, axis=-1)
 
     @layer_call
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         if self.implementation == "reference":
             return self._call_reference(inputs, training)
         x = inputs
@@ -175,7 +230,7 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
             w = ops.matmul(v, mixed) + self.w_bias
         return self.norm(ops.reshape(w, ops.shape(x)), training=training) + x
 
-    def _call_reference(self, inputs, training=None):
+    def _call_reference(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         x = inputs
         batch = ops.shape(x)[0]
         theta = ops.matmul(x, self.theta_kernel) + self.theta_bias
@@ -189,24 +244,24 @@ class SalientPositionsAttention(DataFormat, WeightArguments, keras.layers.Layer)
         return self.norm(w, training=training) + x
 
     @channels_last_shapes
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         shape = check_feature_shape(type(self).__name__, input_shape)
         self._resolve_k(shape)
         return shape
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): ``2 N C d + k d^2 + N d^2 + N d C`` (theta and g, ``K^T K``, ``V
         A^T``, ``W``; ``d`` the inter channels)."""
         n, c, d, k = math.prod(input_shape[1:-1]), int(input_shape[-1]), self._inter, self._k
         return 2 * n * c * d + k * d * d + n * d * d + n * d * c
 
-    def attention_map_entries(self, input_shape):
+    def attention_map_entries(self, input_shape: Sequence[int]) -> int:
         """Entries per sample of the attention maps one call keeps: ``K`` (``k x d``) and ``A`` (``d x d``)."""
         return self._k * self._inter + self._inter**2
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {
