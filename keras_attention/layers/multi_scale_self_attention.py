@@ -1,4 +1,5 @@
-"""MSMSA: multi-scale multi-head self-attention, the XM2A competitor (dissertation ch. 7, eq. 7.1-7.3; SPEC §7).
+"""MSMSA: multi-scale multi-head self-attention, the XM2A competitor (dissertation ch. 7, eq. 7.1-7.3;
+docs/methods/xm2a.md#xm2a-msmsa).
 
 ``MultiScaleSelfAttention()(x)`` with ``x`` of shape ``(B, T, V)`` returns ``(B, T, output_dim or V)``.
 Head h (1-based) replaces the linear maps of eq. 7.1-7.2 by convolutions of length ``2h - 1`` (Table 7.1,
@@ -6,8 +7,8 @@ Head h (1-based) replaces the linear maps of eq. 7.1-7.2 by convolutions of leng
 scaled dot-product attention over time, ``head_h = softmax_s(Q_h K_h^T / sqrt(key_dim)) V_h``, and
 eq. 7.3: ``Dense(output_dim or V)(concat_h head_h)``.
 
-Reading where SPEC is silent: every convolution has a bias (Keras' default), Glorot-uniform kernels and
-zero biases; no dropout and no masking.
+Reading where the dissertation is silent (docs/methods/xm2a.md#xm2a-msmsa): every convolution has a bias
+(Keras' default), Glorot-uniform kernels and zero biases; no dropout and no masking.
 
 Two exact forms (``implementation``), tested equal in outputs and gradients to float32 round-off:
 - ``"reference"``: the straightforward form, ``3 H`` convolutions and ``H`` attentions, one per head,
@@ -22,6 +23,9 @@ one convolution call does not repay on a CPU: at T = 256, 4 heads of 16, one tra
 Configurations of 0.1.x saying ``fused=True / False`` load as ``"fused"`` / ``"reference"``.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -32,25 +36,63 @@ from keras_attention.layers.xm2a import check_sequence_shape
 from keras_attention.utils.checks import check_positive_int
 from keras_attention.utils.layer_arguments import WeightArguments, implementation_argument
 from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
-    """Multi-scale multi-head self-attention (MSMSA) on ``(B, T, V)`` sequences.
+    """Multi-scale multi-head self-attention (MSMSA) on ``(B, T, V)`` sequences, XM2A's competitor.
+
+    Dissertation ch. 7, eq. 7.1-7.3 and Table 7.1; docs/methods/xm2a.md#xm2a-msmsa. Head ``h`` (1-based)
+    replaces the linear maps of eq. 7.1-7.2 by three convolutions of length ``2h - 1``,
+    ``Q_h, K_h, V_h = Conv1D(key_dim, 2h - 1, padding="same")(x)``, and attends over time,
+    ``head_h = softmax_s(Q_h K_h^T / sqrt(key_dim)) V_h`` (eq. 7.1-7.2); the heads are concatenated and
+    projected, ``Dense(output_dim or V)(concat_h head_h)`` (eq. 7.3). Every convolution has a bias; no dropout,
+    no masking.
 
     Args:
         num_heads: number of heads H; head h uses convolutions of length 2h-1.
         key_dim: filters per head for each of Q, K and V.
         output_dim: units of the output projection (eq. 7.3); ``None`` keeps V.
         implementation: ``"fast"`` (default) or ``"reference"``: one head at a time; ``"fused"``: all heads in one
-            zero-padded convolution and one contraction (module docstring).
+            zero-padded convolution and one contraction (module docstring). Configurations of 0.1.x saying
+            ``fused=True / False`` load as ``"fused"`` / ``"reference"`` (with a ``DeprecationWarning``).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every head's three
             convolutions and the output projection; ``WeightArguments``.
+        **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: ``(B, T, V)`` sequences with a known ``V``.
+
+    Returns:
+        ``(B, T, output_dim or V)``.
+
+    Raises:
+        ValueError: when constructed, for an argument outside its choices or range; when built or called, for
+            inputs that are not one rank-3 tensor with a known ``V``.
+        TypeError: when called on complex or string tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import MSMSA
+        >>> series = np.random.rand(2, 30, 3).astype("float32")  # (B, T, V)
+        >>> layer = MSMSA(num_heads=2, key_dim=4)
+        >>> tuple(layer(series).shape), layer.lengths  # heads of lengths 1 and 3
+        ((2, 30, 3), [1, 3])
+        >>> tuple(MSMSA(num_heads=3, key_dim=4, output_dim=8, implementation="fused")(series).shape)
+        (2, 30, 8)
     """
 
     IMPLEMENTATIONS = IMPLEMENTATIONS + ("fused",)
 
-    def __init__(self, num_heads=8, key_dim=64, output_dim=None, implementation="fast", **kwargs):
+    def __init__(
+        self,
+        num_heads: int = 8,
+        key_dim: int = 64,
+        output_dim: int | None = None,
+        implementation: str = "fast",
+        **kwargs: Any,
+    ) -> None:
         implementation = implementation_argument(self, implementation, kwargs, choices=self.IMPLEMENTATIONS,
                                                  fused_forms={True: "fused", False: "reference"})
         super().__init__(**kwargs)
@@ -60,11 +102,11 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         self.implementation = implementation
         self.lengths = [2 * h - 1 for h in range(1, self.num_heads + 1)]
 
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_sequence_shape(type(self).__name__, input_shape)
         variates = int(shape[-1])
-        self.kernels = {"query": [], "key": [], "value": []}
-        self.biases = {"query": [], "key": [], "value": []}
+        self.kernels: dict[str, list[Tensor]] = {"query": [], "key": [], "value": []}
+        self.biases: dict[str, list[Tensor]] = {"query": [], "key": [], "value": []}
         for h, length in enumerate(self.lengths, start=1):
             for role in ("query", "key", "value"):
                 kernel, bias = self.add_kernel_and_bias(f"head{h}_{role}", (length, variates, self.key_dim))
@@ -74,14 +116,14 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         width = self.num_heads * self.key_dim
         self.output_kernel, self.output_bias = self.add_kernel_and_bias("output", (width, units))
 
-    def _attend(self, q, k, v):
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Scaled dot-product attention over time (eq. 7.1-7.2) for ``(B, T, H, C)`` heads."""
         scale = ops.cast(1.0 / np.sqrt(self.key_dim), q.dtype)
         weights = ops.softmax(ops.einsum("bthc,bshc->bhts", q, k) * scale, axis=-1)
         return ops.einsum("bhts,bshc->bthc", weights, v)
 
     @layer_call
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         x = inputs
         if self.implementation != "fused":
             return self._call_per_head(x)
@@ -101,7 +143,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
         heads = ops.reshape(heads, (shape[0], shape[1], self.num_heads * self.key_dim))
         return ops.matmul(heads, self.output_kernel) + self.output_bias
 
-    def _call_per_head(self, x):
+    def _call_per_head(self, x: Tensor) -> Tensor:
         """The reference: head h's three convolutions of length ``2h - 1`` and its attention, one at a time."""
         heads = []
         for h in range(self.num_heads):
@@ -113,12 +155,12 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
             heads.append(self._attend(*(ops.expand_dims(t, 2) for t in (q, k, v)))[:, :, 0])
         return ops.matmul(ops.concatenate(heads, axis=-1), self.output_kernel) + self.output_bias
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         shape = check_sequence_shape(type(self).__name__, input_shape)
         return (shape[0], shape[1], self.output_dim or shape[2])
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): per head ``3 T (2h - 1) V d`` (Q, K, V) ``+ 2 T^2 d`` (the affinity
         and the weighted sum), and the output ``T (H d) units``."""
@@ -127,7 +169,7 @@ class MultiScaleSelfAttention(WeightArguments, keras.layers.Layer):
                     for length in self.lengths)
         return heads + steps * self.num_heads * self.key_dim * (self.output_dim or variates)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

@@ -28,20 +28,41 @@ from its shuffled copy without ``P``; with it, each step carries its position.
 """
 
 import math
+from typing import Any, cast
 
 import keras
 import numpy as np
+import numpy.typing as npt
 from keras import ops
 
 from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
 from keras_attention.utils.layer_arguments import KernelArguments
 from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.types import ShapeLike, Tensor
 
 MODES = ("sinusoidal", "learned")
 
 
-def sinusoidal_table(length, channels, max_wavelength=10000.0):
-    """The ``(length, channels)`` sinusoidal encoding ``P`` (module docstring) as a float64 numpy array."""
+def sinusoidal_table(length: int, channels: int, max_wavelength: float = 10000.0) -> npt.NDArray[np.float64]:
+    """The ``(length, channels)`` sinusoidal encoding ``P`` (module docstring) as a float64 numpy array.
+
+    ``P[t, 2i] = sin(t / max_wavelength ** (2i / channels))`` and ``P[t, 2i + 1] = cos(...)`` (Vaswani et al.,
+    §3.5; PE-sin and PE-cos of docs/methods/positional_encoding.md).
+
+    Args:
+        length: the number of time steps ``T``.
+        channels: the number of encoding channels (even: one sin / cos pair per frequency).
+        max_wavelength: the base of the frequencies (10,000 in the Transformer).
+
+    Returns:
+        ``P`` of shape ``(length, channels)``, float64.
+
+    Example:
+        >>> from keras_attention.layers.positional_encoding import sinusoidal_table
+        >>> table = sinusoidal_table(100, 8)
+        >>> table.shape, [round(float(v), 3) for v in table[1, :4]]
+        ((100, 8), [0.841, 0.54, 0.1, 0.995])
+    """
     t = np.arange(length, dtype=np.float64)[:, None]
     i = np.arange(channels // 2, dtype=np.float64)[None, :]
     angles = t / max_wavelength ** (2 * i / channels)
@@ -52,7 +73,19 @@ def sinusoidal_table(length, channels, max_wavelength=10000.0):
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class PositionalEncoding(KernelArguments, keras.layers.Layer):
-    """Concatenates ``channels`` positional-encoding channels to ``(B, T, C)`` sequences (module docstring).
+    """Concatenates ``channels`` positional-encoding channels to ``(B, T, C)`` sequences.
+
+    Returns ``[x, P]`` with ``P`` of shape ``(T, channels)``, the same for every series of the batch
+    (docs/methods/positional_encoding.md). For ``mode="sinusoidal"`` (Vaswani et al., "Attention is all you
+    need", §3.5, whose formulas are unnumbered; PE-sin and PE-cos of the documentation), with ``t = 0 .. T-1``
+    and ``i = 0 .. channels/2 - 1``::
+
+        P[t, 2i]     = sin(t / max_wavelength ** (2i / channels))      (PE-sin)
+        P[t, 2i + 1] = cos(t / max_wavelength ** (2i / channels))      (PE-cos)
+
+    For ``mode="learned"``, ``P`` is the first ``T`` rows of a trainable ``(max_length, channels)`` table. The
+    encoding is concatenated, not added, so that it keeps the series intact and does not tie ``channels`` to a
+    model width (docs/methods/positional_encoding.md#positional-encoding-concatenation).
 
     Args:
         mode: ``"sinusoidal"`` (fixed sin / cos pairs, no weights) or ``"learned"`` (a trainable
@@ -63,15 +96,42 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         max_length: ``"learned"``: rows of the table (default: the input's length at build, which must then
             be known); series up to this length are accepted.
         kernel_initializer, kernel_regularizer: of the ``"learned"`` table (``KernelArguments``).
+        **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
 
     Call arguments:
         inputs: ``(B, T, C)`` features; ``T`` may be unknown for ``"sinusoidal"``.
 
     Returns:
         ``(B, T, C + channels)``: the inputs followed by the encoding of each time step.
+
+    Raises:
+        ValueError: when constructed, for an unknown ``mode``, ``channels`` below 1 (or odd for
+            ``"sinusoidal"``), ``max_wavelength`` not a finite number > 1 or ``max_length`` below 1; when built,
+            for inputs that are not ``(B, T, C)`` with a known ``C``, or (``"learned"``) with neither ``T`` nor
+            ``max_length`` known or ``T > max_length``; when called (``"learned"``), for a series longer than
+            ``max_length`` (in a TensorFlow graph of unknown length, a runtime assertion that names both).
+        TypeError: when called on complex or string tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import PositionalEncoding
+        >>> series = np.zeros((2, 100, 1), "float32")
+        >>> encoded = np.asarray(PositionalEncoding(channels=8)(series))  # the series, then 8 channels
+        >>> encoded.shape, [round(float(v), 3) for v in encoded[0, 1, 1:3]]  # sin(1), cos(1)
+        ((2, 100, 9), [0.841, 0.54])
+        >>> learned = PositionalEncoding(mode="learned", channels=4, max_length=128)
+        >>> tuple(learned(series).shape), len(learned.trainable_weights)
+        ((2, 100, 5), 1)
     """
 
-    def __init__(self, mode="sinusoidal", channels=8, max_wavelength=10000.0, max_length=None, **kwargs):
+    def __init__(
+        self,
+        mode: str = "sinusoidal",
+        channels: int = 8,
+        max_wavelength: float = 10000.0,
+        max_length: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.mode = check_choice("mode", mode, set(MODES))
         self.channels = check_positive_int("channels", channels)
@@ -87,7 +147,8 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         self._frequencies = (1.0 / self.max_wavelength ** (2 * np.arange(self.channels // 2) / self.channels)
                              ).astype("float32")
 
-    def _check_shape(self, input_shape):
+    def _check_shape(self, input_shape: ShapeLike) -> tuple[int | None, int | None, int]:
+        """``input_shape`` as ``(B, T, C)`` with a known ``C``; a ValueError naming the shape otherwise."""
         try:
             shape = tuple(None if d is None else int(d) for d in input_shape)
         except TypeError:
@@ -98,9 +159,9 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         if shape[-1] is None:
             raise ValueError(f"{type(self).__name__} needs a known channel count C; got inputs of shape "
                              f"{shape_str(shape)}.")
-        return shape
+        return cast("tuple[int | None, int | None, int]", shape)  # rank 3 with a known C (checked above)
 
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = self._check_shape(input_shape)
         if self.mode == "learned":
             length = self.max_length or shape[1]
@@ -112,7 +173,7 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
                                  f"longer than max_length={length}.")
             self.table = self.add_kernel("table", (length, self.channels))
 
-    def _encoding(self, steps):
+    def _encoding(self, steps: int | Tensor) -> Tensor:
         """``P`` for ``steps`` time steps, ``(steps, channels)`` in float32 (sinusoidal) or the table's dtype."""
         if self.mode == "learned":
             return self.table[:steps]
@@ -120,7 +181,7 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         pairs = ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1)  # (T, channels / 2, 2): interleaved
         return ops.reshape(pairs, (steps, self.channels))
 
-    def _check_length(self, inputs):
+    def _check_length(self, inputs: Tensor) -> Tensor:
         """``mode="learned"``: the series must not be longer than the table (``max_length``); checked by Python
         where the length is known while the call is traced, else (a TensorFlow graph of unknown length) by an
         assertion that runs with it. Either way the error names the length and ``max_length``."""
@@ -144,24 +205,24 @@ class PositionalEncoding(KernelArguments, keras.layers.Layer):
         return inputs
 
     @layer_call
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         inputs = self._check_length(inputs)
         shape = ops.shape(inputs)
         encoding = ops.cast(self._encoding(shape[1]), inputs.dtype)
         encoding = ops.broadcast_to(encoding[None], (shape[0], shape[1], self.channels))
         return ops.concatenate([inputs, encoding], axis=-1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> tuple[int | None, int | None, int]:
         shape = self._check_shape(input_shape)
         return (shape[0], shape[1], shape[2] + self.channels)
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: ShapeLike) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): 0 (a table concatenated to the series)."""
         return 0
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"mode": self.mode, "channels": self.channels, "max_wavelength": self.max_wavelength,
                        "max_length": self.max_length})

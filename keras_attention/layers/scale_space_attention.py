@@ -1,11 +1,11 @@
-"""SAN: scale-space attention (SAN paper eq. 4-12; dissertation ch. 5; SPEC §1).
+"""SAN: scale-space attention (SAN paper eq. 4-12; dissertation ch. 5; docs/methods/san.md).
 
 ``ScaleSpaceAttention()([previous, current])`` weights ``current`` (the output of layer l) by a soft
 mask built from how it differs from ``previous`` (the output of layer l-1):
 
-1. spatial alignment of ``previous`` to ``current`` (not in the paper, SPEC §1.1): identity when the
-   spatial shapes agree, average pooling when every previous size is an integer multiple, centre crop
-   when every difference is even and non-negative (a ``valid`` convolution between them);
+1. spatial alignment of ``previous`` to ``current`` (not in the paper, docs/methods/san.md#san-alignment):
+   identity when the spatial shapes agree, average pooling when every previous size is an integer multiple,
+   centre crop when every difference is even and non-negative (a ``valid`` convolution between them);
    when every spatial size is known at build time the rule is chosen then (``spatial_alignment``);
    when any is unknown (``None``) it is chosen at call time by the same rules (see "Unknown spatial
    sizes" below);
@@ -19,16 +19,16 @@ mask built from how it differs from ``previous`` (the output of layer l-1):
    applied once: eq. 12 names the activation of eq. 11;
 6. output (eq. 4): ``current * mask``.
 
-Reading of the paper where SPEC is silent: the smoothing kernel is initialised with Glorot-uniform and
-the bias with zeros (Keras' Conv defaults, as the authors' Keras code would have had).
+Reading where the paper is silent (docs/methods/san.md#san-smoothing): the smoothing kernel is initialised
+with Glorot-uniform and the bias with zeros (Keras' Conv defaults, as the authors' Keras code would have had).
 
-Unknown spatial sizes (SPEC §1.1 read for shapes such as ``keras.Input((None, None, 1))``): a ``None``
-on either side can hide any size, so equal static shapes such as ``(None, None)`` and ``(None, None)``
-do not mean identity. When any spatial size of ``previous`` or ``current`` is unknown at build time,
-the build only checks that the known sizes still allow one of the rules (all of them integer multiples,
-or all differences even and non-negative; otherwise the SPEC's ``ValueError`` naming both shapes) and
-leaves the choice to the call, which applies SPEC §1.1 to the call-time sizes in the same order
-(identity, then average pooling, then centre crop):
+Unknown spatial sizes (the alignment rules of docs/methods/san.md#san-alignment read for shapes such as
+``keras.Input((None, None, 1))``): a ``None`` on either side can hide any size, so equal static shapes such
+as ``(None, None)`` and ``(None, None)`` do not mean identity. When any spatial size of ``previous`` or
+``current`` is unknown at build time, the build only checks that the known sizes still allow one of the rules
+(all of them integer multiples, or all differences even and non-negative; otherwise the alignment's
+``ValueError`` naming both shapes) and leaves the choice to the call, which applies the same rules to the
+call-time sizes in the same order (identity, then average pooling, then centre crop):
 
 * sizes known at call time (eager calls, JAX/PyTorch, and every ``jit_compile=True`` trace whose
   shapes are static): ``spatial_alignment`` decides exactly as it does at build time, the same
@@ -56,6 +56,8 @@ in ``keras.ops``).
 import itertools
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 from keras import ops
@@ -66,11 +68,13 @@ from keras_attention.kernels.probes import tensorflow_fast_paths
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int, shape_str, split_input_shapes
 from keras_attention.utils.layer_arguments import AttentionOutput, DataFormat, WeightArguments
 from keras_attention.utils.layer_inputs import channels_last_shapes, layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 VARIANT_DILATION = {"c": 1, "d": 2}
 
 
-def _misalignment_message(prev, cur):
+def _misalignment_message(prev: Sequence[Any], cur: Sequence[Any]) -> str:
+    """The ``ValueError`` message of an impossible pair of spatial sizes (ints, numpy ints or None)."""
     return (
         f"Cannot align spatial shapes previous={shape_str(prev)} and current={shape_str(cur)}: expected "
         "equal sizes, previous sizes that are integer multiples of current's (average pooling), or "
@@ -78,12 +82,34 @@ def _misalignment_message(prev, cur):
     )
 
 
-def spatial_alignment(previous_spatial, current_spatial):
-    """Decide how ``previous`` is aligned to ``current`` (SPEC §1.1).
+def spatial_alignment(
+    previous_spatial: ShapeLike, current_spatial: ShapeLike
+) -> tuple[str, tuple[int, ...] | None]:
+    """Decide how ``previous`` is aligned to ``current`` (docs/methods/san.md#san-alignment).
 
-    Returns ``("identity", None)``, ``("pool", factors)`` or ``("crop", offsets)``; raises a ValueError
-    naming both shapes otherwise. Unknown (None) sizes align only with an unknown size in the same place;
-    the layer itself calls this only with known sizes (see ``build_time_alignment``).
+    The first rule that applies: equal sizes (identity), every previous size an integer multiple of the
+    current one (average pooling by those factors), every difference even and non-negative (centre crop).
+    Unknown (None) sizes align only with an unknown size in the same place; the layer itself calls this
+    only with known sizes (see ``build_time_alignment``).
+
+    Args:
+        previous_spatial: the spatial sizes of ``previous`` (without batch and channels).
+        current_spatial: the spatial sizes of ``current``, as many.
+
+    Returns:
+        ``("identity", None)``, ``("pool", factors)`` or ``("crop", offsets)``, with one int per axis.
+
+    Raises:
+        ValueError: naming both shapes, when no rule applies or differing sizes are unknown.
+
+    Example:
+        >>> from keras_attention.layers.scale_space_attention import spatial_alignment
+        >>> spatial_alignment((28, 28), (28, 28))
+        ('identity', None)
+        >>> spatial_alignment((28, 28), (14, 7))
+        ('pool', (2, 4))
+        >>> spatial_alignment((14, 14), (10, 10))
+        ('crop', (2, 2))
     """
     prev, cur = tuple(previous_spatial), tuple(current_spatial)
     if prev == cur:
@@ -93,19 +119,39 @@ def spatial_alignment(previous_spatial, current_spatial):
             f"Cannot align spatial shapes previous={shape_str(prev)} and current={shape_str(cur)}: "
             "sizes that differ must be known when the layer is built."
         )
-    if all(c > 0 and p % c == 0 for p, c in zip(prev, cur)):
-        return "pool", tuple(p // c for p, c in zip(prev, cur))
-    if all(p - c >= 0 and (p - c) % 2 == 0 for p, c in zip(prev, cur)):
-        return "crop", tuple((p - c) // 2 for p, c in zip(prev, cur))
+    sizes = cast("list[tuple[int, int]]", list(zip(prev, cur)))  # no None left (checked above)
+    if all(c > 0 and p % c == 0 for p, c in sizes):
+        return "pool", tuple(p // c for p, c in sizes)
+    if all(p - c >= 0 and (p - c) % 2 == 0 for p, c in sizes):
+        return "crop", tuple((p - c) // 2 for p, c in sizes)
     raise ValueError(_misalignment_message(prev, cur))
 
 
-def build_time_alignment(previous_spatial, current_spatial):
+def build_time_alignment(
+    previous_spatial: ShapeLike, current_spatial: ShapeLike
+) -> tuple[str, tuple[int, ...] | None]:
     """The layer's build-time decision: ``spatial_alignment`` when every size is known, else ``("dynamic", None)``.
 
     With unknown sizes the rule is chosen at call time (``align_at_call_time``); the known sizes must
     still allow one rule (all integer multiples, or all differences even and non-negative), otherwise
     the ValueError of ``spatial_alignment`` naming both shapes is raised now.
+
+    Args:
+        previous_spatial: the spatial sizes of ``previous``, None where unknown.
+        current_spatial: the spatial sizes of ``current``, None where unknown.
+
+    Returns:
+        The decision of ``spatial_alignment``, or ``("dynamic", None)``.
+
+    Raises:
+        ValueError: naming both shapes, when the known sizes allow no rule.
+
+    Example:
+        >>> from keras_attention.layers.scale_space_attention import build_time_alignment
+        >>> build_time_alignment((None, None), (None, None))
+        ('dynamic', None)
+        >>> build_time_alignment((16, 16), (8, 8))
+        ('pool', (2, 2))
     """
     prev, cur = tuple(previous_spatial), tuple(current_spatial)
     if all(s is not None for s in prev + cur):
@@ -118,18 +164,42 @@ def build_time_alignment(previous_spatial, current_spatial):
     return "dynamic", None
 
 
-def apply_alignment(previous, kind, arg):
-    """Apply a ``spatial_alignment`` decision to ``previous`` (static sizes)."""
+def apply_alignment(previous: Tensor, kind: str, arg: tuple[int, ...] | None) -> Tensor:
+    """Apply a ``spatial_alignment`` decision to ``previous`` (static sizes).
+
+    Args:
+        previous: ``(B, *S', C')`` features, channels-last.
+        kind: ``"identity"``, ``"pool"`` or ``"crop"``.
+        arg: the pooling factors or crop offsets of ``kind`` (None for the identity).
+
+    Returns:
+        ``previous`` average-pooled, centre-cropped or unchanged: ``(B, *S, C')``.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers.scale_space_attention import apply_alignment
+        >>> previous = np.ones((2, 14, 14, 3), "float32")
+        >>> tuple(apply_alignment(previous, "crop", (2, 2)).shape)
+        (2, 10, 10, 3)
+    """
     if kind == "pool":
         return ops.average_pool(previous, pool_size=arg, strides=arg, padding="valid")
     if kind == "crop":
         sizes = previous.shape[1:-1]
-        index = tuple(slice(o, s - o) for o, s in zip(arg, sizes))
+        offsets = cast("tuple[int, ...]", arg)  # "crop" comes with its offsets
+        index = tuple(slice(o, s - o) for o, s in zip(offsets, sizes))
         return previous[(slice(None),) + index + (slice(None),)]
     return previous
 
 
-def _assert_alignable(previous, ok, prev_sizes, cur_sizes, prev_static, cur_static):
+def _assert_alignable(
+    previous: Tensor,
+    ok: Tensor,
+    prev_sizes: Tensor,
+    cur_sizes: Tensor,
+    prev_static: Sequence[Any],
+    cur_static: Sequence[Any],
+) -> Tensor:
     """Runtime check for sizes only known when a TensorFlow graph runs (keras.ops has no assertion).
 
     Returns ``previous`` made to depend on the check, so the check fails before anything that uses it.
@@ -147,12 +217,37 @@ def _assert_alignable(previous, ok, prev_sizes, cur_sizes, prev_static, cur_stat
         return tf.identity(previous)
 
 
-def _static_sizes(sizes):
+def _static_sizes(sizes: Sequence[Any]) -> tuple[numbers.Integral | None, ...]:
+    """``sizes`` (ints or symbolic sizes) with every symbolic size as None, for the error message."""
     return tuple(s if isinstance(s, numbers.Integral) else None for s in sizes)
 
 
-def align_at_call_time(previous, current):
-    """SPEC §1.1 decided from the call-time shapes of ``previous`` and ``current`` (rank 1 or 2)."""
+def align_at_call_time(previous: Tensor, current: Tensor) -> Tensor:
+    """The alignment of docs/methods/san.md#san-alignment decided from the call-time shapes of ``previous``
+    and ``current`` (rank 1 or 2).
+
+    Known sizes take the static path (``spatial_alignment`` and ``apply_alignment``); sizes that are symbolic
+    in a TensorFlow graph are aligned by one slice, reshape and mean computed from ``ops.shape`` (module
+    docstring).
+
+    Args:
+        previous: ``(B, *S', C')`` features, channels-last.
+        current: ``(B, *S, C)`` features, channels-last.
+
+    Returns:
+        ``previous`` aligned to ``current``'s spatial sizes: ``(B, *S, C')``.
+
+    Raises:
+        ValueError: naming both shapes, when known sizes allow no rule. With symbolic sizes an impossible
+            pair fails a runtime assertion (TensorFlow's ``InvalidArgumentError``) instead.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers.scale_space_attention import align_at_call_time
+        >>> previous, current = np.ones((2, 16, 3), "float32"), np.ones((2, 8, 5), "float32")
+        >>> tuple(align_at_call_time(previous, current).shape)
+        (2, 8, 3)
+    """
     prev_shape, cur_shape = ops.shape(previous), ops.shape(current)
     prev, cur = tuple(prev_shape[1:-1]), tuple(cur_shape[1:-1])
     if all(isinstance(s, numbers.Integral) for s in prev + cur):
@@ -183,10 +278,26 @@ def align_at_call_time(previous, current):
     return ops.mean(ops.reshape(window_previous, blocks), axis=tuple(2 + 2 * i for i in range(rank)))
 
 
-def soft_extrema_weights(d, spatial_rank):
-    """``alpha`` of eq. 10: fraction of the zero-padded 3^rank neighbourhood (centre included) <= d."""
+def soft_extrema_weights(d: Tensor, spatial_rank: int) -> Tensor:
+    """``alpha`` of eq. 10: fraction of the zero-padded 3^rank neighbourhood (centre included) <= d.
+
+    Args:
+        d: the DoC ``(B, *S, C)`` (eq. 8), channels-last.
+        spatial_rank: the number of spatial axes of ``d`` (1 or 2).
+
+    Returns:
+        ``alpha`` of the shape and dtype of ``d``, in ``[1 / 3^rank, 1]``.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers.scale_space_attention import soft_extrema_weights
+        >>> d = np.array([[[1.0], [3.0], [2.0]]], "float32")  # (B, T, C): a peak at t = 1
+        >>> alpha = np.asarray(soft_extrema_weights(d, 1))
+        >>> [round(float(a), 3) for a in alpha[0, :, 0]]
+        [0.667, 1.0, 0.667]
+    """
     padded = ops.pad(d, [[0, 0]] + [[1, 1]] * spatial_rank + [[0, 0]])
-    count = None
+    count: Tensor = None
     for offsets in itertools.product(range(3), repeat=spatial_rank):
         index = (slice(None),) + tuple(slice(o, o - 2 if o < 2 else None) for o in offsets) + (slice(None),)
         ge = ops.cast(ops.greater_equal(d, padded[index]), d.dtype)
@@ -198,30 +309,15 @@ def soft_extrema_weights(d, spatial_rank):
 class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.layers.Layer):
     """Scale-space attention module (SAN-c / SAN-d) for rank-1 (sequences) and rank-2 (images) features.
 
-    Call: ``layer([previous, current], return_attention=None)`` with ``previous`` of shape ``(B, *S', C')``
-    (output of layer l-1, or the network input) and ``current`` of shape ``(B, *S, C)``. Returns
-    ``current * mask``, or ``(current * mask, mask)`` when ``return_attention`` (the call's, else the
-    constructor's). Spatial sizes may be unknown (``None``) when the layer is built; ``previous`` is then
-    aligned at call time (module docstring).
-
-    Args:
-        variant: ``"c"`` (conventional smoothing convolution, dilation 1) or ``"d"`` (dilation 2).
-        kernel_size: smoothing kernel size; the feature branch's kernel size (default 3).
-        dilation_rate: overrides the dilation set by ``variant``.
-        absolute: DoC as ``|current - p|`` (True) or ``current - p`` (Table IX "no-Abs").
-        channel_alignment: CCA (eq. 6-7). False needs ``C' == C`` (Table IX "no-CCA").
-        extrema: soft extrema weighting (eq. 9-10). False uses the DoC directly.
-        smoothing: trainable smoothing convolution (eq. 11). False gives ``mask = sigmoid(e)``.
-        smoothing_mode: ``"full"`` (the paper's ``C -> C`` convolution) or ``"depthwise"`` (cheap variant).
-        implementation: ``"fast"`` (default) or ``"reference"``; same outputs and gradients (to float
-            rounding), see "Fast path" below.
-        return_attention: also return the mask (default of every call; ``AttentionOutput``).
-        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
-            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
-            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
-            values as channels-last; sequences are always ``(B, T, C)``.
-        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the smoothing
-            convolution; ``WeightArguments``.
+    Weights ``current``, the output of layer l, by a mask built from how it differs from ``previous``, the
+    output of layer l-1 (or the network input), and from whether that difference is a local extremum (SAN
+    paper eq. 4-12; docs/methods/san.md#san-call): ``previous`` is aligned to ``current``'s spatial sizes
+    (docs/methods/san.md#san-alignment), averaged over its channels and broadcast to ``C`` (cross-layer
+    channel alignment, eq. 6-7), subtracted from ``current`` (DoC, ``d = |current - p|``, eq. 8), weighted by
+    the soft extrema ``alpha`` (``e = alpha * d``, eq. 9-10), smoothed by one trainable convolution and
+    squashed (``mask = sigmoid(conv(e) + b)``, eq. 11-12); the output is ``current * mask`` (eq. 4). SAN-c
+    smooths with dilation 1, SAN-d with dilation 2. Spatial sizes may be unknown (``None``) when the layer
+    is built; ``previous`` is then aligned at call time (module docstring).
 
     Fast path (``implementation="fast"``; TensorFlow backend built with XLA, other backends run the
     reference): the module from the aligned ``p`` to its output is one ``tf.custom_gradient`` function
@@ -251,24 +347,78 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
       (``TF_ENABLE_ONEDNN_OPTS=0``), whose CPU gradient kernels refuse dilations, the phase blocks or,
       for even kernels and unknown sizes, the reference's ``tf.nn.convolution`` and its gradient.
 
-    Outputs and gradients equal the reference to float rounding (``tests/layers/test_scale_space_attention_fast_paths.py``: 1e-5
-    in every mode). ``implementation="reference"`` is the straightforward ``keras.ops`` form of every
-    equation (``_reference_call``).
+    Outputs and gradients equal the reference to float rounding
+    (``tests/layers/test_scale_space_attention_fast_paths.py``: 1e-5 in every mode). ``implementation="reference"``
+    is the straightforward ``keras.ops`` form of every equation (``_reference_call``).
+
+    Args:
+        variant: ``"c"`` (conventional smoothing convolution, dilation 1) or ``"d"`` (dilation 2).
+        kernel_size: smoothing kernel size; the feature branch's kernel size (default 3).
+        dilation_rate: overrides the dilation set by ``variant``.
+        absolute: DoC as ``|current - p|`` (True) or ``current - p`` (Table IX "no-Abs").
+        channel_alignment: CCA (eq. 6-7). False needs ``C' == C`` (Table IX "no-CCA").
+        extrema: soft extrema weighting (eq. 9-10). False uses the DoC directly.
+        smoothing: trainable smoothing convolution (eq. 11). False gives ``mask = sigmoid(e)``.
+        smoothing_mode: ``"full"`` (the paper's ``C -> C`` convolution) or ``"depthwise"`` (cheap variant).
+        implementation: ``"fast"`` (default) or ``"reference"``; same outputs and gradients (to float
+            rounding), see "Fast path" above.
+        return_attention: also return the mask (default of every call; ``AttentionOutput``).
+        data_format: ``"channels_last"`` (``(B, H, W, C)``) or ``"channels_first"`` (``(B, C, H, W)``) images, None
+            for ``keras.config.image_data_format()`` (``DataFormat``): channels-first images are transposed to
+            channels-last at the layer's entry and its outputs (attention maps included) back at its exit, the same
+            values as channels-last; sequences are always ``(B, T, C)``.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for the smoothing
+            convolution; ``WeightArguments``.
+        **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: the list ``[previous, current]``: ``previous`` of shape ``(B, *S', C')`` (the output of layer
+            l-1, or the network input) and ``current`` of shape ``(B, *S, C)`` (the output of layer l), both
+            ``(B, T, C)`` sequences or both images ``(B, H, W, C)`` (``(B, C, H, W)`` channels-first).
+        return_attention: None (the constructor's setting), True or False.
+
+    Returns:
+        ``current * mask`` of ``current``'s shape, or ``(current * mask, mask)`` when ``return_attention``;
+        ``mask`` has ``current``'s shape, with values in ``(0, 1)``.
+
+    Raises:
+        ValueError: when constructed, for an argument outside its choices or range. When built or called, for
+            inputs that are not two tensors of the same rank (3 or 4), an unknown channel count of ``current``,
+            ``channel_alignment=False`` with ``C' != C``, or spatial sizes that no alignment rule matches (the
+            message names both shapes); sizes still symbolic in a TensorFlow graph fail a runtime assertion
+            (``InvalidArgumentError``) instead.
+        TypeError: when called on complex or string tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import SAN
+        >>> previous = np.random.rand(2, 16, 16, 3).astype("float32")  # layer l-1: (B, H', W', C')
+        >>> current = np.random.rand(2, 8, 8, 16).astype("float32")  # layer l: (B, H, W, C)
+        >>> layer = SAN(variant="d")  # previous is average-pooled by 2 to 8x8
+        >>> tuple(layer([previous, current]).shape)
+        (2, 8, 8, 16)
+        >>> output, mask = layer([previous, current], return_attention=True)
+        >>> tuple(mask.shape), bool(np.all((np.asarray(mask) > 0) & (np.asarray(mask) < 1)))
+        ((2, 8, 8, 16), True)
+        >>> series = np.random.rand(2, 12, 4).astype("float32")  # rank 1: (B, T, C)
+        >>> hidden = np.random.rand(2, 10, 8).astype("float32")  # a valid convolution's output: cropped
+        >>> tuple(SAN(variant="c")([series, hidden]).shape)
+        (2, 10, 8)
     """
 
     def __init__(
         self,
-        variant="c",
-        kernel_size=3,
-        dilation_rate=None,
-        absolute=True,
-        channel_alignment=True,
-        extrema=True,
-        smoothing=True,
-        smoothing_mode="full",
-        implementation="fast",
-        **kwargs,
-    ):
+        variant: str = "c",
+        kernel_size: int = 3,
+        dilation_rate: int | None = None,
+        absolute: bool = True,
+        channel_alignment: bool = True,
+        extrema: bool = True,
+        smoothing: bool = True,
+        smoothing_mode: str = "full",
+        implementation: str = "fast",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.variant = check_choice("variant", variant, set(VARIANT_DILATION))
         self.kernel_size = check_positive_int("kernel_size", kernel_size)
@@ -282,7 +432,11 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         self.smoothing_mode = check_choice("smoothing_mode", smoothing_mode, {"full", "depthwise"})
         self.implementation = check_choice("implementation", implementation, set(IMPLEMENTATIONS))
 
-    def _check_shapes(self, input_shape):
+    def _check_shapes(
+        self, input_shape: Sequence[ShapeLike]
+    ) -> tuple[Shape, Shape, tuple[str, tuple[int, ...] | None]]:
+        """``(previous, current, alignment)``: the two shapes and the build-time alignment decision; a
+        ValueError naming the shapes when they do not fit together (class docstring, Raises)."""
         previous, current = split_input_shapes(type(self).__name__, input_shape, ["previous", "current"])
         if len(previous) != len(current) or len(current) not in (3, 4):
             raise ValueError(
@@ -303,24 +457,24 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         return previous, current, alignment
 
     @channels_last_shapes
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[ShapeLike]) -> None:
         _, current, self._alignment = self._check_shapes(input_shape)
         self._spatial_rank = len(current) - 2
-        channels = int(current[-1])
+        channels = int(cast(int, current[-1]))  # known: _check_shapes refuses None
         if self.smoothing:
             window = (self.kernel_size,) * self._spatial_rank
             out_axis = channels if self.smoothing_mode == "full" else 1
             self.kernel = self.add_kernel("smoothing_kernel", window + (channels, out_axis))
             self.bias = self.add_bias("smoothing_bias", channels)
 
-    def _align(self, previous, current):
+    def _align(self, previous: Tensor, current: Tensor) -> Tensor:
         kind, arg = self._alignment
         if kind == "dynamic":
             return align_at_call_time(previous, current)
         return apply_alignment(previous, kind, arg)
 
     @layer_call
-    def call(self, inputs, return_attention=None):
+    def call(self, inputs: Sequence[Tensor], return_attention: bool | None = None) -> Tensor | tuple[Tensor, Tensor]:
         with_mask = self.returns_attention(return_attention)
         previous, current = inputs
         previous = self._align(previous, current)
@@ -329,12 +483,12 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
             return self._fast_call(p, current, with_mask)
         return self._reference_call(p, current, with_mask)
 
-    def _fast_call(self, p, current, with_mask):
+    def _fast_call(self, p: Tensor, current: Tensor, with_mask: bool) -> Tensor | tuple[Tensor, Tensor]:
         from keras_attention.kernels.tensorflow.scale_space import scale_space_attention
 
         return scale_space_attention(self, p, current, with_mask)
 
-    def _reference_call(self, p, current, with_mask):
+    def _reference_call(self, p: Tensor, current: Tensor, with_mask: bool) -> Tensor | tuple[Tensor, Tensor]:
         """The equations as written (eq. 8-12, eq. 4) on the aligned ``p``; also the mask when ``with_mask``."""
         diff = current - p
         d = ops.abs(diff) if self.absolute else diff
@@ -357,12 +511,12 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         return (output, mask) if with_mask else output
 
     @channels_last_shapes
-    def output_and_attention_shapes(self, input_shape):
+    def output_and_attention_shapes(self, input_shape: Sequence[ShapeLike]) -> tuple[Shape, Shape]:
         _, current, _ = self._check_shapes(input_shape)
         return current, current
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[Sequence[int]]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): the smoothing convolution: ``N k^r C^2`` (full) or ``N k^r C``
         (depthwise), 0 without smoothing; the alignment, the extrema weights and the gate are element-wise."""
@@ -373,7 +527,7 @@ class ScaleSpaceAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         window = self.kernel_size ** (len(current) - 2)
         return positions * window * channels * (channels if self.smoothing_mode == "full" else 1)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

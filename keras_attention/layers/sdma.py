@@ -1,4 +1,6 @@
-"""SDMA: saliency-driven mutual attention block, and its one-way variant SDCA (dissertation §6.4.4, eq. 6.12; SPEC §6).
+"""SDMA: saliency-driven mutual attention block and its one-way variant SDCA (dissertation §6.4.4, eq. 6.12).
+
+Documentation: docs/methods/sdma.md.
 
 ``SDMA(units)([series_features, saliency_features])`` learns a deep representation of the series and of its
 saliency series with two LSTMs, then lets each branch attend the other:
@@ -11,7 +13,8 @@ saliency series with two LSTMs, then lets each branch attend the other:
 
 ``SDCA`` (saliency-driven cross attention, the competitor of §6.5.3) is the one-way variant: ``out = Y_T * U_A``.
 
-Readings where SPEC is silent:
+Readings where the dissertation is silent (docs/methods/sdma.md#sdma-block and, for SDCA,
+docs/methods/sdma.md#sdma-sdca):
 
 - The equations are written per variate ``v`` with one LSTM per branch; as in the dissertation's Keras
   implementation, one LSTM per branch sees all variates of its input at once (``(B, T, V) -> (B, T, units)``).
@@ -27,6 +30,9 @@ Readings where SPEC is silent:
   (the first block sees ``V`` variates in both, a Type 1 block sees ``units`` in both).
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -38,11 +44,12 @@ from keras_attention.utils.checks import (
 )
 from keras_attention.utils.layer_arguments import WeightArguments
 from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 INPUT_NAMES = ["series_features", "saliency_features"]
 
 
-def _check_rate(argument, value):
+def _check_rate(argument: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(f"Argument `{argument}` must be a number in [0, 1); got {value!r}.")
     return float(value)
@@ -57,14 +64,14 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
 
     def __init__(
         self,
-        units,
-        return_branches=False,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        recurrent_initializer="orthogonal",
-        recurrent_regularizer=None,
-        **kwargs,
-    ):
+        units: int,
+        return_branches: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        recurrent_initializer: Any = "orthogonal",
+        recurrent_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.units = check_positive_int("units", units)
         self.return_branches = check_bool("return_branches", return_branches)
@@ -75,7 +82,7 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
         self.series_lstm = self._make_lstm("series_lstm")
         self.saliency_lstm = self._make_lstm("saliency_lstm")
 
-    def _make_lstm(self, name):
+    def _make_lstm(self, name: str) -> keras.layers.LSTM:
         return keras.layers.LSTM(
             self.units,
             return_sequences=True,
@@ -91,7 +98,7 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
             name=name,
         )
 
-    def _check_shapes(self, input_shape):
+    def _check_shapes(self, input_shape: Sequence[ShapeLike]) -> tuple[Shape, Shape]:
         name = type(self).__name__
         series, saliency = split_input_shapes(name, input_shape, INPUT_NAMES)
         for label, shape in zip(INPUT_NAMES, (series, saliency)):
@@ -110,18 +117,18 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
                 )
         return series, saliency
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[ShapeLike]) -> None:
         series, saliency = self._check_shapes(input_shape)
         self.series_lstm.build(series)
         self.saliency_lstm.build(saliency)
 
-    def branch_features(self, inputs, training=None):
+    def branch_features(self, inputs: Sequence[Tensor], training: bool | None = None) -> tuple[Tensor, Tensor]:
         """``(Y_T, Y_A)`` of eq. 6.12a-b: the outputs of the two LSTMs."""
         series, saliency = inputs
         return self.series_lstm(series, training=training), self.saliency_lstm(saliency, training=training)
 
     @layer_call
-    def call(self, inputs, training=None):
+    def call(self, inputs: Sequence[Tensor], training: bool | None = None) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         y_t, y_a = self.branch_features(inputs, training=training)
         g_t = y_t * ops.sigmoid(y_a)  # eq. 6.12d-e
         if self.mutual:
@@ -134,7 +141,7 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
             return out, g_t, g_a
         return out
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[ShapeLike]) -> Shape | tuple[Shape, Shape, Shape]:
         series, _ = self._check_shapes(input_shape)
         shape = (series[0], series[1], self.units)
         if self.return_branches:
@@ -142,13 +149,13 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
         return shape
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[Sequence[int]]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): the two LSTMs (series and saliency): ``T 4 U (V + U)`` each; the
         gates are element-wise."""
         return sum(shape[1] * 4 * self.units * (shape[-1] + self.units) for shape in input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {
@@ -165,18 +172,52 @@ class _SaliencyCrossAttention(WeightArguments, keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class SDMA(_SaliencyCrossAttention):
-    """Saliency-driven mutual attention block (eq. 6.12).
+    """Saliency-driven mutual attention block (dissertation eq. 6.12; docs/methods/sdma.md#sdma-block).
 
-    Call: ``layer([series_features, saliency_features])``, shapes ``(B, T, V_T)`` and ``(B, T, V_A)``.
-    Returns ``out = Y_T * sigmoid(Y_A) + Y_A * sigmoid(Y_T)`` of shape ``(B, T, units)``, or
-    ``(out, G_T, G_A)`` with ``return_branches=True``.
+    Two LSTMs with separate weights learn the series' features ``Y_T = LSTM_T(series_features)`` and the
+    saliency series' features ``Y_A = LSTM_A(saliency_features)`` (eq. 6.12a-b, ``return_sequences=True``);
+    their sigmoids ``U_T = sigmoid(Y_T)`` and ``U_A = sigmoid(Y_A)`` (eq. 6.12c-d) gate the other branch,
+    ``G_T = Y_T * U_A`` and ``G_A = Y_A * U_T`` (eq. 6.12e-f), and the block returns ``G_T + G_A``
+    (eq. 6.12g). The masks carry gradient.
 
     Args:
-        units: units of each of the two LSTMs.
-        return_branches: also return ``G_T = Y_T * U_A`` and ``G_A = Y_A * U_T`` (Type 1 networks).
-        dropout, recurrent_dropout: LSTM dropouts, both branches.
-        kernel_initializer, recurrent_initializer, bias_initializer: LSTM initialisers, both branches.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: LSTM regularisers, both branches.
+        units: units of each of the two LSTMs (>= 1).
+        return_branches: also return the two branches, the tensors a Type 1 network feeds to its next block
+            (Fig. 6.10a).
+        dropout: the input dropout of both LSTMs, in ``[0, 1)``.
+        recurrent_dropout: the recurrent dropout of both LSTMs, in ``[0, 1)``.
+        recurrent_initializer: the recurrent kernels' initializer (orthogonal by default), both branches.
+        recurrent_regularizer: the recurrent kernels' regularizer, or None, both branches.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: the LSTMs' input kernels and
+            biases, both branches (``WeightArguments``; Glorot-uniform and zeros, with Keras' unit forget bias).
+        **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: the list ``[series_features, saliency_features]`` of shapes ``(B, T, V_T)`` and ``(B, T, V_A)``:
+            the series (or the features of an earlier block) and its saliency series (or their features). The
+            batch and time sizes must agree; the feature sizes may differ.
+        training: the LSTMs' mode (dropout applied when True).
+
+    Returns:
+        ``out = Y_T * sigmoid(Y_A) + Y_A * sigmoid(Y_T)`` of shape ``(B, T, units)``, or ``(out, G_T, G_A)``
+        (three tensors of that shape) with ``return_branches=True``.
+
+    Raises:
+        ValueError: when constructed, for ``units`` below 1, a dropout outside ``[0, 1)`` or a non-bool
+            ``return_branches``; when built or called, for inputs that are not two ``(B, T, features)`` tensors
+            with known features and the same batch and time sizes.
+        TypeError: when called on complex or string tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import SDMA
+        >>> series = np.random.rand(2, 20, 3).astype("float32")  # (B, T, V)
+        >>> saliency = np.random.rand(2, 20, 3).astype("float32")  # its saliency series
+        >>> tuple(SDMA(6)([series, saliency]).shape)
+        (2, 20, 6)
+        >>> out, g_t, g_a = SDMA(6, return_branches=True)([series, saliency])
+        >>> tuple(g_a.shape), bool(np.allclose(out, np.asarray(g_t) + np.asarray(g_a)))
+        ((2, 20, 6), True)
     """
 
     mutual = True
@@ -184,10 +225,49 @@ class SDMA(_SaliencyCrossAttention):
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class SDCA(_SaliencyCrossAttention):
-    """Saliency-driven (one-way) cross attention: ``out = Y_T * sigmoid(Y_A)`` (the SDCA row of Table 6.2).
+    """Saliency-driven (one-way) cross attention: ``out = Y_T * sigmoid(Y_A)`` (docs/methods/sdma.md#sdma-sdca).
 
-    Same call and arguments as :class:`SDMA`; with ``return_branches=True`` returns ``(out, G_T, Y_A)``
-    where ``G_T = out`` and ``Y_A`` is the saliency LSTM's output (the saliency branch is not attended).
+    The competitor of the dissertation's §6.5.3 and Table 6.2: the two LSTM branches of :class:`SDMA`
+    (eq. 6.12a-b), but only the data branch is attended: the saliency mask ``U_A = sigmoid(Y_A)`` (eq. 6.12d)
+    gates ``Y_T`` (eq. 6.12e), and ``G_T = Y_T * U_A`` is the output.
+
+    Args:
+        units: units of each of the two LSTMs (>= 1).
+        return_branches: also return the two branches, the tensors a Type 1 network feeds to its next block
+            (Fig. 6.10a).
+        dropout: the input dropout of both LSTMs, in ``[0, 1)``.
+        recurrent_dropout: the recurrent dropout of both LSTMs, in ``[0, 1)``.
+        recurrent_initializer: the recurrent kernels' initializer (orthogonal by default), both branches.
+        recurrent_regularizer: the recurrent kernels' regularizer, or None, both branches.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: the LSTMs' input kernels and
+            biases, both branches (``WeightArguments``; Glorot-uniform and zeros, with Keras' unit forget bias).
+        **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: the list ``[series_features, saliency_features]`` of shapes ``(B, T, V_T)`` and ``(B, T, V_A)``:
+            the series (or the features of an earlier block) and its saliency series (or their features). The
+            batch and time sizes must agree; the feature sizes may differ.
+        training: the LSTMs' mode (dropout applied when True).
+
+    Returns:
+        ``out = Y_T * sigmoid(Y_A)`` of shape ``(B, T, units)``, or ``(out, G_T, Y_A)`` with
+        ``return_branches=True``, where ``G_T = out`` and ``Y_A`` is the saliency LSTM's output (the saliency
+        branch is not attended).
+
+    Raises:
+        ValueError: when constructed, for ``units`` below 1, a dropout outside ``[0, 1)`` or a non-bool
+            ``return_branches``; when built or called, for inputs that are not two ``(B, T, features)`` tensors
+            with known features and the same batch and time sizes.
+        TypeError: when called on complex or string tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import SDCA
+        >>> series = np.random.rand(2, 20, 3).astype("float32")
+        >>> saliency = np.random.rand(2, 20, 3).astype("float32")
+        >>> out, g_t, y_a = SDCA(6, return_branches=True)([series, saliency])
+        >>> tuple(out.shape), bool(np.allclose(out, g_t))
+        ((2, 20, 6), True)
     """
 
     mutual = False

@@ -1,4 +1,4 @@
-"""XM2A: multi-scale multi-head attention with cross-talk (dissertation ch. 7, eq. 7.4-7.11; SPEC §7).
+"""XM2A: multi-scale multi-head attention with cross-talk (dissertation ch. 7, eq. 7.4-7.11; docs/methods/xm2a.md).
 
 ``XM2A()(x)`` with ``x`` of shape ``(B, T, V)`` returns ``(B, T, output_dim or V)``:
 
@@ -32,15 +32,18 @@ widest), and ``L`` layers stacked with pointwise sub-blocks between them (the at
 The UEA/UCR series of the experiments are 25 (JapaneseVowels) to 1,460 (ACSF1) steps long, so beyond
 these windows XM2A sees the series only through the global descriptors before the encoder's global pool.
 
-Reading of the dissertation where SPEC is silent:
-- every head's convolution has a bias (Keras' Conv1D default); kernels are Glorot-uniform, biases zero;
+Readings where the dissertation is silent:
+- every head's convolution has a bias (Keras' Conv1D default); kernels are Glorot-uniform, biases zero
+  (docs/methods/xm2a.md#xm2a-heads);
 - ``norm`` acts per head: ``"layer"`` normalises each head's ``key_dim`` features at every time step
   (epsilon 1e-3, Keras' default) with its own gamma/beta per head; ``"batch"`` is a BatchNormalization
-  over the ``num_heads * key_dim`` concatenated channels, which is the same thing as one per head;
+  over the ``num_heads * key_dim`` concatenated channels, which is the same thing as one per head
+  (docs/methods/xm2a.md#xm2a-norm);
 - Keras' ``same`` convention: a kernel (or pool) of length L pads ``(L-1)//2`` steps before and the
   rest after, so even lengths reach one step further into the future; average pooling averages only
-  the steps inside the series (TensorFlow's ``same`` average pool);
-- no masking of padded time steps: the softmax runs over the whole (possibly variable) length T.
+  the steps inside the series (TensorFlow's ``same`` average pool; docs/methods/xm2a.md#xm2a-heads);
+- no masking of padded time steps: the softmax runs over the whole (possibly variable) length T
+  (docs/methods/xm2a.md#xm2a-talk).
 
 Fused path (``implementation="fast"``, the default): heads are packed into few convolutions, each with
 ``len(group) * key_dim`` filters whose kernel stacks the group's per-head kernels zero-padded to the
@@ -53,9 +56,13 @@ projection. Talk is batched over heads, with the softmax over time on the last a
 logits tensor); the cross-talk form depends on the execution mode (``execution_mode()``): one
 (B, H1, H2, C, T) softmax summed over h2 eagerly and under XLA, one (B, H1, C, T) softmax per partner
 h2 in a ``tf.function`` graph (measured fastest at T = 25, 100, 256; see ``XM2A._talk_mask``).
-``implementation="reference"`` is the straightforward per-head path (``ops.conv`` / ``same_average_pool_1d`` per head, one softmax per head pair) kept as a
-reference; both use the same weights and agree up to float rounding.
+``implementation="reference"`` is the straightforward per-head path (``ops.conv`` / ``same_average_pool_1d``
+per head, one softmax per head pair) kept as a reference; both use the same weights and agree up to float
+rounding.
 """
+
+from collections.abc import Sequence
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -71,13 +78,28 @@ from keras_attention.utils.checks import (
 )
 from keras_attention.utils.layer_arguments import WeightArguments, implementation_argument
 from keras_attention.utils.layer_inputs import layer_call
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 VARIANTS = ("xm2a", "msmsa", "exp", "pool", "exp_pool")
 POOL_VARIANTS = ("pool", "exp_pool")
 
 
-def head_scales(variant, num_heads):
-    """Temporal scale of each head (Table 7.1): kernel length, or pool size for the pool variants."""
+def head_scales(variant: str, num_heads: int) -> list[int]:
+    """Temporal scale of each head (Table 7.1): kernel length, or pool size for the pool variants.
+
+    Args:
+        variant: one of ``VARIANTS`` (``"xm2a"``, ``"msmsa"``, ``"exp"``, ``"pool"``, ``"exp_pool"``).
+        num_heads: the number of heads H.
+
+    Returns:
+        ``H`` ints, head 1 first: ``h`` (``xm2a``, ``pool``), ``2h - 1`` (``msmsa``) or ``2^(h-1)`` (``exp``,
+        ``exp_pool``).
+
+    Example:
+        >>> from keras_attention.layers.xm2a import head_scales
+        >>> head_scales("msmsa", 4), head_scales("exp_pool", 4)
+        ([1, 3, 5, 7], [1, 2, 4, 8])
+    """
     h = np.arange(1, num_heads + 1)
     if variant in ("xm2a", "pool"):
         return [int(v) for v in h]
@@ -86,36 +108,94 @@ def head_scales(variant, num_heads):
     return [int(2 ** (v - 1)) for v in h]
 
 
-def receptive_field(variant, num_heads, num_layers=1):
+def receptive_field(variant: str, num_heads: int, num_layers: int = 1) -> int:
     """Input time steps that reach one output step through the value path of ``num_layers`` stacked XM2A
     layers with per-step operations between them: ``1 + num_layers * (max(head_scales) - 1)`` (the
-    query descriptors and the softmax's normaliser, global over time, left aside; module docstring)."""
+    query descriptors and the softmax's normaliser, global over time, left aside; module docstring and
+    docs/methods/xm2a.md#xm2a-receptive-field).
+
+    Args:
+        variant: one of ``VARIANTS``.
+        num_heads: the number of heads H of every layer (>= 1).
+        num_layers: the number of stacked layers L (>= 1).
+
+    Returns:
+        The number of input steps around an output step.
+
+    Raises:
+        ValueError: for an unknown ``variant`` or a count below 1.
+
+    Example:
+        >>> from keras_attention.layers.xm2a import receptive_field
+        >>> receptive_field("xm2a", num_heads=4, num_layers=2), receptive_field("exp", num_heads=8, num_layers=6)
+        (7, 763)
+    """
     check_choice("variant", variant, set(VARIANTS))
     check_positive_int("num_heads", num_heads)
     check_positive_int("num_layers", num_layers)
     return 1 + num_layers * (max(head_scales(variant, num_heads)) - 1)
 
 
-def kernel_lengths(variant, num_heads):
-    """Trainable kernel length of each head (Table 7.1 '# of Parameters' column)."""
+def kernel_lengths(variant: str, num_heads: int) -> list[int]:
+    """Trainable kernel length of each head (Table 7.1 '# of Parameters' column).
+
+    Args:
+        variant: one of ``VARIANTS``.
+        num_heads: the number of heads H.
+
+    Returns:
+        ``H`` ints: the head scales, or 1 for every head of the pool variants (a kernel-1 convolution after
+        the pool).
+
+    Example:
+        >>> from keras_attention.layers.xm2a import kernel_lengths
+        >>> kernel_lengths("xm2a", 3), kernel_lengths("pool", 3)
+        ([1, 2, 3], [1, 1, 1])
+    """
     if variant in POOL_VARIANTS:
         return [1] * num_heads
     return head_scales(variant, num_heads)
 
 
-def same_offsets(length):
-    """Steps padded (before, after) by Keras' ``same`` for a window of ``length``."""
+def same_offsets(length: int) -> tuple[int, int]:
+    """Steps padded (before, after) by Keras' ``same`` for a window of ``length``.
+
+    Args:
+        length: the window's length (>= 1).
+
+    Returns:
+        ``((length - 1) // 2, the rest)``: an even window pads one step more after than before.
+
+    Example:
+        >>> from keras_attention.layers.xm2a import same_offsets
+        >>> same_offsets(3), same_offsets(4)
+        ((1, 1), (1, 2))
+    """
     before = (length - 1) // 2
     return before, length - 1 - before
 
 
-def same_average_pool_1d(x, size):
+def same_average_pool_1d(x: Tensor, size: int) -> Tensor:
     """TensorFlow's ``same`` average pool of ``x`` (B, T, C) over time, stride 1, on every backend.
 
     ``ops.average_pool(..., padding="same")`` is backend dependent for even sizes (Keras' torch backend
     pads differently, and averages the padding: pool 4 on 1..7 gives 1.75 first, TensorFlow and JAX
     2.0). Here: ``same_offsets(size)`` zero steps before and after (the extra one after), a ``valid``
     window sum, divided by the number of steps of the window inside the series.
+
+    Args:
+        x: ``(B, T, C)`` sequences, floating point.
+        size: the pool size (>= 1; 1 returns ``x``).
+
+    Returns:
+        ``(B, T, C)``: the mean of the steps of each window that lie inside the series.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers.xm2a import same_average_pool_1d
+        >>> x = np.arange(1, 8, dtype="float32").reshape(1, 7, 1)  # 1 .. 7
+        >>> [round(float(v), 3) for v in np.asarray(same_average_pool_1d(x, 4))[0, :, 0]]
+        [2.0, 2.5, 3.5, 4.5, 5.5, 6.0, 6.5]
     """
     if size == 1:
         return x
@@ -128,14 +208,26 @@ def same_average_pool_1d(x, size):
     return sums / count[None, :, None]
 
 
-def pack_heads(lengths, waste=2.0):
+def pack_heads(lengths: Sequence[int], waste: float = 2.0) -> list[list[int]]:
     """Group consecutive heads (from the longest down) into convolutions with zero-padded kernels.
 
     A group grows while its padded cost (heads x longest length) stays within ``waste`` times the
     cost of its own kernels, so ``xm2a``/``msmsa`` give one convolution and ``exp`` a few.
-    Returns lists of 0-based head indices, in head order.
+
+    Args:
+        lengths: the kernel length of each head, head 1 first.
+        waste: the largest ratio of a group's padded cost to the cost of its own kernels.
+
+    Returns:
+        Lists of 0-based head indices, in head order.
+
+    Example:
+        >>> from keras_attention.layers.xm2a import kernel_lengths, pack_heads
+        >>> pack_heads(kernel_lengths("xm2a", 4)), pack_heads(kernel_lengths("exp", 8))
+        ([[0, 1, 2, 3]], [[0, 1], [2, 3, 4], [5, 6, 7]])
     """
-    groups, current = [], []
+    groups: list[list[int]] = []
+    current: list[int] = []
     for h in reversed(range(len(lengths))):
         trial = current + [h]
         if current and len(trial) * max(lengths[i] for i in trial) > waste * sum(lengths[i] for i in trial):
@@ -146,8 +238,24 @@ def pack_heads(lengths, waste=2.0):
     return sorted(groups)
 
 
-def check_sequence_shape(layer_name, input_shape):
-    """Normalise ``input_shape`` (tuple, list or TensorShape) to a 3-tuple, or raise a ValueError."""
+def check_sequence_shape(layer_name: str, input_shape: ShapeLike) -> tuple[int | None, int | None, int]:
+    """Normalise ``input_shape`` (tuple, list or TensorShape) to a 3-tuple, or raise a ValueError.
+
+    Args:
+        layer_name: the layer named in the error.
+        input_shape: the shape a layer is built or asked about, ``(B, T, V)``.
+
+    Returns:
+        ``(B, T, V)`` as a tuple of ints, None where unknown (``V`` is known).
+
+    Raises:
+        ValueError: naming the layer and the shape, for anything but one rank-3 shape with a known ``V``.
+
+    Example:
+        >>> from keras_attention.layers.xm2a import check_sequence_shape
+        >>> check_sequence_shape("XM2A", [None, 60, 3])
+        (None, 60, 3)
+    """
     try:
         shape = tuple(None if d is None else int(d) for d in input_shape)
     except TypeError:  # not a single shape (e.g. a list of shapes)
@@ -158,12 +266,22 @@ def check_sequence_shape(layer_name, input_shape):
         raise ValueError(f"{layer_name} expects inputs of shape (B, T, V), a 3-D tensor; got {shape_str(shape)}.")
     if shape[-1] is None:
         raise ValueError(f"{layer_name} needs a known number of variates V; got inputs of shape {shape_str(shape)}.")
-    return shape
+    return cast("tuple[int | None, int | None, int]", shape)  # rank 3 with a known V (checked above)
 
 
 @keras.saving.register_keras_serializable(package="keras_attention")
 class XM2A(WeightArguments, keras.layers.Layer):
-    """Multi-scale multi-head attention with cross-talk on ``(B, T, V)`` sequences.
+    """Multi-scale multi-head attention with cross-talk on ``(B, T, V)`` sequences (dissertation ch. 7).
+
+    Head ``h`` finds patterns at its own temporal scale, ``S_h = Conv1D(key_dim, len_h, padding="same")(x)``
+    (eq. 7.4; the pool variants average-pool ``x`` first and apply a kernel-1 convolution); ``S_h`` is also the
+    head's value. Its descriptors are ``q_h[c] = mean_t S_h[t, c]`` and ``k_h[t] = mean_c S_h[t, c]``
+    (eq. 7.5-7.6). Every pair of heads talks (eq. 7.8; ``talk="self"``: each head only to itself, eq. 7.7)
+    through the mask ``M_{h1,h2}[t, c] = softmax_t(k_{h2}[t] * q_{h1}[c])``, the masked values are summed
+    over the partners and normalised, ``Y_h1 = norm(sum_{h2} M_{h1,h2} * S_h1)`` (eq. 7.9-7.10), and the
+    heads are concatenated and projected, ``Dense(output_dim or V)(concat_h Y_h)`` (eq. 7.11). The readings
+    where the dissertation is silent are in docs/methods/xm2a.md#xm2a-heads to
+    docs/methods/xm2a.md#xm2a-output and in the module docstring.
 
     Args:
         num_heads: number of heads H; head h works at the scale set by ``variant``.
@@ -176,25 +294,48 @@ class XM2A(WeightArguments, keras.layers.Layer):
         output_dim: units of the output projection W^O (eq. 7.11); ``None`` keeps V.
         implementation: ``"fast"`` (default: heads fused, module docstring) or ``"reference"`` (the
             straightforward per-head path). Configurations of 0.1.x saying ``fused=True / False`` load as
-            ``"fast"`` / ``"reference"``.
-        epsilon: the layer (or batch) norm's epsilon.
+            ``"fast"`` / ``"reference"`` (with a ``DeprecationWarning``).
+        epsilon: the layer (or batch) norm's epsilon, > 0.
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: for every head's
             convolution and the output projection; ``WeightArguments``.
+        **kwargs: the arguments of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Call arguments:
+        inputs: ``(B, T, V)`` sequences with a known ``V``; ``T`` may vary from call to call.
+        training: the mode of ``norm="batch"``'s BatchNormalization (batch statistics when True).
+
+    Returns:
+        ``(B, T, output_dim or V)``.
+
+    Raises:
+        ValueError: when constructed, for an argument outside its choices or range; when built or called, for
+            inputs that are not one rank-3 tensor with a known ``V``.
+        TypeError: when called on complex or string tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.layers import XM2A
+        >>> series = np.random.rand(2, 30, 3).astype("float32")  # (B, T, V)
+        >>> tuple(XM2A(num_heads=4, key_dim=8)(series).shape)  # output_dim defaults to V
+        (2, 30, 3)
+        >>> layer = XM2A(num_heads=3, key_dim=4, variant="exp_pool", talk="self", output_dim=16)
+        >>> tuple(layer(series).shape), layer.scales
+        ((2, 30, 16), [1, 2, 4])
     """
 
     def __init__(
         self,
-        num_heads=8,
-        key_dim=64,
-        variant="xm2a",
-        talk="scale",
-        descriptor="mean",
-        norm="layer",
-        output_dim=None,
-        implementation="fast",
-        epsilon=1e-3,
-        **kwargs,
-    ):
+        num_heads: int = 8,
+        key_dim: int = 64,
+        variant: str = "xm2a",
+        talk: str = "scale",
+        descriptor: str = "mean",
+        norm: str = "layer",
+        output_dim: int | None = None,
+        implementation: str = "fast",
+        epsilon: float = 1e-3,
+        **kwargs: Any,
+    ) -> None:
         implementation = implementation_argument(self, implementation, kwargs, choices=IMPLEMENTATIONS,
                                                  fused_forms={True: "fast", False: "reference"})
         super().__init__(**kwargs)
@@ -213,7 +354,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         self.lengths = kernel_lengths(self.variant, self.num_heads)
 
     # ------------------------------------------------------------------ build
-    def build(self, input_shape):
+    def build(self, input_shape: ShapeLike) -> None:
         shape = check_sequence_shape(type(self).__name__, input_shape)
         variates = int(shape[-1])
         self._variates = variates
@@ -237,7 +378,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         self._windows = [same_offsets(size) for size in self.scales]
 
     # ------------------------------------------------------------------ multi-scale patterns (eq. 7.4)
-    def _patterns_fused(self, x):
+    def _patterns_fused(self, x: Tensor) -> Tensor:
         """``S`` of every head at once: (B, T, H, key_dim)."""
         batch, steps = ops.shape(x)[0], ops.shape(x)[1]
         bias = ops.stack([ops.cast(b, x.dtype) for b in self.head_biases], axis=0)  # (H, C)
@@ -260,7 +401,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         s = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
         return ops.reshape(s, (batch, steps, self.num_heads, self.key_dim)) + bias
 
-    def _pool_all(self, x):
+    def _pool_all(self, x: Tensor) -> Tensor:
         """Every head's ``same`` average pool of ``x`` from one float32 cumulative sum: (B, T, H, V)."""
         steps = ops.shape(x)[1]
         x32 = ops.cast(x, "float32")
@@ -284,7 +425,8 @@ class XM2A(WeightArguments, keras.layers.Layer):
             pooled.append((upper - lower) / count[None, :, None])
         return ops.stack(pooled, axis=2)
 
-    def _patterns_per_head(self, x):
+    def _patterns_per_head(self, x: Tensor) -> list[Tensor]:
+        """``S_h`` of each head, one at a time (the reference): H tensors (B, T, key_dim)."""
         heads = []
         for kernel, bias, size in zip(self.head_kernels, self.head_biases, self.scales):
             source = x
@@ -294,11 +436,12 @@ class XM2A(WeightArguments, keras.layers.Layer):
         return heads
 
     # ------------------------------------------------------------------ descriptors (eq. 7.5-7.6)
-    def _reduce(self, s, axis):
+    def _reduce(self, s: Tensor, axis: int) -> Tensor:
+        """The descriptor of ``s`` along ``axis``: its mean (eq. 7.5-7.6) or, ``descriptor="max"``, its maximum."""
         return ops.mean(s, axis=axis) if self.descriptor == "mean" else ops.max(s, axis=axis)
 
     # ------------------------------------------------------------------ talk (eq. 7.7-7.9)
-    def _talk_mask(self, q, k):
+    def _talk_mask(self, q: Tensor, k: Tensor) -> Tensor:
         """``sum_{h2} M_{h1,h2}`` for every head at once: q (B, H, C), k (B, T, H) -> (B, T, H, C).
 
         The softmax runs over time on the last axis (TensorFlow's native softmax axis; any other axis
@@ -323,7 +466,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         return ops.transpose(mask, (0, 3, 1, 2))
 
     # ------------------------------------------------------------------ norm (eq. 7.10)
-    def _layer_norm(self, y):
+    def _layer_norm(self, y: Tensor) -> Tensor:
         """Per-head layer norm over key_dim; y is (B, T, H, key_dim). Statistics in float32."""
         y32 = ops.cast(y, "float32")
         mean = ops.mean(y32, axis=-1, keepdims=True)
@@ -333,7 +476,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         return ops.cast(normed, y.dtype)
 
     @layer_call
-    def call(self, inputs, training=None):
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
         x = inputs
         if self.implementation == "fast":
             s = self._patterns_fused(x)  # (B, T, H, C)
@@ -362,12 +505,12 @@ class XM2A(WeightArguments, keras.layers.Layer):
             y = self.batch_norm(y, training=training)
         return ops.matmul(y, self.output_kernel) + self.output_bias
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: ShapeLike) -> Shape:
         shape = check_sequence_shape(type(self).__name__, input_shape)
         return (shape[0], shape[1], self.output_dim or shape[2])
 
 
-    def multiply_adds(self, input_shape):
+    def multiply_adds(self, input_shape: Sequence[int]) -> int:
         """Multiply-accumulates of one call per sample on ``input_shape`` (channels-last; the cost tables of
         :mod:`keras_attention.experiments.costs`): the heads ``sum_h T len_h V C``, the talk ``2 P T C`` (``P`` head
         pairs: ``H^2`` for cross-talk, ``H`` for self-talk; the logits and the mask times the patterns), the output ``T
@@ -378,7 +521,7 @@ class XM2A(WeightArguments, keras.layers.Layer):
         units = self.output_dim or variates
         return heads + 2 * pairs * steps * self.key_dim + steps * self.num_heads * self.key_dim * units
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {
