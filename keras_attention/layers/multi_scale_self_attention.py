@@ -32,7 +32,7 @@ from keras import ops
 
 from keras_attention.kernels import IMPLEMENTATIONS
 from keras_attention.kernels.convolution import conv
-from keras_attention.layers.xm2a import check_sequence_shape
+from keras_attention.layers.multi_scale_heads import check_sequence_shape
 from keras_attention.utils.checks import check_positive_int
 from keras_attention.utils.layer_arguments import WeightArguments, implementation_argument
 from keras_attention.utils.layer_inputs import layer_call
