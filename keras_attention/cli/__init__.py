@@ -30,8 +30,10 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import argparse  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 
 # Parsing needs only light modules (no Keras, no TensorFlow): --help and argument errors answer at once.
 from keras_attention.cli.common import check_command_extras  # noqa: E402
@@ -41,12 +43,12 @@ from keras_attention.utils.extras import MissingExtraError  # noqa: E402
 __all__ = ["attention_choices", "build_parser", "main"]
 
 
-def command_handler(command):
+def command_handler(command: str) -> Callable[[argparse.Namespace], int]:
     """The function that runs ``command``: ``cmd_<command>`` of ``keras_attention.cli.<command>``, imported now."""
     return getattr(importlib.import_module(f"{__name__}.{command}"), f"cmd_{command}")
 
 
-def interrupted_line(args):
+def interrupted_line(args: argparse.Namespace) -> str:
     """What Ctrl-C prints: one line saying how the run continues."""
     command = f"keras-attention {args.command}"
     claimed, planned = getattr(args, "claimed_out", None), getattr(args, "planned_out", None)
@@ -59,7 +61,7 @@ def interrupted_line(args):
     return f"{command}: interrupted"
 
 
-def os_error_line(args, error):
+def os_error_line(args: argparse.Namespace, error: OSError) -> str:
     """The one line of an ``OSError`` a run met while it wrote (a full disk, a read-only folder): the file, the
     cause, and how the run continues."""
     from keras_attention.utils.files import describe_os_error
@@ -75,7 +77,16 @@ def os_error_line(args, error):
     return text
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``keras-attention`` with the arguments ``argv`` (default: the process' own).
+
+    Args:
+        argv: the arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 done, 1 a missing extra or a failed write, 2 an invalid argument or no command,
+        130 interrupted (Ctrl-C).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     # [*...], not list(...): once the list command ran, its module (keras_attention.cli.list) is an attribute of

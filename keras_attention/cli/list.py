@@ -1,8 +1,10 @@
 """``keras-attention list``: the reproducible experiments, with their paper tables and presets."""
 
+import argparse
 
 
-def cmd_list(_args):
+def cmd_list(_args: argparse.Namespace) -> int:
+    """``keras-attention list``: print every experiment, its paper table, description and presets; 0."""
     # the catalogs are data: reading them imports neither Keras nor TensorFlow, so this answers in about a second
     from keras_attention.experiments.registry import list_experiments
 

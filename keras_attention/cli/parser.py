@@ -15,6 +15,8 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
 
 from keras_attention.data.images import (
     DATASETS,
@@ -40,12 +42,12 @@ DISTRIBUTIONS = ("none", "data-parallel")
 SPARSIFY_STRATEGIES = ("isparse", "magnitude", "random")
 # --jit -> Keras' ``jit_compile``: "auto" lets Keras choose (XLA where a GPU is visible or the backend is JAX,
 # not on a CPU-only TensorFlow machine, where a graph was faster for every model of model_step_time.md)
-JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 TRAINING = Settings()  # train's learning rate (and every run's batch size) when none is given
 
 
 # ----------------------------------------------------------------------------------------- argparse types
-def _sparsity(text):
+def _sparsity(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -55,7 +57,7 @@ def _sparsity(text):
     return value
 
 
-def _validation_split(text):
+def _validation_split(text: str) -> float:
     """argparse type of ``train --validation-split``: a fraction in [0, 1)."""
     try:
         return check_validation_split(float(text))
@@ -64,14 +66,14 @@ def _validation_split(text):
                                          f"validation), got {text}") from None
 
 
-def _samples(text):
+def _samples(text: str) -> int:
     value = int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"expected an integer >= 2 (InfFS needs a spread over samples), got {text}")
     return value
 
 
-def data_directory(text):
+def data_directory(text: str) -> str:
     """argparse type of ``--data-dir``: an existing directory (``~`` expanded); the text is kept as given."""
     path = Path(text).expanduser()
     if not path.exists():
@@ -82,7 +84,7 @@ def data_directory(text):
 
 
 # ------------------------------------------------------------------------------------- choices from tables
-def attention_registry():
+def attention_registry() -> ModuleType:
     """The registry of attention kinds (:mod:`keras_attention.layers.registry`), read without TensorFlow.
 
     Once ``keras_attention.layers`` is imported (by ``import keras_attention``, or by anyone who registered a
@@ -96,14 +98,16 @@ def attention_registry():
         return importlib.import_module(REGISTRY_MODULE)
     name = f"_{REGISTRY_MODULE.replace('.', '_')}_without_keras"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "layers" / "registry.py")
+        spec = importlib.util.spec_from_file_location(name,
+                                                      Path(__file__).resolve().parents[1] / "layers" / "registry.py")
+        assert spec is not None and spec.loader is not None, name  # (a file of the package: it has a loader)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
-def attention_choices():
+def attention_choices() -> tuple[str, ...]:
     """The values of ``train --attention``: ``"none"``, then every registered kind that the image builders
     (:data:`IMAGE_MODELS`) can host at rank 2 - in their attention slots, after a ResNet stage or over the
     blocks (FA) - in registration order; a kind registered before the parser is built is among them."""
@@ -115,33 +119,45 @@ def attention_choices():
 class _Parser(argparse.ArgumentParser):
     """An argument error is one line (no usage block): what is wrong, and where the help is."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, unless it is unset (None / a flag) or the help already explains it."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default is None or action.default is False or action.default == argparse.SUPPRESS or "default" in text:
+        if (action.default is None or action.default is False or action.default == argparse.SUPPRESS
+                or "default" in text):
             return text
         return super()._get_help_string(action)
 
 
-def _formatted(sub, name, **kwargs):
+def _formatted(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A sub-command parser whose --help shows every default."""
     return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
 
 
-def _add_image_dataset(parser, what):
+def _add_image_dataset(parser: argparse.ArgumentParser, what: str) -> None:
     """``--dataset``, required: an image data set of :data:`~keras_attention.data.images.DATASETS`."""
     names = tuple(sorted(DATASETS))
     parser.add_argument("--dataset", required=True, choices=names, metavar="DATASET",
                         help=f"{what}; one of: {', '.join(names)}")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The ``keras-attention`` parser (module docstring): built without Keras or TensorFlow.
+
+    Returns:
+        The parser, one sub-parser per command (``list``, ``train``, ``reproduce``, ``sparsify``, ``racknet``).
+
+    Example:
+        >>> from keras_attention.cli.parser import build_parser
+        >>> args = build_parser().parse_args(["reproduce", "san-lenet", "--seeds", "2"])
+        >>> args.command, args.experiment, args.seeds
+        ('reproduce', 'san-lenet', 2)
+    """
     parser = _Parser(prog="keras-attention", description=f"keras-attention: {DESCRIPTION}.",
                      formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")

@@ -7,12 +7,13 @@ rack (octave), the histogram of the keypoint entropies with the fitted Gaussian 
 Every argument and the output path are checked before any work.
 """
 
+import argparse
 from pathlib import Path
 
 from keras_attention.cli.common import import_tensorflow_quietly
 
 
-def cmd_racknet_analyze(args):
+def cmd_racknet_analyze(args: argparse.Namespace) -> int:
     """``racknet analyze``: checks the output path before any work (module docstring)."""
     from keras_attention.data import dataset_info, load_arrays
     from keras_attention.experiments.artifacts import entropy_histogram_path
@@ -44,7 +45,7 @@ def cmd_racknet_analyze(args):
     return 0
 
 
-def cmd_racknet(args):
+def cmd_racknet(args: argparse.Namespace) -> int:
     """Handler of the ``racknet`` command: runs its sub-command (the arguments were checked by the parser)."""
     import_tensorflow_quietly()
     return {"analyze": cmd_racknet_analyze}[args.racknet_command](args)

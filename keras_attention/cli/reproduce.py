@@ -6,7 +6,9 @@ Before TensorFlow: the experiment's name (an argparse choice), the data set's na
 win), the options it does not take are refused, and the run directory is claimed.
 """
 
+import argparse
 import dataclasses
+from typing import cast
 
 from keras_attention.cli.common import (
     RUNS_DIR,
@@ -19,12 +21,13 @@ from keras_attention.cli.common import (
 from keras_attention.cli.parser import JIT_COMPILE
 from keras_attention.data.images import DATASETS
 from keras_attention.experiments import distributed
-from keras_attention.experiments.artifacts import RESULTS_MD
 from keras_attention.experiments.arguments import MAX_SEED
+from keras_attention.experiments.artifacts import RESULTS_MD
 from keras_attention.experiments.registry import (
     EXPERIMENT_MODULES,
     SERIES_MODULES,
     SPECIFIC_OPTIONS,
+    Experiment,
     RunOptions,
 )
 from keras_attention.experiments.run_directory import RunDirectory
@@ -32,21 +35,21 @@ from keras_attention.experiments.run_directory import RunDirectory
 RUN_OPTIONS = tuple(field.name for field in dataclasses.fields(RunOptions))
 
 
-def check_dataset_name(dataset):
+def check_dataset_name(dataset: str) -> None:
     """ValueError unless ``dataset`` is an image data set of :data:`DATASETS` (the ``--dataset`` of an image
     experiment; a time-series experiment's names are checked when its data loads)."""
     if dataset not in DATASETS:
         raise ValueError(f"--dataset {dataset!r} is not known; choose one of: {', '.join(sorted(DATASETS))}.")
 
 
-def check_seed_range(first_seed, seeds):
+def check_seed_range(first_seed: int, seeds: int | None) -> None:
     """ValueError when the seeds ``first_seed .. first_seed + seeds - 1`` go past 2**32 - 1."""
     if seeds and first_seed + seeds - 1 > MAX_SEED:
         raise ValueError(f"--first-seed {first_seed} with --seeds {seeds} goes past the largest seed, 2**32 - 1 "
                          f"({MAX_SEED}); start lower or run fewer seeds.")
 
 
-def check_reproduce_options(experiment, args):
+def check_reproduce_options(experiment: Experiment, args: argparse.Namespace) -> None:
     """ValueError, before any work, for an option the experiment does not take (``Experiment.options``) or
     for --epochs with --steps."""
     if getattr(args, "epochs", None) is not None and getattr(args, "steps", None) is not None:
@@ -65,7 +68,8 @@ def check_reproduce_options(experiment, args):
         select_rows(experiment, args)  # unknown rows fail here
 
 
-def cmd_reproduce(args):
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """``keras-attention reproduce`` (module docstring); 0 when the experiment's results are written."""
     from keras_attention.experiments.registry import get_experiment
     from keras_attention.experiments.runner import experiment_dataset, preset_options
 
@@ -84,7 +88,7 @@ def cmd_reproduce(args):
     check_reproduce_options(experiment, args)
     if args.batch_size is None:
         args.batch_size = experiment.settings.batch_size
-    dataset = experiment_dataset(experiment, args.dataset, args.data_dir)
+    dataset = experiment_dataset(experiment, args.dataset, args.data_dir)  # a list: the default_datasets
     if isinstance(dataset, str) and dataset in DATASETS:
         check_image_data(dataset, args.data_dir)
     config = run_config(args, dataset=dataset)
@@ -94,7 +98,9 @@ def cmd_reproduce(args):
     out = args.claimed_out = args.run_directory.claim()
     options = RunOptions(
         out_dir=out,
-        dataset=args.dataset or (None if experiment.default_dataset or experiment.default_datasets else dataset),
+        # (without a default the data set is the offline image default, a name)
+        dataset=args.dataset or (None if experiment.default_dataset or experiment.default_datasets
+                                 else cast(str, dataset)),
         seeds=args.seeds,
         first_seed=args.first_seed,
         epochs=args.epochs,

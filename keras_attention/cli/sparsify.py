@@ -6,6 +6,9 @@ input model, even with it; it prints the sparsity report and the test accuracy b
 are checked before TensorFlow is imported.
 """
 
+import argparse
+from pathlib import Path
+
 from keras_attention.cli.common import (
     check_image_data,
     import_tensorflow_quietly,
@@ -13,7 +16,7 @@ from keras_attention.cli.common import (
 )
 
 
-def _check_sparsify_paths(model_path, out, overwrite):
+def _check_sparsify_paths(model_path: Path, out: Path, overwrite: bool) -> None:
     """Validate the input model and the --out file before anything is loaded or written."""
     if model_path.suffix != ".keras":
         raise ValueError(f"MODEL {str(model_path)!r} must be a .keras file (Keras 3 format).")
@@ -29,7 +32,8 @@ def _check_sparsify_paths(model_path, out, overwrite):
         raise FileExistsError(f"--out {str(out)!r} exists; pass --overwrite to replace it.")
 
 
-def cmd_sparsify(args):
+def cmd_sparsify(args: argparse.Namespace) -> int:
+    """``keras-attention sparsify`` (module docstring); 0 when the sparsified model is written."""
     from keras_attention.experiments.run_directory import check_writable
 
     _check_sparsify_paths(args.model, args.out, args.overwrite)
@@ -55,7 +59,7 @@ def cmd_sparsify(args):
         raise ValueError(f"MODEL {str(args.model)!r} takes inputs of shape {shape}; --dataset {args.dataset!r} has "
                          f"images (H, W, {info['input_shape'][-1]}), so the model must take one (None, H, W, "
                          f"{info['input_shape'][-1]}) input.")
-    size = tuple(shape[1:3])
+    size: tuple[int, ...] | None = tuple(shape[1:3])
     size = None if size == tuple(info["input_shape"][:2]) else size
     common = dict(batch_size=args.batch_size, data_dir=args.data_dir, image_size=size)
     test_ds = image_dataset(args.dataset, "test", shuffle=False, limit=args.limit, **common)

@@ -5,7 +5,11 @@ among their choices) and the run directory checked (``--resume`` of a finished r
 build then checks the builder's arguments and the data is found before the directory is claimed.
 """
 
+import argparse
 import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
 from keras_attention.cli.common import (
     RUNS_DIR,
@@ -24,7 +28,7 @@ from keras_attention.experiments.run_directory import RunDirectory
 BUILDER_OPTIONS = ("conv", "stage", "k", "depth")  # passed only when given, to the builders that take them
 
 
-def train_split_sizes(args):
+def train_split_sizes(args: argparse.Namespace) -> dict[str, int]:
     """``{"train", "validation", "test"}`` example counts of a ``train`` run (ValueError, before any work,
     when ``--validation-split`` leaves either part of the training images empty)."""
     from keras_attention.data.images import example_count, validation_split_sizes
@@ -38,14 +42,14 @@ def train_split_sizes(args):
             "test": example_count(args.dataset, "test", data_dir=args.data_dir, limit=args.limit)}
 
 
-def finished_train_run(out):
+def finished_train_run(out: Path) -> dict[str, Any] | None:
     """The ``result.json`` of a ``train`` run in ``out`` that finished (its ``model.keras`` written too), else None."""
     from keras_attention.experiments.runner import finished_result
 
     return finished_result(out, need_model=True)
 
 
-def say_finished(out, result):
+def say_finished(out: Path, result: dict[str, Any]) -> None:
     """The line of ``train --resume`` on a finished run."""
     from keras_attention.experiments.artifacts import MODEL
 
@@ -56,7 +60,7 @@ def say_finished(out, result):
           f"{out / MODEL}; --overwrite trains it again.", flush=True)
 
 
-def builder_options(args, builder):
+def builder_options(args: argparse.Namespace, builder: Callable[..., Any]) -> dict[str, Any]:
     """The keyword arguments of ``--conv``, ``--stage``, ``--k``, ``--depth`` and ``--placement`` (those given)
     for ``builder``. ``--k`` of ``--attention spanet`` reaches a builder without a ``k`` argument (VGG, LeNet-5:
     SPANet in their attention slots) as ``attention_options={"k": k}``. ValueError for an option the builder
@@ -76,7 +80,7 @@ def builder_options(args, builder):
     return options
 
 
-def build_error(error, args):
+def build_error(error: ValueError, args: argparse.Namespace) -> str:
     """The message of a dry build's ValueError, with the ``--k`` to pass when SPANet's ``k`` exceeds the
     positions of a feature map."""
     import re
@@ -88,13 +92,14 @@ def build_error(error, args):
     return str(error)
 
 
-def _run_directory(args, out):
+def _run_directory(args: argparse.Namespace, out: Path) -> RunDirectory:
     args.planned_out = out
     return RunDirectory(out, run_config(args), overwrite=args.overwrite, resume=args.resume,
                         command=command_line(args)).check()
 
 
-def cmd_train(args):
+def cmd_train(args: argparse.Namespace) -> int:
+    """``keras-attention train`` (module docstring); 0 when the run finished (or had finished)."""
     if args.batch_size is None:
         args.batch_size = DEFAULT_BATCH_SIZE
     placement = args.placement or "default"
@@ -123,13 +128,13 @@ def cmd_train(args):
     from keras_attention.models import BUILDERS
 
     attention = None if args.attention == "none" else args.attention
-    builder = BUILDERS[args.model]
+    builder = cast(Callable[..., Any], BUILDERS[args.model])  # (mypy reads BUILDERS' values as "function")
     options = builder_options(args, builder)
     info = dataset_info(args.dataset, data_dir=args.data_dir)
     size = image_size_for(args.model, info["input_shape"])
     input_shape = tuple(size or info["input_shape"][:2]) + (info["input_shape"][2],)
 
-    def build():
+    def build() -> Any:
         return builder(input_shape=input_shape, num_classes=info["num_classes"], attention=attention,
                        width=args.width, **options)
 

@@ -56,10 +56,15 @@ TensorFlow is imported by the functions that read or build data, not by the modu
 
 import dataclasses
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from keras_attention.data.idx import PathLike
+from keras_attention.utils.types import Tensor
 from keras_attention.utils.checks import check_bool, check_choice, check_positive_int
 from keras_attention.utils.extras import import_optional
 
@@ -83,6 +88,14 @@ SUBSETS = ("training", "validation")
 
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
 
+if TYPE_CHECKING:  # annotations only: the module imports TensorFlow where it reads data, not on import
+    import tensorflow as tf
+
+#: ``image_size`` as a user writes it: None, one int (square) or ``(height, width)``.
+ImageSize: TypeAlias = int | Sequence[int] | None
+#: ``(images, labels)`` numpy arrays.
+Arrays: TypeAlias = tuple[np.ndarray, np.ndarray]
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
@@ -93,20 +106,40 @@ class DatasetSpec:
     :data:`BUNDLED_DATA_DIR`) or None; ``tfds_name`` / ``tfds_label`` name the tfds builder and the feature
     used as the label (None when there is no tfds source); ``subset_of`` names the data set whose first
     images a slice holds (its paper numbers are that data set's).
+
+    Args:
+        name: the data set's name, its key in :data:`DATASETS`.
+        num_classes: number of classes.
+        input_shape: ``(H, W, C)`` of one image as delivered without ``image_size``.
+        local: the local source, ``"idx"``, ``"digits"``, ``"bundled"`` or None.
+        tfds_name: the tensorflow-datasets builder, None when tfds has no source.
+        tfds_label: the tfds feature used as the label.
+        tfds_splits: ``(split, tfds split)`` pairs.
+        resize: the images are always resized (images of varying sizes).
+        subset_of: for a slice, the data set whose first images it holds.
+
+    Example:
+        >>> from keras_attention.data import DATASETS
+        >>> spec = DATASETS["fashion_mnist_slice"]
+        >>> spec.input_shape, spec.local, spec.subset_of, spec.sources
+        ((28, 28, 1), 'bundled', 'fashion_mnist', ('local',))
+        >>> DATASETS["cifar20"].tfds_name, DATASETS["cifar20"].tfds_label
+        ('cifar100', 'coarse_label')
     """
 
     name: str
     num_classes: int
-    input_shape: tuple
-    local: str = None
-    tfds_name: str = None
+    input_shape: tuple[int, int, int]
+    local: str | None = None
+    tfds_name: str | None = None
     tfds_label: str = "label"
-    tfds_splits: tuple = (("train", "train"), ("test", "test"))
+    tfds_splits: tuple[tuple[str, str], ...] = (("train", "train"), ("test", "test"))
     resize: bool = False  # always resized (images of varying sizes)
-    subset_of: str = None
+    subset_of: str | None = None
 
     @property
-    def sources(self):
+    def sources(self) -> tuple[str, ...]:
+        """The sources that can deliver the data set: ``"local"`` and / or ``"tfds"``, in that order."""
         return tuple(s for s, ok in (("local", self.local), ("tfds", self.tfds_name)) if ok)
 
 
@@ -128,9 +161,30 @@ DATASETS = {
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """No source of a data set could be read; ``tried`` lists each place tried and why it failed."""
+    """No source of a data set could be read; ``tried`` lists each place tried and why it failed.
 
-    def __init__(self, name, split, tried, hint):
+    A ``FileNotFoundError`` whose message names the data set and split, lists every place tried and says how
+    to fix it.
+
+    Args:
+        name: the data set's name.
+        split: the split asked for.
+        tried: one line per place tried (a directory, tensorflow-datasets) and why it failed.
+        hint: the sentence saying how to make the data available.
+
+    Example:
+        >>> import tempfile
+        >>> from keras_attention.data import DatasetNotFoundError, load_arrays
+        >>> try:
+        ...     load_arrays("mnist", source="local", data_dir=tempfile.mkdtemp())  # an empty directory
+        ... except DatasetNotFoundError as error:
+        ...     print(error.name, error.split, len(error.tried))
+        ...     print(error.tried[-1])
+        mnist train 2
+        local IDX directory '...': missing train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]
+    """
+
+    def __init__(self, name: str, split: str, tried: Iterable[str], hint: str) -> None:
         self.name, self.split, self.tried = name, split, list(tried)
         lines = [f"Data set {name!r} (split {split!r}) was not found. Tried:"]
         lines += [f"  - {entry}" for entry in self.tried]
@@ -141,13 +195,13 @@ class DatasetNotFoundError(FileNotFoundError):
 # ----------------------------------------------------------------------------------------------- checks
 
 
-def _check_name(name):
+def _check_name(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise ValueError(f"Argument `name` must be one of {sorted(DATASETS)}; got {name!r}.")
     return DATASETS[name]
 
 
-def _check_source(spec, source):
+def _check_source(spec: DatasetSpec, source: str) -> str:
     check_choice("source", source, SOURCES)
     if source != "auto" and source not in spec.sources:
         raise ValueError(f"Argument `source`={source!r} is not available for {spec.name!r}; its sources are "
@@ -155,13 +209,13 @@ def _check_source(spec, source):
     return source
 
 
-def _check_limit(limit):
+def _check_limit(limit: int | None) -> int | None:
     if limit is not None:
         check_positive_int("limit", limit)
     return limit
 
 
-def _check_image_size(image_size):
+def _check_image_size(image_size: ImageSize) -> tuple[int, ...] | None:
     """None, an int or a pair of ints >= 1 -> None or an ``(height, width)`` tuple of ints."""
     if image_size is None:
         return None
@@ -177,13 +231,15 @@ def _check_image_size(image_size):
     return tuple(int(s) for s in size)
 
 
-def _check_data_dir(data_dir):
+def _check_data_dir(data_dir: PathLike | None) -> PathLike | None:
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
         raise ValueError(f"Argument `data_dir` must be None or a path; got {data_dir!r}.")
     return data_dir
 
 
-def _check_common(name, split, source, data_dir, limit, image_size):
+def _check_common(
+    name: str, split: str, source: str, data_dir: PathLike | None, limit: int | None, image_size: ImageSize
+) -> tuple[DatasetSpec, tuple[int, ...] | None]:
     spec = _check_name(name)
     check_choice("split", split, SPLITS)
     _check_source(spec, source)
@@ -192,20 +248,51 @@ def _check_common(name, split, source, data_dir, limit, image_size):
     return spec, _check_image_size(image_size)
 
 
-def check_validation_split(validation_split):
-    """``validation_split`` as a float in [0, 1), else ValueError."""
+def check_validation_split(validation_split: float) -> float:
+    """``validation_split`` as a float in [0, 1), else ValueError.
+
+    Args:
+        validation_split: the fraction of a training slice held out.
+
+    Returns:
+        ``validation_split`` as a float.
+
+    Raises:
+        ValueError: ``validation_split`` is not a number (or is a bool) in [0, 1).
+
+    Example:
+        >>> from keras_attention.data.images import check_validation_split
+        >>> check_validation_split(0), check_validation_split(0.25)
+        (0.0, 0.25)
+    """
     if (isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.integer, np.floating))
             or not 0.0 <= float(validation_split) < 1.0):
         raise ValueError(f"Argument `validation_split` must be a fraction in [0, 1); got {validation_split!r}.")
     return float(validation_split)
 
 
-def validation_split_sizes(total, validation_split):
+def validation_split_sizes(total: int, validation_split: float) -> tuple[int, int]:
     """``(n_training, n_validation)`` of a training slice of ``total`` examples: the validation subset is the
     last ``round(validation_split * total)`` examples (halves round up), the training subset the rest.
 
     ``validation_split`` 0 gives ``(total, 0)``; otherwise ValueError unless both subsets get at least
-    one example."""
+    one example.
+
+    Args:
+        total: examples in the training slice (>= 0).
+        validation_split: the fraction held out, in [0, 1).
+
+    Returns:
+        ``(n_training, n_validation)``, summing to ``total``.
+
+    Raises:
+        ValueError: a bad ``validation_split`` or ``total``, or a split that leaves either subset empty.
+
+    Example:
+        >>> from keras_attention.data.images import validation_split_sizes
+        >>> validation_split_sizes(20, 0.2), validation_split_sizes(5, 0.5), validation_split_sizes(10, 0)
+        ((16, 4), (2, 3), (10, 0))
+    """
     fraction = check_validation_split(validation_split)
     check_positive_int("total", int(total), minimum=0)
     total = int(total)
@@ -219,7 +306,7 @@ def validation_split_sizes(total, validation_split):
     return total - n_val, n_val
 
 
-def _count(kind, found):
+def _count(kind: str, found: Any) -> int:
     """Examples in what :func:`_resolve` found (a tfds dataset of unknown length is counted once)."""
     if kind == "arrays":
         return len(found[1])
@@ -227,26 +314,70 @@ def _count(kind, found):
     return n if n >= 0 else int(found.reduce(0, lambda count, _: count + 1))
 
 
-def example_count(name, split="train", source="auto", data_dir=None, limit=None):
+def example_count(
+    name: str,
+    split: str = "train",
+    source: str = "auto",
+    data_dir: PathLike | None = None,
+    limit: int | None = None,
+) -> int:
     """The number of examples of ``name``/``split`` (its first ``limit``), from the same source as
-    :func:`image_dataset` (local arrays are read; tfds answers from its metadata)."""
+    :func:`image_dataset` (local arrays are read; tfds answers from its metadata).
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        split: ``"train"`` or ``"test"``.
+        source: ``"auto"``, ``"local"`` or ``"tfds"``.
+        data_dir: None, or the directory searched for local IDX files and tfds' data dir.
+        limit: None, or count only the first ``limit`` examples.
+
+    Returns:
+        The number of examples.
+
+    Raises:
+        ValueError: a bad argument, as for :func:`load_arrays`.
+        DatasetNotFoundError: no source has the data.
+
+    Example:
+        >>> from keras_attention.data.images import example_count
+        >>> example_count("fashion_mnist_slice", "test"), example_count("digits", limit=100)
+        (1000, 100)
+    """
     spec, _ = _check_common(name, split, source, data_dir, limit, None)
     return _count(*_resolve(spec, split, source, data_dir, limit))
 
 
-def _output_size(spec, image_size):
+def _output_size(spec: DatasetSpec, image_size: tuple[int, ...] | None) -> tuple[int, ...] | None:
     return image_size or (spec.input_shape[:2] if spec.resize else None)
 
 
 # ------------------------------------------------------------------------------------------------ info
 
 
-def dataset_info(name, image_size=None, data_dir=None):
+def dataset_info(name: str, image_size: ImageSize = None, data_dir: PathLike | None = None) -> dict[str, Any]:
     """Facts about data set ``name``, without reading any data.
 
     Returns a dict with ``name``, ``num_classes``, ``input_shape`` (the shape of one image delivered by
     :func:`image_dataset` with this ``image_size``) and ``sources``. ``data_dir`` is accepted so that
     callers can pass their data arguments through; it does not change the answer.
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        image_size: None, an int or ``(height, width)``: the size the images would be resized to.
+        data_dir: None or a path (checked, not used).
+
+    Returns:
+        ``{"name", "num_classes", "input_shape", "sources"}``; ``input_shape`` is ``(H, W, C)``.
+
+    Raises:
+        ValueError: an unknown ``name``, a bad ``image_size`` or a ``data_dir`` that is not a path.
+
+    Example:
+        >>> from keras_attention.data import dataset_info
+        >>> dataset_info("cifar10")
+        {'name': 'cifar10', 'num_classes': 10, 'input_shape': (32, 32, 3), 'sources': ('tfds',)}
+        >>> dataset_info("fashion_mnist", image_size=32)["input_shape"]
+        (32, 32, 1)
     """
     spec = _check_name(name)
     size = _check_image_size(image_size)
@@ -258,7 +389,7 @@ def dataset_info(name, image_size=None, data_dir=None):
 # ---------------------------------------------------------------------------------------- local sources
 
 
-def _idx_file(directory, prefix, kind, ndim):
+def _idx_file(directory: Path, prefix: str, kind: str, ndim: int) -> Path | None:
     for sep in ("-", "."):
         for ext in ("", ".gz"):
             path = directory / f"{prefix}-{kind}{sep}idx{ndim}-ubyte{ext}"
@@ -267,24 +398,40 @@ def _idx_file(directory, prefix, kind, ndim):
     return None
 
 
-def _local_roots(data_dir):
+def _local_roots(data_dir: PathLike | None) -> list[Path]:
     """The root directories searched for IDX files: ``data_dir`` alone, else the environment, then the system."""
     if data_dir is not None:
         return [Path(data_dir)]
     return ([Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []) + [Path(d) for d in SYSTEM_DATA_DIRS]
 
 
-def bundled_dir(name):
+def bundled_dir(name: str) -> Path:
     """The directory of the IDX files of a data set shipped with the package (``DatasetSpec.local ==
-    "bundled"``): ``BUNDLED_DATA_DIR/<the full data set's name with - for _>``."""
+    "bundled"``): ``BUNDLED_DATA_DIR/<the full data set's name with - for _>``.
+
+    Args:
+        name: a key of :data:`DATASETS` whose ``local`` is ``"bundled"``.
+
+    Returns:
+        The directory inside :data:`BUNDLED_DATA_DIR`.
+
+    Raises:
+        ValueError: an unknown ``name``, or a data set not shipped with the package.
+
+    Example:
+        >>> from keras_attention.data.images import BUNDLED_DATA_DIR, bundled_dir
+        >>> bundled_dir("fashion_mnist_slice") == BUNDLED_DATA_DIR / "fashion-mnist"
+        True
+    """
     spec = _check_name(name)
     if spec.local != "bundled":
         raise ValueError(f"Data set {name!r} is not shipped with the package; "
                          f"{[s.name for s in DATASETS.values() if s.local == 'bundled']} are.")
+    assert spec.subset_of is not None, spec  # every data set shipped with the package is a slice of another
     return BUNDLED_DATA_DIR / spec.subset_of.replace("_", "-")
 
 
-def _is_bundled(path):
+def _is_bundled(path: PathLike) -> bool:
     """True when ``path`` is inside :data:`BUNDLED_DATA_DIR` (the files shipped with the package)."""
     try:
         Path(path).resolve().relative_to(BUNDLED_DATA_DIR)
@@ -293,22 +440,55 @@ def _is_bundled(path):
     return True
 
 
-def local_idx_dirs(name, data_dir=None):
-    """The directories searched, in order, for the IDX files of ``name`` (see the module docstring)."""
+def local_idx_dirs(name: str, data_dir: PathLike | None = None) -> list[Path]:
+    """The directories searched, in order, for the IDX files of ``name`` (see the module docstring).
+
+    Args:
+        name: the data set's name.
+        data_dir: None (the environment's directory, then :data:`SYSTEM_DATA_DIRS`), or the only root searched.
+
+    Returns:
+        ``D/<name>``, ``D/<name with - for _>`` and ``D`` for every root ``D``, without repeats.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from keras_attention.data.images import local_idx_dirs
+        >>> root = Path(tempfile.mkdtemp())
+        >>> [str(d.relative_to(root)) for d in local_idx_dirs("fashion_mnist", root)]
+        ['fashion_mnist', 'fashion-mnist', '.']
+    """
     names = dict.fromkeys([name, name.replace("_", "-")])
-    dirs = []
+    dirs: list[Path] = []
     for root in _local_roots(data_dir):
         dirs += [root / n for n in names] + [root]
     return list(dict.fromkeys(dirs))
 
 
-def find_idx_files(name, split, data_dir=None):
+def find_idx_files(
+    name: str, split: str, data_dir: PathLike | None = None
+) -> tuple[Path | None, Path | None, list[str]]:
     """``(images_path, labels_path, tried)``: the IDX files of ``name``/``split``, or None paths.
 
     ``tried`` describes each directory searched and what it lacked.
+
+    Args:
+        name: the data set's name.
+        split: ``"train"`` or ``"test"``.
+        data_dir: None, or the only root searched (:func:`local_idx_dirs`).
+
+    Returns:
+        The paths of the first complete directory (both None when none is complete) and the lines describing
+        the directories searched before it.
+
+    Example:
+        >>> from keras_attention.data.images import BUNDLED_DATA_DIR, find_idx_files
+        >>> images, labels, tried = find_idx_files("fashion_mnist", "test", BUNDLED_DATA_DIR)
+        >>> images.name, labels.name, len(tried)
+        ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 1)
     """
     prefix = _IDX_PREFIX[split]
-    tried = []
+    tried: list[str] = []
     for directory in local_idx_dirs(name, data_dir):
         images, labels = _idx_file(directory, prefix, "images", 3), _idx_file(directory, prefix, "labels", 1)
         if images is not None and labels is not None:
@@ -321,11 +501,13 @@ def find_idx_files(name, split, data_dir=None):
     return None, None, tried
 
 
-def _load_idx(spec, split, data_dir, limit):
+def _load_idx(
+    spec: DatasetSpec, split: str, data_dir: PathLike | None, limit: int | None
+) -> tuple[Arrays | None, list[str]]:
     from keras_attention.data.idx import read_idx
 
     images_path, labels_path, tried = find_idx_files(spec.name, split, data_dir)
-    if images_path is None:
+    if images_path is None or labels_path is None:  # found together or not at all
         return None, tried
     images, labels = read_idx(images_path, limit=limit), read_idx(labels_path, limit=limit)
     if images.ndim == 3:
@@ -342,11 +524,22 @@ def _load_idx(spec, split, data_dir, limit):
     return (images, labels), tried
 
 
-def digits_split_indices(labels):
+def digits_split_indices(labels: npt.ArrayLike) -> np.ndarray:
     """Boolean test mask of the fixed stratified digits split: every fifth image of each class is test.
 
     ``labels`` in data set order; an image is a test image when its position among the images of its
     class (0-based, in data set order) is 4 modulo 5.
+
+    Args:
+        labels: the labels, in data set order.
+
+    Returns:
+        A boolean array, True for the test images.
+
+    Example:
+        >>> from keras_attention.data.images import digits_split_indices
+        >>> digits_split_indices([0, 0, 0, 0, 0, 1, 0]).tolist()  # the fifth 0 is a test image
+        [False, False, False, False, True, False, False]
     """
     labels = np.asarray(labels)
     order = np.argsort(labels, kind="stable")
@@ -357,7 +550,7 @@ def digits_split_indices(labels):
     return rank % 5 == 4
 
 
-def _load_digits(split, limit):
+def _load_digits(split: str, limit: int | None) -> tuple[Arrays, list[str]]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -372,7 +565,7 @@ def _load_digits(split, limit):
 # ----------------------------------------------------------------------------------------- tfds source
 
 
-def _describe_error(error, limit=300):
+def _describe_error(error: BaseException, limit: int = 300) -> str:
     """``"Type: message"`` of ``error`` on one line, cut to ``limit`` characters of message."""
     message = " ".join(str(error).split())
     if len(message) > limit:
@@ -380,13 +573,15 @@ def _describe_error(error, limit=300):
     return f"{type(error).__name__}: {message}"
 
 
-def _tfds_data_dir(data_dir):
+def _tfds_data_dir(data_dir: PathLike | None) -> str:
     if data_dir is not None:
         return str(data_dir)
     return os.environ.get("TFDS_DATA_DIR") or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
 
 
-def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
+def _tfds_dataset(
+    spec: DatasetSpec, split: str, data_dir: PathLike | None, shuffle_files: bool = False, seed: int | None = None
+) -> tuple["tf.data.Dataset | None", list[str]]:
     """``(dataset of (uint8 image, int64 label), tried)``; dataset is None when tfds failed.
 
     A data set tfds has not prepared is downloaded only when the download host answers
@@ -399,7 +594,7 @@ def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
     try:
         tfds = import_optional("tensorflow_datasets", "reading a tensorflow-datasets data set")
 
-        def load(download):
+        def load(download: bool) -> "tf.data.Dataset":
             return tfds.load(spec.tfds_name, split=tfds_split, data_dir=None if data_dir is None else str(data_dir),
                              download=download, shuffle_files=shuffle_files,
                              read_config=tfds.ReadConfig(shuffle_seed=seed))
@@ -422,7 +617,7 @@ def _tfds_dataset(spec, split, data_dir, shuffle_files=False, seed=None):
 # ----------------------------------------------------------------------------------- default data set
 
 
-def _probe_network(timeout=None):
+def _probe_network(timeout: float | None = None) -> str | None:
     """None when :data:`TFDS_DOWNLOAD_HOST` (or the HTTPS proxy of the environment, when one is set)
     accepts a TCP connection within ``timeout`` seconds (default :data:`NETWORK_PROBE_TIMEOUT`), else a
     short description of the failure."""
@@ -445,7 +640,7 @@ def _probe_network(timeout=None):
         return f"{host}:{port} could not be reached{late}: {_describe_error(error, 120)}"
 
 
-def default_image_dataset(data_dir=None):
+def default_image_dataset(data_dir: PathLike | None = None) -> tuple[str, str]:
     """``(name, reason)``: the image data set of a run that names none, and a sentence saying why.
 
     In order: ``"fashion_mnist"`` when its local IDX files are found (``data_dir``, else
@@ -458,14 +653,34 @@ def default_image_dataset(data_dir=None):
     with the reason each earlier source was not used. ``reason`` is one sentence to print. Local files that
     are the package's own slice (``KERAS_ATTENTION_DATA`` pointed at :data:`BUNDLED_DATA_DIR`, as the tests
     do) are named as such. scikit-learn's ``digits`` is never chosen here: only when asked for by name.
+
+    Args:
+        data_dir: None, or the directory searched for local IDX files and used as tensorflow-datasets' data
+            dir.
+
+    Returns:
+        ``(name, reason)``: ``"fashion_mnist"`` or ``"fashion_mnist_slice"``, and one sentence saying why.
+
+    Raises:
+        ValueError: ``data_dir`` is not None or a path.
+
+    Example:
+        >>> from keras_attention.data import default_image_dataset
+        >>> from keras_attention.data.images import BUNDLED_DATA_DIR
+        >>> name, reason = default_image_dataset(BUNDLED_DATA_DIR)  # local files: no network is tried
+        >>> name
+        'fashion_mnist'
+        >>> reason
+        "local IDX files in '.../fashion-mnist' (fashion_mnist, the 2,000 + 1,000-image slice shipped with the package)"
     """
     _check_data_dir(data_dir)
     name = DEFAULT_DATASET
     spec = DATASETS[name]
     found = [find_idx_files(name, split, data_dir)[0] for split in SPLITS]
-    if all(path is not None for path in found):
-        dirs = list(dict.fromkeys(str(path.parent) for path in found))
-        shipped = f" ({_slice_words()})" if all(_is_bundled(path) for path in found) else ""
+    paths = [path for path in found if path is not None]
+    if len(paths) == len(found):  # the images of every split were found
+        dirs = list(dict.fromkeys(str(path.parent) for path in paths))
+        shipped = f" ({_slice_words()})" if all(_is_bundled(path) for path in paths) else ""
         return name, f"local IDX files in {' and '.join(repr(d) for d in dirs)}{shipped}"
     roots = " or ".join(repr(str(root)) for root in _local_roots(data_dir))
     why = [f"no local Fashion-MNIST IDX files in {roots}"]
@@ -496,11 +711,11 @@ def default_image_dataset(data_dir=None):
             else:
                 return name, f"tensorflow-datasets, downloaded to {tfds_dir!r}"
 
-    why = why[0] if len(why) == 1 else ", ".join(why[:-1]) + " and " + why[-1]
-    return FALLBACK_DATASET, f"{why}; using {_slice_words()}"
+    because = why[0] if len(why) == 1 else ", ".join(why[:-1]) + " and " + why[-1]
+    return FALLBACK_DATASET, f"{because}; using {_slice_words()}"
 
 
-def _slice_words():
+def _slice_words() -> str:
     """``"fashion_mnist, the 2,000 + 1,000-image slice shipped with the package"``."""
     spec = DATASETS[FALLBACK_DATASET]
     return (f"{spec.subset_of}, the {BUNDLED_SLICE_SIZES['train']:,} + {BUNDLED_SLICE_SIZES['test']:,}-image "
@@ -510,8 +725,8 @@ def _slice_words():
 # ------------------------------------------------------------------------------------------ resolution
 
 
-def _hint(spec):
-    parts = []
+def _hint(spec: DatasetSpec) -> str:
+    parts: list[str] = []
     if spec.local == "idx":
         parts.append(f"put the four MNIST-format IDX files of {spec.name!r} in a directory and pass it as "
                      f"`data_dir` (CLI: --data-dir) or set {ENV_VAR} to it")
@@ -528,9 +743,18 @@ def _hint(spec):
     return text[0].upper() + text[1:] + "."
 
 
-def _resolve(spec, split, source, data_dir, limit, shuffle_files=False, seed=None):
+def _resolve(
+    spec: DatasetSpec,
+    split: str,
+    source: str,
+    data_dir: PathLike | None,
+    limit: int | None,
+    shuffle_files: bool = False,
+    seed: int | None = None,
+) -> tuple[str, Any]:
     """Find the data: ``("arrays", (images, labels))`` or ``("tfds", dataset)``; raise when not found."""
-    tried = []
+    tried: list[str] = []
+    found: Arrays | None
     if source in ("auto", "local") and spec.local:
         if spec.local == "digits":
             found, more = _load_digits(split, limit)
@@ -553,16 +777,23 @@ def _resolve(spec, split, source, data_dir, limit, shuffle_files=False, seed=Non
     raise DatasetNotFoundError(spec.name, split, tried, _hint(spec))
 
 
-def _resize_uint8(size):
+def _resize_uint8(size: Sequence[int]) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
     import tensorflow as tf
-    def resize(image, label):
+    def resize(image: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
         image = tf.image.resize(image, size, method="bilinear", antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8), label
 
     return resize
 
 
-def load_arrays(name, split="train", source="auto", data_dir=None, limit=None, image_size=None):
+def load_arrays(
+    name: str,
+    split: str = "train",
+    source: str = "auto",
+    data_dir: PathLike | None = None,
+    limit: int | None = None,
+    image_size: ImageSize = None,
+) -> Arrays:
     """``(images, labels)`` of ``name``/``split`` as numpy arrays.
 
     ``images`` is uint8 ``(N, H, W, C)`` and ``labels`` int64 ``(N,)``; ``limit`` keeps the first ``limit``
@@ -570,6 +801,32 @@ def load_arrays(name, split="train", source="auto", data_dir=None, limit=None, i
     antialiased, rounded back to uint8); ``imagenet2012`` is always resized (default 224 x 224).
     Raises ValueError for bad arguments, before any I/O, and :class:`DatasetNotFoundError` when no
     source has the data.
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        split: ``"train"`` or ``"test"``.
+        source: ``"auto"`` (local when found, else tfds), ``"local"`` or ``"tfds"``.
+        data_dir: None, or the directory searched for local IDX files (then only it) and tfds' data dir.
+        limit: None, or keep the first ``limit`` examples of the split.
+        image_size: None, an int or ``(height, width)`` to resize to.
+
+    Returns:
+        ``(images, labels)``: uint8 ``(N, H, W, C)`` and int64 ``(N,)``.
+
+    Raises:
+        ValueError: an unknown ``name`` / ``split`` / ``source``, a source the data set does not have, a bad
+            ``data_dir`` / ``limit`` / ``image_size``; or local IDX files whose contents disagree with the
+            data set.
+        DatasetNotFoundError: no source has the data (the message lists every place tried).
+
+    Example:
+        >>> from keras_attention.data import load_arrays
+        >>> images, labels = load_arrays("digits", "test", limit=5)  # scikit-learn's bundled digits
+        >>> images.shape, images.dtype.name, labels.tolist()
+        ((5, 8, 8, 1), 'uint8', [5, 0, 9, 8, 7])
+        >>> images, labels = load_arrays("fashion_mnist_slice", "test", limit=3, image_size=14)
+        >>> images.shape, labels.tolist()
+        ((3, 14, 14, 1), [9, 2, 1])
     """
     import tensorflow as tf
     spec, size = _check_common(name, split, source, data_dir, limit, image_size)
@@ -596,7 +853,7 @@ def load_arrays(name, split="train", source="auto", data_dir=None, limit=None, i
 # ------------------------------------------------------------------------------------------- pipelines
 
 
-def _augment(image, seeds):
+def _augment(image: Tensor, seeds: Tensor) -> Tensor:
     """CIFAR-style augmentation of one float image: zero-pad, random crop back, random horizontal flip."""
     import tensorflow as tf
     shape = tf.shape(image)
@@ -605,9 +862,22 @@ def _augment(image, seeds):
     return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
 
 
-def image_dataset(name, split="train", batch_size=DEFAULT_BATCH_SIZE, source="auto", data_dir=None, shuffle=None,
-                  augment=False, seed=None, image_size=None, limit=None, normalize=True, drop_remainder=False,
-                  validation_split=0.0, subset=None):
+def image_dataset(
+    name: str,
+    split: str = "train",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    source: str = "auto",
+    data_dir: PathLike | None = None,
+    shuffle: bool | None = None,
+    augment: bool = False,
+    seed: int | None = None,
+    image_size: ImageSize = None,
+    limit: int | None = None,
+    normalize: bool = True,
+    drop_remainder: bool = False,
+    validation_split: float = 0.0,
+    subset: str | None = None,
+) -> "tf.data.Dataset":
     """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)`` of ``name``/``split``.
 
     Images are float32 ``(batch, H, W, C)``, in [0, 1] when ``normalize`` (else in [0, 255]); labels
@@ -620,6 +890,42 @@ def image_dataset(name, split="train", batch_size=DEFAULT_BATCH_SIZE, source="au
     shuffling (module docstring); ``subset="validation"`` is not shuffled by default and never augmented.
     See the module docstring for the sources. Raises ValueError for bad arguments, before any I/O (a split
     too small for ``N`` once the data is found), and :class:`DatasetNotFoundError` when no source has the data.
+
+    Args:
+        name: a key of :data:`DATASETS`.
+        split: ``"train"`` or ``"test"``.
+        batch_size: examples per batch (>= 1).
+        source: ``"auto"``, ``"local"`` or ``"tfds"`` (as :func:`load_arrays`).
+        data_dir: None, or the directory searched for local IDX files and tfds' data dir.
+        shuffle: None (True for ``"train"`` except ``subset="validation"``, else False), True or False.
+        augment: random 4-pixel-padded crops and horizontal flips (split ``"train"`` only, not for the
+            validation subset).
+        seed: None or an integer making shuffling and augmentation reproducible.
+        image_size: None, an int or ``(height, width)`` to resize to.
+        limit: None, or keep the first ``limit`` examples of the split.
+        normalize: divide by 255 (images in [0, 1]).
+        drop_remainder: drop the last batch when it is smaller than ``batch_size``.
+        validation_split: fraction in [0, 1) of the training slice held out (with ``subset``).
+        subset: None, ``"training"`` or ``"validation"`` (split ``"train"`` with ``validation_split`` > 0).
+
+    Returns:
+        A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)``: float32 ``(batch, H, W, C)`` and
+        int64 ``(batch,)``.
+
+    Raises:
+        ValueError: an invalid argument or combination (``augment`` or ``subset`` with split ``"test"``,
+            ``validation_split`` without ``subset`` or the reverse, ``augment`` on the validation subset, a
+            split leaving either subset empty, and the argument errors of :func:`load_arrays`).
+        DatasetNotFoundError: no source has the data.
+
+    Example:
+        >>> from keras_attention.data import image_dataset
+        >>> dataset = image_dataset("fashion_mnist_slice", "train", batch_size=4, limit=10, seed=0)
+        >>> [(tuple(x.shape), x.dtype.name, tuple(y.shape)) for x, y in dataset]
+        [((4, 28, 28, 1), 'float32', (4,)), ((4, 28, 28, 1), 'float32', (4,)), ((2, 28, 28, 1), 'float32', (2,))]
+        >>> held_out = image_dataset("digits", batch_size=8, limit=20, validation_split=0.2, subset="validation")
+        >>> [tuple(y.shape) for _, y in held_out]  # the last 4 of the first 20 training images
+        [(4,)]
     """
     import tensorflow as tf
     spec, size = _check_common(name, split, source, data_dir, limit, image_size)
@@ -668,7 +974,7 @@ def image_dataset(name, split="train", batch_size=DEFAULT_BATCH_SIZE, source="au
     size = _output_size(spec, size)
     scale = 1.0 / 255.0 if normalize else 1.0
 
-    def prepare(image, label):
+    def prepare(image: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
         image = tf.cast(image, tf.float32)
         if size is not None:
             image = tf.clip_by_value(tf.image.resize(image, size, method="bilinear", antialias=True), 0.0, 255.0)

@@ -38,8 +38,12 @@ aeon is imported lazily; without it a clear ImportError says to install ``keras-
 import dataclasses
 import math
 import numbers
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from keras_attention.utils.checks import check_choice, check_positive_int, shape_str
 from keras_attention.utils.extras import import_optional
@@ -65,14 +69,41 @@ NORMALISATIONS = ("train", "series", "none")
 EQUAL_LENGTH = ("bundled", "pad")
 
 
-def _aeon_datasets():
+def _aeon_datasets() -> ModuleType:
     """``aeon.datasets``, or an ImportError saying how to get it."""
     return import_optional("aeon.datasets", "Loading the UEA/UCR series")
 
 
 @dataclasses.dataclass
 class TimeSeriesData:
-    """A classification set: ``x_*`` float32 ``(N, T, V)``, ``y_*`` int64 ``(N,)``, ``lengths_*`` int64 ``(N,)``."""
+    """A classification set: ``x_*`` float32 ``(N, T, V)``, ``y_*`` int64 ``(N,)``, ``lengths_*`` int64 ``(N,)``.
+
+    What :func:`load_timeseries` returns (see the module docstring for the split, the normalisation and the
+    padding).
+
+    Args:
+        name: the data set's name.
+        x_train: training series, float32 ``(N, T, V)``.
+        y_train: training labels, int64 ``(N,)`` in ``0..K-1``.
+        x_val: validation series (held out of aeon's train split).
+        y_val: validation labels.
+        x_test: test series (aeon's test split).
+        y_test: test labels.
+        class_names: the original labels, ``class_names[y]`` for label ``y``.
+        lengths_train: the original length of every training series (before any padding).
+        lengths_val: the same for the validation series.
+        lengths_test: the same for the test series.
+        mean: ``(V,)`` means used with ``normalise="train"``, else None.
+        std: ``(V,)`` standard deviations used with ``normalise="train"``, else None.
+
+    Example:
+        >>> from keras_attention.data import load_timeseries
+        >>> data = load_timeseries("ItalyPowerDemand")  # small: 67 training and 1029 test series of 24 steps
+        >>> data.n_classes, data.n_variates, data.length, data.class_names
+        (2, 1, 24, ('1', '2'))
+        >>> data.x_train.shape, data.x_val.shape, data.mean.shape
+        ((53, 24, 1), (14, 24, 1), (1,))
+    """
 
     name: str
     x_train: np.ndarray
@@ -81,29 +112,56 @@ class TimeSeriesData:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    class_names: tuple
+    class_names: tuple[str, ...]
     lengths_train: np.ndarray
     lengths_val: np.ndarray
     lengths_test: np.ndarray
-    mean: np.ndarray = None  # (V,) statistics used with normalise="train", else None
-    std: np.ndarray = None
+    mean: np.ndarray | None = None  # (V,) statistics used with normalise="train", else None
+    std: np.ndarray | None = None
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
+        """The number of classes, ``len(class_names)``."""
         return len(self.class_names)
 
     @property
-    def n_variates(self):
+    def n_variates(self) -> int:
+        """The number of variates ``V``."""
         return int(self.x_train.shape[2])
 
     @property
-    def length(self):
+    def length(self) -> int:
+        """The (common, padded) number of time steps ``T``."""
         return int(self.x_train.shape[1])
 
 
 @dataclasses.dataclass
 class ForecastingData:
-    """Forecasting windows: ``x_*`` float32 ``(N, lookback, V)``, ``y_*`` float32 ``(N, horizon, len(targets))``."""
+    """Forecasting windows: ``x_*`` float32 ``(N, lookback, V)``, ``y_*`` float32 ``(N, horizon, len(targets))``.
+
+    What :func:`load_forecasting` returns (see the module docstring for the chronological split).
+
+    Args:
+        name: the series' name.
+        x_train: training windows' inputs, float32 ``(N, lookback, V)``.
+        y_train: their targets, float32 ``(N, horizon, len(targets))``.
+        x_val: validation windows' inputs.
+        y_val: their targets.
+        x_test: test windows' inputs.
+        y_test: their targets.
+        columns: the names of the ``V`` variates.
+        targets: the names of the forecast variates.
+        mean: ``(V,)`` means of the train part, used to z-normalise.
+        std: ``(V,)`` standard deviations of the train part.
+
+    Example:
+        >>> from keras_attention.data import load_forecasting
+        >>> data = load_forecasting("uschange", lookback=8, horizon=2, targets="Consumption")
+        >>> data.x_train.shape, data.y_train.shape, data.targets
+        ((122, 8, 5), (122, 2, 1), ('Consumption',))
+        >>> data.columns
+        ('Consumption', 'Income', 'Production', 'Savings', 'Unemployment')
+    """
 
     name: str
     x_train: np.ndarray
@@ -112,13 +170,13 @@ class ForecastingData:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    columns: tuple
-    targets: tuple
+    columns: tuple[str, ...]
+    targets: tuple[str, ...]
     mean: np.ndarray
     std: np.ndarray
 
 
-def _check_fraction(argument, value):
+def _check_fraction(argument: str, value: float) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and 0 <= value < 1
     if not ok:
@@ -126,7 +184,7 @@ def _check_fraction(argument, value):
     return float(value)
 
 
-def _check_name(name, registry, kind):
+def _check_name(name: str, registry: dict[str, Any], kind: str) -> str:
     if not isinstance(name, str):
         raise ValueError(f"Argument `name` must be a string, one of {sorted(registry)}; got {name!r}.")
     by_lower = {key.lower(): key for key in registry}
@@ -138,7 +196,7 @@ def _check_name(name, registry, kind):
     return by_lower[name.lower()]
 
 
-def _class_order(labels):
+def _class_order(labels: Iterable[Any]) -> tuple[str, ...]:
     """Distinct labels as strings, sorted numerically when they are all numbers, else as strings."""
     distinct = sorted({str(label) for label in labels})
     try:
@@ -147,12 +205,12 @@ def _class_order(labels):
         return tuple(distinct)
 
 
-def _channels_last(collection):
+def _channels_last(collection: Any) -> list[np.ndarray]:
     """aeon's ``(N, V, T)`` array or list of ``(V, T_i)`` arrays -> list of ``(T_i, V)`` float64 arrays."""
     return [np.asarray(item, dtype=np.float64).T for item in collection]
 
 
-def _stack_padded(series, length):
+def _stack_padded(series: Sequence[np.ndarray], length: int) -> np.ndarray:
     """Stack ``(T_i, V)`` arrays into ``(N, length, V)``, repeating each series' last step at the end."""
     lengths = np.array([s.shape[0] for s in series])
     if np.all(lengths == length):
@@ -160,15 +218,32 @@ def _stack_padded(series, length):
     return np.stack([np.pad(s, ((0, length - s.shape[0]), (0, 0)), mode="edge") for s in series])
 
 
-def _load_split(datasets, file_name, split):
+def _load_split(datasets: ModuleType, file_name: str, split: str) -> tuple[list[np.ndarray], np.ndarray]:
     x, y = datasets.load_classification(file_name, split=split)
     return _channels_last(x), np.asarray(y)
 
 
-def stratified_split(y, validation_fraction, seed):
+def stratified_split(y: npt.ArrayLike, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, val)`` of a deterministic stratified split of labels ``y`` (both sorted).
 
     Raises a ValueError when a class has fewer than 2 members or either part is smaller than the class count.
+
+    Args:
+        y: the labels.
+        validation_fraction: in ``[0, 1)``; the validation part has ``ceil(validation_fraction * N)`` indices.
+        seed: ``random_state`` of scikit-learn's ``train_test_split``.
+
+    Returns:
+        ``(train, val)`` sorted index arrays (``val`` empty for ``validation_fraction=0``).
+
+    Raises:
+        ValueError: a class has fewer than 2 members or a part would be smaller than the class count.
+
+    Example:
+        >>> from keras_attention.data.timeseries import stratified_split
+        >>> train, val = stratified_split([0, 0, 0, 0, 1, 1, 1, 1], 0.5, seed=0)
+        >>> len(train), len(val), sorted(int(i) // 4 for i in val)  # two of each class
+        (4, 4, [0, 0, 1, 1])
     """
     from sklearn.model_selection import train_test_split  # noqa: PLC0415  (keeps import light)
 
@@ -189,11 +264,11 @@ def stratified_split(y, validation_fraction, seed):
     return np.sort(train), np.sort(val)
 
 
-def _zscore(series_list, mean, std):
+def _zscore(series_list: Sequence[np.ndarray], mean: np.ndarray, std: np.ndarray) -> list[np.ndarray]:
     return [(s - mean) / std for s in series_list]
 
 
-def _series_zscore(series_list):
+def _series_zscore(series_list: Sequence[np.ndarray]) -> list[np.ndarray]:
     out = []
     for s in series_list:  # one array per series: lengths may differ
         std = s.std(axis=0)
@@ -201,7 +276,13 @@ def _series_zscore(series_list):
     return out
 
 
-def load_timeseries(name, validation_fraction=0.2, seed=0, normalise="train", equal_length="bundled"):
+def load_timeseries(
+    name: str,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    normalise: str = "train",
+    equal_length: str = "bundled",
+) -> TimeSeriesData:
     """Load a UEA/UCR classification set bundled with aeon (see the module docstring for every choice).
 
     Args:
@@ -213,6 +294,19 @@ def load_timeseries(name, validation_fraction=0.2, seed=0, normalise="train", eq
 
     Returns:
         :class:`TimeSeriesData`.
+
+    Raises:
+        ValueError: an unknown ``name`` / ``normalise`` / ``equal_length``, ``validation_fraction`` outside
+            ``[0, 1)``, ``seed`` not an integer >= 0, or a split that leaves a class without a series in a part.
+        ImportError: aeon is not installed (the message names the ``timeseries`` extra).
+
+    Example:
+        >>> from keras_attention.data import load_timeseries
+        >>> data = load_timeseries("ItalyPowerDemand", validation_fraction=0.2, seed=0)
+        >>> data.x_train.shape, data.x_val.shape, data.x_test.shape, data.x_train.dtype.name
+        ((53, 24, 1), (14, 24, 1), (1029, 24, 1), 'float32')
+        >>> data.y_val.tolist().count(0), data.y_val.tolist().count(1)  # stratified
+        (7, 7)
     """
     name = _check_name(name, CLASSIFICATION_DATASETS, "classification")
     validation_fraction = _check_fraction("validation_fraction", validation_fraction)
@@ -266,8 +360,25 @@ def load_timeseries(name, validation_fraction=0.2, seed=0, normalise="train", eq
     )
 
 
-def load_forecasting_series(name):
-    """A forecasting series bundled with aeon as float64 ``(T, V)`` and its column names."""
+def load_forecasting_series(name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A forecasting series bundled with aeon as float64 ``(T, V)`` and its column names.
+
+    Args:
+        name: one of :data:`FORECASTING_DATASETS` (case-insensitive).
+
+    Returns:
+        ``(values, columns)``: float64 ``(T, V)`` and the ``V`` variate names.
+
+    Raises:
+        ValueError: an unknown ``name``.
+        ImportError: aeon is not installed.
+
+    Example:
+        >>> from keras_attention.data import load_forecasting_series
+        >>> values, columns = load_forecasting_series("airline")
+        >>> values.shape, columns
+        ((144, 1), ('Number of airline passengers',))
+    """
     name = _check_name(name, FORECASTING_DATASETS, "forecasting")
     loader = getattr(_aeon_datasets(), FORECASTING_DATASETS[name])
     frame = loader(return_array=False)
@@ -278,7 +389,9 @@ def load_forecasting_series(name):
     return values.T.copy(), tuple(str(c) for c in frame.index)
 
 
-def forecasting_windows(series, lookback, horizon, targets=None):
+def forecasting_windows(
+    series: npt.ArrayLike, lookback: int, horizon: int, targets: int | Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Sliding windows of a series: inputs ``series[i : i + lookback]``, targets the next ``horizon`` steps.
 
     Args:
@@ -290,6 +403,19 @@ def forecasting_windows(series, lookback, horizon, targets=None):
     Returns:
         ``(x, y)`` float32: ``x`` ``(T - lookback - horizon + 1, lookback, V)``,
         ``y`` ``(same, horizon, len(targets))``; window ``i`` starts at step ``i``.
+
+    Raises:
+        ValueError: ``lookback`` / ``horizon`` not integers >= 1, ``series`` not of rank 1 or 2 or shorter than
+            ``lookback + horizon``, or ``targets`` not variate indices.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.data import forecasting_windows
+        >>> x, y = forecasting_windows(np.arange(10.0), lookback=3, horizon=2)
+        >>> x.shape, y.shape
+        ((6, 3, 1), (6, 2, 1))
+        >>> x[0, :, 0].tolist(), y[0, :, 0].tolist()
+        ([0.0, 1.0, 2.0], [3.0, 4.0])
     """
     check_positive_int("lookback", lookback)
     check_positive_int("horizon", horizon)
@@ -321,8 +447,13 @@ def forecasting_windows(series, lookback, horizon, targets=None):
 
 
 def load_forecasting(
-    name="uschange", lookback=12, horizon=1, targets=None, validation_fraction=0.1, test_fraction=0.2
-):
+    name: str = "uschange",
+    lookback: int = 12,
+    horizon: int = 1,
+    targets: int | str | Sequence[int | str] | None = None,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+) -> ForecastingData:
     """A bundled forecasting series as train / validation / test windows (see the module docstring).
 
     Args:
@@ -333,6 +464,17 @@ def load_forecasting(
 
     Returns:
         :class:`ForecastingData` (``mean`` / ``std`` per variate, from the train part).
+
+    Raises:
+        ValueError: an unknown ``name`` or target column, ``lookback`` / ``horizon`` not integers >= 1,
+            fractions outside ``[0, 1)`` or summing to 1 or more, or a train part too short for one window.
+        ImportError: aeon is not installed.
+
+    Example:
+        >>> from keras_attention.data import load_forecasting
+        >>> data = load_forecasting("uschange", lookback=8, horizon=2)  # 187 quarters, 5 variates
+        >>> data.x_train.shape, data.y_train.shape, data.x_val.shape, data.x_test.shape
+        ((122, 8, 5), (122, 2, 5), (18, 8, 5), (36, 8, 5))
     """
     name = _check_name(name, FORECASTING_DATASETS, "forecasting")
     check_positive_int("lookback", lookback)

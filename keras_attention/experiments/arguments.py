@@ -3,12 +3,14 @@ scripts; each rejects a bad value with a message that names what was expected.""
 
 import argparse
 import math
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 
-def int_at_least(minimum):
+def int_at_least(minimum: int) -> Callable[[str], int]:
     """argparse type: an integer >= ``minimum``."""
 
-    def parse(text):
+    def parse(text: str) -> int:
         value = int(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
@@ -22,7 +24,7 @@ positive_int = int_at_least(1)
 MAX_SEED = 2**32 - 1  # the largest seed keras.utils.set_random_seed takes
 
 
-def seed_value(text):
+def seed_value(text: str) -> int:
     """argparse type: a random seed, an integer in 0 .. 2**32 - 1 (what ``keras.utils.set_random_seed`` takes)."""
     try:
         value = int(text)
@@ -33,7 +35,7 @@ def seed_value(text):
     return value
 
 
-def positive_float(text):
+def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (``inf``, ``nan``, 0 and negatives are refused)."""
     try:
         value = float(text)
@@ -44,10 +46,10 @@ def positive_float(text):
     return value
 
 
-def comma_subset(known):
+def comma_subset(known: Collection[str]) -> Callable[[str], list[str]]:
     """argparse type: a comma-separated, non-empty subset of ``known``."""
 
-    def parse(text):
+    def parse(text: str) -> list[str]:
         names = [name.strip() for name in text.split(",") if name.strip()]
         unknown = [name for name in names if name not in known]
         if not names or unknown:
@@ -59,7 +61,7 @@ def comma_subset(known):
 
 # The time-series options of `keras-attention reproduce` and of the benchmark scripts that run the same
 # experiments: dest -> (flag, argparse keywords). Their defaults are None: the experiment's settings decide.
-SERIES_ARGUMENTS = {
+SERIES_ARGUMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "steps": ("--steps", dict(type=positive_int, metavar="N",
                               help="time-series experiments: optimizer-step budget per run; each data set trains "
                                    "ceil(N / batches per epoch) epochs (default: the experiment's, 500); excludes "
@@ -90,7 +92,8 @@ SERIES_ARGUMENTS = {
 }
 
 
-def add_series_arguments(parser, dests=tuple(SERIES_ARGUMENTS)):
+def add_series_arguments(parser: argparse.ArgumentParser,
+                         dests: Iterable[str] = tuple(SERIES_ARGUMENTS)) -> argparse.ArgumentParser:
     """Add the time-series options ``dests`` (:data:`SERIES_ARGUMENTS`) to ``parser``, each defaulting to None."""
     for dest in dests:
         flag, keywords = SERIES_ARGUMENTS[dest]
@@ -98,7 +101,8 @@ def add_series_arguments(parser, dests=tuple(SERIES_ARGUMENTS)):
     return parser
 
 
-def add_series_run_arguments(parser, dests=tuple(SERIES_ARGUMENTS)):
+def add_series_run_arguments(parser: argparse.ArgumentParser,
+                             dests: Iterable[str] = tuple(SERIES_ARGUMENTS)) -> argparse.ArgumentParser:
     """The options the time-series benchmark scripts share with ``reproduce``: ``--seeds``, ``--epochs``,
     ``--batch-size``, the time-series options ``dests`` (:func:`add_series_arguments`) and ``--preset``, each
     defaulting to None (the experiment's settings, or the preset's, decide)."""

@@ -19,7 +19,9 @@ neither Keras nor TensorFlow: the command line reads it before it starts them.
 
 import time
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from keras_attention.utils.files import read_json, write_json
 
@@ -42,22 +44,58 @@ SPARSIFY_WITH = "sparsify_with.png"  # iSparse: accuracy against the sparsificat
 TRAIN_WITH = "train_with.png"  # iSparse: accuracy against the target sparsity
 
 
-def seed_dir(work_dir, configuration, seed):
-    """The folder of one configuration's run with one seed: ``<work_dir>/<configuration>/seed<seed>``
-    (``configuration``: a folder name, e.g. ``results.slug`` of the row's label, or a path of several)."""
+def seed_dir(work_dir: str | PathLike[str], configuration: str | PathLike[str], seed: int) -> Path:
+    """The folder of one configuration's run with one seed: ``<work_dir>/<configuration>/seed<seed>``.
+
+    Args:
+        work_dir: the run directory (``--out``).
+        configuration: a folder name, e.g. ``results.slug`` of the row's label, or a path of several.
+        seed: the seed.
+
+    Returns:
+        The folder's path (nothing is created).
+
+    Example:
+        >>> from keras_attention.experiments.artifacts import seed_dir
+        >>> seed_dir("runs/san-lenet", "san_d", 3).as_posix()
+        'runs/san-lenet/san_d/seed3'
+    """
     return Path(work_dir) / configuration / f"seed{seed}"
 
 
-def entropy_histogram_path(plan_path):
-    """Where ``racknet analyze`` draws the entropy histogram of the plan it writes to ``plan_path``:
-    ``<plan>_entropy.png`` beside it."""
+def entropy_histogram_path(plan_path: str | PathLike[str]) -> Path:
+    """Where ``racknet analyze`` draws the entropy histogram of the plan it writes to ``plan_path``.
+
+    Args:
+        plan_path: the plan's JSON file.
+
+    Returns:
+        ``<plan>_entropy.png`` beside it.
+
+    Example:
+        >>> from keras_attention.experiments.artifacts import entropy_histogram_path
+        >>> entropy_histogram_path("plans/digits.json").as_posix()
+        'plans/digits_entropy.png'
+    """
     plan_path = Path(plan_path)
     return plan_path.with_name(plan_path.stem + "_entropy.png")
 
 
-def worker_dir(out_dir, index):
-    """Where the process ``index`` (not the chief) of a run on several processes writes its copies:
-    ``<out_dir>.worker<index>``, beside the run directory."""
+def worker_dir(out_dir: str | PathLike[str], index: int) -> Path:
+    """Where the process ``index`` (not the chief) of a run on several processes writes its copies.
+
+    Args:
+        out_dir: the run directory.
+        index: the process' index (task id, JAX process index).
+
+    Returns:
+        ``<out_dir>.worker<index>``, beside the run directory.
+
+    Example:
+        >>> from keras_attention.experiments.artifacts import worker_dir
+        >>> worker_dir("runs/a", 2).as_posix()
+        'runs/a.worker2'
+    """
     out_dir = Path(out_dir)
     return out_dir.with_name(f"{out_dir.name}.worker{index}")
 
@@ -69,12 +107,12 @@ class RunResult:
     numbers (without the ``val_`` prefix)."""
 
     out_dir: Path
-    history: dict
-    test_metrics: dict
+    history: dict[str, list[Any]]
+    test_metrics: dict[str, float]
     train_seconds: float
     params: int
-    model: object = field(repr=False, default=None)  # the keras.Model
-    validation_metrics: dict = field(default_factory=dict)
+    model: Any = field(repr=False, default=None)  # the keras.Model
+    validation_metrics: dict[str, float | None] = field(default_factory=dict)
 
 
 class EpochHistory:
@@ -84,32 +122,35 @@ class EpochHistory:
     calls :meth:`on_epoch_begin` / :meth:`on_epoch_end` itself; ``Model.fit`` takes :meth:`callback`.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str | PathLike[str]) -> None:
         self.path = Path(path)
-        self.epochs = {}
+        self.epochs: dict[int, dict[str, float]] = {}
         if self.path.exists():
             saved = read_json(self.path)
             self.epochs = {int(k): v for k, v in saved.get("epochs", {}).items()}
-        self._start = None
+        self._start: float | None = None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Start the clock of epoch ``epoch`` (0-based)."""
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Record epoch ``epoch``'s ``logs``, its seconds and its end time, and write the file."""
         record = {k: float(v) for k, v in (logs or {}).items()}
+        assert self._start is not None, "on_epoch_end before on_epoch_begin"
         record["seconds"] = time.perf_counter() - self._start
         record["finished_at"] = time.time()
         self.epochs[epoch] = record
         write_json(self.path, {"epochs": self.epochs})
 
-    def callback(self):
+    def callback(self) -> Any:
         """A ``keras.callbacks.Callback`` that records into this history."""
         import keras
 
         return keras.callbacks.LambdaCallback(on_epoch_begin=self.on_epoch_begin, on_epoch_end=self.on_epoch_end)
 
-    def as_series(self):
-        """``{metric: [value per epoch]}`` in epoch order."""
+    def as_series(self) -> dict[str, list[float | None]]:
+        """``{metric: [value per epoch]}`` in epoch order (None where an epoch lacks the metric)."""
         keys = sorted({k for rec in self.epochs.values() for k in rec} - {"finished_at"})
         ordered = [self.epochs[e] for e in sorted(self.epochs)]
         return {k: [rec.get(k) for rec in ordered] for k in keys}

@@ -43,8 +43,11 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -69,25 +72,25 @@ class BackupWriteError(OSError):
     """Writing a backup failed (disk full, read-only file system, ...). The message names the file and the
     cause; the last good backup is left in place."""
 
-    def __init__(self, message, cause):
+    def __init__(self, message: str, cause: OSError) -> None:
         super().__init__(cause.errno, message)
         self.message = message
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
-def generation_name(epoch, batch):
+def generation_name(epoch: int, batch: int) -> str:
     """The directory name of the backup taken after ``epoch`` finished epochs and ``batch`` batches of the next."""
     return f"epoch{int(epoch):06d}-batch{int(batch):09d}"
 
 
-def position_text(epoch, batch):
+def position_text(epoch: int, batch: int) -> str:
     """``"after epoch 3"`` or ``"in epoch 4, after batch 25"`` (1-based, as the progress bar counts)."""
     return f"after epoch {epoch}" if not batch else f"in epoch {epoch + 1}, after batch {batch}"
 
 
-def variable_groups(model, with_metrics=True):
+def variable_groups(model: Any, with_metrics: bool = True) -> dict[str, list[Any]]:
     """``{group: [variables]}`` of :data:`GROUPS`: the weights, the random state (seed generators: the model's
     variables that are not weights), the optimizer's variables, the metrics' variables (or none)."""
     weights = list(model.weights)
@@ -98,7 +101,7 @@ def variable_groups(model, with_metrics=True):
     return {"weights": weights, "random": random, "optimizer": optimizer, "metrics": metrics}
 
 
-def _numpy_dtype(name):
+def _numpy_dtype(name: str) -> np.dtype:
     try:
         return np.dtype(name)
     except TypeError:  # bfloat16 and the other ml_dtypes types
@@ -107,19 +110,19 @@ def _numpy_dtype(name):
         return np.dtype(getattr(ml_dtypes, name))
 
 
-def _as_numpy(variable):
+def _as_numpy(variable: Any) -> np.ndarray:
     array = np.asarray(keras.ops.convert_to_numpy(variable))
     return array if array.flags.c_contiguous else array.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
 
 
-def _chunks(arrays, digest):
+def _chunks(arrays: Iterable[np.ndarray], digest: Any) -> Iterator[Any]:  # (uint8 arrays: buffers)
     for array in arrays:
         data = array.reshape(-1).view(np.uint8)
         digest.update(data)
         yield data
 
 
-def _write_group(path, variables, arrays):
+def _write_group(path: Path, variables: Sequence[Any], arrays: Sequence[np.ndarray]) -> dict[str, Any]:
     """Write ``arrays`` (the values of ``variables``) one after another into ``path``; their record."""
     digest = hashlib.sha256()
     write_bytes(path, _chunks(arrays, digest))
@@ -128,21 +131,21 @@ def _write_group(path, variables, arrays):
                           for variable, array in zip(variables, arrays)]}
 
 
-def write_variables(path, variables):
+def write_variables(path: str | PathLike[str], variables: Sequence[Any]) -> dict[str, Any]:
     """Write the values of ``variables`` into ``path`` (raw, one after another, atomically, without HDF5, whose
     library crashes the process on a full disk); returns the record :func:`read_variables` checks them with
     (file, size, SHA-256, and each variable's path, shape and dtype)."""
     return _write_group(Path(path), variables, [_as_numpy(variable) for variable in variables])
 
 
-def read_variables(path, record, variables):
+def read_variables(path: str | PathLike[str], record: Mapping[str, Any], variables: Sequence[Any]) -> list[np.ndarray]:
     """The arrays :func:`write_variables` wrote into ``path`` with ``record``, checked whole and against
     ``variables`` (count, shapes, dtypes); :class:`Unusable` says why not."""
     path = Path(path)
     return _read_group(path.parent, "", {**record, "file": path.name}, variables)
 
 
-def _remove(path):
+def _remove(path: str | PathLike[str]) -> None:
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -150,16 +153,24 @@ def _remove(path):
         path.unlink()
 
 
-def generations(directory):
+def generations(directory: str | PathLike[str]) -> list[Path]:
     """The backup directories in ``directory``, newest first."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
     return sorted((p for p in directory.iterdir() if p.is_dir() and GENERATION.fullmatch(p.name)),
-                  key=lambda p: tuple(int(n) for n in GENERATION.fullmatch(p.name).groups()), reverse=True)
+                  key=_generation_key, reverse=True)
 
 
-def write_backup(directory, record, groups):
+def _generation_key(path: Path) -> tuple[int, ...]:
+    """``(epoch, batch)`` of a backup directory's name (one that :data:`GENERATION` matches)."""
+    match = GENERATION.fullmatch(path.name)
+    assert match is not None, path  # generations() sorts only the names that match
+    return tuple(int(n) for n in match.groups())
+
+
+def write_backup(directory: str | PathLike[str], record: Mapping[str, Any],
+                 groups: Mapping[str, tuple[Sequence[Any], Sequence[np.ndarray]]]) -> Path:
     """Write one backup into ``directory``: ``groups`` (``{group: (variables, arrays)}``), then ``record``
     (with every file's record) as :data:`METADATA_FILE`, in a partial directory renamed into place when whole.
     Before, the backups older than the newest are deleted (and any newer than this one, left by a run resumed
@@ -182,7 +193,7 @@ def write_backup(directory, record, groups):
     return final
 
 
-def _prune(directory, newest):
+def _prune(directory: Path, newest: Path) -> None:
     """Keep ``newest`` and the one backup before it; delete the others (newer ones too) and partial backups."""
     key = generations(directory)
     older = [p for p in key if p.name < newest.name]
@@ -202,19 +213,21 @@ class Backup:
     """One backup read back whole: its directory, its record (``backup.json``) and ``{group: [arrays]}``."""
 
     path: Path
-    record: dict
-    arrays: dict = field(repr=False)
+    record: dict[str, Any]
+    arrays: dict[str, list[np.ndarray]] = field(repr=False)
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
+        """The finished epochs it was taken after."""
         return int(self.record["epoch"])
 
     @property
-    def batch(self):
+    def batch(self) -> int:
+        """The batches of the next epoch it was taken after."""
         return int(self.record["batch"])
 
 
-def _read_group(directory, group, entry, variables):
+def _read_group(directory: Path, group: str, entry: Mapping[str, Any], variables: Sequence[Any]) -> list[np.ndarray]:
     path = directory / entry["file"]
     if not path.is_file():
         raise Unusable(f"{str(path)!r} is missing")
@@ -229,7 +242,8 @@ def _read_group(directory, group, entry, variables):
         kind = f"{group} variables" if group else "variables"
         raise Unusable(f"{str(path)!r} holds {len(recorded)} {kind} and this run's model has {len(variables)}: it "
                        "belongs to another model or optimizer")
-    arrays, offset = [], 0
+    arrays: list[np.ndarray] = []
+    offset = 0
     for (name, shape, dtype), variable in zip(recorded, variables):
         expected_shape = tuple(int(d) for d in variable.shape)
         expected_dtype = keras.backend.standardize_dtype(variable.dtype)
@@ -243,7 +257,8 @@ def _read_group(directory, group, entry, variables):
     return arrays
 
 
-def read_backup(path, groups, configuration, epochs=None):
+def read_backup(path: str | PathLike[str], groups: Mapping[str, Sequence[Any]], configuration: Mapping[str, Any] | None,
+                epochs: int | None = None) -> Backup:
     """The :class:`Backup` in ``path``, checked whole and against this run: ``groups`` (``{group:
     [variables]}``; a group left out is not read), ``configuration`` (must equal the recorded one), ``epochs``
     (the run's epochs: the backup may not be past them). Raises :class:`Unusable` saying why not."""
@@ -272,7 +287,7 @@ def read_backup(path, groups, configuration, epochs=None):
         differences = [f"{key}: backed up {(saved or {}).get(key)!r}, now {(configuration or {}).get(key)!r}"
                        for key in keys if (saved or {}).get(key) != (configuration or {}).get(key)]
         raise Unusable(f"it was written by a run with another configuration ({'; '.join(differences)})")
-    arrays = {}
+    arrays: dict[str, list[np.ndarray]] = {}
     for group, variables in groups.items():
         if group not in files:
             raise Unusable(f"{str(metadata)!r} records no {group} file")
@@ -280,16 +295,18 @@ def read_backup(path, groups, configuration, epochs=None):
     return Backup(path, record, arrays)
 
 
-def legacy_files(directory):
+def legacy_files(directory: str | PathLike[str]) -> list[Path]:
     """The files of a keras.callbacks.BackupAndRestore backup (keras-attention 0.2) in ``directory``."""
     return [Path(directory) / name for name in LEGACY_FILES if (Path(directory) / name).exists()]
 
 
-def choose_backup(directory, groups_for, configuration, epochs=None):
+def choose_backup(directory: str | PathLike[str], groups_for: Callable[[dict[str, Any]], Mapping[str, Sequence[Any]]],
+                  configuration: Mapping[str, Any] | None, epochs: int | None = None
+                  ) -> tuple[Backup | None, list[tuple[Path, str]]]:
     """``(backup, rejected)``: the newest usable :class:`Backup` in ``directory`` (None when there is none) and
     ``[(path, why)]`` for the newer ones that could not be used. ``groups_for(record)`` gives the groups to
     read for a record. Raises :class:`BackupError` when backups exist and none can be used."""
-    rejected = []
+    rejected: list[tuple[Path, str]] = []
     for path in generations(directory):
         try:
             record = read_json(path / METADATA_FILE) if (path / METADATA_FILE).is_file() else {}
@@ -323,7 +340,7 @@ class DataPasses:
     ``dataset`` draws the next reshuffle (and ``Dataset.random``) seeds when it is made. ``wrapped`` keeps
     ``dataset``'s element spec, options and cardinality."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset: Any) -> None:
         import tensorflow as tf
 
         self.dataset = dataset
@@ -332,11 +349,11 @@ class DataPasses:
         counter = self._started
 
         @tf.autograph.experimental.do_not_convert
-        def start(_):
+        def start(_: Any) -> Any:
             return counter.assign_add(1)
 
         @tf.autograph.experimental.do_not_convert
-        def one_pass(_):
+        def one_pass(_: Any) -> Any:
             return dataset
 
         wrapped = tf.data.Dataset.from_tensors(np.int64(0)).map(start).flat_map(one_pass)
@@ -346,11 +363,11 @@ class DataPasses:
         self.wrapped = wrapped.with_options(dataset.options())
 
     @property
-    def started(self):
+    def started(self) -> int:
         """The passes started so far."""
         return int(self._started.numpy())
 
-    def fast_forward(self, passes):
+    def fast_forward(self, passes: int) -> bool:
         """Make the next pass the ``passes``-th (0-based); False (and nothing changed) when more have started."""
         missing = int(passes) - self.started
         if missing < 0:
@@ -382,8 +399,9 @@ class TrainingBackup(keras.callbacks.Callback):
             restored, is always named on stderr).
     """
 
-    def __init__(self, directory, save_freq="epoch", min_interval=0.0, configuration=None, data_passes=None,
-                 verbose=True):
+    def __init__(self, directory: str | PathLike[str], save_freq: str | int = "epoch", min_interval: float = 0.0,
+                 configuration: dict[str, Any] | None = None, data_passes: DataPasses | None = None,
+                 verbose: bool = True) -> None:
         super().__init__()
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
             raise ValueError(f"save_freq={save_freq!r}: expected 'epoch' or a number of batches >= 1.")
@@ -395,31 +413,32 @@ class TrainingBackup(keras.callbacks.Callback):
         self.configuration = json.loads(json.dumps(configuration or {}, default=str))
         self.data_passes = data_passes
         self.verbose = verbose
-        self.restored = None  # the Backup a run resumed from
+        self.restored: Backup | None = None  # the Backup a run resumed from
         self._last_backup = time.monotonic()
         self._epoch = 0
         self._batches_done = 0  # of the current epoch
         self._since_backup = 0  # batches since the last backup
-        self._resume_metrics = None  # (epoch, batch, metric arrays) of a backup taken inside an epoch
+        # (epoch, batch, metric arrays) of a backup taken inside an epoch
+        self._resume_metrics: tuple[int, int, list[np.ndarray] | None] | None = None
         self._skip_until = 0
-        self._train_function = None
+        self._train_function: Any = None
 
     # ------------------------------------------------------------------------------------------- state
-    def _run_configuration(self):
+    def _run_configuration(self) -> dict[str, Any]:
         steps = (self.params or {}).get("steps")
         return {**self.configuration, "batches_per_epoch": steps, "backend": keras.backend.backend()}
 
-    def _strategy_scope(self):
+    def _strategy_scope(self) -> Any:
         strategy = getattr(self.model, "distribute_strategy", None) if keras.backend.backend() == "tensorflow" else None
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
-    def _build_optimizer(self):
+    def _build_optimizer(self) -> None:
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             with self._strategy_scope():
                 optimizer.build(self.model.trainable_variables)
 
-    def _build_metrics(self):
+    def _build_metrics(self) -> bool:
         """Create the compiled metrics' variables now (Keras creates them at the first step under TensorFlow),
         from the training data's element spec; False when that is not possible."""
         compiled = getattr(self.model, "_compile_metrics", None)
@@ -434,7 +453,7 @@ class TrainingBackup(keras.callbacks.Callback):
             return False
         return bool(compiled.built)
 
-    def _groups_for(self, record):
+    def _groups_for(self, record: Mapping[str, Any]) -> dict[str, list[Any]]:
         groups = variable_groups(self.model, with_metrics=False)
         if int(record.get("batch", 0) or 0) and self._build_metrics():
             groups["metrics"] = list(self.model.metrics_variables)
@@ -442,12 +461,13 @@ class TrainingBackup(keras.callbacks.Callback):
             groups.pop("metrics")
         return groups
 
-    def _say(self, text, error=False):
+    def _say(self, text: str, error: bool = False) -> None:
         if self.verbose or error:
             print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
     # ----------------------------------------------------------------------------------------- restore
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Restore the newest usable backup, if any (class docstring)."""
         self._last_backup = time.monotonic()
         self._since_backup = 0
         self._resume_metrics = None
@@ -479,7 +499,8 @@ class TrainingBackup(keras.callbacks.Callback):
                       "resumed run's batches differ from an uninterrupted run's", error=True)
         self._say(f"resuming {position_text(backup.epoch, backup.batch)} from the backup {str(backup.path)!r}")
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Restore the metrics of a backup taken inside this epoch and let its trained batches go by."""
         self._epoch = epoch
         self._batches_done = 0
         if self._resume_metrics is None or self._resume_metrics[0] != epoch:
@@ -491,68 +512,75 @@ class TrainingBackup(keras.callbacks.Callback):
                 variable.assign(array)
         self._skip(batch)
 
-    def _skip(self, batches):
+    def _skip(self, batches: int) -> None:
         """Let the next ``batches`` batches go by without training: the model's train function takes them and
         returns the metrics as restored, until :meth:`on_train_batch_begin` reaches batch ``batches``."""
         model = self.model
         logs = model.get_metrics_result()
         steps = int(getattr(model, "steps_per_execution", 1) or 1)
-        def take(iterator):
+        def take(iterator: Any) -> None:
             with contextlib.suppress(StopIteration):  # (Keras ends the epoch on the iterator's end)
                 for _ in range(steps):
                     next(iterator)
 
+        # one signature for the three backends' calls (mypy wants the variants identical)
         if keras.backend.backend() == "jax":  # train_function(state, iterator), as Keras' JAX trainer calls it
-            def skip(state, iterator):
+            def skip(*args: Any) -> Any:
+                state, iterator = args
                 take(iterator)
                 return logs, state
         elif keras.backend.backend() == "tensorflow":  # train_function(iterator)
-            def skip(iterator):
+            def skip(*args: Any) -> Any:
+                (iterator,) = args
                 take(iterator)
                 return logs
         else:  # torch: train_function(data), the batches already taken
-            def skip(data):
+            def skip(*args: Any) -> Any:
                 return logs
         self._train_function = model.train_function
         self._skip_until = batches
         model.train_function = skip
 
-    def _stop_skipping(self):
+    def _stop_skipping(self) -> None:
         if self._train_function is not None:
             self.model.train_function = self._train_function
             self._train_function = None
         self._skip_until = 0
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Give the model its train function back once the resumed run reaches the backed-up batch."""
         if self._train_function is not None and batch >= self._skip_until:
             self._stop_skipping()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Count the batch; back up every ``save_freq`` batches."""
         done = batch + 1
         if self._train_function is not None:  # a batch the resumed run let go by: the state is a later one's
             self._batches_done = done
             return
         self._since_backup += max(done - self._batches_done, 0)
         self._batches_done = done
-        if self.save_freq != "epoch" and self._since_backup >= self.save_freq:
+        if isinstance(self.save_freq, int) and self._since_backup >= self.save_freq:  # (not "epoch")
             self.save(self._epoch, done)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Back up at the epoch end (unless sooner than ``min_interval``; the last epoch always)."""
         self._stop_skipping()
         last = epoch + 1 >= (self.params or {}).get("epochs", math.inf)
         if last or time.monotonic() - self._last_backup >= self.min_interval:
             self.save(epoch + 1, 0)  # the last epoch always: a kill before the final save then loses nothing
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Give the model its own train function back."""
         self._stop_skipping()
 
-    def detach(self):
+    def detach(self) -> None:
         """Give the model its own train function back (after a ``fit`` that stopped while batches were let go by)."""
         if self.model is not None:
             self._stop_skipping()
 
     # -------------------------------------------------------------------------------------------- save
-    def save(self, epoch, batch):
+    def save(self, epoch: int, batch: int) -> None:
         """Back up the state after ``epoch`` finished epochs and ``batch`` batches of the next one."""
         model = self.model
         if batch and hasattr(model, "jax_state_sync"):
@@ -578,7 +606,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self._last_backup = time.monotonic()
         self._since_backup = 0
 
-    def delete(self):
+    def delete(self) -> None:
         """Delete the backups (call it once the run's final files are written; what cannot be deleted stays, a
         finished run's ``--resume`` does not read it)."""
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -3,9 +3,10 @@ settings (:class:`ImageSettings`), a time-series experiment's settings (:class:`
 Keras, no TensorFlow (the catalogs that use them are read without either)."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from keras_attention.experiments.registry import Settings
-from keras_attention.experiments.results import slug
+from keras_attention.experiments.results import Claim, slug
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,19 @@ class ImageSettings(Settings):
 
 @dataclass
 class ImageConfig:
+    """One row of an image experiment: ``builder`` (a name of :mod:`keras_attention.models`) with ``attention``
+    (a kind of the registry, None: none) at ``placement``, and the builder's other ``options``."""
+
     label: str
     builder: str
-    attention: str = None
-    placement: str = "bottleneck"
-    options: dict = field(default_factory=dict)
-    incompatible: str = None  # why this cell is '-' (Table IX) on a given builder
+    attention: str | None = None
+    placement: str | None = "bottleneck"  # None: the builder's own
+    options: dict[str, Any] = field(default_factory=dict)
+    incompatible: str | None = None  # why this cell is '-' (Table IX) on a given builder
 
     @property
-    def slug(self):
+    def slug(self) -> str:
+        """The row's folder name (:func:`~keras_attention.experiments.results.slug` of its label)."""
         return slug(self.label)
 
 
@@ -39,9 +44,9 @@ class SeriesSettings(Settings):
     (the dissertation trained with RMSProp); ``reference``: the row every other row is tested against;
     ``claims``: the paper's claims (:class:`~keras_attention.experiments.results.Claim`) to check."""
 
-    quick_datasets: tuple = ("BasicMotions",)
+    quick_datasets: tuple[str, ...] = ("BasicMotions",)
     batch_size: int = 16
     steps: int = 500
     optimizer: str = "rmsprop"
-    reference: str = None
-    claims: tuple = ()
+    reference: str | None = None
+    claims: tuple[Claim, ...] = ()

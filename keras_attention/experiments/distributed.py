@@ -26,7 +26,10 @@ Keras 3's ``Model.fit`` cannot train across workers under ``tf.distribute.MultiW
 import os
 import re
 import time
+from collections.abc import Callable, Mapping
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from keras_attention.experiments.artifacts import (
     BACKUP_DIR,
@@ -56,7 +59,7 @@ class WorkerLostError(RuntimeError):
     """A collective operation failed or timed out: another worker died, hangs or cannot be reached."""
 
 
-def make_multiworker_strategy(timeout_seconds=DEFAULT_COLLECTIVE_TIMEOUT):
+def make_multiworker_strategy(timeout_seconds: float | None = DEFAULT_COLLECTIVE_TIMEOUT) -> Any:
     """``tf.distribute.MultiWorkerMirroredStrategy`` whose collectives fail after ``timeout_seconds``
     (None: wait forever) instead of hanging when a worker dies. It reads ``TF_CONFIG``; call it before
     TensorFlow runs any operation (collectives are configured at start-up)."""
@@ -66,10 +69,10 @@ def make_multiworker_strategy(timeout_seconds=DEFAULT_COLLECTIVE_TIMEOUT):
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
-def worker_role(strategy):
+def worker_role(strategy: Any) -> tuple[str | None, int, bool]:
     """``(task_type, task_id, is_chief)`` of this process in ``strategy``'s cluster (chief: the ``chief``
     task, else worker 0, as in TensorFlow's multi-worker guide; a strategy without a cluster is chief)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
+    resolver: Any = getattr(strategy, "cluster_resolver", None)
     task_type = getattr(resolver, "task_type", None)
     task_id = getattr(resolver, "task_id", None) or 0
     if task_type is None:
@@ -80,20 +83,20 @@ def worker_role(strategy):
 
 
 def train_multiworker(
-    build_model,
-    train_ds,
+    build_model: Callable[[], Any],
+    train_ds: Any,
     *,
-    epochs,
-    out_dir,
-    test_ds=None,
-    strategy=None,
-    learning_rate=1e-3,
-    optimizer="adam",
-    from_logits=False,
-    timeout_seconds=DEFAULT_COLLECTIVE_TIMEOUT,
-    verbose=True,
-    extra=None,
-):
+    epochs: int,
+    out_dir: str | PathLike[str],
+    test_ds: Any = None,
+    strategy: Any = None,
+    learning_rate: float = 1e-3,
+    optimizer: Any = "adam",
+    from_logits: bool = False,
+    timeout_seconds: float | None = DEFAULT_COLLECTIVE_TIMEOUT,
+    verbose: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> RunResult:
     """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs across the workers of ``TF_CONFIG``.
 
     Every worker runs this function with the same arguments. ``train_ds`` yields ``(x, y)`` batches of the
@@ -138,7 +141,7 @@ def train_multiworker(
     restore_checkpoint(checkpoint, manager)
     start_epoch = _agreed_epoch(strategy, int(epoch_counter.numpy()), task_type, task_id, backup_dir)
 
-    def replica_step(x, y, training):
+    def replica_step(x: Any, y: Any, training: bool) -> tuple[Any, Any, Any, Any]:
         context = tf.distribute.get_replica_context()
         global_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.shape(y)[0])
         with tf.GradientTape() as tape:
@@ -153,12 +156,12 @@ def train_multiworker(
         return loss, _hits(y, output, 1), _hits(y, output, 5), tf.shape(y)[0]
 
     @tf.function
-    def train_step(batch):
+    def train_step(batch: Any) -> tuple[Any, Any, Any, Any]:
         x, y = batch
         return _reduce(strategy, strategy.run(replica_step, args=(x, y, True)))
 
     @tf.function
-    def test_step(batch):
+    def test_step(batch: Any) -> tuple[Any, Any, Any, Any]:
         x, y = batch
         return _reduce(strategy, strategy.run(replica_step, args=(x, y, False)))
 
@@ -175,7 +178,7 @@ def train_multiworker(
         save_checkpoint(manager, epoch + 1)  # every worker saves (TensorFlow's rule); the chief's is the run's
     train_seconds = sum(rec["seconds"] for rec in history.epochs.values()) or (time.perf_counter() - start)
     series = history.as_series()
-    test_metrics = {}
+    test_metrics: dict[str, float] = {}
     if test_ds is not None:
         test_metrics = _run_epoch(test_step, strategy.experimental_distribute_dataset(test_ds), "evaluation")
     params = int(model.count_params())
@@ -192,7 +195,7 @@ def train_multiworker(
     return RunResult(out_dir, series, test_metrics, train_seconds, params, model)
 
 
-def restore_checkpoint(checkpoint, manager):
+def restore_checkpoint(checkpoint: Any, manager: Any) -> str | None:
     """Restore the newest of ``manager``'s checkpoints that reads back whole and matches ``checkpoint``; a damaged
     newer one is named on stderr and the one before it used. Returns the path restored (None: none there).
     :class:`~keras_attention.experiments.backup.BackupError` names each when none can be restored.
@@ -203,7 +206,7 @@ def restore_checkpoint(checkpoint, manager):
 
     from keras_attention.experiments.backup import BackupError
 
-    failed = []
+    failed: list[tuple[str, str]] = []
     for path in reversed(manager.checkpoints):
         try:
             checkpoint.restore(path).assert_existing_objects_matched()
@@ -220,7 +223,7 @@ def restore_checkpoint(checkpoint, manager):
     return None
 
 
-def save_checkpoint(manager, epoch):
+def save_checkpoint(manager: Any, epoch: int) -> None:
     """``manager.save()``; a failure to write (a full disk, a read-only folder) is a
     :class:`~keras_attention.experiments.backup.BackupWriteError` naming the folder and the cause, the last good
     checkpoint left in place."""
@@ -238,13 +241,13 @@ def save_checkpoint(manager, epoch):
                                f"{cause}; {kept}", OSError()) from error
 
 
-def _sparse_ce(y, output, from_logits):
+def _sparse_ce(y: Any, output: Any, from_logits: bool) -> Any:
     import keras
 
     return keras.losses.sparse_categorical_crossentropy(y, output, from_logits=from_logits)
 
 
-def _hits(y, output, k):
+def _hits(y: Any, output: Any, k: int) -> Any:
     import tensorflow as tf
 
     k = min(k, int(output.shape[-1]))
@@ -252,7 +255,7 @@ def _hits(y, output, k):
     return tf.reduce_sum(tf.cast(hits, tf.float32))
 
 
-def _reduce(strategy, per_replica):
+def _reduce(strategy: Any, per_replica: tuple[Any, Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
     import tensorflow as tf
 
     loss, top1, top5, count = per_replica
@@ -261,7 +264,7 @@ def _reduce(strategy, per_replica):
             strategy.reduce(total, top5, axis=None), strategy.reduce(total, count, axis=None))
 
 
-def _run_epoch(step, dataset, what):
+def _run_epoch(step: Callable[[Any], tuple[Any, Any, Any, Any]], dataset: Any, what: str) -> dict[str, float]:
     """Run ``step`` over ``dataset``; ``{loss, top1, top5}`` (loss: the mean over the global batches,
     weighted by their sizes, as Keras reports it)."""
     import tensorflow as tf
@@ -290,7 +293,7 @@ def _run_epoch(step, dataset, what):
     return {"loss": loss_sum / count, "top1": top1 / count, "top5": top5 / count}
 
 
-def _barrier(strategy):
+def _barrier(strategy: Any) -> None:
     """Return only when every worker got here (an all-reduce of one number)."""
     import tensorflow as tf
 
@@ -298,7 +301,7 @@ def _barrier(strategy):
         return
 
     @tf.function
-    def meet():
+    def meet() -> Any:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
 
     try:
@@ -309,21 +312,21 @@ def _barrier(strategy):
                               "the chief's files are complete.") from error
 
 
-def _worker_count(strategy):
+def _worker_count(strategy: Any) -> int:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or resolver.task_type is None:
         return 1
     return sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values())
 
 
-def _agreed_epoch(strategy, epoch, task_type, task_id, backup_dir):
+def _agreed_epoch(strategy: Any, epoch: int, task_type: str | None, task_id: int, backup_dir: Path) -> int:
     """The epoch every worker resumes from; a clear error when their backups disagree."""
     import tensorflow as tf
 
     if strategy.num_replicas_in_sync == 1:
         return epoch
     @tf.function
-    def gather():
+    def gather() -> Any:
         return strategy.gather(strategy.run(lambda: tf.constant([epoch], tf.int64)), axis=0)
 
     values = gather().numpy().tolist()
@@ -340,7 +343,7 @@ def _agreed_epoch(strategy, epoch, task_type, task_id, backup_dir):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def first_slurm_host(node_list):
+def first_slurm_host(node_list: str) -> str:
     """The first host of a SLURM node list: ``node[001-004,9],gpu1`` -> ``node001``."""
     match = re.match(r"([^,\[]+)(?:\[([^\]]*)\])?", node_list.strip())
     if not match or not match.group(1):
@@ -351,7 +354,7 @@ def first_slurm_host(node_list):
     return prefix + re.split(r"[,-]", ranges)[0]
 
 
-def _env_int(name, env):
+def _env_int(name: str, env: Mapping[str, str]) -> int | None:
     text = env.get(name)
     if text is None:
         return None
@@ -361,14 +364,16 @@ def _env_int(name, env):
         raise ValueError(f"{name}={text!r} is not an integer.") from None
 
 
-def data_parallel_settings(coordinator_address=None, num_processes=None, process_id=None, environ=None):
+def data_parallel_settings(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None,
+                           environ: Mapping[str, str] | None = None) -> tuple[str, int, int]:
     """``(coordinator_address, num_processes, process_id)`` for :func:`initialize_data_parallel`: the
     arguments, else the environment: ``SLURM_NTASKS``, ``SLURM_PROCID``, and the coordinator from
     ``KERAS_ATTENTION_COORDINATOR`` (``host:port``), else the first host of ``SLURM_STEP_NODELIST`` /
     ``SLURM_NODELIST`` with the port ``KERAS_ATTENTION_COORDINATOR_PORT``, else one derived from
     ``SLURM_JOB_ID`` (as JAX does), else 12355. A ValueError names what is missing or inconsistent."""
     env = os.environ if environ is None else environ
-    sources = {}
+    sources: dict[str, str] = {}
     if num_processes is None:
         num_processes, sources["num_processes"] = _env_int("SLURM_NTASKS", env), "SLURM_NTASKS"
     if process_id is None:
@@ -401,14 +406,15 @@ def data_parallel_settings(coordinator_address=None, num_processes=None, process
     if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
         raise ValueError(f"process_id must be in 0..{num_processes - 1} (num_processes={num_processes} from "
                          f"{where['num_processes']}); got {process_id!r} from {where['process_id']}.")
-    host, sep, port = str(coordinator_address).rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host, sep, port_text = str(coordinator_address).rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"coordinator_address must be host:port; got {coordinator_address!r} "
                          f"(from {where['coordinator_address']}).")
     return str(coordinator_address), num_processes, process_id
 
 
-def initialize_data_parallel(coordinator_address=None, num_processes=None, process_id=None, *, timeout_seconds=None):
+def initialize_data_parallel(coordinator_address: str | None = None, num_processes: int | None = None,
+                             process_id: int | None = None, *, timeout_seconds: float | None = None) -> Any:
     """Join this process to a multi-process JAX run and make ``Model.fit`` train data-parallel.
 
     Call it at the start of every process, before any JAX computation, with ``KERAS_BACKEND=jax``. The
@@ -456,7 +462,7 @@ def initialize_data_parallel(coordinator_address=None, num_processes=None, proce
     return distribution
 
 
-def is_chief_process():
+def is_chief_process() -> bool:
     """True in the process that writes a data-parallel JAX run's files (process 0; always on one process)."""
     import keras
 
@@ -467,7 +473,7 @@ def is_chief_process():
     return jax.process_index() == 0
 
 
-def process_out_dir(out_dir):
+def process_out_dir(out_dir: str | PathLike[str]) -> Path:
     """Where this process of a data-parallel JAX run writes ``train_run``'s files: ``out_dir`` for process 0
     (and on one process), its own :func:`~keras_attention.experiments.artifacts.worker_dir` for the others
     (``<out_dir>.worker<id>``: their copies of the history, backups and model, kept apart so that no two
@@ -487,7 +493,7 @@ def process_out_dir(out_dir):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_tf_config(text):
+def check_tf_config(text: str | None) -> dict[str, Any]:
     """The parsed ``TF_CONFIG`` of a multi-worker run, or SystemExit saying what is wrong with it."""
     import json
 
@@ -509,7 +515,7 @@ def check_tf_config(text):
     return config
 
 
-def make_strategy(name, distribution="none"):
+def make_strategy(name: str, distribution: str = "none") -> Any:
     """The ``tf.distribute`` strategy of ``--strategy`` (None for default), or, with ``--distribution
     data-parallel``, JAX's processes joined and Keras' ``DataParallel`` set (None).
 
@@ -536,7 +542,7 @@ def make_strategy(name, distribution="none"):
     return None
 
 
-def worker_out_dir(out, strategy, distribution):
+def worker_out_dir(out: Path, strategy: Any, distribution: str) -> Path:
     """Where this process writes: ``out`` for the chief (the multi-worker chief, JAX process 0, or a single
     process), else a directory of its own beside it (:func:`~keras_attention.experiments.artifacts.worker_dir`,
     ``<out>.worker<i>``: backups, its copy of the history), so that no two processes claim the same run

@@ -14,7 +14,9 @@ compare_to_reference`).
 
 import math
 import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -24,6 +26,7 @@ from keras_attention.experiments.costs import step_seconds
 from keras_attention.experiments.images import run_header, run_image_experiment
 from keras_attention.experiments.measured import probe_batch
 from keras_attention.experiments.plots import plot_accuracy_vs_step_cost
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import (
     ALPHA,
     compare_to_reference,
@@ -40,9 +43,19 @@ STEPS_PER_ROUND = 10  # timed training steps of each model in a round (after 2 w
 PLOT = "accuracy_vs_step_cost.png"
 
 
-def run_field_comparison(experiment, options):
+def run_field_comparison(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
     """Train the rows (``run_image_experiment``), time them side by side, test them against the base and
-    SAN-d, and write ``results.md`` / ``results.json`` and the accuracy-against-step-cost plot."""
+    SAN-d, and write ``results.md`` / ``results.json`` and the accuracy-against-step-cost plot.
+
+    Args:
+        experiment: the ``attention-lenet`` experiment (or one with the same rows).
+        options: the run options.
+
+    Returns:
+        The summary of ``run_image_experiment`` with every row's ``step_seconds``, ``epoch_seconds`` and
+        ``step_ratio`` (None without a base row), the Welch tests against the base and SAN-d (``welch``) and
+        the timing protocol (``timing_rounds``, ``timed_steps``, ``steps_per_epoch``, ``alpha``).
+    """
     summary = run_image_experiment(experiment, options)
     out_dir = Path(options.out_dir)
     rows = [row for row in summary["rows"] if "incompatible" not in row]
@@ -64,10 +77,21 @@ def run_field_comparison(experiment, options):
     return summary
 
 
-def time_side_by_side(rows, summary, options, rounds):
-    """``{label: median step seconds}``: the first seed's model of every row compiled as in training, timed in
-    ``rounds`` interleaved rounds of :data:`STEPS_PER_ROUND` steps on one batch of real test images."""
-    models = {}
+def time_side_by_side(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], options: RunOptions,
+                      rounds: int) -> dict[str, float]:
+    """The first seed's model of every row compiled as in training, timed in ``rounds`` interleaved rounds of
+    :data:`STEPS_PER_ROUND` steps on one batch of real test images.
+
+    Args:
+        rows: the summary's rows to time (their ``label``; each row's first-seed ``model.keras`` saved).
+        summary: the summary of ``run_image_experiment`` (``seed_list``, ``dataset``).
+        options: the run options (``out_dir``, ``batch_size``, ``jit_compile``, ``data_dir``).
+        rounds: the timing rounds (at least one).
+
+    Returns:
+        ``{label: median step seconds}``.
+    """
+    models: dict[str, Any] = {}
     for row in rows:
         model = keras.saving.load_model(seed_dir(options.out_dir, slug(row["label"]), summary["seed_list"][0])
                                         / MODEL, safe_mode=True)
@@ -76,7 +100,7 @@ def time_side_by_side(rows, summary, options, rounds):
     first = next(iter(models.values()))
     images, labels = probe_batch(summary["dataset"], tuple(first.input_shape[1:3]), options.batch_size,
                                  options.data_dir)
-    times = {label: [] for label in models}
+    times: dict[str, list[float]] = {label: [] for label in models}
     for index in range(rounds):
         for label, model in models.items():
             times[label].append(step_seconds(model, images, labels, STEPS_PER_ROUND, warmup=2 if index == 0 else 0))
@@ -84,7 +108,7 @@ def time_side_by_side(rows, summary, options, rounds):
     return {label: statistics.median(values) for label, values in times.items()}
 
 
-def _verdict_cell(tests, label):
+def _verdict_cell(tests: Sequence[Mapping[str, Any]], label: str) -> str:
     for test in tests:
         if test["label"] == label:
             if test["verdict"] == "not tested":
@@ -93,9 +117,16 @@ def _verdict_cell(tests, label):
     return "-"
 
 
-def format_field_markdown(summary):
+def format_field_markdown(summary: Mapping[str, Any]) -> str:
     """``results.md``: one row per module (top-1, top-5, parameters, step cost, Welch's tests), the paper's
-    Table IV numbers where it has them, and what the numbers say."""
+    Table IV numbers where it has them, and what the numbers say.
+
+    Args:
+        summary: the summary of :func:`run_field_comparison`.
+
+    Returns:
+        The markdown text, ending in a newline.
+    """
     paper, welch = summary["paper"], summary["welch"]
     header = ["model", "top-1 %", "top-5 %", "params", "s / epoch", "step x base",
               f"vs {BASE} (Δ, p)", f"vs {SAN_D} (Δ, p)", "paper top-1"]
@@ -122,9 +153,16 @@ def format_field_markdown(summary):
     return "\n".join(lines) + "\n"
 
 
-def summary_lines(summary):
+def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     """What the numbers say: each row against the base and against SAN-d (Welch), the SAN paper's Table IV
-    claims on these seeds, and where SAN stands among the rows by mean top-1 and by step cost."""
+    claims on these seeds, and where SAN stands among the rows by mean top-1 and by step cost.
+
+    Args:
+        summary: the summary of :func:`run_field_comparison`.
+
+    Returns:
+        The markdown lines.
+    """
     samples = {row["label"]: row["top1"] for row in summary["rows"] if "incompatible" not in row}
     metric = {"top-1 (final model)": samples}
     lines = [*numbers_say(metric, BASE, CLAIMS), "", *numbers_say(metric, SAN_D), ""]
@@ -135,4 +173,9 @@ def summary_lines(summary):
             cheaper = [other for other in costs if costs[other] < costs.get(label, 0.0)]
             lines.append(f"- {label} ranks {ranked.index(label) + 1} of {len(ranked)} by mean top-1; "
                          f"{len(cheaper)} of the other rows cost less per step.")
+    tests = len(samples) - 1
+    lines.append(f"- Each row is tested on its own ({tests} tests against each reference, no correction for "
+                 f"multiple comparisons): at p < {summary.get('alpha', 0.05)} about "
+                 f"{tests * summary.get('alpha', 0.05):.1f} of them would come out 'higher' or 'lower' by "
+                 "chance alone when no module made a difference; read a lone small effect with that in mind.")
     return lines

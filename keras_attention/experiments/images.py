@@ -11,7 +11,6 @@ configuration (first seed's model) is drawn for a few test images.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from os import PathLike
 from pathlib import Path
 from typing import Any, cast
 
@@ -194,8 +193,9 @@ def split_note(examples: Mapping[str, int], validation_split: float) -> str:
 
     Example:
         >>> from keras_attention.experiments.images import split_note
-        >>> split_note({"train": 900, "validation": 100, "test": 500}, 0.1)
-        '900 training images, 100 validation images (the last 10% of the training images, for the curves only), 500 test images'
+        >>> print(split_note({"train": 900, "validation": 100, "test": 500}, 0.1))
+        900 training images, 100 validation images (the last 10% of the training images, for the curves only),
+        500 test images
     """
     held_out = (f"{examples['validation']} validation images (the last {100 * validation_split:g}% of the "
                 f"training images, for the curves only)" if examples["validation"] else "no validation images")

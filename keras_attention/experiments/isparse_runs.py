@@ -7,7 +7,10 @@ model once per strategy and factor, times the score-and-mask updates, and writes
 import json
 import statistics
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -30,10 +33,12 @@ from keras_attention.experiments.catalog.isparse import (
     STRATEGY_LABELS,
     TRAIN_LEVELS,
     TRAIN_METHODS,
+    ISparseSettings,
 )
 from keras_attention.experiments.evaluation import dataset_labels, topk_accuracy
 from keras_attention.experiments.images import image_size_for
 from keras_attention.experiments.plots import plot_sparsify_with, plot_train_with
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import (
     QUICK_NOTE,
     format_mean_std,
@@ -52,17 +57,18 @@ from keras_attention.utils.files import read_json, write_json, write_text
 class TimedISparse(ISparse):
     """:class:`ISparse` that records the wall time of every score-and-mask update (``update_seconds``)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.update_seconds = []
+        self.update_seconds: list[float] = []
 
-    def update(self, epoch):
+    def update(self, epoch: int) -> None:
+        """:meth:`ISparse.update`, timed."""
         start = time.perf_counter()
         super().update(epoch)
         self.update_seconds.append(time.perf_counter() - start)
 
 
-def lenet5_dropout(input_shape, num_classes, rate):
+def lenet5_dropout(input_shape: tuple[int, ...], num_classes: int, rate: float) -> Any:
     """LeNet-5 with ``Dropout(rate)`` on the input of each Dense layer (the Dropout baseline, see above)."""
     base = models.lenet5(input_shape=input_shape, num_classes=num_classes)
     inputs = keras.Input(input_shape, name="image")
@@ -74,11 +80,11 @@ def lenet5_dropout(input_shape, num_classes, rate):
     return keras.Model(inputs, x, name="lenet5_dropout")
 
 
-def lenet5_l1(input_shape, num_classes, strength=L1_STRENGTH):
+def lenet5_l1(input_shape: tuple[int, ...], num_classes: int, strength: float = L1_STRENGTH) -> Any:
     """LeNet-5 with an ``L1(strength)`` kernel regulariser on every Conv2D / Dense layer (same initial weights)."""
     base = models.lenet5(input_shape=input_shape, num_classes=num_classes)
 
-    def clone(layer):
+    def clone(layer: Any) -> Any:
         config = layer.get_config()
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             config["kernel_regularizer"] = keras.regularizers.L1(strength)
@@ -89,7 +95,7 @@ def lenet5_l1(input_shape, num_classes, strength=L1_STRENGTH):
     return model
 
 
-def near_zero_fraction(model, threshold=L1_ZERO_THRESHOLD):
+def near_zero_fraction(model: Any, threshold: float = L1_ZERO_THRESHOLD) -> float:
     """Fraction of the Conv / Dense kernel entries of ``model`` with ``|w| < threshold``."""
     small = total = 0
     for layer in model.layers:
@@ -100,17 +106,18 @@ def near_zero_fraction(model, threshold=L1_ZERO_THRESHOLD):
     return small / total
 
 
-def _fmt(values):
+def _fmt(values: Iterable[float]) -> str:
     return format_mean_std(mean_std(values))
 
 
-def _median_epoch_seconds(history_file):
+def _median_epoch_seconds(history_file: str | PathLike[str]) -> float:
     epochs = read_json(Path(history_file))["epochs"]
     seconds = [epochs[k]["seconds"] for k in sorted(epochs, key=int)]
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 
 
-def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
+def _train(run_dir: Path, build: Callable[[], Any], train_ds: Any, test_ds: Any, epochs: int, options: RunOptions,
+           callbacks: Sequence[Any] = ()) -> tuple[dict[str, Any], Any]:
     """Train (or, with ``--resume``, reuse) one run; returns its ``result.json`` dict and the model."""
     saved = finished_result(run_dir, need_model=True) if options.resume else None
     if saved is not None:
@@ -130,13 +137,14 @@ def _train(run_dir, build, train_ds, test_ds, epochs, options, callbacks=()):
     return read_json(run_dir / RESULT), result.model
 
 
-def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels=None, max_samples=None):
+def run_isparse_lenet(experiment: Experiment, options: RunOptions, *, sparsify_levels: Sequence[float] | None = None,
+                      train_levels: Sequence[float] | None = None, max_samples: int | None = None) -> dict[str, Any]:
     """Run parts (a)-(c) (module docstring) and write ``results.json``, ``results.md`` and the PNGs.
 
     ``sparsify_levels`` / ``train_levels`` / ``max_samples`` override the experiment's
     :class:`ISparseSettings` (sparsities are fractions in (0, 1)). Returns the summary dict.
     """
-    settings = experiment.settings
+    settings = cast(ISparseSettings, experiment.settings)  # the isparse catalog's
     sparsify_levels = sparsify_levels or settings.sparsify_levels
     train_levels = train_levels or settings.train_levels
     max_samples = max_samples or settings.max_samples
@@ -161,18 +169,23 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
     common = dict(batch_size=options.batch_size, data_dir=options.data_dir, image_size=size)
     test_ds = image_dataset(dataset, "test", shuffle=False, limit=limit_test, **common)
     test_labels = dataset_labels(test_ds)
-    sparsify_with = {s: {f"{lv:g}": {"top1": [], "top5": []} for lv in sparsify_levels} for s in STRATEGY_LABELS}
-    base_runs, l1_runs = [], []
-    train_with = {m: {f"{lv:g}": [] for lv in train_levels} for m in TRAIN_METHODS}
-    updates = {s: [] for s in STRATEGY_LABELS}  # per strategy: (update seconds, base epoch seconds)
+    # {strategy: {level: {"top1" / "top5": per-seed %}}}
+    sparsify_with: dict[str, dict[str, dict[str, list[float]]]] = {
+        s: {f"{lv:g}": {"top1": [], "top5": []} for lv in sparsify_levels} for s in STRATEGY_LABELS}
+    base_runs: list[dict[str, Any]] = []
+    l1_runs: list[dict[str, Any]] = []
+    train_with: dict[str, dict[str, list[dict[str, Any]]]] = {
+        m: {f"{lv:g}": [] for lv in train_levels} for m in TRAIN_METHODS}
+    # per strategy: (update seconds, base epoch seconds)
+    updates: dict[str, list[tuple[float, float]]] = {s: [] for s in STRATEGY_LABELS}
 
     for seed in seeds:
-        def data(seed=seed):
+        def data(seed: int = seed) -> Any:
             return image_dataset(dataset, "train", shuffle=True, seed=seed, limit=limit_train, **common)
 
         samples = collect_samples(data(), max_samples, argument="samples")
 
-        def lenet(seed=seed):
+        def lenet(seed: int = seed) -> Any:
             keras.utils.set_random_seed(seed)
             return models.lenet5(input_shape=input_shape, num_classes=num_classes)
 
@@ -208,7 +221,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
         # (b) train-with, and (c) the update cost inside it.
         print(f"[seed {seed}] L1({L1_STRENGTH:g})", flush=True)
 
-        def build_l1(seed=seed):
+        def build_l1(seed: int = seed) -> Any:
             keras.utils.set_random_seed(seed)
             return lenet5_l1(input_shape, num_classes)
 
@@ -220,7 +233,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
                 run_dir = seed_dir(out_dir / "train_with", f"{method}_{level:g}", seed)
                 print(f"[seed {seed}] train-with {method} at {100 * level:g}%", flush=True)
                 if method == "dropout":
-                    def build(seed=seed, level=level):
+                    def build(seed: int = seed, level: float = level) -> Any:
                         keras.utils.set_random_seed(seed)
                         return lenet5_dropout(input_shape, num_classes, level)
 
@@ -279,7 +292,7 @@ def run_isparse_lenet(experiment, options, *, sparsify_levels=None, train_levels
     return summary
 
 
-def format_isparse_markdown(summary):
+def format_isparse_markdown(summary: Mapping[str, Any]) -> str:
     """``results.md``: (a) sparsify-with, (b) train-with next to Table 4.1, (c) the update cost."""
     paper = summary["paper"]
     quick = QUICK_NOTE if summary["quick"] else ""
@@ -342,7 +355,7 @@ def format_isparse_markdown(summary):
     return "\n".join(lines) + "\n"
 
 
-def write_isparse_summary(summary, out_dir):
+def write_isparse_summary(summary: Mapping[str, Any], out_dir: str | PathLike[str]) -> None:
     """``results.json``, ``results.md`` and the two figures in ``out_dir``."""
     write_results(summary, out_dir, format_isparse_markdown(summary))
     plot_sparsify_with(summary, Path(out_dir) / SPARSIFY_WITH, STRATEGY_LABELS, METHOD_COLORS)

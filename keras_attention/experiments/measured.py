@@ -7,13 +7,17 @@ multiply-accumulates and attention-map entries (:mod:`~keras_attention.experimen
 training step adds (``spanet``) and the step time, and writes the experiment's table next to the paper's numbers.
 """
 
+from collections.abc import Mapping
+from os import PathLike
 from pathlib import Path
+from typing import Any, cast
 
 import keras
 import numpy as np
 
 from keras_attention.data import image_dataset
 from keras_attention.experiments.artifacts import MODEL, seed_dir
+from keras_attention.experiments.catalog.fa_spanet_aw import MeasuredSettings
 from keras_attention.experiments.costs import (
     MIB,
     attention_map_entries,
@@ -22,26 +26,28 @@ from keras_attention.experiments.costs import (
     train_step_seconds,
 )
 from keras_attention.experiments.images import run_header, run_image_experiment
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import format_mean_std, markdown_table, slug, write_results
 
 TIMED_STEPS, QUICK_TIMED_STEPS = 10, 3
 
 
-def probe_batch(dataset, size, batch_size, data_dir):
+def probe_batch(dataset: str, size: tuple[int, int] | None, batch_size: int,
+                data_dir: str | PathLike[str] | None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``batch_size`` test images of ``dataset`` at ``size`` and their labels, as numpy arrays."""
     batch = next(iter(image_dataset(dataset, "test", batch_size=batch_size, shuffle=False, data_dir=data_dir,
                                     image_size=size, limit=batch_size)))
     return np.asarray(batch[0]), np.asarray(batch[1])
 
 
-def run_measured_image_experiment(experiment, options):
+def run_measured_image_experiment(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
     """Train the configurations (``run_image_experiment``), then measure each first-seed model and write the
     experiment's table (``results.md``, ``results.json``, with the measurements added to the rows)."""
     summary = run_image_experiment(experiment, options)
-    settings = experiment.settings
+    settings = cast(MeasuredSettings, experiment.settings)  # the settings of the fa / spanet / awconv catalog
     out_dir = Path(options.out_dir)
     steps = QUICK_TIMED_STEPS if options.quick else TIMED_STEPS
-    probe = None
+    probe: tuple[np.ndarray, np.ndarray] | None = None
     for row in summary["rows"]:
         if "incompatible" in row:
             continue
@@ -67,7 +73,7 @@ def run_measured_image_experiment(experiment, options):
     return summary
 
 
-def format_measured_markdown(summary, table):
+def format_measured_markdown(summary: Mapping[str, Any], table: str) -> str:
     """The experiment's table: ours (mean ± std over seeds) next to the paper's reference numbers."""
     ref = summary["paper_reference"]
     measured = ["params", "MMACs", "step ms"]

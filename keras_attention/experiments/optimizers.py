@@ -1,9 +1,23 @@
 """The optimizers a run may name: one table for ``compile_classifier`` and the multi-worker training loop."""
 
+from typing import Any
 
-def make_optimizer(name="adam", learning_rate=1e-3):
+
+def make_optimizer(name: Any = "adam", learning_rate: float = 1e-3) -> Any:
     """The optimizer named ``name`` (adam, sgd = Nesterov momentum 0.9, rmsprop);
-    an optimizer instance or a callable returning one is passed through (called)."""
+    an optimizer instance or a callable returning one is passed through (called).
+
+    Args:
+        name: ``"adam"``, ``"sgd"`` or ``"rmsprop"``, a ``keras.optimizers.Optimizer``, or a callable that
+            returns one.
+        learning_rate: the learning rate of a named optimizer.
+
+    Returns:
+        A ``keras.optimizers.Optimizer``.
+
+    Raises:
+        ValueError: ``name`` is not a known optimizer.
+    """
     import keras
 
     if callable(name) and not isinstance(name, keras.optimizers.Optimizer):

@@ -7,7 +7,10 @@ figure is saved and closed, so nothing accumulates in long runs.
 """
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,8 +18,11 @@ import numpy as np
 from keras_attention.experiments.results import mean_std
 from keras_attention.utils.files import save_figure
 
+if TYPE_CHECKING:
+    from keras_attention.racknet.plan import RackPlan
 
-def close_figure(fig, path, dpi=110):
+
+def close_figure(fig: Any, path: str | PathLike[str], dpi: int = 110) -> Path:
     """Save ``fig`` to ``path`` (atomically, its folder created) and close it; returns ``path`` as a Path."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=dpi)
@@ -31,7 +37,7 @@ MASK_LABEL = "attention weight"
 HISTOGRAM_BIN_BITS = 0.05  # RACKNet's entropy histograms: bin width (bits)
 
 
-def training_curves_figure(series, title=""):
+def training_curves_figure(series: Mapping[str, Sequence[float | None]], title: str = "") -> Any:
     """The figure of :func:`plot_training_curves` (not saved, not closed): one panel per metric, loss and
     top-1 accuracy against the epoch (integer ticks), training solid and validation dashed."""
     from matplotlib.ticker import MaxNLocator
@@ -57,13 +63,14 @@ def training_curves_figure(series, title=""):
     return fig
 
 
-def plot_training_curves(series, path, title=""):
+def plot_training_curves(series: Mapping[str, Sequence[float | None]], path: str | PathLike[str],
+                         title: str = "") -> Path:
     """Loss and top-1 accuracy per epoch, training and validation (when the history has ``val_`` keys),
     from ``{metric: [per-epoch values]}``; saved to ``path`` (returned as a Path)."""
     return close_figure(training_curves_figure(series, title), path)
 
 
-def attention_grid_figure(images, masks_by_model, channels=4, title=""):
+def attention_grid_figure(images: Any, masks_by_model: Mapping[str, Any], channels: int = 4, title: str = "") -> Any:
     """The figure of :func:`plot_attention_grid` (not saved, not closed).
 
     Column 0 holds the image, columns 1.. the mask channels (``min(channels, most channels of any mask)``
@@ -99,7 +106,8 @@ def attention_grid_figure(images, masks_by_model, channels=4, title=""):
     return fig
 
 
-def plot_attention_grid(images, masks_by_model, path, channels=4, title=""):
+def plot_attention_grid(images: Any, masks_by_model: Mapping[str, Any], path: str | PathLike[str], channels: int = 4,
+                        title: str = "") -> Path:
     """One row per (model, image): the image, then the first ``channels`` mask channels (Fig. 4/8 style),
     with one colorbar; saved to ``path`` (returned as a Path).
 
@@ -109,7 +117,8 @@ def plot_attention_grid(images, masks_by_model, path, channels=4, title=""):
 
 
 # ------------------------------------------------------------------------------------------------ iSparse
-def plot_sparsify_with(summary, path, labels, colors):
+def plot_sparsify_with(summary: Mapping[str, Any], path: str | PathLike[str], labels: Mapping[str, str],
+                       colors: Mapping[str, str]) -> Path:
     """Top-1 and top-5 test accuracy against the sparsification factor (Fig. 4.5 / 4.6 layout) of the iSparse
     experiment's ``summary``; ``labels`` / ``colors``: per strategy."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -134,7 +143,8 @@ def plot_sparsify_with(summary, path, labels, colors):
     return close_figure(fig, path)
 
 
-def plot_train_with(summary, path, labels, colors):
+def plot_train_with(summary: Mapping[str, Any], path: str | PathLike[str], labels: Mapping[str, str],
+                    colors: Mapping[str, str]) -> Path:
     """Top-1 test accuracy against the target sparsity for each train-with method (Table 4.1 as a figure);
     ``labels`` / ``colors``: per method."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -157,7 +167,8 @@ def plot_train_with(summary, path, labels, colors):
 
 
 # ------------------------------------------------------------------------------------------------ RACKNet
-def plot_entropy_histogram(plan, entropies, octaves, path, title=""):
+def plot_entropy_histogram(plan: "RackPlan", entropies: np.ndarray, octaves: np.ndarray, path: str | PathLike[str],
+                           title: str = "") -> Path:
     """Fig. 3.4 for every rack: entropy histogram (density) of the rack's octave and its Gaussian components."""
     racks = plan.n_racks
     fig, axes = plt.subplots(1, racks, figsize=(4.2 * racks, 3.4), squeeze=False)
@@ -196,7 +207,7 @@ def plot_entropy_histogram(plan, entropies, octaves, path, title=""):
     return close_figure(fig, path)
 
 
-def plot_strategy_accuracy(summary, path):
+def plot_strategy_accuracy(summary: Mapping[str, Any], path: str | PathLike[str]) -> Path:
     """Bar chart of Table 3.6: mean top-1 per strategy with the std over seeds as error bars."""
     rows = summary["rows"]
     means = [row["top1_mean_std"][0] for row in rows]
@@ -216,7 +227,8 @@ def plot_strategy_accuracy(summary, path):
 
 
 # ------------------------------------------------------------------------------------------------ SDMA
-def plot_series_events(series, events, saliency, path, variates=None, title=""):
+def plot_series_events(series: Any, events: Any, saliency: Any, path: str | PathLike[str],
+                       variates: Iterable[int] | None = None, title: str = "") -> Path:
     """Fig. 6.3 style: (a) one series with its events, (b) its saliency series.
 
     Args:
@@ -247,7 +259,8 @@ def plot_series_events(series, events, saliency, path, variates=None, title=""):
                 level = low - 0.06 * span * (1 + k + len(variates) * (j % 3))
                 ends = np.clip([centre - 3 * sigma, centre + 3 * sigma], 0, series.shape[0] - 1)
                 ax_a.plot(ends, [level, level], color=colour, lw=0.8, alpha=0.6)
-    ax_a.set_title("(a) series with its events (^ maxima, v minima of the DoG; bars: t ± 3 sigma, clipped)", fontsize=9)
+    ax_a.set_title("(a) series with its events (^ maxima, v minima of the DoG; bars: t ± 3 sigma, clipped)",
+                   fontsize=9)
     ax_b.set_title("(b) saliency series", fontsize=9)
     ax_b.set_xlabel("time step")
     for ax in (ax_a, ax_b):
@@ -259,7 +272,7 @@ def plot_series_events(series, events, saliency, path, variates=None, title=""):
 
 
 # ------------------------------------------------------------------------------------------------ XM2A
-def plot_accuracy_vs_params(summary, path):
+def plot_accuracy_vs_params(summary: Mapping[str, Any], path: str | PathLike[str]) -> Path:
     """Fig. 7.4 analog: one panel per data set, mean test accuracy (± std) against total parameters."""
     import matplotlib
 
@@ -296,7 +309,7 @@ def plot_accuracy_vs_params(summary, path):
 
 
 # ------------------------------------------------------------------------------------- attention-lenet
-def plot_accuracy_vs_step_cost(summary, path):
+def plot_accuracy_vs_step_cost(summary: Mapping[str, Any], path: str | PathLike[str]) -> Path:
     """One point per module: mean test top-1 (± std over seeds) against its training step time over the base's
     (measured side by side), the base's accuracy and seed spread drawn as a band."""
     import matplotlib

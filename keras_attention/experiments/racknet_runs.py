@@ -3,7 +3,9 @@ describes, run. :func:`run_racknet_experiment` analyses the training images once
 kernel-allocation strategy and seed on that plan, and writes ``results.json``, ``results.md``, the plan and the two
 figures."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import tensorflow as tf
@@ -17,8 +19,10 @@ from keras_attention.experiments.catalog.racknet import (
     QUICK_TRAIN,
     STRATEGY_ROWS,
     VALIDATION_FRACTION,
+    RacknetSettings,
 )
 from keras_attention.experiments.plots import plot_entropy_histogram, plot_strategy_accuracy
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import (
     QUICK_NOTE,
     format_mean_std,
@@ -43,7 +47,7 @@ from keras_attention.racknet import (
 from keras_attention.utils.files import read_json
 
 
-def validation_split(n, fraction=VALIDATION_FRACTION):
+def validation_split(n: int, fraction: float = VALIDATION_FRACTION) -> np.ndarray:
     """Boolean mask of the validation examples among ``n`` (a fixed random ``fraction``, at least one)."""
     n_val = max(1, round(fraction * n)) if n > 1 else 0
     mask = np.zeros(n, dtype=bool)
@@ -51,7 +55,7 @@ def validation_split(n, fraction=VALIDATION_FRACTION):
     return mask
 
 
-def _dataset(images, labels, batch_size, shuffle_seed=None):
+def _dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> Any:
     data = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle_seed is not None:
         data = data.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -59,12 +63,14 @@ def _dataset(images, labels, batch_size, shuffle_seed=None):
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def run_racknet_experiment(experiment, options):
+def run_racknet_experiment(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
+    """``run(experiment, options)`` of the ``racknet`` entry (module docstring); returns the summary."""
     out_dir = Path(options.out_dir)
+    settings = cast(RacknetSettings, experiment.settings)  # the racknet catalog's
     dataset = runner.image_dataset_name(experiment, options)
     seeds = runner.seed_list(experiment, options)
     epochs = runner.epoch_count(experiment, options)
-    budget = experiment.settings.budget
+    budget = settings.budget
     limit_train, limit_test = runner.run_limits(options, QUICK_TRAIN, QUICK_TEST)
     info = dataset_info(dataset, data_dir=options.data_dir)
     images, labels = load_arrays(dataset, "train", data_dir=options.data_dir, limit=limit_train)
@@ -96,7 +102,8 @@ def run_racknet_experiment(experiment, options):
     for strategy, (label, observations) in STRATEGY_ROWS.items():
         allocations = {seed: allocate(plan, budget, strategy, seed) for seed in seeds}
 
-        def train(seed, run_dir, strategy=strategy, allocations=allocations):
+        def train(seed: int, run_dir: Path, strategy: str = strategy,
+                  allocations: dict[int, Any] = allocations) -> dict[str, Any]:
             counts = [list(rack) for rack in allocations[seed]]
             train_experiment_run(
                 experiment, options,
@@ -135,14 +142,14 @@ def run_racknet_experiment(experiment, options):
         "rows": rows,
         "timings": {**{p: plan.timings.get(p, 0.0) for p in PHASES}, "training": racknet_row["train_seconds_mean"]},
         "paper": experiment.paper.get(dataset, {}),
-        "paper_timings": experiment.settings.paper_timings.get(dataset, {}),
+        "paper_timings": settings.paper_timings.get(dataset, {}),
     }
     write_results(summary, out_dir, format_racknet_markdown(summary))
     plot_strategy_accuracy(summary, out_dir / STRATEGY_ACCURACY)
     return summary
 
 
-def format_racknet_markdown(summary):
+def format_racknet_markdown(summary: Mapping[str, Any]) -> str:
     """``results.md``: the Table 3.2 row, Table 3.6 and Table 3.8."""
     paper, paper_timings = summary["paper"], summary["paper_timings"]
     images = summary["images"]

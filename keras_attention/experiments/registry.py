@@ -10,16 +10,19 @@ experiment runs.
 """
 
 import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from keras_attention.data.images import DEFAULT_BATCH_SIZE
 
-EXPERIMENTS = {}
+EXPERIMENTS: dict[str, "Experiment"] = {}  # name -> experiment, filled by register()
 
 # Where each experiment is registered (a module of keras_attention.experiments.catalog): the command line
 # lists and checks the names from this table without importing the modules (and TensorFlow); a test checks
 # it against what the modules register.
-EXPERIMENT_MODULES = {
+EXPERIMENT_MODULES: dict[str, str] = {
     **dict.fromkeys(["san-lenet", "san-vgg", "san-resnet", "san-ablation"], "san"),
     "isparse-lenet": "isparse",
     "racknet": "racknet",
@@ -52,14 +55,22 @@ class RunnerRef:
     module: str
     function: str
 
-    def resolve(self):
-        """The function itself (imports its module, and so TensorFlow)."""
+    def resolve(self) -> Callable[..., Any]:
+        """The function itself (imports its module, and so TensorFlow).
+
+        Returns:
+            The runner function, ``function(experiment, options) -> summary dict``.
+
+        Raises:
+            ValueError: the module has no such function.
+        """
         function = getattr(importlib.import_module(self.module), self.function, None)
         if function is None:
             raise ValueError(f"Module {self.module!r} has no function {self.function!r} (RunnerRef of the registry).")
         return function
 
-    def __call__(self, experiment, options):
+    def __call__(self, experiment: "Experiment", options: "RunOptions") -> dict[str, Any]:
+        """Run ``experiment`` with ``options``: the resolved function's summary dict."""
         return self.resolve()(experiment, options)
 
 
@@ -74,67 +85,105 @@ class Settings:
 
 @dataclass
 class Experiment:
+    """One reproducible experiment of the registry (module docstring).
+
+    ``settings`` is the :class:`Settings` subclass of its catalog (``ImageSettings``, ``SeriesSettings``, ...);
+    its runner reads the fields of that subclass. ``configs`` are the rows it trains (``ImageConfig``,
+    ``SeriesConfig``, ``EncoderConfig``: each has a ``label`` and a ``slug``).
+    """
+
     name: str
     description: str
     paper_table: str
-    run: RunnerRef  # run(experiment, options: RunOptions) -> dict summary (any callable will do)
-    default_dataset: str = None  # image experiments; None: the offline default (runner.default_dataset)
-    default_datasets: tuple = ()  # time-series experiments: the UEA/UCR sets of a full run
+    # run(experiment, options: RunOptions) -> dict summary: a RunnerRef (any callable will do)
+    run: Callable[["Experiment", "RunOptions"], dict[str, Any]]
+    default_dataset: str | None = None  # image experiments; None: the offline default (runner.default_dataset)
+    default_datasets: tuple[str, ...] = ()  # time-series experiments: the UEA/UCR sets of a full run
     default_seeds: int = 3
     default_epochs: int = 10
     quick_seeds: int = 1  # seeds of a --quick run
-    configs: list = field(default_factory=list)
-    paper: dict = field(default_factory=dict)  # {dataset: {config label: numbers}}
+    configs: list[Any] = field(default_factory=list)
+    paper: dict[str, Any] = field(default_factory=dict)  # {dataset: {config label: numbers}}
     settings: Settings = field(default_factory=Settings)
     # named settings of `reproduce NAME --preset P`: {P: {reproduce option (dest): value}}; "published" = the
     # settings of the committed table in benchmarks/results
-    presets: dict = field(default_factory=dict)
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the SPECIFIC_OPTIONS this experiment takes (the command line refuses the others)
-    options: tuple = IMAGE_OPTIONS
+    options: tuple[str, ...] = IMAGE_OPTIONS
 
 
 @dataclass
 class RunOptions:
-    out_dir: object
-    dataset: str = None
-    seeds: int = None
+    """The options of one ``reproduce`` run (the command line's, by argparse dest); None: the experiment's."""
+
+    out_dir: Path | str
+    dataset: str | None = None
+    seeds: int | None = None
     first_seed: int = 0
-    epochs: int = None
+    epochs: int | None = None
     quick: bool = False
     resume: bool = False
-    jit_compile: object = "auto"  # Keras' jit_compile: True, False or "auto" (XLA on GPU / JAX, not on a CPU)
-    strategy: object = None
+    jit_compile: bool | str = "auto"  # Keras' jit_compile: True, False or "auto" (XLA on GPU / JAX, not on a CPU)
+    strategy: Any = None  # a tf.distribute.Strategy, or None (the default strategy)
     batch_size: int = DEFAULT_BATCH_SIZE
-    data_dir: str = None
-    verbose: object = "auto"
-    train_limit: int = None
-    test_limit: int = None
-    width: float = None
+    data_dir: str | None = None
+    verbose: int | str = "auto"  # Keras' verbose: "auto", 0, 1 or 2
+    train_limit: int | None = None
+    test_limit: int | None = None
+    width: float | None = None
     # time-series experiments (None: the experiment's settings)
-    steps: int = None  # optimizer-step budget; epochs = ceil(steps / batches per epoch); excludes ``epochs``
-    optimizer: str = None  # "adam" or "rmsprop"
-    learning_rate: float = None
-    positional: str = None  # attention encoder: "sinusoidal", "learned" or "none"
-    depth: int = None  # attention encoder: blocks
-    heads: int = None  # attention encoder: heads
-    key_dim: int = None  # attention encoder: per-head width
-    sigma0: float = None  # SDMA: the events' first scale on every data set (default: per data set)
-    rows: tuple = None  # the rows (configuration labels or their slugs) to train, in the experiment's order; None: all
+    steps: int | None = None  # optimizer-step budget; epochs = ceil(steps / batches per epoch); excludes ``epochs``
+    optimizer: str | None = None  # "adam" or "rmsprop"
+    learning_rate: float | None = None
+    positional: str | None = None  # attention encoder: "sinusoidal", "learned" or "none"
+    depth: int | None = None  # attention encoder: blocks
+    heads: int | None = None  # attention encoder: heads
+    key_dim: int | None = None  # attention encoder: per-head width
+    sigma0: float | None = None  # SDMA: the events' first scale on every data set (default: per data set)
+    # the rows (configuration labels or their slugs; one as a str) to train, in the experiment's order; None: all
+    rows: Sequence[str] | None = None
 
 
-def register(experiment):
+def register(experiment: Experiment) -> Experiment:
+    """Add ``experiment`` to the registry (:data:`EXPERIMENTS`); the catalog modules call it on import.
+
+    Args:
+        experiment: the experiment; its ``name`` must be new.
+
+    Returns:
+        ``experiment`` itself.
+
+    Raises:
+        ValueError: an experiment of that name is registered already.
+    """
     if experiment.name in EXPERIMENTS:
         raise ValueError(f"Experiment {experiment.name!r} is registered twice.")
     EXPERIMENTS[experiment.name] = experiment
     return experiment
 
 
-def _import_catalog(module):
+def _import_catalog(module: str) -> None:
     importlib.import_module(f"{CATALOG}.{module}")
 
 
-def get_experiment(name):
-    """The registered experiment ``name`` (its catalog module is imported on the way)."""
+def get_experiment(name: str) -> Experiment:
+    """The registered experiment ``name`` (its catalog module is imported on the way).
+
+    Args:
+        name: an experiment's name (a key of :data:`EXPERIMENT_MODULES`, or one registered by hand).
+
+    Returns:
+        The :class:`Experiment`.
+
+    Raises:
+        ValueError: no experiment has that name (the message lists the known ones).
+
+    Example:
+        >>> from keras_attention.experiments.registry import get_experiment
+        >>> experiment = get_experiment("san-lenet")
+        >>> experiment.paper_table, [config.label for config in experiment.configs][:2]
+        ('SAN paper Table IV', ['Base Model', 'CBAM'])
+    """
     if name not in EXPERIMENTS and name in EXPERIMENT_MODULES:
         _import_catalog(EXPERIMENT_MODULES[name])
     if name not in EXPERIMENTS:
@@ -142,8 +191,17 @@ def get_experiment(name):
     return EXPERIMENTS[name]
 
 
-def list_experiments():
-    """Every experiment, by name (importing every module of :data:`EXPERIMENT_MODULES` registers them)."""
+def list_experiments() -> dict[str, Experiment]:
+    """Every experiment, by name (importing every module of :data:`EXPERIMENT_MODULES` registers them).
+
+    Returns:
+        ``{name: Experiment}``, sorted by name.
+
+    Example:
+        >>> from keras_attention.experiments.registry import list_experiments
+        >>> "san-lenet" in list_experiments()
+        True
+    """
     for module in sorted(set(EXPERIMENT_MODULES.values())):
         _import_catalog(module)
     return dict(sorted(EXPERIMENTS.items()))

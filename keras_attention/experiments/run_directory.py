@@ -35,7 +35,10 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Sequence
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from keras_attention.experiments.artifacts import LOCK, MANIFEST
 from keras_attention.utils.files import describe_os_error, read_json, write_json
@@ -43,7 +46,7 @@ from keras_attention.utils.files import describe_os_error, read_json, write_json
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # (the module or None: what the lock functions test)
     import msvcrt
 
 
@@ -52,7 +55,7 @@ LOCK_FILE = LOCK
 PACKAGE = "keras-attention"
 
 
-def forbidden_reason(path):
+def forbidden_reason(path: str | PathLike[str]) -> str | None:
     """Why ``path`` may not be a run's output directory (None when it may)."""
     target = Path(path).expanduser().resolve()
     cwd, home = Path.cwd().resolve(), Path.home().resolve()
@@ -69,7 +72,7 @@ def forbidden_reason(path):
     return None
 
 
-def check_out_path(path, argument="--out"):
+def check_out_path(path: str | PathLike[str], argument: str = "--out") -> None:
     """Raise ValueError when ``path`` may not be a run's output directory (see :func:`forbidden_reason`)."""
     reason = forbidden_reason(path)
     if reason:
@@ -77,7 +80,7 @@ def check_out_path(path, argument="--out"):
                          f"(e.g. runs/NAME), which --overwrite may replace whole.")
 
 
-def check_writable(path, argument="--out"):
+def check_writable(path: str | PathLike[str], argument: str = "--out") -> None:
     """Raise ValueError naming ``argument`` when the directory ``path`` cannot be made or written in: a part of
     it is a file, or its nearest existing folder refuses a new file (read-only, no permission; a probe file
     is created there and removed)."""
@@ -101,12 +104,12 @@ def check_writable(path, argument="--out"):
 class LockHeld(Exception):
     """Another process holds the lock; ``holder`` is its record (pid, host, since), ``{}`` when unreadable."""
 
-    def __init__(self, holder):
+    def __init__(self, holder: dict[str, Any]) -> None:
         super().__init__(holder)
         self.holder = holder
 
 
-def _try_lock(handle):
+def _try_lock(handle: int) -> None:
     """Lock the open file ``handle`` (a descriptor) now, or raise LockHeld."""
     try:
         if fcntl is not None:
@@ -119,7 +122,7 @@ def _try_lock(handle):
         raise
 
 
-def _unlock(handle):
+def _unlock(handle: int) -> None:
     if fcntl is not None:
         fcntl.flock(handle, fcntl.LOCK_UN)
     else:
@@ -132,15 +135,16 @@ class FileLock:
     docstring): :meth:`acquire` takes it or raises :class:`LockHeld`, :meth:`release` (or the end of the
     process) gives it back, :meth:`held_elsewhere` asks whether another process holds it."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | PathLike[str]) -> None:
         self.path = Path(path)
-        self._handle = None
+        self._handle: int | None = None
 
     @property
-    def held(self):
+    def held(self) -> bool:
+        """True while this process holds the lock."""
         return self._handle is not None
 
-    def holder(self):
+    def holder(self) -> dict[str, Any]:
         """The record the holder wrote in the file (``{}`` when it is empty, garbage or unreadable)."""
         try:
             record = json.loads(self.path.read_text(encoding="utf-8"))
@@ -148,7 +152,7 @@ class FileLock:
             return {}
         return record if isinstance(record, dict) else {}
 
-    def held_elsewhere(self):
+    def held_elsewhere(self) -> bool:
         """True when another process holds the lock (nothing is created or changed)."""
         if self.held:
             return False
@@ -166,7 +170,7 @@ class FileLock:
         finally:
             os.close(handle)
 
-    def acquire(self):
+    def acquire(self) -> "FileLock":
         """Take the lock now and write this process' record into the file; :class:`LockHeld` (with the
         holder's record) when another process holds it."""
         for _ in range(100):
@@ -195,7 +199,7 @@ class FileLock:
             os.close(handle)
         raise LockHeld(self.holder())
 
-    def release(self):
+    def release(self) -> None:
         """Give the lock back (the file is removed first, while still held, where the system allows it)."""
         if self._handle is None:
             return
@@ -223,7 +227,8 @@ class RunDirectory:
         argument: the option name used in error messages.
     """
 
-    def __init__(self, path, config, *, overwrite=False, resume=False, command=None, argument="--out"):
+    def __init__(self, path: str | PathLike[str], config: dict[str, Any], *, overwrite: bool = False,
+                 resume: bool = False, command: Sequence[str] | None = None, argument: str = "--out") -> None:
         if overwrite and resume:
             raise ValueError("--overwrite and --resume exclude each other: start again, or continue.")
         self.path = Path(path)
@@ -236,21 +241,23 @@ class RunDirectory:
     # ------------------------------------------------------------------------------------------- check
 
     @property
-    def manifest_path(self):
+    def manifest_path(self) -> Path:
+        """The run's manifest file."""
         return self.path / MANIFEST_FILE
 
     @property
-    def lock_path(self):
+    def lock_path(self) -> Path:
+        """The run's lock file."""
         return self.path / LOCK_FILE
 
-    def _entries(self):
+    def _entries(self) -> list[Path]:
         return [p for p in self.path.iterdir() if p.name != LOCK_FILE] if self.path.is_dir() else []
 
-    def manifest(self):
+    def manifest(self) -> Any:
         """The recorded manifest, or None when the directory holds none."""
         return read_json(self.manifest_path) if self.manifest_path.is_file() else None
 
-    def check(self, lock=True, config=True):
+    def check(self, lock: bool = True, config: bool = True) -> "RunDirectory":
         """Refuse what :meth:`claim` would refuse, without changing anything (module docstring); ``lock=False``
         leaves out whether another run holds the lock (:meth:`claim` finds out by taking it), ``config=False``
         the comparison of a resumed run's configuration (for a check before the configuration is known)."""
@@ -287,7 +294,7 @@ class RunDirectory:
                 )
         return self
 
-    def _in_use(self, holder):
+    def _in_use(self, holder: dict[str, Any]) -> FileExistsError:
         pid, host, since = holder.get("pid"), holder.get("host"), holder.get("since")
         who = f"pid {pid} on {host}, since {since}" if pid else "its record cannot be read"
         return FileExistsError(
@@ -298,7 +305,7 @@ class RunDirectory:
 
     # ------------------------------------------------------------------------------------------- claim
 
-    def _take_lock(self):
+    def _take_lock(self) -> None:
         if self._lock.held:
             return
         try:
@@ -307,7 +314,7 @@ class RunDirectory:
             raise self._in_use(held.holder) from None
         atexit.register(self.release)
 
-    def claim(self):
+    def claim(self) -> Path:
         """Check again, take the lock, empty the directory when overwriting, write the manifest; returns the path."""
         from keras_attention import __version__
 
@@ -330,12 +337,13 @@ class RunDirectory:
             })
         return self.path
 
-    def release(self):
+    def release(self) -> None:
         """Give the lock back (and remove the lock file) if this process holds it."""
         self._lock.release()
 
 
-def prepare_out_dir(path, overwrite=False, resume=False, config=None, argument="--out"):
+def prepare_out_dir(path: str | PathLike[str], overwrite: bool = False, resume: bool = False,
+                    config: dict[str, Any] | None = None, argument: str = "--out") -> Path:
     """Check and claim ``path`` as a run's output directory at once (for callers with nothing else to
     validate first); returns the path. See :class:`RunDirectory`."""
     return RunDirectory(path, config or {}, overwrite=overwrite, resume=resume, argument=argument).claim()

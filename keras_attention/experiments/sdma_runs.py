@@ -4,7 +4,9 @@
 computed once (``_DatasetCache``); every row trains per seed; ``results.json``, ``results.md`` and one saliency
 figure per data set are written."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -15,8 +17,11 @@ from keras_attention.experiments.catalog.sdma import (
     EVENT_SCALES,
     QUICK_LIMITS,
     UNITLESS,
+    SDMASettings,
+    SeriesConfig,
 )
 from keras_attention.experiments.plots import plot_series_events
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import markdown_table, write_results
 from keras_attention.experiments.series import (
     load_splits,
@@ -40,7 +45,7 @@ from keras_attention.models.timeseries_nets import (
 from keras_attention.saliency import extract_events, saliency_series
 from keras_attention.utils.files import read_json
 
-BUILDERS = {
+BUILDERS: dict[str, Any] = {
     "lstm": lstm_baseline,
     "self_attention": self_attention_lstm,
     "san1d": san1d_lstm,
@@ -52,26 +57,29 @@ BUILDERS = {
 class _DatasetCache:
     """One dataset's splits, its events per split (computed once) and saliency series per (amplitude, cut)."""
 
-    def __init__(self, name, quick, sigma0):
+    def __init__(self, name: str, quick: bool, sigma0: float) -> None:
         self.data, self.x, self.y = load_splits(name, quick, limits=QUICK_LIMITS, spread=False)
         self.sigma0 = float(sigma0)
-        self._events = {}
-        self._saliency = {}
+        self._events: dict[str, Any] = {}
+        self._saliency: dict[tuple[str, str, bool], np.ndarray] = {}
 
-    def events(self, split):
+    def events(self, split: str) -> Any:
+        """The scale-space events of ``split`` (computed on first use)."""
         if split not in self._events:
             self._events[split] = extract_events(
                 self.x[split], octaves=EVENT_OCTAVES, scales=EVENT_SCALES, sigma0=self.sigma0
             )
         return self._events[split]
 
-    def saliency(self, split, amplitude, cut):
+    def saliency(self, split: str, amplitude: str, cut: bool) -> np.ndarray:
+        """The saliency series of ``split`` with ``amplitude`` and ``cut`` (computed on first use)."""
         key = (split, amplitude, cut)
         if key not in self._saliency:
             self._saliency[key] = saliency_series(self.x[split], self.events(split), amplitude=amplitude, cut=cut)
         return self._saliency[key]
 
-    def inputs(self, config, split):
+    def inputs(self, config: SeriesConfig, split: str) -> np.ndarray | dict[str, np.ndarray]:
+        """What the network of ``config`` takes on ``split``: the series, or ``{"series", "saliency"}``."""
         x = self.x[split]
         if config.inputs == "series":
             return x
@@ -79,13 +87,14 @@ class _DatasetCache:
         return {"series": x, "saliency": second}
 
 
-def _run_network(experiment, options, config, cache, plan, seed, run_dir):
+def _run_network(experiment: Experiment, options: RunOptions, config: SeriesConfig, cache: _DatasetCache,
+                 plan: Mapping[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
     data = cache.data
-    units = max(2 * data.n_variates, experiment.settings.min_units)
+    units = max(2 * data.n_variates, cast(SDMASettings, experiment.settings).min_units)
     inputs = {split: cache.inputs(config, split) for split in cache.x if len(cache.y[split])}  # no empty split
     datasets = split_datasets(inputs, cache.y, plan["batch_size"], seed)
 
-    def build():
+    def build() -> Any:
         kwargs = dict(config.options)
         if config.kind not in UNITLESS:
             kwargs.setdefault("units", units)
@@ -95,27 +104,28 @@ def _run_network(experiment, options, config, cache, plan, seed, run_dir):
     return read_json(run_dir / RESULT)
 
 
-def sigma0_of(experiment, options, dataset):
+def sigma0_of(experiment: Experiment, options: RunOptions, dataset: str) -> float:
     """The events' first scale on ``dataset``: ``--sigma0``, else the experiment's per-set default."""
     if options.sigma0 is not None:
         return float(options.sigma0)
-    return float(experiment.settings.sigma0.get(dataset, DEFAULT_SIGMA0))
+    return float(cast(SDMASettings, experiment.settings).sigma0.get(dataset, DEFAULT_SIGMA0))
 
 
-def run_sdma_experiment(experiment, options):
+def run_sdma_experiment(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
     """``run(experiment, options)`` of the ``sdma`` and ``sdma-ablation`` entries (module docstring)."""
     out_dir = Path(options.out_dir)
     full, experiment = experiment, select_rows(experiment, options)
     if options.sigma0 is not None and not (isinstance(options.sigma0, (int, float)) and options.sigma0 > 0):
         raise ValueError(f"{experiment.name}: sigma0={options.sigma0!r}; expected a number > 0.")
 
-    def prepare(dataset):
+    def prepare(dataset: str) -> tuple[_DatasetCache, dict[str, Any]]:
         sigma0 = sigma0_of(experiment, options, dataset)
         cache = _DatasetCache(dataset, options.quick, sigma0)
         draw_saliency(cache, out_dir / f"saliency_{dataset}.png", title=f"{dataset}: test series 0")
         return cache, {**split_info(cache.data, cache.y), "sigma0": sigma0}
 
-    def train(config, cache, plan, seed, run_dir):
+    def train(config: SeriesConfig, cache: _DatasetCache, plan: dict[str, Any], seed: int,
+              run_dir: Path) -> dict[str, Any]:
         if config.kind == "minirocket":
             return run_minirocket(cache.x, cache.y, seed, run_dir)
         return _run_network(experiment, options, config, cache, plan, seed, run_dir)
@@ -130,14 +140,14 @@ def run_sdma_experiment(experiment, options):
     return summary
 
 
-def draw_saliency(cache, path, title=""):
+def draw_saliency(cache: _DatasetCache, path: Path, title: str = "") -> Path:
     x = cache.x["test"][:1]
     events = cache.events("test")
     events = events[np.asarray(events["sample"]) == 0]
     return plot_series_events(x[0], events, cache.saliency("test", "mean", False)[0], path, title=title)
 
 
-def format_markdown(summary):
+def format_markdown(summary: Mapping[str, Any]) -> str:
     """``results.md``: per data set the accuracy table and what the numbers say
     (:func:`~keras_attention.experiments.series.series_report`), the paper's numbers, then seconds and
     parameters."""

@@ -29,17 +29,22 @@ MiniRocket: aeon's ``MiniRocketClassifier`` (10,000 kernels, ``random_state`` = 
 fitted on the training part (no epochs, no selection).
 """
 
+import argparse
 import dataclasses
 import math
 import statistics
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
 from keras_attention.data import load_timeseries
-from keras_attention.experiments.artifacts import RESULT, seed_dir
+from keras_attention.experiments.artifacts import RESULT, RunResult, seed_dir
 from keras_attention.experiments.configs import SeriesSettings
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import (
     QUICK_NOTE,
     Claim,
@@ -74,7 +79,7 @@ SELECTION_TEXT = ("the best-validation checkpoint: the weights of the epoch with
 
 
 # ----------------------------------------------------------------------------------------- data
-def spread_slice(n, limit):
+def spread_slice(n: int, limit: int) -> np.ndarray:
     """``limit`` indices spread evenly over ``range(n)`` (all of them when ``n <= limit``).
 
     aeon's files are often sorted by class, so the first ``limit`` series could miss classes."""
@@ -83,7 +88,8 @@ def spread_slice(n, limit):
     return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
 
 
-def load_splits(name, quick=False, limits=None, spread=True):
+def load_splits(name: str, quick: bool = False, limits: Mapping[str, int] | None = None,
+                spread: bool = True) -> tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(data, x, y)``: the :class:`TimeSeriesData` and ``{split: array}``; in quick mode ``limits``
     (default :data:`QUICK_LIMITS`) series of each split, spread over it (``spread``) or the first ones."""
     data = load_timeseries(name, validation_fraction=0.2, seed=0)
@@ -98,14 +104,14 @@ def load_splits(name, quick=False, limits=None, spread=True):
     return data, x, y
 
 
-def split_info(data, y):
+def split_info(data: Any, y: Mapping[str, np.ndarray]) -> dict[str, int]:
     """What the summary records of a set: length, variates, classes and the series per split."""
     return {"length": data.length, "variates": data.n_variates, "classes": data.n_classes,
             **{split: len(y[split]) for split in SPLITS}}
 
 
 # ------------------------------------------------------------------------------------------ protocol
-def check_series_options(experiment, options):
+def check_series_options(experiment: Experiment, options: RunOptions) -> None:
     """ValueError, before any work, for run options a time-series run cannot take."""
     if options.epochs is not None and options.steps is not None:
         raise ValueError(f"{experiment.name}: epochs={options.epochs} and steps={options.steps} exclude each other "
@@ -122,9 +128,10 @@ def check_series_options(experiment, options):
         raise ValueError(f"{experiment.name}: batch_size={options.batch_size!r}; expected an integer >= 1.")
 
 
-def select_rows(experiment, options):
+def select_rows(experiment: Experiment, options: RunOptions | argparse.Namespace) -> Experiment:
     """``experiment`` with only the rows of ``options.rows`` (labels or slugs, kept in the experiment's order);
-    all of them when ``rows`` is None. ValueError naming the unknown ones and the known slugs."""
+    all of them when ``rows`` is None. ValueError naming the unknown ones and the known slugs. ``options``: the
+    run options, or the command line's arguments (``reproduce`` checks ``--rows`` before any work)."""
     rows = options.rows
     if rows is None:
         return experiment
@@ -138,15 +145,15 @@ def select_rows(experiment, options):
     return dataclasses.replace(experiment, configs=chosen)
 
 
-def step_budget(experiment, options):
+def step_budget(experiment: Experiment, options: RunOptions) -> int | None:
     """The optimizer-step budget of every run (``--steps``, else the experiment's), or None when the epochs
     are fixed: by ``--epochs``, or to 1 by ``--quick`` without ``--steps``."""
     if options.epochs is not None or (options.quick and options.steps is None):
         return None
-    return options.steps or experiment.settings.steps
+    return options.steps or cast(SeriesSettings, experiment.settings).steps  # (a time-series experiment's)
 
 
-def training_plan(experiment, options, dataset, n_train):
+def training_plan(experiment: Experiment, options: RunOptions, dataset: str, n_train: int) -> dict[str, Any]:
     """How the runs on ``dataset`` (``n_train`` training series) train: ``{"batch_size"`` (the effective
     batch), ``"batch_requested"``, ``"batches_per_epoch"``, ``"epochs"``, ``"step_budget"`` (None when the
     epochs are fixed) and ``"steps"`` (epochs x batches per epoch)``}`` (module docstring). A batch larger
@@ -166,7 +173,7 @@ def training_plan(experiment, options, dataset, n_train):
             "step_budget": budget, "steps": epochs * per_epoch}
 
 
-def run_protocol(experiment, options):
+def run_protocol(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
     """The run-wide training settings recorded in ``results.json`` (``"protocol"``) and the table header."""
     optimizer, learning_rate = run_training_choices(experiment, options)
     budget = step_budget(experiment, options)
@@ -175,7 +182,7 @@ def run_protocol(experiment, options):
             "learning_rate": learning_rate, "selection": SELECTION_TEXT}
 
 
-def protocol_text(protocol):
+def protocol_text(protocol: Mapping[str, Any]) -> str:
     """The protocol as a sentence of the table header."""
     length = (f"{protocol['step_budget']} optimizer steps per run (epochs = ceil(steps / batches per epoch), per "
               "data set below)" if protocol["step_budget"] else f"{protocol['epochs']} epochs per run")
@@ -184,7 +191,8 @@ def protocol_text(protocol):
             f"model and of {protocol['selection']}; training accuracy of the final model on the training split")
 
 
-def train_series_run(experiment, options, build, datasets, plan, run_dir):
+def train_series_run(experiment: Experiment, options: RunOptions, build: Callable[[], Any],
+                     datasets: tuple[Any, Any, Any], plan: Mapping[str, Any], run_dir: Path) -> RunResult:
     """Train ``build()`` on ``datasets`` (``(train, val, test)``) with ``plan`` (:func:`training_plan`):
     checkpoint selection on validation, the final training accuracy; the plan is added to ``result.json``.
     Returns the :class:`~keras_attention.experiments.training.RunResult`."""
@@ -194,7 +202,7 @@ def train_series_run(experiment, options, build, datasets, plan, run_dir):
                                 extra={"plan": plan}, backup_interval=BACKUP_INTERVAL)
 
 
-def tf_dataset(inputs, labels, batch_size, shuffle_seed=None):
+def tf_dataset(inputs: Any, labels: Any, batch_size: int, shuffle_seed: int | None = None) -> Any:
     """Batches of ``(inputs, labels)``, reshuffled every epoch with ``shuffle_seed`` (None: in order)."""
     import tensorflow as tf
 
@@ -204,7 +212,8 @@ def tf_dataset(inputs, labels, batch_size, shuffle_seed=None):
     return ds.batch(batch_size)
 
 
-def split_datasets(inputs, y, batch_size, seed):
+def split_datasets(inputs: Mapping[str, Any], y: Mapping[str, Any], batch_size: int,
+                   seed: int) -> tuple[Any, Any, Any]:
     """``(train, val, test)`` pipelines of ``{split: inputs}``: training shuffled with ``seed``, validation
     None when the split is empty."""
     train = tf_dataset(inputs["train"], y["train"], batch_size, shuffle_seed=seed)
@@ -213,12 +222,13 @@ def split_datasets(inputs, y, batch_size, seed):
 
 
 # -------------------------------------------------------------------------------------- MiniRocket
-def run_minirocket(x, y, seed, run_dir, **extra):
+def run_minirocket(x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], seed: int, run_dir: str | PathLike[str],
+                   **extra: Any) -> dict[str, Any]:
     """Fit MiniRocket on ``x["train"]``, score it on ``x["test"]``; writes and returns the run's
     ``result.json`` (``extra`` keys added)."""
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    def aeon_layout(a):
+    def aeon_layout(a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.transpose(a, (0, 2, 1)), dtype=np.float64)
 
     start = time.perf_counter()
@@ -236,13 +246,13 @@ def run_minirocket(x, y, seed, run_dir, **extra):
 
 
 # ------------------------------------------------------------------------------------------ the grid
-def _percent(runs, key):
+def _percent(runs: Sequence[Mapping[str, Any]], key: str) -> list[float] | None:
     """Per-seed ``100 * run[key]["top1"]``, or None when a run has no such number."""
-    values = [(run.get(key) or {}).get("top1") for run in runs]
+    values: list[Any] = [(run.get(key) or {}).get("top1") for run in runs]
     return None if any(v is None for v in values) else [100 * v for v in values]
 
 
-def series_cell(runs):
+def series_cell(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One configuration on one data set, from its seeds' ``result.json``: :func:`seed_statistics` (the
     final-model test top-1, ``top1``) plus the best-validation checkpoint's test top-1 (``top1_best_val``),
     the final training top-1 (``train_top1``), each with ``<key>_mean_std`` (None when the runs lack it:
@@ -257,7 +267,18 @@ def series_cell(runs):
     return cell
 
 
-def run_grid(experiment, options, out_dir, prepare, train, *, report, kept=None, cell_keys=(), banner=""):
+def run_grid(
+    experiment: Experiment,
+    options: RunOptions,
+    out_dir: Path,
+    prepare: Callable[[str], tuple[Any, dict[str, Any]]],
+    train: Callable[[Any, Any, dict[str, Any], int, Path], dict[str, Any]],
+    *,
+    report: Callable[[dict[str, Any]], str],
+    kept: Callable[[Any, Any, int, Path], dict[str, Any] | None] | None = None,
+    cell_keys: Iterable[str] = (),
+    banner: str = "",
+) -> tuple[list[str], list[int], dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Every configuration on every data set for every seed (:func:`~keras_attention.experiments.runner.run_seeds`).
 
     ``prepare(dataset)`` -> ``(context, info)`` (``info`` with the split sizes, :func:`split_info`; the
@@ -268,7 +289,7 @@ def run_grid(experiment, options, out_dir, prepare, train, *, report, kept=None,
     ``cell_keys`` of the first seed.
     """
     check_series_options(experiment, options)
-    datasets = series_dataset_names(experiment, options, experiment.settings.quick_datasets)
+    datasets = series_dataset_names(experiment, options, cast(SeriesSettings, experiment.settings).quick_datasets)
     seeds = seed_list(experiment, options)
     configs = experiment.configs
     progress = Progress(len(configs) * len(seeds) * len(datasets))
@@ -277,7 +298,8 @@ def run_grid(experiment, options, out_dir, prepare, train, *, report, kept=None,
     print(f"{experiment.name}: {experiment.paper_table} analog on {', '.join(datasets)} — {len(configs)} "
           f"configurations x {len(seeds)} seeds x {length}, batch {protocol['batch_size']}, {protocol['optimizer']} "
           f"{protocol['learning_rate']:g}{banner} -> {out_dir}", flush=True)
-    results, info = {config.label: {} for config in configs}, {}
+    results: dict[str, dict[str, dict[str, Any]]] = {config.label: {} for config in configs}
+    info: dict[str, dict[str, Any]] = {}
     for dataset in datasets:
         context, info[dataset] = prepare(dataset)
         plan = training_plan(experiment, options, dataset, info[dataset]["train"])
@@ -295,7 +317,7 @@ def run_grid(experiment, options, out_dir, prepare, train, *, report, kept=None,
     return datasets, seeds, results, info
 
 
-def report_line(result):
+def report_line(result: Mapping[str, Any]) -> str:
     """The line printed after a run: its test accuracies, training accuracy and seconds."""
     best = result.get("test_best_val")
     train = result.get("train_final")
@@ -308,13 +330,15 @@ def report_line(result):
     return "  ".join(parts)
 
 
-def series_summary(experiment, options, datasets, seeds, info, rows, full=None, **extra):
+def series_summary(experiment: Experiment, options: RunOptions, datasets: Sequence[str], seeds: Sequence[int],
+                   info: Mapping[str, Any], rows: list[dict[str, Any]], full: Experiment | None = None,
+                   **extra: Any) -> dict[str, Any]:
     """The summary of a time-series experiment (``results.json``): the run protocol (:func:`run_protocol`;
     ``epochs`` is None when they come from the step budget, per data set under ``dataset_info[ds]["plan"]``),
     the rows of ``full`` (the experiment before :func:`select_rows`) left out, the reference row, the
     claims, the rows and the paper's numbers."""
     protocol = run_protocol(experiment, options)
-    settings = experiment.settings
+    settings = cast(SeriesSettings, experiment.settings)  # a time-series experiment's
     trained = {config.label for config in experiment.configs}
     left_out = [config.label for config in (full or experiment).configs if config.label not in trained]
     return {
@@ -332,12 +356,12 @@ def series_summary(experiment, options, datasets, seeds, info, rows, full=None, 
     }
 
 
-def _cell(cell, key):
+def _cell(cell: Mapping[str, Any] | None, key: str) -> str:
     pair = None if cell is None else cell.get(f"{key}_mean_std")
     return "-" if pair is None else format_mean_std(pair)
 
 
-def _spread(values):
+def _spread(values: Iterable[Any] | None) -> str:
     """``"n"`` when every value is ``n``, ``"a-b"`` over a range, ``"-"`` without values."""
     values = [v for v in values or () if v is not None]
     if not values:
@@ -346,7 +370,7 @@ def _spread(values):
     return str(low) if low == high else f"{low}-{high}"
 
 
-def _median_and_range(values):
+def _median_and_range(values: Iterable[Any] | None) -> str:
     values = sorted(v for v in values or () if v is not None)
     if not values:
         return "-"
@@ -355,15 +379,15 @@ def _median_and_range(values):
     return text if values[0] == values[-1] else f"{text} ({values[0]}-{values[-1]})"
 
 
-def _claims(summary):
+def _claims(summary: Mapping[str, Any]) -> list[Claim]:
     """The summary's claims whose two rows this run trained."""
     labels = {row["label"] for row in summary["rows"]}
     claims = [Claim(**claim) for claim in summary.get("claims", [])]
     return [claim for claim in claims if claim.better in labels and claim.worse in labels]
 
 
-def series_report(summary, paper_sets, *, title_note="", settings_text="", paper_text="",
-                  quick_note=QUICK_NOTE):
+def series_report(summary: Mapping[str, Any], paper_sets: Sequence[str], *, title_note: str = "",
+                  settings_text: str = "", paper_text: str = "", quick_note: str = QUICK_NOTE) -> list[str]:
     """The markdown of a time-series experiment's results: title, protocol, then per data set its line
     (splits, batch, epochs, steps), its table (final-model and best-validation test accuracy, selected
     epoch, final training accuracy, optimizer steps; mean ± std over seeds, in %) and its "What the numbers

@@ -25,7 +25,10 @@ dropout), which shows underfitting.
 """
 
 import time
+from collections.abc import Callable, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -59,16 +62,18 @@ class BestValidationCheckpoint(keras.callbacks.Callback):
     trains that epoch again, exactly, and writes both again.
     """
 
-    def __init__(self, out_dir, monitor="val_top1"):
+    def __init__(self, out_dir: str | PathLike[str], monitor: str = "val_top1") -> None:
         super().__init__()
         self.weights_path = Path(out_dir) / BEST_WEIGHTS
         self.record_path = Path(out_dir) / BEST_RECORD
         self.monitor = monitor
-        self.best = None  # {"epoch": 0-based, monitor: value, "weights": the weights' record}
+        # {"epoch": 0-based, monitor: value, "weights": the weights' record}
+        self.best: dict[str, Any] | None = None
         if self.record_path.exists() and self.weights_path.exists():
             self.best = read_json(self.record_path)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Keep this epoch's weights when its ``monitor`` value is the best so far (strictly)."""
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
@@ -78,15 +83,25 @@ class BestValidationCheckpoint(keras.callbacks.Callback):
             self.best = {"epoch": int(epoch), self.monitor: value, "weights": weights}
             write_json(self.record_path, self.best)
 
-    def best_weights(self):
+    def best_weights(self) -> list[Any]:
         """The kept weights (:func:`best_validation_weights`)."""
         return best_validation_weights(self.model, self.weights_path.parent)
 
 
-def best_validation_weights(model, out_dir):
-    """The weights :class:`BestValidationCheckpoint` kept in ``out_dir`` for ``model`` (a list of arrays for
-    ``model.set_weights``), checked against their record and the model; ValueError naming the file if they are
-    missing, damaged or another model's."""
+def best_validation_weights(model: Any, out_dir: str | PathLike[str]) -> list[Any]:
+    """The weights :class:`BestValidationCheckpoint` kept in ``out_dir`` for ``model``, checked against their
+    record and the model.
+
+    Args:
+        model: the ``keras.Model`` whose weights were kept.
+        out_dir: the run directory.
+
+    Returns:
+        A list of arrays for ``model.set_weights``.
+
+    Raises:
+        ValueError: naming the file, when the weights are missing, damaged or another model's.
+    """
     weights_path, record_path = Path(out_dir) / BEST_WEIGHTS, Path(out_dir) / BEST_RECORD
     try:
         return read_variables(weights_path, read_json(record_path)["weights"], model.weights)
@@ -94,7 +109,19 @@ def best_validation_weights(model, out_dir):
         raise ValueError(f"The best-validation weights {str(weights_path)!r} cannot be used: {why}.") from None
 
 
-def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compile="auto"):
+def compile_classifier(model: Any, *, learning_rate: float = 1e-3, optimizer: Any = "adam",
+                       jit_compile: bool | str = "auto") -> Any:
+    """Compile ``model`` as every run of the package trains: sparse categorical cross-entropy, top-1 and top-5.
+
+    Args:
+        model: a ``keras.Model`` that outputs class probabilities.
+        learning_rate: the optimizer's learning rate.
+        optimizer: a name or an optimizer (:func:`~keras_attention.experiments.optimizers.make_optimizer`).
+        jit_compile: Keras' ``jit_compile`` (True, False or ``"auto"``).
+
+    Returns:
+        ``model``, compiled.
+    """
     opt = make_optimizer(optimizer, learning_rate)
     model.compile(
         optimizer=opt,
@@ -109,25 +136,25 @@ def compile_classifier(model, *, learning_rate=1e-3, optimizer="adam", jit_compi
 
 
 def train_run(
-    build_model,
-    train_ds,
+    build_model: Callable[[], Any],
+    train_ds: Any,
     *,
-    epochs,
-    out_dir,
-    val_ds=None,
-    test_ds=None,
-    strategy=None,
-    jit_compile="auto",
-    learning_rate=1e-3,
-    optimizer="adam",
-    backup_freq="epoch",
-    backup_interval=0.0,
-    verbose="auto",
-    callbacks=(),
-    extra=None,
-    select_best=None,
-    evaluate_train=False,
-):
+    epochs: int,
+    out_dir: str | PathLike[str],
+    val_ds: Any = None,
+    test_ds: Any = None,
+    strategy: Any = None,
+    jit_compile: bool | str = "auto",
+    learning_rate: float = 1e-3,
+    optimizer: Any = "adam",
+    backup_freq: str | int = "epoch",
+    backup_interval: float = 0.0,
+    verbose: int | str = "auto",
+    callbacks: Sequence[Any] = (),
+    extra: dict[str, Any] | None = None,
+    select_best: str | None = None,
+    evaluate_train: bool = False,
+) -> RunResult:
     """Train ``build_model()`` on ``train_ds`` for ``epochs`` epochs, writing artefacts to ``out_dir``.
 
     ``backup_freq`` is ``"epoch"`` or a number of batches between backups (besides every epoch end);
@@ -172,7 +199,7 @@ def train_run(
     test_metrics = {} if test_ds is None else evaluate_metrics(model, test_ds)
     validation = {k[len("val_"):]: v[-1] for k, v in series.items() if k.startswith("val_") and v}
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    summary = {"test": test_metrics, "validation": validation, "train_seconds": train_seconds,
+    summary: dict[str, Any] = {"test": test_metrics, "validation": validation, "train_seconds": train_seconds,
                "params": int(model.count_params()), "optimizer_steps": steps}
     if evaluate_train:
         summary["train_final"] = evaluate_metrics(model, train_ds)
@@ -184,7 +211,7 @@ def train_run(
     return RunResult(out_dir, series, test_metrics, train_seconds, int(model.count_params()), model, validation)
 
 
-def data_passes(train_ds):
+def data_passes(train_ds: Any) -> DataPasses | None:
     """The :class:`~keras_attention.experiments.backup.DataPasses` of a ``tf.data`` pipeline, whose order a resumed
     run restores; None for other data, and under a ``keras.distribution`` (JAX data-parallel: Keras shards the
     pipeline by the batch size it reads from it, which the counting wrapper hides), where a resumed run's
@@ -194,19 +221,20 @@ def data_passes(train_ds):
     return DataPasses(train_ds)
 
 
-def backup_configuration(model, learning_rate):
+def backup_configuration(model: Any, learning_rate: float) -> dict[str, Any]:
     """What a backup of ``model``'s training records and a resume must match (besides its variables): the
     optimizer's class and learning rate, the loss."""
     return {"optimizer": type(model.optimizer).__name__, "learning_rate": float(learning_rate),
             "loss": str(getattr(model, "loss", None))}
 
 
-def evaluate_metrics(model, dataset):
+def evaluate_metrics(model: Any, dataset: Any) -> dict[str, float]:
     """``model.evaluate(dataset)`` as ``{metric: float}`` (the form ``result.json`` keeps)."""
     return {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
 
 
-def best_validation_metrics(model, best, test_ds, monitor):
+def best_validation_metrics(model: Any, best: BestValidationCheckpoint | None, test_ds: Any,
+                            monitor: str) -> dict[str, Any]:
     """The ``result.json`` entries of checkpoint selection: the test metrics of the kept best-validation
     weights (``test_best_val``), their 1-based epoch and validation value; the model keeps its final weights.
     Without a kept checkpoint (no validation data) the entries are None."""

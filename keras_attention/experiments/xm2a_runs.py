@@ -5,15 +5,25 @@ and seed; the first seed's model is timed (:func:`~keras_attention.experiments.c
 parameters counted; ``results.json``, ``results.md`` and, for ``xm2a-variants``, accuracy against parameters are
 written."""
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import keras
+import numpy as np
 
 from keras_attention.experiments import series
 from keras_attention.experiments.artifacts import MODEL, RESULT
-from keras_attention.experiments.catalog.xm2a import MINIROCKET, PAPER_DATASETS, STEP_WARMUP
+from keras_attention.experiments.catalog.xm2a import (
+    MINIROCKET,
+    PAPER_DATASETS,
+    STEP_WARMUP,
+    EncoderConfig,
+    XM2ASettings,
+)
 from keras_attention.experiments.costs import step_seconds
 from keras_attention.experiments.plots import plot_accuracy_vs_params
+from keras_attention.experiments.registry import Experiment, RunOptions
 from keras_attention.experiments.results import markdown_table, write_results
 from keras_attention.experiments.runner import finished_result, run_training_choices, seed_list
 from keras_attention.experiments.series import load_splits
@@ -23,7 +33,8 @@ from keras_attention.models.attention_encoder import POSITIONAL, attention_encod
 from keras_attention.utils.files import read_json, write_json
 
 
-def add_cost(experiment, options, model, timed, x, y, run_dir, batch_size):
+def add_cost(experiment: Experiment, options: RunOptions, model: Any, timed: bool, x: Mapping[str, np.ndarray],
+             y: Mapping[str, np.ndarray], run_dir: Path, batch_size: int) -> dict[str, Any]:
     """Add ``attention_params`` and (when ``timed``: the first seed) ``step_ms`` (on one training batch of
     ``batch_size``) to the run's ``result.json``; returns its content.
 
@@ -32,7 +43,7 @@ def add_cost(experiment, options, model, timed, x, y, run_dir, batch_size):
     summary["attention_params"] = attention_parameter_count(model)
     summary["step_ms"] = None
     if timed:
-        settings = experiment.settings
+        settings = cast(XM2ASettings, experiment.settings)  # an xm2a experiment's
         repeats = settings.quick_step_repeats if options.quick else settings.step_repeats
         n = min(batch_size, len(y["train"]))
         summary["step_ms"] = 1000.0 * step_seconds(model, x["train"][:n], y["train"][:n], repeats, STEP_WARMUP)
@@ -40,10 +51,10 @@ def add_cost(experiment, options, model, timed, x, y, run_dir, batch_size):
     return summary
 
 
-def encoder_depth(experiment, options):
+def encoder_depth(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
     """The encoder's ``num_layers``, ``num_heads``, ``key_dim`` and ``dropout``: the settings' depth (of a quick
     run in quick mode) with ``--depth``, ``--heads`` and ``--key-dim`` put in."""
-    settings = experiment.settings
+    settings = cast(XM2ASettings, experiment.settings)  # an xm2a experiment's
     depth = dict(settings.quick_depth if options.quick else settings.depth)
     for key, value in (("num_layers", options.depth), ("num_heads", options.heads), ("key_dim", options.key_dim)):
         if value is not None:
@@ -53,41 +64,43 @@ def encoder_depth(experiment, options):
     return depth
 
 
-def encoder_positional(experiment, options):
+def encoder_positional(experiment: Experiment, options: RunOptions) -> str:
     """The positional encoding of every row without its own: ``--positional``, else the settings'."""
-    positional = options.positional or experiment.settings.positional
+    positional = options.positional or cast(XM2ASettings, experiment.settings).positional
     if positional not in POSITIONAL:
         raise ValueError(f"{experiment.name}: positional={positional!r}; expected one of {', '.join(POSITIONAL)}.")
     return positional
 
 
-def run_xm2a_experiment(experiment, options):
+def run_xm2a_experiment(experiment: Experiment, options: RunOptions) -> dict[str, Any]:
     """``run(experiment, options)`` of ``xm2a``, ``xm2a-variants`` and ``xm2a-ablation`` (module docstring)."""
     out_dir = Path(options.out_dir)
     full, experiment = experiment, series.select_rows(experiment, options)
-    settings = experiment.settings
+    settings = cast(XM2ASettings, experiment.settings)  # an xm2a experiment's
     first_seed = seed_list(experiment, options)[0]
     depth = encoder_depth(experiment, options)
     positional = encoder_positional(experiment, options)
 
-    def prepare(dataset):
+    def prepare(dataset: str) -> tuple[tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]], dict[str, Any]]:
         data, x, y = load_splits(dataset, options.quick)
         return (data, x, y), series.split_info(data, y)
 
-    def train(config, context, plan, seed, run_dir):
+    def train(config: EncoderConfig, context: tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]],
+              plan: dict[str, Any], seed: int, run_dir: Path) -> dict[str, Any]:
         data, x, y = context
         if config.attention == MINIROCKET:
             return series.run_minirocket(x, y, seed, run_dir, attention_params=None, step_ms=None)
         datasets = series.split_datasets(x, y, plan["batch_size"], seed)
 
-        def build():
+        def build() -> Any:
             return attention_encoder((data.length, data.n_variates), data.n_classes, config.attention,
                                      **{**depth, "positional": positional, **config.options})
 
         result = series.train_series_run(experiment, options, build, datasets, plan, run_dir)
         return add_cost(experiment, options, result.model, seed == first_seed, x, y, run_dir, plan["batch_size"])
 
-    def kept(config, context, seed, run_dir):
+    def kept(config: EncoderConfig, context: tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]], seed: int,
+             run_dir: Path) -> dict[str, Any] | None:
         """A finished run (step time measured); one killed while timing is timed from its model.keras."""
         _, x, y = context
         saved = finished_result(run_dir)
@@ -100,7 +113,7 @@ def run_xm2a_experiment(experiment, options):
             saved = add_cost(experiment, options, model, seed == first_seed, x, y, run_dir, batch)
         return saved if saved is not None and "step_ms" in saved else None
 
-    def report(result):
+    def report(result: dict[str, Any]) -> str:
         step = "" if result["step_ms"] is None else f"  step {result['step_ms']:.1f} ms"
         return series.report_line(result) + step
 
@@ -126,7 +139,7 @@ def run_xm2a_experiment(experiment, options):
     return summary
 
 
-def format_markdown(summary):
+def format_markdown(summary: Mapping[str, Any]) -> str:
     """The ``results.md`` text: accuracy table (with the paper's columns) and cost table."""
     datasets, paper = summary["datasets"], summary["paper"]
     d = summary["depth"]
@@ -145,7 +158,7 @@ def format_markdown(summary):
     ratio_text = f", x {reference} = step time / that row's on the same set" if reference else ""
     rows = []
     for row in summary["rows"]:
-        first = next(iter(row["results"].values()), {})
+        first: dict[str, Any] = next(iter(row["results"].values()), {})
         att = first.get("attention_params")
         cells = []
         for ds in datasets:

@@ -1,4 +1,4 @@
-"""Model builders: the seed architectures of the papers with attention slots (SPEC §10).
+"""Model builders: the seed architectures of the papers with attention slots (docs/models.md).
 
 Every image builder is ``builder(input_shape, num_classes, attention=None, placement=..., width=1.0,
 **options)`` and returns an uncompiled functional ``keras.Model``. ``attention`` is None or a kind

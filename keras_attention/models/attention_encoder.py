@@ -1,4 +1,5 @@
-"""Attention encoder for ``(T, V)`` series classification: the network of dissertation §7.6.1-7.6.3 (SPEC §7).
+"""Attention encoder for ``(T, V)`` series classification: the network of dissertation §7.6.1-7.6.3
+(docs/methods/xm2a.md#xm2a-encoder).
 
 ``attention_encoder(input_shape, num_classes, attention="xm2a", ...)`` returns an uncompiled functional
 ``keras.Model``::
@@ -44,19 +45,20 @@ before the input projection, i.e. adds a learned linear map of the encoding to t
 length T); ``"none"`` (or None) keeps the encoder without it, the ablation. The layer is named
 ``positional_encoding``.
 
-Readings where SPEC and the dissertation are silent: post-norm blocks as in [114] (residual, then
-LayerNormalization with Keras' epsilon 1e-3); ``dropout`` on each sub-block's output before the residual;
-ReLU in the feed-forward block; the softmax head is float32 (mixed precision).
-The attention layer of block i is named ``block{i}_attention`` (:func:`attention_parameter_count` sums
-those).
+Readings where the dissertation is silent (docs/methods/xm2a.md#xm2a-encoder): post-norm blocks as in [114]
+(residual, then LayerNormalization with Keras' epsilon 1e-3); ``dropout`` on each sub-block's output before the
+residual; ReLU in the feed-forward block; the softmax head is float32 (mixed precision). The attention layer of
+block i is named ``block{i}_attention`` (:func:`attention_parameter_count` sums those).
 """
 
 import numbers
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import keras
 
 from keras_attention.layers.positional_encoding import PositionalEncoding
-from keras_attention.layers.registry import MIXER, attention_names
+from keras_attention.layers.registry import MIXER, AttentionKind, attention_names
 from keras_attention.layers.xm2a import VARIANTS
 from keras_attention.models._common import (
     check_input_shape,
@@ -65,6 +67,7 @@ from keras_attention.models._common import (
 )
 from keras_attention.models.attention_slots import resolve_deployment
 from keras_attention.utils.checks import check_choice, check_positive_int
+from keras_attention.utils.types import ShapeLike, Tensor
 
 BUILDER = "attention_encoder"
 # The built-in kinds deployed as the mixer (and None); attention_encoder reads the registry when called, so a
@@ -74,16 +77,17 @@ TALKS = ("scale", "self")
 DESCRIPTORS = ("mean", "max")
 NORMS = ("layer", "batch")
 POSITIONAL = ("sinusoidal", "learned", "none")
+_Checked = TypeVar("_Checked")
 
 
-def _prefixed(check, *args, **kwargs):
+def _prefixed(check: Callable[..., _Checked], *args: Any, **kwargs: Any) -> _Checked:
     try:
         return check(*args, **kwargs)
     except ValueError as error:
         raise ValueError(f"{BUILDER}: {error}") from None
 
 
-def model_width(num_heads, key_dim):
+def model_width(num_heads: int, key_dim: int) -> int:
     """The encoder's width ``d = num_heads * key_dim`` (the Transformer's d_model).
 
     Args:
@@ -101,7 +105,7 @@ def model_width(num_heads, key_dim):
     return num_heads * key_dim
 
 
-def _apply_attention(x, kind, i, context):
+def _apply_attention(x: Tensor, kind: AttentionKind, i: int, context: dict[str, Any]) -> Tensor:
     """The registry's module of ``kind`` (an ``AttentionKind``) on ``x``, named ``block<i>_attention``;
     ``context`` holds the encoder's ``num_heads``, ``key_dim``, ``output_dim`` (the width d) and XM2A's options,
     of which each kind takes those its row names."""
@@ -109,22 +113,22 @@ def _apply_attention(x, kind, i, context):
 
 
 def attention_encoder(
-    input_shape,
-    num_classes,
-    attention="xm2a",
-    num_layers=6,
-    num_heads=8,
-    key_dim=64,
-    ff_dim=None,
-    dropout=0.1,
-    variant="xm2a",
-    talk="scale",
-    descriptor="mean",
-    norm="layer",
-    positional="sinusoidal",
-    positional_channels=8,
-    name=None,
-):
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = "xm2a",
+    num_layers: int = 6,
+    num_heads: int = 8,
+    key_dim: int = 64,
+    ff_dim: int | None = None,
+    dropout: float = 0.1,
+    variant: str = "xm2a",
+    talk: str = "scale",
+    descriptor: str = "mean",
+    norm: str = "layer",
+    positional: str | None = "sinusoidal",
+    positional_channels: int = 8,
+    name: str | None = None,
+) -> keras.Model:
     """Encoder classifier of ``(T, V)`` series with ``attention`` in every block (module docstring).
 
     Args:
@@ -210,7 +214,7 @@ def attention_encoder(
     return keras.Model(inputs, outputs, name=name or f"{BUILDER}_{kind.name if kind is not None else 'none'}")
 
 
-def attention_parameter_count(model):
+def attention_parameter_count(model: keras.Model) -> int:
     """Parameters of the attention layers (``block{i}_attention``) of an :func:`attention_encoder` model.
 
     Args:

@@ -1,4 +1,4 @@
-"""Attention dispatch for the model builders: which module goes into an attention slot (SPEC §1, §10).
+"""Attention dispatch for the model builders: which module goes into an attention slot (docs/models.md).
 
 An *attention slot* is a place in a network where a module may weight a feature map. Every slot sees
 two tensors: ``previous`` (the input of the layer that made the feature map; the network input for
@@ -26,12 +26,17 @@ The builders name every module ``<kind>_<slot>`` with ``<kind>`` the attention n
 into ``_`` (``san_c_block1_conv2``, ``cbam_stage2_block2``), so ``model.summary()`` shows them and
 :func:`attention_layers` finds them again.
 
-Reading of SPEC where it is silent: SAN's smoothing kernel takes the slot's convolution kernel size
+Reading where the papers are silent (docs/models.md#models-attention-slots, docs/methods/san.md#san-placement):
+SAN's smoothing kernel takes the slot's convolution kernel size
 (5 for LeNet-5, 3 for VGG / ResNet, 3 for LSTM slots where there is no kernel); an explicit
 ``kernel_size`` in ``attention_options`` wins.
 """
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import keras
 
 from keras_attention.layers.registry import (
     ATTENTION_KINDS,
@@ -47,13 +52,14 @@ from keras_attention.layers.registry import (
     register_attention,
     unregister_attention,
 )
+from keras_attention.utils.types import Tensor
 
 PLACEMENTS = ("bottleneck", "full")
 # The built-in kinds that the builders deploy themselves (not through a slot); kind -> layer-name prefix.
 DEPLOYED_KINDS = {name: ATTENTION_KINDS[name].prefix for name in attention_names(BLOCKS)}
 
 
-def check_placement(placement):
+def check_placement(placement: str) -> str:
     """``placement`` if it is one of :data:`PLACEMENTS`.
 
     Args:
@@ -64,13 +70,21 @@ def check_placement(placement):
 
     Raises:
         ValueError: ``placement`` is not one of :data:`PLACEMENTS`; the message names the argument.
+
+    Example:
+        >>> from keras_attention.models.attention_slots import check_placement
+        >>> check_placement("full")
+        'full'
+        >>> check_placement("everywhere")
+        Traceback (most recent call last):
+        ValueError: Argument `placement` must be one of ['bottleneck', 'full']; got 'everywhere'.
     """
     if placement not in PLACEMENTS:
         raise ValueError(f"Argument `placement` must be one of {list(PLACEMENTS)}; got {placement!r}.")
     return placement
 
 
-def check_attention_options(attention_options):
+def check_attention_options(attention_options: dict[str, Any] | None) -> dict[str, Any]:
     """A copy of a builder's ``attention_options`` (``{}`` for None).
 
     Args:
@@ -82,6 +96,14 @@ def check_attention_options(attention_options):
     Raises:
         ValueError: ``attention_options`` is not a dict or sets ``name`` / ``data_format`` (the builders set
             those); the message names the argument.
+
+    Example:
+        >>> from keras_attention.models.attention_slots import check_attention_options
+        >>> check_attention_options(None), check_attention_options({"reduction": 8})
+        ({}, {'reduction': 8})
+        >>> check_attention_options({"name": "mine"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: Argument `attention_options` may not set ['name']: the builders name the modules ...
     """
     if attention_options is None:
         return {}
@@ -99,7 +121,13 @@ def check_attention_options(attention_options):
     return dict(attention_options)
 
 
-def resolve_attention(attention, hosts=(SLOT,), rank=None, *, allow_none=True):
+def resolve_attention(
+    attention: str | AttentionKind | None,
+    hosts: Sequence[str] = (SLOT,),
+    rank: int | None = None,
+    *,
+    allow_none: bool = True,
+) -> AttentionKind | None:
     """The :class:`AttentionKind` of ``attention`` (a registered name, a kind itself, or None for none where
     ``allow_none``), checked once: it must be deployed in one of ``hosts`` at ``rank`` (any if None), else a
     ValueError naming the argument, the value and the kinds that would do.
@@ -138,12 +166,21 @@ def resolve_attention(attention, hosts=(SLOT,), rank=None, *, allow_none=True):
     return None if name is None else ATTENTION_KINDS[name]
 
 
-def _image_context(data_format, **context):
+def _image_context(data_format: str | None, **context: Any) -> dict[str, Any]:
     """The builder context a module gets: ``context`` and, in an image builder, its ``data_format``."""
     return {**context, "data_format": data_format} if data_format is not None else context
 
 
-def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=None, data_format=None):
+def apply_attention(
+    kind: AttentionKind | None,
+    previous: Tensor,
+    current: Tensor,
+    slot: str,
+    *,
+    kernel_size: int = 3,
+    options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+) -> Tensor:
     """Apply the module of ``kind`` (an :class:`AttentionKind` resolved by the builder, or None) at ``slot`` and
     return the tensor that feeds on. ``None`` returns ``current`` unchanged. The layer is named
     ``<prefix>_<slot>``; ``kernel_size`` is the slot's convolution kernel size and ``data_format`` the image
@@ -179,7 +216,7 @@ def apply_attention(kind, previous, current, slot, *, kernel_size=3, options=Non
     return kind.call(module, current, previous)
 
 
-def attention_layers(model):
+def attention_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The attention modules the builders put into ``model`` (slots, stages, blocks), in network order.
 
     Args:
@@ -195,7 +232,7 @@ def attention_layers(model):
         >>> attention_layers(lenet5((28, 28, 1), 10))
         []
     """
-    prefixes = tuple(dict.fromkeys(ATTENTION_KINDS[name].prefix + "_"
+    prefixes = tuple(dict.fromkeys(f"{ATTENTION_KINDS[name].prefix}_"
                                    for name in attention_names((SLOT, STAGE, BLOCKS))))
     return [layer for layer in model.layers if layer.name.startswith(prefixes)]
 
@@ -210,24 +247,43 @@ class Deployment:
     ``"mixer"`` or ``"sequence"`` builder), placed by ``placement`` with ``slot_options``; ``fa``:
     focus-and-association over the blocks (and stages), with ``fa_options``; ``stage``: the stage after which
     one ``kind`` module goes (``stage_options``), None when there is none.
+
+    Args:
+        kind: the :class:`AttentionKind` asked for, None for no attention.
+        slot: the kind in the attention slots, or None.
+        placement: ``"bottleneck"`` or ``"full"``.
+        slot_options: keyword arguments of the slot modules.
+        fa: focus-and-association over the blocks (and stages).
+        fa_options: keyword arguments of the FA modules.
+        stage: the stage after which one ``kind`` module goes, or None.
+        stage_options: keyword arguments of that module.
+        data_format: the image builder's layout (None in a sequence builder).
+
+    Example:
+        >>> from keras_attention.models import resolve_deployment
+        >>> d = resolve_deployment("demo", "cbam", "full", {"reduction": 8})
+        >>> d.attention, d.slot.name, d.placement, d.slot_options, d.fa, d.stage
+        ('cbam', 'cbam', 'full', {'reduction': 8}, False, None)
+        >>> d.model_name("vgg16"), d.model_name("vgg16", "mine")
+        ('vgg16_cbam_full', 'mine')
     """
 
-    kind: object
-    slot: object
+    kind: AttentionKind | None
+    slot: AttentionKind | None
     placement: str
-    slot_options: dict
+    slot_options: dict[str, Any]
     fa: bool
-    fa_options: dict
-    stage: object
-    stage_options: dict
-    data_format: object = None
+    fa_options: dict[str, Any]
+    stage: int | None
+    stage_options: dict[str, Any]
+    data_format: str | None = None
 
     @property
-    def attention(self):
+    def attention(self) -> str | None:
         """The kind's name (None: no attention)."""
         return None if self.kind is None else self.kind.name
 
-    def model_name(self, base, name=None):
+    def model_name(self, base: str, name: str | None = None) -> str:
         """``name`` if given, else ``base`` for no attention, ``base_fa``, ``base_fa_se_<placement>``,
         ``base_<kind>_stage<s>``, else ``base_<kind>_<placement>`` (the slot builders' naming)."""
         if name is not None:
@@ -242,7 +298,7 @@ class Deployment:
         return f"{base}_{prefix}_{self.placement}"
 
 
-def _options_dict(builder, argument, value):
+def _options_dict(builder: str, argument: str, value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{builder}: argument `{argument}` must be a dict of keyword arguments; got {value!r}.")
     reserved = sorted({"name", "data_format"} & set(value))
@@ -252,7 +308,13 @@ def _options_dict(builder, argument, value):
     return dict(value)
 
 
-def _builder_options(builder, kind, options, builder_options, at_stage):
+def _builder_options(
+    builder: str,
+    kind: AttentionKind | None,
+    options: dict[str, Any],
+    builder_options: dict[str, Any],
+    at_stage: bool,
+) -> dict[str, Any]:
     """Fold the builder arguments a kind declares (``AttentionKind.builder_options``: SPANet's ``k``) into its
     layer ``options``: each given one must be declared by the kind and not also set in ``attention_options``; at
     a stage the row's default applies when it is not given."""
@@ -280,7 +342,7 @@ def _builder_options(builder, kind, options, builder_options, at_stage):
     return options
 
 
-def _check_layout(builder, kinds, data_format):
+def _check_layout(builder: str, kinds: Iterable[AttentionKind | None], data_format: str | None) -> None:
     """In a channels-first image builder every module must take the builder's ``data_format`` (its row's
     ``context`` names it), else it would read ``(B, C, H, W)`` as ``(B, H, W, C)``: a ValueError naming it."""
     if data_format != "channels_first":
@@ -294,8 +356,20 @@ def _check_layout(builder, kinds, data_format):
             )
 
 
-def resolve_deployment(builder, attention, placement=None, attention_options=None, *, hosts=(SLOT,), rank=2,
-                       stage=None, n_stages=None, allow_none=True, data_format=None, **builder_options):
+def resolve_deployment(
+    builder: str,
+    attention: str | AttentionKind | None,
+    placement: str | None = None,
+    attention_options: dict[str, Any] | None = None,
+    *,
+    hosts: str | Sequence[str] = (SLOT,),
+    rank: int = 2,
+    stage: int | None = None,
+    n_stages: int | None = None,
+    allow_none: bool = True,
+    data_format: str | None = None,
+    **builder_options: Any,
+) -> Deployment:
     """Check a builder's attention arguments together, resolve the kind once, and return a :class:`Deployment`.
 
     Every builder calls it first. ``hosts``: the deployments the builder has (``"slot"``; ``"blocks"`` for VGG
@@ -351,7 +425,8 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
     at_stage = kind is not None and STAGE in hosts and kind.hosts(STAGE, rank)
     whole = kind is not None and not over_blocks and not at_stage and not kind.hosts(SLOT, rank)  # mixer, sequence
     companion = ATTENTION_KINDS[kind.companion] if kind is not None and kind.companion else None
-    if placement is not None and ((over_blocks and companion is None) or at_stage or whole):
+    # over_blocks, at_stage and whole each imply a kind; `kind is not None` says so to the type checker
+    if placement is not None and kind is not None and ((over_blocks and companion is None) or at_stage or whole):
         where = ("FA goes over every block and stage, Fig. 4" if over_blocks
                  else "one module after the stage given by `stage`" if at_stage
                  else "one module in every block")
@@ -369,6 +444,7 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
     slot, slot_options, fa_options, stage_options = kind, options, {}, {}
     if at_stage:
         stage = 3 if stage is None else stage
+        assert n_stages is not None, f"{builder}: a builder that hosts stage kinds gives n_stages"
         if isinstance(stage, bool) or not isinstance(stage, int) or not 1 <= stage <= n_stages:
             raise ValueError(
                 f"{builder}: argument `stage` must be an integer in 1..{n_stages} (the module goes after that "
@@ -377,8 +453,8 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
         slot, slot_options, stage_options = None, {}, options
     elif over_blocks and companion is None:
         slot, slot_options, fa_options = None, {}, options
-    elif over_blocks:
-        keys = (kind.prefix, companion.name)  # ("fa", "se"): one dict per module
+    elif over_blocks and kind is not None and companion is not None:  # FA with its companion ("fa+se")
+        keys = (str(kind.prefix), companion.name)  # ("fa", "se"): one dict per module (prefix: a str once made)
         unknown = sorted(set(options) - set(keys))
         if unknown:
             raise ValueError(
@@ -403,7 +479,15 @@ def resolve_deployment(builder, attention, placement=None, attention_options=Non
     )
 
 
-def apply_focus_association(kind, block_input, block_output, s, name, options, data_format=None):
+def apply_focus_association(
+    kind: AttentionKind,
+    block_input: Tensor,
+    block_output: Tensor,
+    s: Tensor | None,
+    name: str,
+    options: dict[str, Any],
+    data_format: str | None = None,
+) -> tuple[Tensor, Tensor]:
     """One FA module (the layer of the blocks kind ``kind``) on a block (FANet eq. 5-9): returns
     ``(x_next, s_next)``; ``s`` is None for the first recalibrated block of a chain.
 
@@ -417,13 +501,26 @@ def apply_focus_association(kind, block_input, block_output, s, name, options, d
         data_format: the image builder's layout.
 
     Returns:
-        ``(x_next, s_next)``: the recalibrated block output and the chain's scores.
+        ``(x_next, s_next)``: the recalibrated block output and the chain's scores, ``(B, n)`` after the
+        ``n``-th recalibrated block.
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.models import resolve_attention
+        >>> from keras_attention.models.attention_slots import apply_focus_association
+        >>> x = keras.Input((8, 8, 16))
+        >>> u = keras.layers.Conv2D(32, 3, strides=2, padding="same")(x)  # the block: other size and channels
+        >>> x_next, s = apply_focus_association(resolve_attention("fa", ("blocks",)), x, u, None, "fa_block2", {})
+        >>> tuple(x_next.shape), tuple(s.shape)
+        ((None, 4, 4, 32), (None, 1))
     """
     layer = kind.build(name, context=_image_context(data_format), options=options)
     return layer([block_input, block_output] if s is None else [block_input, block_output, s])
 
 
-def apply_stage_module(kind, x, name, options, data_format=None):
+def apply_stage_module(
+    kind: AttentionKind, x: Tensor, name: str, options: dict[str, Any], data_format: str | None = None
+) -> Tensor:
     """The single-input module of ``kind`` on ``x`` (after a whole stage), named ``name``.
 
     Args:
@@ -435,6 +532,15 @@ def apply_stage_module(kind, x, name, options, data_format=None):
 
     Returns:
         The module's output.
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.models import resolve_attention
+        >>> from keras_attention.models.attention_slots import apply_stage_module
+        >>> y = apply_stage_module(resolve_attention("spanet", ("stage",)), keras.Input((8, 8, 16)), "spanet_stage3",
+        ...                        {"k": 2})
+        >>> tuple(y.shape), y._keras_history.operation.name
+        ((None, 8, 8, 16), 'spanet_stage3')
     """
     return kind.call(kind.build(name, context=_image_context(data_format), options=options), x)
 

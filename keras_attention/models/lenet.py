@@ -1,4 +1,4 @@
-"""LeNet-5 seed architecture with attention slots (SAN paper IV-B.1, Fig. 6a; SPEC §10).
+"""LeNet-5 seed architecture with attention slots (SAN paper IV-B.1, Fig. 6a; docs/models.md#models-lenet5).
 
 conv 6@5x5 ``same`` tanh -> average-pool 2 -> conv 16@5x5 ``valid`` tanh -> average-pool 2 ->
 dense 120 tanh -> dense 84 tanh -> softmax.
@@ -6,8 +6,8 @@ dense 120 tanh -> dense 84 tanh -> softmax.
 Attention slots: after each convolution, on the pair (input of the convolution, its output); for the
 first one ``previous`` is the network image. Both placements give the same two modules: every
 convolution (full) is also the last one before a pooling (bottleneck). SAN's smoothing kernel is 5x5,
-the feature branch's kernel size (SPEC §1.5). The second SAN pair is 14x14 -> 10x10 for 28 px images:
-SAN centre-crops ``previous`` (SPEC §1.1).
+the feature branch's kernel size (docs/methods/san.md#san-smoothing). The second SAN pair is 14x14 -> 10x10
+for 28 px images: SAN centre-crops ``previous`` (docs/methods/san.md#san-alignment).
 
 ``conv="sk"``: both convolutions are selective kernel units
 (:class:`~keras_attention.layers.SelectiveKernel`, SKNet) with the same filters: a 3x3 and a dilated 3x3
@@ -23,8 +23,11 @@ channels-last order (``Flatten(data_format=...)``), so the weights of a channels
 channels-last one.
 """
 
+from typing import Any
+
 import keras
 
+from keras_attention.layers.registry import AttentionKind
 from keras_attention.layers.selective_kernel import SelectiveKernel
 from keras_attention.models._common import (
     check_data_format,
@@ -36,23 +39,24 @@ from keras_attention.models._common import (
 )
 from keras_attention.models.attention_slots import apply_attention, resolve_deployment
 from keras_attention.utils.checks import check_choice
+from keras_attention.utils.types import ShapeLike
 
 LENET_MIN_SIZE = 12  # 5x5 valid conv after one 2x pooling, then one more 2x pooling
 CONVS = ("standard", "sk")
 
 
 def lenet5(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement="bottleneck",
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = "bottleneck",
+    width: float = 1.0,
     *,
-    conv="standard",
-    attention_options=None,
-    data_format=None,
-    name=None,
-):
+    conv: str = "standard",
+    attention_options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """LeNet-5 (``input_shape=(H, W, C)``, H and W >= 12) with optional attention after both convolutions.
 
     Args:
@@ -98,7 +102,7 @@ def lenet5(
     deployment = resolve_deployment(builder, attention, placement, attention_options, rank=2, data_format=data_format)
     kind, options = deployment.slot, deployment.slot_options
 
-    def convolution(filters, padding, tag):
+    def convolution(filters: int, padding: str, tag: str) -> keras.layers.Layer:
         if sk:
             return SelectiveKernel(filters, padding=padding, data_format=data_format, name=tag)
         return keras.layers.Conv2D(filters, 5, padding=padding, activation="tanh", data_format=data_format, name=tag)

@@ -1,21 +1,24 @@
-"""LSTM-4 seed architecture with attention slots (SAN paper IV-B.4; SPEC §10).
+"""LSTM-4 seed architecture with attention slots (SAN paper IV-B.4; docs/models.md#models-lstm4).
 
 LSTM 64 -> LSTM 64 -> average-pool 2 -> LSTM 64 -> LSTM 64 -> global average pool -> dense head
 (softmax for ``task="classification"``, linear for ``task="forecasting"``).
 
-Readings where SPEC is silent: the paper has "average pooling following every two recurrent layers";
-every LSTM returns its full sequence, and the pooling after the last two is a global average over
-time, which gives the head a vector and leaves every recurrent output a ``(B, T, C)`` map that a
-rank-1 attention module can weight. Attention slots, on the pair (input of the LSTM, its output
+Readings where the paper is silent (docs/models.md#models-lstm4): the paper has "average pooling following every
+two recurrent layers"; every LSTM returns its full sequence, and the pooling after the last two is a global average
+over time, which gives the head a vector and leaves every recurrent output a ``(B, T, C)`` map that a rank-1
+attention module can weight. Attention slots, on the pair (input of the LSTM, its output
 sequence); for the first LSTM ``previous`` is the input series:
 - ``"full"``: after every LSTM (4 modules);
 - ``"bottleneck"``: after the LSTMs right before a pooling, the 2nd and 4th (2 modules).
-SAN here is rank 1 (SPEC §1); an LSTM has no kernel, so SAN's smoothing kernel keeps its default, 3.
+SAN here is rank 1 (docs/methods/san.md); an LSTM has no kernel, so SAN's smoothing kernel keeps its default, 3.
 For forecasting, ``num_classes`` is the number of predicted values (>= 1).
 """
 
+from typing import Any
+
 import keras
 
+from keras_attention.layers.registry import AttentionKind
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,
@@ -25,22 +28,23 @@ from keras_attention.models._common import (
 )
 from keras_attention.models.attention_slots import apply_attention, resolve_deployment
 from keras_attention.utils.checks import check_choice
+from keras_attention.utils.types import ShapeLike
 
 LSTM_MIN_STEPS = 2  # one 2x average pooling
 TASKS = ("classification", "forecasting")
 
 
 def lstm4(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement="bottleneck",
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = "bottleneck",
+    width: float = 1.0,
     *,
-    task="classification",
-    attention_options=None,
-    name=None,
-):
+    task: str = "classification",
+    attention_options: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """LSTM-4 for series ``input_shape=(T, C)`` (T >= 2, or None for variable length).
 
     Args:

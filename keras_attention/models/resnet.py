@@ -1,18 +1,19 @@
-"""ResNet-18 / ResNet-50 / CIFAR ResNet (6n+2) with attention slots (SAN paper IV-B.3, Fig. 6c, 7; SPEC §10).
+"""ResNet-18 / ResNet-50 / CIFAR ResNet (6n+2) with attention slots (SAN paper IV-B.3, Fig. 6c, 7;
+docs/models.md#models-resnet).
 
 ResNet-18 / -50: a stem, four stages of residual blocks with 64-128-256-512 filters (stride 1, 2, 2, 2
 on the first block of each stage), global average pooling and softmax. Every convolution is followed
 by BN (convolutions have no bias); ReLU follows BN except on the last convolution of a block, where it
 follows the residual addition. Stem: 7x7 stride-2 convolution + 3x3 stride-2 max-pooling for inputs
-of at least 64 px (height and width), a 3x3 stride-1 convolution below (SPEC §10). The shortcut is the
-identity, or a 1x1 strided convolution + BN where the shape changes.
+of at least 64 px (height and width), a 3x3 stride-1 convolution below (docs/models.md#models-resnet). The
+shortcut is the identity, or a 1x1 strided convolution + BN where the shape changes.
 - ResNet-18: basic blocks (3x3, 3x3), 2-2-2-2 blocks.
 - ResNet-50: bottleneck blocks (1x1 -> 3x3 -> 1x1 with 4x expansion), 3-4-6-3 blocks; the stride is on
   the 3x3 convolution (the "v1.5" form).
 - ``cifar_resnet(depth)``: He et al.'s CIFAR network, 3x3 16-filter stem and three stages of
   n = (depth - 2) / 6 basic blocks with 16-32-64 filters (strides 1, 2, 2); projection shortcuts.
 
-Attention slots (SAN paper IV-C, SPEC §1 placement): the module sits inside the block, before the
+Attention slots (SAN paper IV-C, docs/methods/san.md#san-placement): the module sits inside the block, before the
 residual addition, on the pair (first conv output, second conv output): ``previous`` is the first
 convolution's output after BN + ReLU (the tensor the second convolution reads) and ``current`` the
 second convolution's output after BN. For the ResNet-50 bottleneck block the pair is taken on the last
@@ -25,7 +26,8 @@ bridges the C -> 4C expansion, and its smoothing kernel is 3x3, the block's spat
   not attended in either placement.
 Modules are named ``<kind>_stage<s>_block<b>``.
 
-Step 7 options (SPEC §3-5, §10):
+Further options (docs/methods/fa.md#fa-deployment, docs/methods/spanet.md, docs/methods/awconv.md,
+docs/models.md#models-resnet):
 - ``attention="fa"`` (FANet eq. 5-9, Fig. 1, 4): the multi-stage deployment. Inside every stage, the
   blocks form one FA chain: block 1 of the stage (the paper's B_0) is the benchmark block without FA;
   block ``b >= 2`` is recalibrated by ``fa_stage<s>_block<b>`` on ``[x, u]`` (b = 2) or ``[x, u, s]``
@@ -34,10 +36,10 @@ Step 7 options (SPEC §3-5, §10):
   eq. 1), and ``s`` grows ``(B, 1), (B, 2), ...`` along the stage. Then the stages form a second chain:
   stage 1 is the benchmark stage, stage ``t >= 2`` is recalibrated by ``fa_stage<t>`` on (stage input,
   stage output after its block chain), whose shapes differ, so the FA layer's strided 1x1 projection
-  matches them (SPEC §3). This reading reproduces the parameter overheads of FANet Table I (e.g.
-  ResNet-56: +16.7 k here, +16 k in the paper). With ``"fa+se"`` every block also carries SE on its
-  residual branch (Fig. 5d; ``placement`` default ``"full"``). ``attention_options`` go to the FA
-  modules (``"fa"``) or are ``{"fa": {...}, "se": {...}}`` (``"fa+se"``).
+  matches them (docs/methods/fa.md#fa-projection). This reading reproduces the parameter overheads of
+  FANet Table I (e.g. ResNet-56: +16.7 k here, +16 k in the paper). With ``"fa+se"`` every block also
+  carries SE on its residual branch (Fig. 5d; ``placement`` default ``"full"``). ``attention_options`` go
+  to the FA modules (``"fa"``) or are ``{"fa": {...}, "se": {...}}`` (``"fa+se"``).
 - ``attention="spanet"`` / ``"nonlocal"`` (SPANet Table 2): ONE module after the last block of stage
   ``stage`` (1..number of stages, default 3, the "*" setting of SPANet Table 1), named
   ``<kind>_stage<s>``; ``k`` salient positions for SPANet (default 2, the k of Table 1 / Table 2 for
@@ -62,10 +64,13 @@ Step 7 options (SPEC §3-5, §10):
 order): convolutions, BatchNormalizations (``axis=1``), poolings and every attention module in that layout.
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import keras
 
 from keras_attention.layers.aw_conv import AWConv2D
-from keras_attention.layers.registry import BLOCKS, SLOT, STAGE
+from keras_attention.layers.registry import BLOCKS, SLOT, STAGE, AttentionKind
 from keras_attention.layers.selective_kernel import SelectiveKernel
 from keras_attention.models._common import (
     channel_axis,
@@ -77,6 +82,7 @@ from keras_attention.models._common import (
     scaled,
 )
 from keras_attention.models.attention_slots import (
+    Deployment,
     apply_attention,
     apply_focus_association,
     apply_stage_module,
@@ -84,14 +90,19 @@ from keras_attention.models.attention_slots import (
 )
 from keras_attention.utils.checks import check_choice, check_positive_int
 from keras_attention.utils.layer_arguments import BN_MOMENTUM  # PyTorch's, as the papers trained with
+from keras_attention.utils.types import ShapeLike, Tensor
 
 RESNET_LARGE_INPUT = 64  # from this size on: 7x7 stride-2 stem + max-pooling
 RESNET_MIN_SIZE = 8  # total stride of the stages after the small stem
 CIFAR_RESNET_MIN_SIZE = 4
 CONVS = ("standard", "aw", "sk")
+#: A residual block: ``block(x, filters, stride, tag, attend, deployment, conv)`` -> the block's output.
+Block = Callable[[Tensor, int, int, str, bool, Deployment, str], Tensor]
 
 
-def _conv_bn(x, filters, kernel, stride, tag, relu, conv, data_format):
+def _conv_bn(
+    x: Tensor, filters: int, kernel: int, stride: int, tag: str, relu: bool, conv: str, data_format: str | None
+) -> Tensor:
     """A convolution, BN and (``relu``) ReLU named ``<tag>_conv`` / ``_bn`` / ``_relu``. ``conv="aw"``: an
     AWConv2D for the convolution; ``conv="sk"`` where ``relu``: one selective kernel unit ``<tag>_conv`` for all
     three (module docstring)."""
@@ -108,13 +119,13 @@ def _conv_bn(x, filters, kernel, stride, tag, relu, conv, data_format):
     return x
 
 
-def _shortcut(x, filters, stride, tag, data_format):
+def _shortcut(x: Tensor, filters: int, stride: int, tag: str, data_format: str | None) -> Tensor:
     if stride == 1 and x.shape[channel_axis(data_format)] == filters:
         return x
     return _conv_bn(x, filters, 1, stride, f"{tag}_proj", False, "standard", data_format)
 
 
-def _basic_block(x, filters, stride, tag, attend, d, conv):
+def _basic_block(x: Tensor, filters: int, stride: int, tag: str, attend: bool, d: Deployment, conv: str) -> Tensor:
     fmt = d.data_format
     shortcut = _shortcut(x, filters, stride, tag, fmt)
     first = _conv_bn(x, filters, 3, stride, f"{tag}_1", True, conv, fmt)
@@ -125,7 +136,9 @@ def _basic_block(x, filters, stride, tag, attend, d, conv):
     return keras.layers.Activation("relu", name=f"{tag}_out")(y)
 
 
-def _bottleneck_block(x, filters, stride, tag, attend, d, conv):
+def _bottleneck_block(
+    x: Tensor, filters: int, stride: int, tag: str, attend: bool, d: Deployment, conv: str
+) -> Tensor:
     fmt = d.data_format
     shortcut = _shortcut(x, 4 * filters, stride, tag, fmt)
     y = _conv_bn(x, filters, 1, 1, f"{tag}_1", True, "standard", fmt)
@@ -137,8 +150,22 @@ def _bottleneck_block(x, filters, stride, tag, attend, d, conv):
     return keras.layers.Activation("relu", name=f"{tag}_out")(y)
 
 
-def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_classes, deployment, conv, width, name):
+def _resnet(
+    builder: str,
+    block: Block,
+    blocks: Sequence[int],
+    filters: Sequence[int],
+    strides: Sequence[int],
+    large_stem: bool,
+    shape: tuple[int, int, int],
+    num_classes: int,
+    deployment: Deployment,
+    conv: str,
+    width: float,
+    name: str | None,
+) -> keras.Model:
     d = deployment
+    kind = d.kind  # None: no attention (FA and the stage modules need a kind)
     fmt = d.data_format
     inputs = keras.Input(shape, name="image")
     if large_stem:
@@ -154,28 +181,43 @@ def _resnet(builder, block, blocks, filters, strides, large_stem, shape, num_cla
             attend = d.slot is not None and (d.placement == "full" or b == count)
             block_input = x
             x = block(x, scaled(f, width), stride if b == 1 else 1, tag, attend, d, conv)
-            if d.fa and b >= 2:  # block 1 is the benchmark block (the paper's B_0)
-                x, block_chain = apply_focus_association(d.kind, block_input, x, block_chain, d.kind.module_name(tag),
+            if d.fa and kind is not None and b >= 2:  # block 1 is the benchmark block (the paper's B_0)
+                x, block_chain = apply_focus_association(kind, block_input, x, block_chain, kind.module_name(tag),
                                                          d.fa_options, fmt)
-        stage_module = d.kind.module_name(f"stage{stage}") if d.kind is not None else None
+        if kind is None:
+            continue
+        stage_module = kind.module_name(f"stage{stage}")
         if d.fa and stage >= 2:  # stage 1 is the benchmark stage
-            x, stage_chain = apply_focus_association(d.kind, stage_input, x, stage_chain, stage_module, d.fa_options,
+            x, stage_chain = apply_focus_association(kind, stage_input, x, stage_chain, stage_module, d.fa_options,
                                                      fmt)
         if d.stage == stage:
-            x = apply_stage_module(d.kind, x, stage_module, d.stage_options, fmt)
+            x = apply_stage_module(kind, x, stage_module, d.stage_options, fmt)
     x = keras.layers.GlobalAveragePooling2D(data_format=fmt, name="global_pool")(x)
     outputs = classifier_head(x, num_classes)
     base = f"{conv}_{builder}" if conv != "standard" else builder
     return keras.Model(inputs, outputs, name=deployment.model_name(base, name))
 
 
-def _spatial(shape, deployment):
+def _spatial(shape: tuple[int, int, int], deployment: Deployment) -> tuple[int, ...]:
     """``(H, W)`` of ``shape`` (without the batch axis) in the deployment's data format."""
     return shape[1:] if deployment.data_format == "channels_first" else shape[:2]
 
 
-def _checked(builder, input_shape, num_classes, width, attention, placement, attention_options, minimum, conv,
-             stage, k, n_stages, data_format):
+def _checked(
+    builder: str,
+    input_shape: ShapeLike,
+    num_classes: int,
+    width: float,
+    attention: str | AttentionKind | None,
+    placement: str | None,
+    attention_options: dict[str, Any] | None,
+    minimum: int,
+    conv: str,
+    stage: int | None,
+    k: int | None,
+    n_stages: int,
+    data_format: str | None,
+) -> tuple[tuple[int, int, int], int, float, Deployment, str]:
     data_format = check_data_format(builder, data_format)
     shape = check_input_shape(builder, input_shape, rank=2, minimum=minimum, data_format=data_format)
     num_classes = check_num_classes(builder, num_classes)
@@ -190,19 +232,19 @@ def _checked(builder, input_shape, num_classes, width, attention, placement, att
 
 
 def resnet18(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement=None,
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = None,
+    width: float = 1.0,
     *,
-    conv="standard",
-    stage=None,
-    k=None,
-    attention_options=None,
-    data_format=None,
-    name=None,
-):
+    conv: str = "standard",
+    stage: int | None = None,
+    k: int | None = None,
+    attention_options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """ResNet-18 (``input_shape=(H, W, C)``, H and W >= 8); 8 full / 4 bottleneck attention slots.
 
     Args:
@@ -258,19 +300,19 @@ def resnet18(
 
 
 def resnet50(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement=None,
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = None,
+    width: float = 1.0,
     *,
-    conv="standard",
-    stage=None,
-    k=None,
-    attention_options=None,
-    data_format=None,
-    name=None,
-):
+    conv: str = "standard",
+    stage: int | None = None,
+    k: int | None = None,
+    attention_options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """ResNet-50 (``input_shape=(H, W, C)``, H and W >= 8); 16 full / 4 bottleneck attention slots.
 
     Args:
@@ -313,20 +355,20 @@ def resnet50(
 
 
 def cifar_resnet(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement=None,
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = None,
+    width: float = 1.0,
     *,
-    depth=20,
-    conv="standard",
-    stage=None,
-    k=None,
-    attention_options=None,
-    data_format=None,
-    name=None,
-):
+    depth: int = 20,
+    conv: str = "standard",
+    stage: int | None = None,
+    k: int | None = None,
+    attention_options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """CIFAR ResNet of ``depth = 6n + 2`` layers (20, 32, 44, 56, 110, ...); 3n full / 3 bottleneck slots.
 
     Args:

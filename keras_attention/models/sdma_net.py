@@ -1,4 +1,5 @@
-"""SDMA networks: single-layer and multi-layer Type 1 / Type 2 (dissertation §6.4.4.2, Fig. 6.10; SPEC §6).
+"""SDMA networks: single-layer and multi-layer Type 1 / Type 2 (dissertation §6.4.4.2, Fig. 6.10;
+docs/methods/sdma.md#sdma-networks).
 
 ``sdma_net(input_shape, num_classes, layers, architecture, block)`` takes two inputs ``[series, saliency]``,
 both ``(T, V)`` (the saliency series from :func:`keras_attention.saliency.saliency_series`), and stacks
@@ -18,6 +19,8 @@ Reading for SDCA in a Type 1 network: the saliency branch it passes on is its un
 attends only the data branch).
 """
 
+from typing import Any
+
 import keras
 
 from keras_attention.layers.sdma import SDCA, SDMA
@@ -27,24 +30,25 @@ from keras_attention.models.timeseries_nets import (
     sequence_head,
 )
 from keras_attention.utils.checks import check_choice
+from keras_attention.utils.types import ShapeLike
 
 ARCHITECTURES = ("type1", "type2")
 BLOCKS = {"sdma": SDMA, "sdca": SDCA}
 
 
 def sdma_net(
-    input_shape,
-    num_classes,
-    layers=1,
-    architecture="type2",
-    block="sdma",
-    units=None,
+    input_shape: ShapeLike,
+    num_classes: int,
+    layers: int = 1,
+    architecture: str = "type2",
+    block: str = "sdma",
+    units: int | None = None,
     *,
-    task="classification",
-    horizon=1,
-    block_options=None,
-    name=None,
-):
+    task: str = "classification",
+    horizon: int = 1,
+    block_options: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """SDMA / SDCA network on inputs ``[series, saliency]`` of shape ``input_shape = (T, V)`` each.
 
     Args:

@@ -23,16 +23,19 @@ builders of methods that use the saliency series take two inputs ``[series, sali
   (FusAtNet concatenates its attended modalities), then the head. "FusAtNet (data only)" of Table 6.2 is
   the same network fed ``[series, series]``.
 
-Heads (SPEC §6, shared with :func:`keras_attention.models.sdma_net`): classification = Dense softmax on the
-last time step; forecasting = LSTM (``units``) -> Dense linear, reshaped to ``(horizon, num_classes)``
-(``num_classes`` = number of forecast variates, as ``load_forecasting`` returns ``y`` of shape
-``(N, horizon, targets)``). ``san1d_lstm`` keeps LSTM-4's own head (global average pool -> Dense), reshaped
-the same way for forecasting.
+Heads (docs/methods/sdma.md#sdma-networks, shared with :func:`keras_attention.models.sdma_net`):
+classification = Dense softmax on the last time step; forecasting = LSTM (``units``) -> Dense linear, reshaped
+to ``(horizon, num_classes)`` (``num_classes`` = number of forecast variates, as ``load_forecasting`` returns
+``y`` of shape ``(N, horizon, targets)``). ``san1d_lstm`` keeps LSTM-4's own head (global average pool ->
+Dense), reshaped the same way for forecasting.
 """
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import keras
 
-from keras_attention.layers.registry import SEQUENCE
+from keras_attention.layers.registry import SEQUENCE, AttentionKind
 from keras_attention.models._common import (
     check_input_shape,
     check_num_classes,
@@ -41,18 +44,28 @@ from keras_attention.models._common import (
 from keras_attention.models.attention_slots import resolve_deployment
 from keras_attention.models.lstm import lstm4
 from keras_attention.utils.checks import check_choice, check_positive_int
+from keras_attention.utils.types import Shape, ShapeLike, Tensor
 
 TASKS = ("classification", "forecasting")
+_Checked = TypeVar("_Checked")
 
 
-def _prefixed(builder, check, *args, **kwargs):
+def _prefixed(builder: str, check: Callable[..., _Checked], *args: Any, **kwargs: Any) -> _Checked:
     try:
         return check(*args, **kwargs)
     except ValueError as error:
         raise ValueError(f"{builder}: {error}") from None
 
 
-def check_sequence_args(builder, input_shape, num_classes, task, horizon, units=None, layers=1):
+def check_sequence_args(
+    builder: str,
+    input_shape: ShapeLike,
+    num_classes: int,
+    task: str,
+    horizon: int,
+    units: int | None = None,
+    layers: int = 1,
+) -> tuple[Shape, int, str, int, int, int]:
     """Validate the common arguments; returns ``(shape, num_classes, task, horizon, units, layers)``.
 
     ``units`` None becomes ``2 * V`` (§6.5.1).
@@ -73,6 +86,13 @@ def check_sequence_args(builder, input_shape, num_classes, task, horizon, units=
         ValueError: an unknown ``task``, ``input_shape`` not ``(T, V)`` of positive integers, ``num_classes``
             too small for the task, ``horizon`` / ``units`` / ``layers`` not positive integers; the message
             names the builder and the argument.
+
+    Example:
+        >>> from keras_attention.models.timeseries_nets import check_sequence_args
+        >>> check_sequence_args("demo", (16, 3), 4, "classification", 1)  # units: 2 * V
+        ((16, 3), 4, 'classification', 1, 6, 1)
+        >>> check_sequence_args("demo", [None, 3], 2, "forecasting", 5, units=8, layers=2)
+        ((None, 3), 2, 'forecasting', 5, 8, 2)
     """
     task = _prefixed(builder, check_choice, "task", task, set(TASKS))
     shape = check_input_shape(builder, input_shape, rank=1, minimum=1, allow_unknown=True)
@@ -83,7 +103,7 @@ def check_sequence_args(builder, input_shape, num_classes, task, horizon, units=
     return shape, num_classes, task, horizon, units, layers
 
 
-def sequence_head(x, num_classes, task, horizon, units):
+def sequence_head(x: Tensor, num_classes: int, task: str, horizon: int, units: int) -> Tensor:
     """Classification: Dense softmax on the last step. Forecasting: LSTM -> Dense -> ``(horizon, num_classes)``.
 
     Args:
@@ -95,6 +115,15 @@ def sequence_head(x, num_classes, task, horizon, units):
 
     Returns:
         The ``(B, num_classes)`` probabilities or the ``(B, horizon, num_classes)`` forecasts (float32).
+
+    Example:
+        >>> import keras
+        >>> from keras_attention.models.timeseries_nets import sequence_head
+        >>> h = keras.Input((16, 6))
+        >>> tuple(sequence_head(h, 4, "classification", 1, 6).shape)
+        (None, 4)
+        >>> tuple(sequence_head(h, 2, "forecasting", 3, 6).shape)
+        (None, 3, 2)
     """
     if task == "classification":
         return classifier_head(x[:, -1, :], num_classes)
@@ -103,13 +132,22 @@ def sequence_head(x, num_classes, task, horizon, units):
     return keras.layers.Reshape((horizon, num_classes), dtype="float32", name="predictions")(y)
 
 
-def _default_name(base, task, name):
+def _default_name(base: str, task: str, name: str | None) -> str:
     if name is not None:
         return name
     return base if task == "classification" else f"{base}_forecasting"
 
 
-def lstm_baseline(input_shape, num_classes, layers=1, units=None, *, task="classification", horizon=1, name=None):
+def lstm_baseline(
+    input_shape: ShapeLike,
+    num_classes: int,
+    layers: int = 1,
+    units: int | None = None,
+    *,
+    task: str = "classification",
+    horizon: int = 1,
+    name: str | None = None,
+) -> keras.Model:
     """``layers`` LSTMs (``units``, default ``2 * V``, full sequences) and the head; no attention.
 
     "Base W/O Attention" of dissertation Table 6.2.
@@ -151,17 +189,17 @@ def lstm_baseline(input_shape, num_classes, layers=1, units=None, *, task="class
 
 
 def self_attention_lstm(
-    input_shape,
-    num_classes,
-    layers=1,
-    units=None,
-    attention="additive",
-    num_heads=2,
+    input_shape: ShapeLike,
+    num_classes: int,
+    layers: int = 1,
+    units: int | None = None,
+    attention: str | AttentionKind = "additive",
+    num_heads: int = 2,
     *,
-    task="classification",
-    horizon=1,
-    name=None,
-):
+    task: str = "classification",
+    horizon: int = 1,
+    name: str | None = None,
+) -> keras.Model:
     """:func:`lstm_baseline` with a self-attention over time after every LSTM (see the module docstring).
 
     Args:
@@ -199,6 +237,7 @@ def self_attention_lstm(
         builder, input_shape, num_classes, task, horizon, units, layers
     )
     kind = resolve_deployment(builder, attention, hosts=(SEQUENCE,), rank=1, allow_none=False).slot
+    assert kind is not None  # allow_none=False: a sequence kind is its own slot module
     num_heads = _prefixed(builder, check_positive_int, "num_heads", num_heads)
     context = {"units": units, "key_dim": units, "num_heads": num_heads}
     inputs = keras.Input(shape, name="series")
@@ -211,16 +250,16 @@ def self_attention_lstm(
 
 
 def san1d_lstm(
-    input_shape,
-    num_classes,
-    variant="c",
-    placement="bottleneck",
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    variant: str = "c",
+    placement: str | None = "bottleneck",
+    width: float = 1.0,
     *,
-    task="classification",
-    horizon=1,
-    name=None,
-):
+    task: str = "classification",
+    horizon: int = 1,
+    name: str | None = None,
+) -> keras.Model:
     """LSTM-4 with rank-1 SAN (``variant`` ``"c"`` or ``"d"``): :func:`keras_attention.models.lstm4`.
 
     For forecasting, LSTM-4 predicts ``horizon * num_classes`` values, reshaped to ``(horizon, num_classes)``.
@@ -265,15 +304,15 @@ def san1d_lstm(
 
 
 def fusion_cross_attention(
-    input_shape,
-    num_classes,
-    units=None,
-    num_heads=2,
+    input_shape: ShapeLike,
+    num_classes: int,
+    units: int | None = None,
+    num_heads: int = 2,
     *,
-    task="classification",
-    horizon=1,
-    name=None,
-):
+    task: str = "classification",
+    horizon: int = 1,
+    name: str | None = None,
+) -> keras.Model:
     """Two-stream cross attention in the spirit of FusAtNet; inputs ``[series, saliency]`` (module docstring).
 
     Args:

@@ -1,4 +1,4 @@
-"""VGG-16 / VGG-19 seed architectures with attention slots (SAN paper IV-B.2, Fig. 6b; SPEC §10).
+"""VGG-16 / VGG-19 seed architectures with attention slots (SAN paper IV-B.2, Fig. 6b; docs/models.md#models-vgg).
 
 Five blocks of 3x3 ``same`` convolutions with 64-128-256-512-512 filters (2-2-3-3-3 convolutions for
 VGG-16, 2-2-4-4-4 for VGG-19), ReLU, each block closed by a 2x2 max-pooling; then flatten, two dense
@@ -8,37 +8,35 @@ Attention slots, on the pair (input of the convolution, its output after BN / Re
 - ``"full"``: after every convolution (13 modules for VGG-16, 16 for VGG-19);
 - ``"bottleneck"``: after the last convolution of each block, right before its max-pooling (5).
 
-Readings where SPEC is silent: all convolutions are 3x3 (SPEC; the paper's text mentions the 1x1
-layers of VGG configuration C, SPEC wins); with ``batch_norm=True`` every convolution is
-conv (no bias) -> BN -> ReLU; the two hidden dense layers are followed by dropout 0.5 as in the VGG
+Readings where the paper is silent (docs/models.md#models-vgg): all convolutions are 3x3 (the paper's text mentions
+the 1x1 layers of VGG configuration C; the documentation's reading, 3x3, wins); with ``batch_norm=True`` every
+convolution is conv (no bias) -> BN -> ReLU; the two hidden dense layers are followed by dropout 0.5 as in the VGG
 paper (``dropout`` argument, 0 disables it).
 
-FA (FANet Sec. III-C, Fig. 1, Table I; SPEC §3), ``attention="fa"``: the FANet paper deploys FA on VGG
-"for each block" of its 5 blocks, "the same as the case of n = 4 in Fig. 1". Reading: a block is one
-VGG block, its convolutions AND its closing max-pooling; block 1 is the benchmark block (B_0) without
-FA, and blocks 2..5 are recalibrated by one FA chain, ``fa_block<b>`` on ``[x, u]`` (block 2) and
-``[x, u, s]`` (blocks 3-5, ``s`` of shape ``(B, 1)``, ``(B, 2)``, ``(B, 3)``), ``x`` the block input (the
-previous block's recalibrated, pooled output) and ``u`` the block's pooled output. ``x`` and ``u``
-differ in size and channels, so FA's strided 1x1 projection (SPEC §3) matches them. Including the
-pooling is what reproduces FANet Table I's overhead for VGG-19 (+0.52 M parameters here at width 1,
-+0.53 M in the paper: the projections 64->128->256->512->512 plus the focus layers; without the
-pooling the 512 -> 512 block would need no projection and the overhead would be about half).
-The paper's other changes to VGG-19 for CIFAR (BN before every activation, a single FC classifier)
-are not forced: ``batch_norm=True`` gives the BN, the dense head stays this builder's.
-``"fa+se"`` adds SE in the attention slots (``placement`` default ``"full"``: after every
-convolution); ``attention_options`` then is ``{"fa": {...}, "se": {...}}``. ``placement`` must stay
-None for ``"fa"``.
-
+FA (FANet Sec. III-C, Fig. 1, Table I; docs/methods/fa.md#fa-deployment), ``attention="fa"``: the FANet paper
+deploys FA on VGG "for each block" of its 5 blocks, "the same as the case of n = 4 in Fig. 1". Reading: a block is
+one VGG block, its convolutions AND its closing max-pooling; block 1 is the benchmark block (B_0) without FA, and
+blocks 2..5 are recalibrated by one FA chain, ``fa_block<b>`` on ``[x, u]`` (block 2) and ``[x, u, s]`` (blocks
+3-5, ``s`` of shape ``(B, 1)``, ``(B, 2)``, ``(B, 3)``), ``x`` the block input (the previous block's recalibrated,
+pooled output) and ``u`` the block's pooled output. ``x`` and ``u`` differ in size and channels, so FA's strided
+1x1 projection (docs/methods/fa.md#fa-projection) matches them. Including the pooling is what reproduces FANet
+Table I's overhead for VGG-19 (+0.52 M parameters here at width 1, +0.53 M in the paper: the projections
+64->128->256->512->512 plus the focus layers; without the pooling the 512 -> 512 block would need no projection and
+the overhead would be about half). The paper's other changes to VGG-19 for CIFAR (BN before every activation, a
+single FC classifier) are not forced: ``batch_norm=True`` gives the BN, the dense head stays this builder's.
+``"fa+se"`` adds SE in the attention slots (``placement`` default ``"full"``: after every convolution);
+``attention_options`` then is ``{"fa": {...}, "se": {...}}``. ``placement`` must stay None for ``"fa"``.
 ``data_format="channels_first"`` builds the network on ``(C, H, W)`` images (``input_shape`` in that order),
 every layer and attention module in that layout; the flattening before the dense layers reads the maps in
 channels-last order, so the weights are those of the channels-last model.
 """
 
 import numbers
+from typing import Any
 
 import keras
 
-from keras_attention.layers.registry import BLOCKS, SLOT
+from keras_attention.layers.registry import BLOCKS, SLOT, AttentionKind
 from keras_attention.models._common import (
     channel_axis,
     check_data_format,
@@ -51,6 +49,7 @@ from keras_attention.models._common import (
 from keras_attention.models.attention_slots import apply_attention, apply_focus_association, resolve_deployment
 from keras_attention.utils.checks import check_bool
 from keras_attention.utils.layer_arguments import BN_MOMENTUM  # PyTorch's, as the papers trained with
+from keras_attention.utils.types import ShapeLike
 
 VGG_FILTERS = (64, 128, 256, 512, 512)
 VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -58,8 +57,20 @@ VGG_MIN_SIZE = 32  # five 2x max-poolings
 VGG_LARGE_INPUT = 64  # from this size on the dense layers have 4096 units
 
 
-def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_norm, dropout, attention_options, name,
-         k, data_format):
+def _vgg(
+    depth: int,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None,
+    placement: str | None,
+    width: float,
+    batch_norm: bool,
+    dropout: float,
+    attention_options: dict[str, Any] | None,
+    name: str | None,
+    k: int | None,
+    data_format: str | None,
+) -> keras.Model:
     builder = f"vgg{depth}"
     fmt = check_data_format(builder, data_format)
     shape = check_input_shape(builder, input_shape, rank=2, minimum=VGG_MIN_SIZE, data_format=fmt)
@@ -91,7 +102,7 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
             if d.slot is not None and (d.placement == "full" or i == convs):
                 x = apply_attention(d.slot, previous, x, tag, kernel_size=3, options=d.slot_options, data_format=fmt)
         x = keras.layers.MaxPooling2D(2, data_format=fmt, name=f"block{block}_pool")(x)
-        if d.fa and block >= 2:  # block 1 is the benchmark block (the paper's B_0)
+        if d.fa and d.kind is not None and block >= 2:  # block 1 is the benchmark block (the paper's B_0)
             x, chain = apply_focus_association(d.kind, block_input, x, chain, d.kind.module_name(f"block{block}"),
                                                d.fa_options, fmt)
     units = 4096 if min(shape[1:] if fmt == "channels_first" else shape[:2]) >= VGG_LARGE_INPUT else 512
@@ -105,19 +116,19 @@ def _vgg(depth, input_shape, num_classes, attention, placement, width, batch_nor
 
 
 def vgg16(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement=None,
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = None,
+    width: float = 1.0,
     *,
-    batch_norm=False,
-    dropout=0.5,
-    k=None,
-    attention_options=None,
-    data_format=None,
-    name=None,
-):
+    batch_norm: bool = False,
+    dropout: float = 0.5,
+    k: int | None = None,
+    attention_options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """VGG-16 (``input_shape=(H, W, C)``, H and W >= 32); 13 full / 5 bottleneck attention slots.
 
     Args:
@@ -163,19 +174,19 @@ def vgg16(
 
 
 def vgg19(
-    input_shape,
-    num_classes,
-    attention=None,
-    placement=None,
-    width=1.0,
+    input_shape: ShapeLike,
+    num_classes: int,
+    attention: str | AttentionKind | None = None,
+    placement: str | None = None,
+    width: float = 1.0,
     *,
-    batch_norm=False,
-    dropout=0.5,
-    k=None,
-    attention_options=None,
-    data_format=None,
-    name=None,
-):
+    batch_norm: bool = False,
+    dropout: float = 0.5,
+    k: int | None = None,
+    attention_options: dict[str, Any] | None = None,
+    data_format: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
     """VGG-19 (``input_shape=(H, W, C)``, H and W >= 32); 16 full / 5 bottleneck attention slots.
 
     Args:

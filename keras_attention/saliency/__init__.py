@@ -1,4 +1,4 @@
-"""keras_attention.saliency: temporal scale-space events and saliency series (numpy/scipy; SPEC §6).
+"""keras_attention.saliency: temporal scale-space events and saliency series (numpy/scipy; docs/methods/sdma.md).
 
 - :func:`extract_events` -- events ``(sample, variate, t, sigma, amplitude, ...)`` of ``(N, T, V)`` series
   (dissertation §6.4.2, eq. 6.3-6.7);

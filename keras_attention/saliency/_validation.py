@@ -5,24 +5,27 @@ import math
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from keras_attention.utils.checks import check_positive_int, shape_str
 from keras_attention.saliency.scale_space import minimum_length
 
 
-def check_positive_float(argument, value):
+def check_positive_float(argument: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"Argument `{argument}` must be a finite number > 0; got {value!r}.")
     return float(value)
 
 
-def check_non_negative_float(argument, value):
+def check_non_negative_float(argument: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
         raise ValueError(f"Argument `{argument}` must be a finite number >= 0; got {value!r}.")
     return float(value)
 
 
-def check_event_parameters(octaves, scales, sigma0, contrast, threshold):
+def check_event_parameters(
+    octaves: int, scales: int, sigma0: float, contrast: float, threshold: float
+) -> tuple[int, int, float, float, float]:
     """Validate the scale-space / extrema arguments of :func:`extract_events`; return them normalised."""
     check_positive_int("octaves", octaves)
     check_positive_int("scales", scales)
@@ -38,7 +41,7 @@ def check_event_parameters(octaves, scales, sigma0, contrast, threshold):
     return octaves, scales, sigma0, contrast, float(threshold)
 
 
-def check_series(x, octaves=None, argument="x"):
+def check_series(x: npt.ArrayLike, octaves: int | None = None, argument: str = "x") -> np.ndarray:
     """``x`` as a float64 array of shape ``(N, T, V)``, or a ValueError naming what is wrong with it.
 
     Checks, in order: numeric dtype, rank 3, length for ``octaves`` octaves (when given), no NaN, no inf.
@@ -67,7 +70,7 @@ def check_series(x, octaves=None, argument="x"):
     return array
 
 
-def check_length(x, octaves, argument="x"):
+def check_length(x: np.ndarray, octaves: int, argument: str = "x") -> None:
     """Raise when the series are too short for ``octaves`` octaves (see ``minimum_length``)."""
     need = minimum_length(octaves)
     if x.shape[1] < need:

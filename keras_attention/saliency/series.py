@@ -1,13 +1,13 @@
-"""Saliency series from events (dissertation §6.4.3, eq. 6.8-6.11; SPEC §6).
+"""Saliency series from events (dissertation §6.4.3, eq. 6.8-6.11; docs/methods/sdma.md#sdma-saliency-series).
 
 For every variate ``v`` of every series, ``A_v(t) = sum_i a_i * exp(-(t - t_i)**2 / (2 sigma_i**2))`` over
 the events of that variate: eq. 6.8 normalised by its maximum (eq. 6.9) is the peak-1 Gaussian, scaled by
 the event amplitude (eq. 6.10) and summed (eq. 6.11). ``cut=True`` sets each event's term to zero where
 ``|t - t_i| > 3 sigma_i`` (the "with cut" mask of Fig. 6.8b).
 
-Amplitude modes (SPEC): ``"mean"`` the event's ``amplitude`` field (mean of the raw series within
-``3 sigma``), ``"center"`` the raw value ``x[sample, t_i, variate]``, ``"unit"`` 1, ``"dog"`` the event's
-``dog`` field (the DoG value at detection, negative for a bump).
+Amplitude modes (docs/methods/sdma.md#sdma-saliency-series): ``"mean"`` the event's ``amplitude`` field (mean of
+the raw series within ``3 sigma``), ``"center"`` the raw value ``x[sample, t_i, variate]``, ``"unit"`` 1, ``"dog"``
+the event's ``dog`` field (the DoG value at detection, negative for a bump).
 
 Vectorised over events: events with the same ``sigma`` share one sampled kernel, evaluated on a window
 around every centre (``3 sigma`` with the cut, ``15 sigma`` without: beyond it the peak-1 Gaussian is
@@ -17,7 +17,10 @@ Reading: ``t`` runs over the integer time steps ``0..T-1`` of ``x``; the cut kee
 (boundary included); a variate without events gets an all-zero saliency series.
 """
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from keras_attention.utils.checks import check_bool, check_choice
 from keras_attention.saliency._validation import check_series
@@ -29,7 +32,7 @@ _FIELDS_NEEDED = {"mean": ("amplitude",), "center": (), "unit": (), "dog": ("dog
 _CHUNK_VALUES = 2**21
 
 
-def check_events(events, x_shape, amplitude):
+def check_events(events: npt.ArrayLike, x_shape: tuple[int, ...], amplitude: str) -> np.ndarray:
     """Validate a user-supplied event array against ``x``'s shape; return it as a structured array."""
     events = np.asarray(events)
     needed = ("sample", "variate", "t", "sigma") + _FIELDS_NEEDED[amplitude]
@@ -66,7 +69,7 @@ def check_events(events, x_shape, amplitude):
     return events
 
 
-def event_amplitudes(x, events, amplitude):
+def event_amplitudes(x: np.ndarray, events: np.ndarray, amplitude: str) -> np.ndarray:
     """The ``a_i`` of every event for one amplitude mode (``x`` of shape ``(N, T, V)``)."""
     if amplitude == "mean":
         return events["amplitude"].astype(np.float64)
@@ -78,7 +81,15 @@ def event_amplitudes(x, events, amplitude):
     return x[sample, t, variate]
 
 
-def gaussian_sum(rows, centres, sigmas, weights, n_rows, length, cut=False):
+def gaussian_sum(
+    rows: np.ndarray,
+    centres: np.ndarray,
+    sigmas: np.ndarray,
+    weights: np.ndarray,
+    n_rows: int,
+    length: int,
+    cut: bool = False,
+) -> np.ndarray:
     """``out[r, t] = sum over events i with rows[i] == r of weights[i] * exp(-(t - centres[i])**2 / (2 sigmas[i]**2))``.
 
     ``centres`` are integer time steps. ``cut=True`` zeroes each term where ``|t - centres[i]| > 3 sigmas[i]``.
@@ -107,18 +118,50 @@ def gaussian_sum(rows, centres, sigmas, weights, n_rows, length, cut=False):
     return out.reshape(n_rows, length)
 
 
-def saliency_series(x, events=None, amplitude="mean", cut=False, **event_kwargs):
-    """Aggregate saliency series ``A`` of ``x`` (SPEC §6, eq. 6.8-6.11).
+def saliency_series(
+    x: npt.ArrayLike,
+    events: npt.ArrayLike | None = None,
+    amplitude: str = "mean",
+    cut: bool = False,
+    **event_kwargs: Any,
+) -> np.ndarray:
+    """Aggregate saliency series ``A`` of ``x`` (dissertation §6.4.3, eq. 6.8-6.11).
+
+    ``A_v(t) = sum_i a_i * exp(-(t - t_i)**2 / (2 sigma_i**2))`` over the events of variate ``v``: each
+    event's Gaussian (eq. 6.8) normalised to a peak of 1 (eq. 6.9), scaled by its amplitude ``a_i``
+    (eq. 6.10) and summed (eq. 6.11), at the integer time steps ``0..T-1``
+    (docs/methods/sdma.md#sdma-saliency-series). A variate without events gets all zeros.
 
     Args:
         x: array ``(N, T, V)``.
         events: event array from :func:`extract_events` on this ``x``; when ``None`` it is computed with
             ``event_kwargs`` (``octaves``, ``scales``, ``sigma0``, ``contrast``, ``threshold``).
-        amplitude: ``"mean"`` | ``"center"`` | ``"unit"`` | ``"dog"``.
-        cut: zero each event's Gaussian outside ``t_i +- 3 sigma_i``.
+        amplitude: ``"mean"`` (the event's ``amplitude`` field) | ``"center"`` (``x`` at the event's
+            centre) | ``"unit"`` (1) | ``"dog"`` (the event's DoG value).
+        cut: zero each event's Gaussian outside ``t_i +- 3 sigma_i`` ("with cut", Fig. 6.8b).
+        **event_kwargs: arguments of :func:`extract_events`, only when ``events`` is None.
 
     Returns:
         float32 array ``(N, T, V)``.
+
+    Raises:
+        ValueError: an unknown ``amplitude`` or keyword argument, ``cut`` not a bool, event arguments given
+            together with ``events``, ``x`` not a numeric finite ``(N, T, V)`` array, or ``events`` lacking
+            the fields the amplitude needs or pointing outside ``x``; the message names the argument.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_attention.saliency import saliency_series
+        >>> x = np.zeros((1, 9, 1))
+        >>> events = np.zeros(1, dtype=[("sample", "i8"), ("variate", "i8"), ("t", "i8"), ("sigma", "f8")])
+        >>> events["t"], events["sigma"] = 4, 1.0  # one event at t = 4 with sigma 1
+        >>> np.round(saliency_series(x, events, amplitude="unit")[0, :, 0].astype(float), 4).tolist()
+        [0.0003, 0.0111, 0.1353, 0.6065, 1.0, 0.6065, 0.1353, 0.0111, 0.0003]
+        >>> np.round(saliency_series(x, events, amplitude="unit", cut=True)[0, :, 0].astype(float), 4).tolist()
+        [0.0, 0.0111, 0.1353, 0.6065, 1.0, 0.6065, 0.1353, 0.0111, 0.0]
+        >>> rng = np.random.default_rng(0)
+        >>> saliency_series(rng.standard_normal((2, 32, 3))).shape  # events extracted on the way
+        (2, 32, 3)
     """
     check_choice("amplitude", amplitude, AMPLITUDES)
     check_bool("cut", cut)

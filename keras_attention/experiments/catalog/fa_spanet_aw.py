@@ -18,7 +18,8 @@ expected direction, not the expected value).
 - ``awconv`` (AW paper Table 1 analog on ResNet-18): ResNet-18, AW-ResNet-18, SE-ResNet-18 and
   AW-SE-ResNet-18 (SE in every block, Fig. 2): top-1 accuracy, parameters, FLOPs and step time.
 
-Width (SPEC §10's multiplier, chosen so that CPU runs are feasible): 0.5 for the CIFAR ResNets (8-16-32
+Width (the builders' filter-count multiplier, docs/models.md#models-attention-slots, chosen so that CPU runs are
+feasible): 0.5 for the CIFAR ResNets (8-16-32
 filters), 0.25 for ResNet-18 (16-32-64-128 filters); ``--quick`` halves it again and trains 1 epoch on
 512 images.
 
@@ -27,7 +28,9 @@ time are measured around real training steps (:mod:`keras_attention.experiments.
 on the machine and its load: compare within one table.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from keras_attention.experiments.configs import ImageConfig, ImageSettings
 from keras_attention.experiments.registry import Experiment, RunnerRef, register
@@ -42,11 +45,12 @@ class MeasuredSettings(ImageSettings):
 
     table: str = "fa"
     memory: bool = False
-    paper_reference: dict = field(default_factory=dict)
+    paper_reference: dict[str, Any] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- the registry entries
-def fa_configs(depths=(20, 56)):
+def fa_configs(depths: Iterable[int] = (20, 56)) -> list[ImageConfig]:
+    """The ``fa`` rows: every CIFAR ResNet depth of ``depths`` plain, with SE and with FA."""
     configs = []
     for depth in depths:
         common = {"depth": depth}
@@ -60,7 +64,9 @@ def fa_configs(depths=(20, 56)):
     return configs
 
 
-def spanet_configs(stages=(1, 2, 3, 4), k=2):
+def spanet_configs(stages: Iterable[int] = (1, 2, 3, 4), k: int = 2) -> list[ImageConfig]:
+    """The ``spanet`` rows: ResNet-18 plain, then with one SPANet (``k`` salient positions) or non-local block
+    after each of ``stages``."""
     configs = [ImageConfig("ResNet-18", "resnet18", None, None)]
     for kind, label in (("spanet", "SPANet"), ("nonlocal", "NonLocal")):
         for stage in stages:
@@ -69,7 +75,8 @@ def spanet_configs(stages=(1, 2, 3, 4), k=2):
     return configs
 
 
-def awconv_configs():
+def awconv_configs() -> list[ImageConfig]:
+    """The ``awconv`` rows: ResNet-18 and SE-ResNet-18, each with standard and with AW-convolutions."""
     return [
         ImageConfig("ResNet-18", "resnet18", None, None),
         ImageConfig("AW-ResNet-18", "resnet18", None, None, {"conv": "aw"}),

@@ -14,7 +14,7 @@ from keras_attention.experiments.results import Claim
 
 BASE, SAN_D = "Base Model", "SAN-d"
 # (row label, attention kind of the registry, builder options)
-MODULES = [
+MODULES: list[tuple[str, str | None, dict[str, str]]] = [
     (BASE, None, {}),
     ("SE", "se", {}),
     ("CBAM", "cbam", {}),

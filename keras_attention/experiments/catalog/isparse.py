@@ -1,5 +1,6 @@
-"""iSparse experiments on LeNet-5 (dissertation ch. 4: Fig. 4.5/4.6, Table 4.1; SPEC §9): the protocol, the
-readings, the paper's numbers and the presets (data only; run by :mod:`keras_attention.experiments.isparse_runs`).
+"""iSparse experiments on LeNet-5 (dissertation ch. 4: Fig. 4.5/4.6, Table 4.1; docs/methods/isparse.md): the
+protocol, the readings, the paper's numbers and the presets (data only; run by
+:mod:`keras_attention.experiments.isparse_runs`).
 
 ``isparse-lenet`` runs, per seed (seed k sets Keras' global seed, hence the initial weights, and the
 shuffling order; every configuration of a seed starts from the same initial weights):
@@ -17,7 +18,7 @@ shuffling order; every configuration of a seed starts from the same initial weig
     run of the same seed (median epoch time, the first epoch - which includes tracing - left out when
     there are more).
 
-Readings of points the dissertation leaves open (SPEC §9 fixes the rest):
+Readings of points the dissertation leaves open (the documentation, docs/methods/isparse.md, fixes the rest):
 
 - Dropout baseline ("DO": "randomly drops neuron activations", train-with): ``Dropout(rate = target
   sparsity)`` on the input of every Dense layer of LeNet-5 (fc1, fc2 and the logits layer), i.e. on the
@@ -79,8 +80,8 @@ class ISparseSettings(Settings):
     """The sparsify-with factors and train-with targets (None: :data:`SPARSIFY_LEVELS` / :data:`TRAIN_LEVELS`,
     or the small quick grids with ``--quick``) and the score samples per update."""
 
-    sparsify_levels: tuple = None
-    train_levels: tuple = None
+    sparsify_levels: tuple[float, ...] | None = None
+    train_levels: tuple[float, ...] | None = None
     max_samples: int = MAX_SAMPLES
 
 

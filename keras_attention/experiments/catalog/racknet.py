@@ -1,6 +1,6 @@
-"""RACKNet from the command line and its experiment (dissertation ch. 3: Table 3.2, 3.6, 3.8, Fig. 3.4; SPEC §8):
-the strategies, the paper's numbers and the presets (data only; the command is :mod:`keras_attention.cli.racknet`,
-the experiment runs in :mod:`keras_attention.experiments.racknet_runs`).
+"""RACKNet from the command line and its experiment (dissertation ch. 3: Table 3.2, 3.6, 3.8, Fig. 3.4;
+docs/methods/racknet.md): the strategies, the paper's numbers and the presets (data only; the command is
+:mod:`keras_attention.cli.racknet`, the experiment runs in :mod:`keras_attention.experiments.racknet_runs`).
 
 ``keras-attention racknet analyze --dataset D --out plan.json`` analyses the training images of ``D``
 with :func:`keras_attention.racknet.analyze` (tqdm bar over the images), allocates ``--budget`` kernels
@@ -14,7 +14,7 @@ allocates a budget of 400 kernels with each of the six strategies of §3.5.2 and
 allocation for several seeds: Table 3.6 (mean ± sample std of the top-1 test accuracy over the seeds)
 and Table 3.8 (seconds of the four analysis phases and of training).
 
-Readings of points the dissertation and SPEC leave open:
+Readings of points the dissertation and the documentation (docs/methods/racknet.md) leave open:
 
 * validation (§3.5.1, "10% of the training data was reserved for validation"): a fixed random 10 % of
   the training split (``numpy.random.default_rng(0)``, the same for every strategy and seed) is the
@@ -80,7 +80,7 @@ class RacknetSettings(Settings):
     """``budget``: the kernels every strategy allocates; ``paper_timings``: Table 3.8 per data set."""
 
     budget: int = DEFAULT_BUDGET
-    paper_timings: dict = field(default_factory=dict)
+    paper_timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 register(

@@ -4,13 +4,15 @@ Run by :func:`~keras_attention.experiments.images.run_image_experiment` (protoco
 """
 
 import math
+from typing import Any
 
 from keras_attention.experiments.configs import ImageConfig, ImageSettings
 from keras_attention.experiments.registry import Experiment, RunnerRef, register
 
 RUN_IMAGE_EXPERIMENT = RunnerRef("keras_attention.experiments.images", "run_image_experiment")
 
-COMPETITORS = [("Base Model", None), ("CBAM", "cbam"), ("BAM", "bam"), ("SAN-c", "san-c"), ("SAN-d", "san-d")]
+COMPETITORS: list[tuple[str, str | None]] = [("Base Model", None), ("CBAM", "cbam"), ("BAM", "bam"),
+                                             ("SAN-c", "san-c"), ("SAN-d", "san-d")]
 
 register(
     Experiment(
@@ -32,7 +34,7 @@ register(
 )
 
 
-def _placement_configs(builder):
+def _placement_configs(builder: str) -> list[ImageConfig]:
     configs = [ImageConfig("Base Model", builder, None)]
     for placement in ("bottleneck", "full"):
         for label, att in COMPETITORS[1:]:
@@ -40,8 +42,8 @@ def _placement_configs(builder):
     return configs
 
 
-def _paper_placement(table):
-    out = {}
+def _paper_placement(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for dataset, cells in table.items():
         out[dataset] = {"Base Model": cells["Base Model"]}
         for label in ("CBAM", "BAM", "SAN-c", "SAN-d"):
@@ -99,7 +101,7 @@ _ABLATION_ROWS = [  # Table IX rows 1-5: (label, absolute, channel_alignment, ex
 ]
 
 
-def _ablation_configs(builder):
+def _ablation_configs(builder: str) -> list[ImageConfig]:
     configs = [ImageConfig("0 Base Model", builder, None)]
     for label, absolute, cca, extrema, smoothing in _ABLATION_ROWS:
         switches = dict(absolute=absolute, channel_alignment=cca, extrema=extrema, smoothing=smoothing)
@@ -112,7 +114,7 @@ def _ablation_configs(builder):
     return configs
 
 
-def _ablation_paper(base, rows_3_to_5):
+def _ablation_paper(base: float, rows_3_to_5: tuple[float, ...]) -> dict[str, tuple[float, float]]:
     cells = [(math.nan,) * 2] * 2 + [(value, math.nan) for value in rows_3_to_5]
     return {"0 Base Model": (base, math.nan), **{row[0]: cell for row, cell in zip(_ABLATION_ROWS, cells)}}
 

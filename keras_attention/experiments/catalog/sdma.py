@@ -1,4 +1,5 @@
-"""SDMA time-series experiments (data only; run by :mod:`keras_attention.experiments.sdma_runs`): ``sdma`` (Table 6.2 analog) and ``sdma-ablation`` (Table 6.3 analog).
+"""SDMA time-series experiments (data only; run by :mod:`keras_attention.experiments.sdma_runs`): ``sdma``
+(Table 6.2 analog) and ``sdma-ablation`` (Table 6.3 analog).
 
 The dissertation's benchmarks (MOCAP, AUSLAN, SML; §6.5.2) are not bundled offline, so the analogs run on
 the UEA/UCR sets aeon ships (:func:`keras_attention.data.load_timeseries`): the multi-variate
@@ -16,8 +17,8 @@ Protocol (our reading of §6.5.1, written down where it departs):
   for AUSLAN (sign language, ~45 steps), 2 for SML (building energy). Our defaults follow the nearest
   domain: 0.5 for the motion / gesture sensor sets (BasicMotions, PickupGestureWiimoteZ), 1.5 for the
   short multi-variate JapaneseVowels (like AUSLAN), 2 for the energy set ACSF1 (appliance power), and
-  SPEC's default 1.0 for the shape outlines (ArrowHead, OSULeaf), which have no analog; the value of every
-  set is in ``results.json`` (``dataset_info``) and the table;
+  the documentation's default 1.0 (docs/methods/sdma.md#sdma-scale-space) for the shape outlines (ArrowHead,
+  OSULeaf), which have no analog; the value of every set is in ``results.json`` (``dataset_info``) and the table;
 - networks: one layer (or 3 for Type 1 / Type 2 and the multi-layer baseline) of ``units`` units,
   ``units = max(2 * V, min_units)`` with ``min_units = 32``: the paper's rule is ``2 * V`` but its
   smallest set had 17 variates (34 units); on uni-variate data ``2 * V`` would be 2 units. SAN-1D is
@@ -43,6 +44,7 @@ style: a test series with its events, and its saliency series; :func:`plot_serie
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from keras_attention.experiments.configs import SeriesSettings
 from keras_attention.experiments.registry import SALIENCY_OPTIONS, Experiment, RunnerRef, register
@@ -58,7 +60,7 @@ UNITLESS = ("san1d",)  # builders that do not take ``units``
 
 
 # The events' first scale per data set (module docstring: the nearest domain of the dissertation's Table 6.1);
-# a set not named here takes SPEC's default, DEFAULT_SIGMA0.
+# a set not named here takes the documentation's default (docs/methods/sdma.md#sdma-scale-space), DEFAULT_SIGMA0.
 SIGMA0 = {"BasicMotions": 0.5, "PickupGestureWiimoteZ": 0.5, "JapaneseVowels": 1.5, "ACSF1": 2.0}
 DEFAULT_SIGMA0 = 1.0
 
@@ -69,7 +71,7 @@ class SDMASettings(SeriesSettings):
     scale per data set (default :data:`DEFAULT_SIGMA0`)."""
 
     min_units: int = MIN_UNITS
-    sigma0: dict = field(default_factory=lambda: dict(SIGMA0))
+    sigma0: dict[str, float] = field(default_factory=lambda: dict(SIGMA0))
 
 
 @dataclass
@@ -79,13 +81,14 @@ class SeriesConfig:
 
     label: str
     kind: str
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     inputs: str = "series"
     amplitude: str = "mean"
     cut: bool = False
 
     @property
-    def slug(self):
+    def slug(self) -> str:
+        """The row's folder name (:func:`~keras_attention.experiments.results.slug` of its label)."""
         return slug(self.label)
 
 
@@ -161,18 +164,18 @@ register(
 )
 
 AMPLITUDE_LABELS = {"dog": "scale-space (DoG)", "unit": "unit", "center": "center", "mean": "mean"}
-ARCHITECTURE_OPTIONS = {
+ARCHITECTURE_OPTIONS: dict[str, dict[str, Any]] = {
     "single": {"layers": 1},
     "Type 1": {"layers": 3, "architecture": "type1"},
     "Type 2": {"layers": 3, "architecture": "type2"},
 }
 
 
-def _ablation_label(arch, amplitude, cut):
+def _ablation_label(arch: str, amplitude: str, cut: bool) -> str:
     return f"SDMA {arch}: {AMPLITUDE_LABELS[amplitude]} amplitude, {'with' if cut else 'without'} cut"
 
 
-def _ablation_configs():
+def _ablation_configs() -> list[SeriesConfig]:
     configs = [SeriesConfig("Base LSTM (single)", "lstm"), SeriesConfig("Base LSTM (3 layers)", "lstm", {"layers": 3})]
     for arch, arch_options in ARCHITECTURE_OPTIONS.items():
         for amplitude in AMPLITUDE_LABELS:
@@ -182,7 +185,7 @@ def _ablation_configs():
     return configs
 
 
-def _ablation_claims():
+def _ablation_claims() -> tuple[Claim, ...]:
     """§6.5.4.2: the average amplitude without cut "consistently provides the best performing attention model"
     (against every other construction of the same architecture), and every SDMA row of Table 6.3 lies above
     the baseline of its depth."""
@@ -198,7 +201,7 @@ def _ablation_claims():
     return tuple(claims)
 
 
-def _table_6_3():
+def _table_6_3() -> dict[str, dict[str, float]]:
     # (single, Type 1, Type 2) per row; MOCAP then AUSLAN. The Scale-Space row has no cut column: placed
     # under "without cut", the construction the paper proposes.
     rows = {

@@ -1,5 +1,5 @@
-"""XM2A time-series experiments (data only; run by :mod:`keras_attention.experiments.xm2a_runs`): ``xm2a`` (Table 7.3 analog), ``xm2a-variants`` (Fig. 7.4), ``xm2a-ablation``
-(Table 7.4 analog).
+"""XM2A time-series experiments (data only; run by :mod:`keras_attention.experiments.xm2a_runs`): ``xm2a``
+(Table 7.3 analog), ``xm2a-variants`` (Fig. 7.4), ``xm2a-ablation`` (Table 7.4 analog).
 
 The dissertation's data sets (SADD, AUSLAN, MOCAP; Table 7.2) are not bundled offline, so the analogs run on
 the UEA/UCR sets aeon ships (:func:`keras_attention.data.load_timeseries`): the multi-variate JapaneseVowels
@@ -47,6 +47,7 @@ Outputs under ``out_dir``: ``<dataset>/<config>/seed<k>/`` (the ``train_run`` ar
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from keras_attention.experiments.configs import SeriesSettings
 from keras_attention.experiments.registry import ENCODER_OPTIONS, Experiment, RunnerRef, register
@@ -69,13 +70,13 @@ class XM2ASettings(SeriesSettings):
     divided by (``ratio_reference``), whether to draw accuracy against parameters (``plot``) and the notes
     under the table."""
 
-    depth: dict = field(default_factory=lambda: dict(DEPTH))
-    quick_depth: dict = field(default_factory=lambda: dict(QUICK_DEPTH))
+    depth: dict[str, Any] = field(default_factory=lambda: dict(DEPTH))
+    quick_depth: dict[str, Any] = field(default_factory=lambda: dict(QUICK_DEPTH))
     step_repeats: int = STEP_REPEATS
     quick_step_repeats: int = 3
     ratio_reference: str = TRANSFORMER
     plot: bool = False
-    notes: tuple = ()
+    notes: tuple[str, ...] = ()
     positional: str = "sinusoidal"
 
 
@@ -85,11 +86,12 @@ class EncoderConfig:
     ``options`` are XM2A's (variant, talk, descriptor, norm) or the row's own ``positional``."""
 
     label: str
-    attention: object
-    options: dict = field(default_factory=dict)
+    attention: str | None
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def slug(self):
+    def slug(self) -> str:
+        """The row's folder name (:func:`~keras_attention.experiments.results.slug` of its label)."""
         return slug(self.label)
 
 
@@ -155,7 +157,9 @@ PUBLISHED_ROWS = (NO_ATTENTION, TRANSFORMER, "MSMSA", *VARIANT_LABELS.values(),
                   *(c.label for c in POSITIONAL_ABLATION_CONFIGS), "MiniRocket (non-neural reference)")
 
 
-def _register(name, description, paper_table, configs, paper, settings, published=PUBLISHED_DATASETS, rows=None):
+def _register(name: str, description: str, paper_table: str, configs: list[EncoderConfig],
+              paper: dict[str, dict[str, float]], settings: XM2ASettings, published: str = PUBLISHED_DATASETS,
+              rows: tuple[str, ...] | None = None) -> None:
     preset = {"dataset": published, **PUBLISHED, **({"rows": rows} if rows else {})}
     register(Experiment(name=name, description=description, paper_table=paper_table, run=RUN,
                         default_datasets=XM2A_DATASETS, default_seeds=5, default_epochs=30, configs=configs,
@@ -177,7 +181,7 @@ _register("xm2a-variants", "Accuracy vs parameters of every XM2A variant, the Tr
           XM2ASettings(plot=True, reference=TRANSFORMER, claims=VARIANT_CLAIMS))
 
 
-def _ablation_label(descriptor, norm, talk):
+def _ablation_label(descriptor: str, norm: str, talk: str) -> str:
     talk_text = "scale-to-scale (SS)" if talk == "scale" else "self-talk (ST)"
     label = f"{'average' if descriptor == 'mean' else 'maximum'} / {norm} norm / {talk_text}"
     return label + (" = XM2A" if (descriptor, norm, talk) == ("mean", "layer", "scale") else "")
