@@ -82,6 +82,8 @@ autodoc_class_signature = "mixed"
 autodoc_inherit_docstrings = False  # Keras' own docstrings of call / build are not this package's
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+# the layers' "Call arguments:" section (Keras' own docstring convention) is rendered like "Args:"
+napoleon_custom_sections = [("Call arguments", "params_style")]
 napoleon_use_rtype = False
 napoleon_use_ivar = True
 

@@ -139,7 +139,7 @@ class DatasetSpec:
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """The sources that can deliver the data set: ``"local"`` and / or ``"tfds"``, in that order."""
+        """The sources that can deliver the data set, ``"local"`` and / or ``"tfds"`` in that order."""
         return tuple(s for s, ok in (("local", self.local), ("tfds", self.tfds_name)) if ok)
 
 

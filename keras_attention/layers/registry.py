@@ -3,8 +3,8 @@
 The documentation says where the builders deploy the kinds (docs/models.md#models-attention-slots) and how SAN,
 the first kind, is called (docs/methods/san.md#san-call) and placed (docs/methods/san.md#san-placement).
 
-:data:`ATTENTION_KINDS` maps a kind's name (``"san-c"``, ``"cbam"``, ``"se"``, ``"xm2a"``, ...) to an
-:class:`AttentionKind` row that says
+:data:`~keras_attention.layers.registry.ATTENTION_KINDS` maps a kind's name (``"san-c"``, ``"cbam"``, ``"se"``, ``"xm2a"``, ...) to an
+:class:`~keras_attention.layers.registry.AttentionKind` row that says
 
 - what makes the module: ``factory(name=..., **options)``, a layer class (a :class:`LayerRef`, imported
   on first use) or a function that builds the layer(s) from the options and the builder's context;
@@ -36,7 +36,7 @@ the first kind, is called (docs/methods/san.md#san-call) and placed (docs/method
 
 :func:`register_attention` adds a row (a kind of the user's: :func:`unregister_attention` removes it
 again); :func:`get_attention` and :func:`check_kind` look kinds up with errors that name the argument,
-the value and the names that would do; :func:`create_attention` (also ``keras_attention.create_attention``)
+the value and the names that would do; :func:`~keras_attention.create_attention` (also ``keras_attention.create_attention``)
 makes any registered kind's module by name, for use outside the builders. This module imports neither Keras
 nor TensorFlow nor the layer modules (the layer classes are imported when a module is first built), so the
 command line reads the kind names for ``--attention`` without starting TensorFlow.
@@ -147,7 +147,7 @@ def _tuple_of(argument: str, value: _Value | Iterable[_Value], allowed: Collecti
 
 @dataclass(frozen=True)
 class AttentionKind:
-    """One row of :data:`ATTENTION_KINDS` (the fields are described in the module docstring).
+    """One row of :data:`~keras_attention.layers.registry.ATTENTION_KINDS` (the fields are described in the module docstring).
 
     The constructor normalises the fields: ``ranks`` and ``deployments`` become tuples without repeats
     (``ranks`` sorted), ``fixed`` and ``builder_options`` tuples of ``(str, value)`` pairs, and a ``prefix`` of
@@ -303,7 +303,7 @@ ATTENTION_KINDS: dict[str, AttentionKind] = {}
 
 
 def _add(kind: AttentionKind, replace: bool = False) -> AttentionKind:
-    """Put the row ``kind`` into :data:`ATTENTION_KINDS` (a ValueError if its name is taken, unless ``replace``)."""
+    """Put the row ``kind`` into :data:`~keras_attention.layers.registry.ATTENTION_KINDS` (a ValueError if its name is taken, unless ``replace``)."""
     current = ATTENTION_KINDS.get(kind.name)
     if current is not None and BLOCKS in current.deployments:
         raise ValueError(
@@ -322,7 +322,7 @@ def register_attention(name: str, factory: Callable[..., Any], *, pair: bool = F
 
     Every builder that hosts one of the ``deployments`` at one of the ``ranks`` then takes ``attention=name``
     (and ``attention_options`` for the factory), and so does the command line's ``train --attention`` for the
-    image builders; :func:`create_attention` makes the kind's module by name. Also exported as
+    image builders; :func:`~keras_attention.create_attention` makes the kind's module by name. Also exported as
     ``keras_attention.models.register_attention``.
 
     Args:
@@ -339,7 +339,7 @@ def register_attention(name: str, factory: Callable[..., Any], *, pair: bool = F
             ``"output_dim"`` in the encoder; ``"units"`` after an LSTM; ``"data_format"`` in an image builder).
 
     Returns:
-        The new :class:`AttentionKind`, now in :data:`ATTENTION_KINDS`.
+        The new :class:`~keras_attention.layers.registry.AttentionKind`, now in :data:`~keras_attention.layers.registry.ATTENTION_KINDS`.
 
     Raises:
         ValueError: ``name`` is already registered (unless ``replace=True``), is reserved (``"none"``, or a kind
@@ -389,7 +389,7 @@ def unregister_attention(name: str) -> AttentionKind:
         name: a kind registered with :func:`register_attention`.
 
     Returns:
-        The removed :class:`AttentionKind`.
+        The removed :class:`~keras_attention.layers.registry.AttentionKind`.
 
     Raises:
         ValueError: ``name`` is not registered (the message lists the registered kinds) or is one of this
@@ -482,14 +482,14 @@ def check_kind(argument: str, value: object, names: Collection[str], *, allow_no
 
 
 def get_attention(value: object, *, argument: str = "attention") -> AttentionKind:
-    """The :class:`AttentionKind` registered as ``value``.
+    """The :class:`~keras_attention.layers.registry.AttentionKind` registered as ``value``.
 
     Args:
         value: a kind's name.
         argument: the name of the argument that gave ``value``, for the message.
 
     Returns:
-        The kind's row of :data:`ATTENTION_KINDS`.
+        The kind's row of :data:`~keras_attention.layers.registry.ATTENTION_KINDS`.
 
     Raises:
         ValueError: ``value`` is not a registered kind; the message names ``argument``, the value and the
@@ -611,7 +611,7 @@ def create_attention(name: str, /, **kwargs: Any) -> Any:
     ``AttentionKind.call(module, current, previous)`` calls any of them the way its row says.
 
     Args:
-        name: the kind, a key of :data:`ATTENTION_KINDS` (positional only).
+        name: the kind, a key of :data:`~keras_attention.layers.registry.ATTENTION_KINDS` (positional only).
         **kwargs: the layer's (or composite kind's) keyword arguments (``create_attention("eca",
             kernel_size=5)``); ``name=`` among them is the module's name (default: Keras' own naming for a
             layer, ``<prefix>_<n>`` for a composite kind).

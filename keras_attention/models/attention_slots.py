@@ -383,7 +383,7 @@ def resolve_deployment(
     combination raises a ValueError naming the arguments; ``allow_none=False``: a builder that needs a kind.
 
     Args:
-        builder: the builder's name, for the messages and :meth:`Deployment.model_name`.
+        builder: the builder's name, for the messages and ``Deployment.model_name``.
         attention: the builder's ``attention`` (a name, an :class:`AttentionKind` or None).
         placement: ``"bottleneck"``, ``"full"`` or None (the kind's default).
         attention_options: the builder's ``attention_options`` (a dict or None).

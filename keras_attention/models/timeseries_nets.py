@@ -166,7 +166,7 @@ def lstm_baseline(
         probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
 
     Raises:
-        ValueError: an argument is invalid (see :func:`check_sequence_args`); the message names the builder and
+        ValueError: an argument is invalid (see ``check_sequence_args``); the message names the builder and
             the argument.
 
     Example:
@@ -220,7 +220,7 @@ def self_attention_lstm(
         probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
 
     Raises:
-        ValueError: an argument is invalid (see :func:`check_sequence_args`; ``attention`` None or not deployed
+        ValueError: an argument is invalid (see ``check_sequence_args``; ``attention`` None or not deployed
             ``"sequence"``; ``num_heads`` not a positive integer); the message names the builder and the
             argument.
 
@@ -329,7 +329,7 @@ def fusion_cross_attention(
         softmax probabilities, or ``(B, horizon, num_classes)`` forecasts (float32).
 
     Raises:
-        ValueError: an argument is invalid (see :func:`check_sequence_args`; ``num_heads`` not a positive
+        ValueError: an argument is invalid (see ``check_sequence_args``; ``num_heads`` not a positive
             integer); the message names the builder and the argument.
 
     Example:
