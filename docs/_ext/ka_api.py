@@ -24,6 +24,7 @@ Four hooks keep the generated entries honest and readable under ``nitpicky = Tru
 
 import importlib
 import inspect
+import re
 
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
@@ -144,6 +145,19 @@ def drop_inherited_docstring(app, what, name, obj, options, lines):
             lines[:] = []
 
 
+DOCS_LINK = re.compile(r"(?<![`<\w/])docs/([\w/]+)\.md(?:#([\w-]+))?")
+
+
+def link_documentation_paths(app, what, name, obj, options, lines):
+    """The code cites its readings as paths (``docs/methods/san.md#san-alignment``, checked by
+    tests/test_docstring_examples.py); on the site they become links to that page and section."""
+    def link(match):
+        page, anchor = match.group(1), match.group(2)
+        return f":ref:`{match.group(0)} <{anchor}>`" if anchor else f":doc:`{match.group(0)} </{page}>`"
+
+    lines[:] = [DOCS_LINK.sub(link, line) for line in lines]
+
+
 def init_signature(app, what, name, obj, options, signature, return_annotation):
     """Keras' ``Layer.__new__(*args, **kwargs)`` hides a layer's arguments: show ``__init__``'s instead."""
     if what in ("class", "exception") and inspect.isclass(obj) and signature in ("(*args, **kwargs)", None):
@@ -190,6 +204,7 @@ def setup(app):
     app.add_directive("api-module", ApiModule)
     app.add_directive("module-docstrings", ModuleDocstrings)
     app.connect("autodoc-process-docstring", drop_inherited_docstring, priority=100)  # before napoleon
+    app.connect("autodoc-process-docstring", link_documentation_paths)
     app.connect("autodoc-process-bases", public_bases)
     app.connect("autodoc-process-signature", init_signature)
     app.connect("missing-reference", resolve_by_name)
