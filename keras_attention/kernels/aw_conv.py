@@ -49,19 +49,29 @@ class AWConvLayer(Protocol):
 
 FORMS = ("grouped", "im2col", "shifted", "tapwise")
 KERNEL_FORM_RATIO = 0.4  # "tapwise" when C1 * C2 > this * H' * W' * (C1 + C2); see fast_form
+# In a TensorFlow graph, one ordinary convolution per sample (tf.map_fn over the batch: oneDNN's own kernels and
+# their gradients) beat the grouped and im2col forms once a sample's convolution has this many multiply-adds;
+# below it the loop's per-sample overhead dominates (layer_overhead, graph mode: 32x32x64 -> 64 at batch 128,
+# 37.7M MACs a sample: x1.38 against "grouped" x1.58 with AVX-512, x1.29 against x1.64 with oneDNN limited to
+# AVX2; 56x56x64 -> 64: x1.11 against x1.39; LeNet's 28x28x1 -> 6, 0.1M: x5.7 against x1.9)
+PER_SAMPLE_CONV_MACS = 2**20
 
 
 def fast_form(layer: AWConvLayer, inputs: Tensor) -> str:
     """The form ``implementation="fast"`` computes F3 with for ``inputs``, here and now: ``"tapwise"`` when
-    ``C1 * C2 > KERNEL_FORM_RATIO * H' * W' * (C1 + C2)`` (small images with many channels); otherwise
-    ``"grouped"`` on TensorFlow outside XLA where its gradients exist for this layer
-    (:func:`keras_attention.kernels.tensorflow.aw_conv.grouped_probe`), ``"im2col"`` elsewhere."""
+    ``C1 * C2 > KERNEL_FORM_RATIO * H' * W' * (C1 + C2)`` (small images with many channels); on TensorFlow
+    outside XLA, ``"reference"`` (one convolution per sample) when a sample's convolution has at least
+    ``PER_SAMPLE_CONV_MACS`` multiply-adds, else ``"grouped"`` where its gradients exist for this layer
+    (:func:`keras_attention.kernels.tensorflow.aw_conv.grouped_probe`); ``"im2col"`` elsewhere."""
     (out_h, _, _), (out_w, _, _) = layer._geometry
     c1, c2 = inputs.shape[-1], layer.filters
     if c1 * c2 > KERNEL_FORM_RATIO * out_h * out_w * (c1 + c2):
         return "tapwise"
     if keras.backend.backend() != "tensorflow" or in_xla_context():
         return "im2col"
+    kh, kw = layer.kernel_size
+    if out_h * out_w * kh * kw * c1 * c2 >= PER_SAMPLE_CONV_MACS:
+        return "reference"
     from keras_attention.kernels.tensorflow.aw_conv import grouped_probe
 
     return "grouped" if grouped_probe(layer, inputs.dtype).works else "im2col"

@@ -61,8 +61,11 @@ the same shape, batch 32):
   ``C1 * C2 > 0.4 * H' * W' * (C1 + C2)`` (small images with many channels: a ResNet's last stages, where
   ``"grouped"`` measured x5-7 and ``"tapwise"`` x2-3.5), a per-sample-kernel form otherwise (32x32x64 ->
   64: ``"grouped"`` x1.2-1.3, ``"im2col"`` x2.0, ``"tapwise"`` x2.7, ``"shifted"`` x5);
-- TensorFlow, ``tf.function`` graph: ``"grouped"`` where the probe finds its gradients (above), else
-  ``"im2col"``;
+- TensorFlow, ``tf.function`` graph: ``"reference"``, one ordinary convolution per sample (``tf.map_fn``:
+  oneDNN's own kernels), once a sample's convolution has ``kernels.aw_conv.PER_SAMPLE_CONV_MACS`` (2^20)
+  multiply-adds or more (32x32x64 -> 64 at batch 128: x1.38 against ``"grouped"``'s x1.58 with AVX-512, x1.29
+  against x1.64 with oneDNN limited to AVX2); below that ``"grouped"`` where the probe finds its gradients
+  (above), else ``"im2col"``;
 - TensorFlow, XLA (a function compiled with ``jit_compile=True``, also a function called inside one):
   ``"im2col"`` (x1.5-1.7 at 32x32x64; XLA expands grouped convolutions into dense ones, x40-200);
 - TensorFlow, eager: the layer's ops run as one ``tf.function`` graph per layer (traced once per input

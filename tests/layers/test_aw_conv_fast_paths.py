@@ -180,6 +180,27 @@ def test_fast_form_choice(rng, monkeypatch):
     assert forms["xla"] == "im2col"
 
 
+def test_fast_form_takes_one_convolution_per_sample_for_large_convolutions_outside_xla():
+    """From PER_SAMPLE_CONV_MACS multiply-adds per sample on, a TensorFlow graph convolves each sample with its
+    own kernel (oneDNN's kernels); XLA keeps im2col (its while loop over samples measured x35-50)."""
+    from keras_attention.kernels.aw_conv import PER_SAMPLE_CONV_MACS
+
+    layer = AWConv2D(64, 3, padding="same")
+    layer.build((2, 32, 32, 64))
+    x = tf.zeros((2, 32, 32, 64))
+    assert 32 * 32 * 9 * 64 * 64 >= PER_SAMPLE_CONV_MACS > 16 * 16 * 9 * 8 * 4
+    assert layer.fast_form(x) == "reference"
+    forms = {}
+
+    @tf.function(jit_compile=True)
+    def xla(x):
+        forms["xla"] = layer.fast_form(x)
+        return x
+
+    xla(x)
+    assert forms["xla"] == "im2col"
+
+
 @pytest.fixture
 def fresh_probes(monkeypatch):
     """An empty probe cache for the test (and the real one back afterwards)."""
