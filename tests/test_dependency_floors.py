@@ -9,7 +9,7 @@ marked ``backends`` (the numpy references of every layer and the Keras conventio
 ``.keras`` round trip) on the TensorFlow backend, from the installed package. The newest versions are what
 the usual ``pip install -e ".[test]"`` gets, so the rest of the suite tests that end. By hand (README)::
 
-    python3 -m venv /tmp/floors && /tmp/floors/bin/pip install -c constraints/floors.txt ".[experiments]" pytest
+    python3 -m venv /tmp/floors && /tmp/floors/bin/pip install -c constraints/floors.txt ".[experiments]" pytest hypothesis
     cd /tmp && /tmp/floors/bin/python -m pytest -q -m backends -p no:cacheprovider <repository>/tests/layers
 
 The install reaches the package index (about 600 MB of wheels, TensorFlow's the largest; the test took 80 to
@@ -109,7 +109,8 @@ def test_layer_tests_pass_on_the_floors(tmp_path):
     python = tmp_path / "floors" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_REQUIRE_VIRTUALENV")}
     env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    _run([str(python), "-m", "pip", "install", "-c", str(FLOORS), f"{source}[{FLOORED_EXTRA}]", "pytest"],
+    # the package at its floors, and the test tools the layer test modules import (not pinned: not the package's)
+    _run([str(python), "-m", "pip", "install", "-c", str(FLOORS), f"{source}[{FLOORED_EXTRA}]", "pytest", "hypothesis"],
          INSTALL_TIMEOUT, env=env, cwd=tmp_path)
 
     # the installed versions are the floors, and the package is the venv's copy, not the repository's

@@ -127,10 +127,13 @@ class CoordinateAttention(AttentionOutput, DataFormat, WeightArguments, keras.la
         z_h = ops.mean(x, axis=2, keepdims=True)  # z^h, (B, H, 1, C)
         z_w = ops.transpose(ops.mean(x, axis=1, keepdims=True), (0, 2, 1, 3))  # z^w, (B, W, 1, C)
         y = ops.concatenate([z_h, z_w], axis=1)  # (B, H + W, 1, C)
-        f = hard_swish(self.norm(ops.matmul(y, self.reduce_kernel) + self.reduce_bias, training=training))  # f
+        # the 1x1 convolutions as tensordot (2-D products): TensorFlow 2.16's oneDNN BatchMatMulV2 crashed the
+        # process on the broadcast 4-D x 2-D product of a transposed input (segmentation fault, found on the floors)
+        f = hard_swish(self.norm(ops.tensordot(y, self.reduce_kernel, axes=1) + self.reduce_bias,
+                                 training=training))  # f
         f_h, f_w = f[:, :height], ops.transpose(f[:, height:], (0, 2, 1, 3))  # (B, H, 1, mip), (B, 1, W, mip)
-        g_h = ops.sigmoid(ops.matmul(f_h, self.height_kernel) + self.height_bias)  # g^h, (B, H, 1, C)
-        g_w = ops.sigmoid(ops.matmul(f_w, self.width_kernel) + self.width_bias)  # g^w, (B, 1, W, C)
+        g_h = ops.sigmoid(ops.tensordot(f_h, self.height_kernel, axes=1) + self.height_bias)  # g^h, (B, H, 1, C)
+        g_w = ops.sigmoid(ops.tensordot(f_w, self.width_kernel, axes=1) + self.width_bias)  # g^w, (B, 1, W, C)
         output = x * g_w * g_h  # y, in the code's order
         if self.returns_attention(return_attention):
             return output, g_h * g_w

@@ -150,7 +150,9 @@ def test_the_packages_own_optional_imports_name_their_extras(monkeypatch):
     from keras_attention.racknet.features import require_cv2
 
     for module in ("cv2", "aeon", "tensorflow_datasets"):
-        monkeypatch.setitem(sys.modules, module, None)
+        # the package and any of its submodules an earlier test of this process imported (aeon.datasets)
+        for name in [m for m in list(sys.modules) if m == module or m.startswith(module + ".")] + [module]:
+            monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingExtraError, match=r"keras_attention.racknet .*pip install 'keras-attention\[vision\]'"):
         require_cv2()
     with pytest.raises(MissingExtraError, match=r"pip install 'keras-attention\[timeseries\]'"):
