@@ -43,5 +43,14 @@ def test_model_saved_by_0_2_0_loads_and_computes_the_same(name):
     for i, out in enumerate(outputs):
         assert_close(np.asarray(out), expected[f"output_{i}"], err_msg=f"{name}: output {i}")
     assert len(grads) == len([k for k in expected if k.startswith("grad_")])
-    for i, (g, w) in enumerate(zip(grads, model.trainable_weights)):
-        assert_close(np.asarray(g), expected[f"grad_{i}"], err_msg=f"{name}: gradient w.r.t. {w.path}")
+    paths = [w.path for w in model.trainable_weights]
+    for i, (g, path) in enumerate(zip(grads, paths)):
+        want = expected[f"grad_{i}"]
+        # a bias gradient sums the same terms as its kernel's (dL/dz over the positions): where they cancel
+        # (a key or phi bias under a softmax: 0 in exact arithmetic) the rounding is of the terms' size, so
+        # the scale is the kernel gradient's (the rounding of two CPUs differed by 5e-7 on a value of 7e-7)
+        kernel = path[: -len("bias")] + "kernel" if path.endswith("bias") else None
+        scale = np.abs(want).max()
+        if kernel in paths:
+            scale = max(scale, np.abs(expected[f"grad_{paths.index(kernel)}"]).max())
+        assert_close(np.asarray(g), want, magnitude=scale, err_msg=f"{name}: gradient w.r.t. {path}")
