@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import DATA_ROOT, FASHION_DIR, FASHION_TEST, FASHION_TRAIN, fashion_mnist, write_slice
+from tolerance import assert_close
 
 from keras_attention.data import (
     DATASETS,
@@ -18,9 +20,6 @@ from keras_attention.data import (
     write_idx,
 )
 from keras_attention.data import images as images_module
-from real_data import DATA_ROOT, FASHION_DIR, FASHION_TEST, FASHION_TRAIN, fashion_mnist, write_slice
-
-
 
 # --------------------------------------------------------------------------------------------- helpers
 
@@ -273,7 +272,7 @@ def test_image_dataset_values_batching_and_resize():
         np.add.at(up, (2 * k + 1, [k, min(k + 1, 7)]), [0.75, 0.25])
     double = batches(image_dataset("digits", "test", batch_size=5, limit=5, image_size=(16, 16)))[0][0]
     expected = np.einsum("ih,nhwc,jw->nijc", up, x[:5] / 255.0, up)
-    np.testing.assert_allclose(double, expected, atol=1e-5)
+    assert_close(double, expected)
     train = np.concatenate([b[1] for b in batches(image_dataset("digits", "train", batch_size=64))])
     np.testing.assert_array_equal(np.sort(train), np.sort(load_arrays("digits", "train")[1]))
 
