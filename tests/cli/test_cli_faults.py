@@ -30,13 +30,16 @@ def _history(out):
 
 def test_ctrl_c_prints_one_line_saying_how_to_continue_and_exits_130(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "keras_attention.cli", *TRAIN, "--epochs", "40", "--out", str(out)]
+    # 1,000 epochs (about 100 s here) cannot end while a starved poller wakes up: the SIGINT lands in training,
+    # never in the process' exit after training (with 40 epochs, 4 s, a loaded machine once let it land there)
+    cmd = [sys.executable, "-m", "keras_attention.cli", *TRAIN, "--epochs", "1000", "--out", str(out)]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 240
-        while not list(out.glob("backup/epoch*")) and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.1)  # an epoch trained and backed up
+        while not (list(out.glob("backup/epoch*")) and _history(out)) and time.time() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.1)  # an epoch trained, recorded and backed up
         assert proc.poll() is None, "training ended before Ctrl-C"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -48,6 +51,7 @@ def test_ctrl_c_prints_one_line_saying_how_to_continue_and_exits_130(tmp_path):
         f"keras-attention train: interrupted; run the same command with --resume to continue from the last backup "
         f"in {str(out)!r}"], err[-3000:]
     assert (out / "backup").is_dir() and not (out / "model.keras").exists()
+    assert 1 <= len(_history(out)) < 1000  # it stopped in training, after a backed-up epoch
 
 
 def test_the_interrupted_line_before_and_after_the_output_is_claimed():
