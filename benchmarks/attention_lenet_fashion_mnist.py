@@ -6,7 +6,11 @@ and copies its table, record and accuracy-against-step-cost figure to
 ``benchmarks/results/attention_lenet_fashion_mnist.{md,json,png}``:
 
     python benchmarks/attention_lenet_fashion_mnist.py --data-dir /usr/share/datasets/fashion-mnist
-    python benchmarks/attention_lenet_fashion_mnist.py --work-dir /work/runs --resume   # publish a finished run
+    python benchmarks/attention_lenet_fashion_mnist.py --work-dir /work/runs --resume   # continue, then publish
+    python benchmarks/attention_lenet_fashion_mnist.py --from-run runs/lenet   # publish a finished CLI run
+
+``--from-run`` publishes the table of a finished ``keras-attention reproduce attention-lenet --preset published``
+run without training again (the command recorded is the one that made it).
 
 Training runs stay in ``--work-dir/attention-lenet`` (resumable with ``--resume``: finished seeds are kept).
 """
@@ -24,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from keras_attention.experiments.arguments import positive_int  # noqa: E402
 from keras_attention.experiments.field_comparison import PLOT  # noqa: E402
 from keras_attention.experiments.registry import get_experiment  # noqa: E402
-from support import publish_results, run_in  # noqa: E402
+from support import publish_finished_run, publish_results, run_in  # noqa: E402
 
 NAME = "attention-lenet"
 STEM = "attention_lenet_fashion_mnist"
@@ -40,11 +44,16 @@ def build_parser():
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--resume", action="store_true", help="keep the finished seeds in --work-dir")
     parser.add_argument("--overwrite", action="store_true", help="start again in an existing --work-dir")
+    parser.add_argument("--from-run", type=Path, default=None,
+                        help="publish a finished `keras-attention reproduce attention-lenet` run folder; no training")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.from_run is not None:
+        print(publish_finished_run(args.from_run, NAME, args.results_dir, STEM, figures={PLOT: f"{STEM}.png"}))
+        return 0
     command = " ".join(["python", "benchmarks/attention_lenet_fashion_mnist.py",
                         *(sys.argv[1:] if argv is None else argv)])
     options = dict(get_experiment(NAME).presets["published"])

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from keras_attention.experiments.artifacts import RESULT, RESULTS_MD
+from keras_attention.experiments.artifacts import MANIFEST, RESULT, RESULTS_JSON, RESULTS_MD
 from keras_attention.experiments.registry import RunOptions, get_experiment
 from keras_attention.experiments.run_directory import prepare_out_dir
 from keras_attention.utils.files import read_json, write_json, write_text
@@ -71,14 +71,17 @@ def publish_results(summary, work_dir, results_dir, stem, *, command, wall_secon
     """Write ``results_dir/<stem>.json`` and ``.md`` from ``summary`` and ``work_dir/results.md``.
 
     ``figures`` maps a file under ``work_dir`` to its name under ``results_dir`` (missing files are
-    skipped). ``wall_seconds`` is the time of this invocation (a resumed run counts only what it redid).
-    Returns the path of the markdown file."""
+    skipped). ``wall_seconds`` is the time of this invocation (a resumed run counts only what it redid), None
+    for a run published after it finished (:func:`publish_finished_run`). Returns the path of the markdown
+    file."""
     work_dir, results_dir = Path(work_dir), Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     record = {**summary, "machine": machine_description(), "wall_seconds": wall_seconds, "command": command}
     write_json(results_dir / f"{stem}.json", record)
     md = (work_dir / RESULTS_MD).read_text()
-    md += (f"\nMachine: {record['machine']}; wall time of this invocation {wall_seconds / 60:.1f} min "
+    wall = ("published from the finished run" if wall_seconds is None
+            else f"wall time of this invocation {wall_seconds / 60:.1f} min")
+    md += (f"\nMachine: {record['machine']}; {wall} "
            f"(per-run training seconds are in the table / JSON); command: `{command}`.\n")
     md_path = results_dir / f"{stem}.md"
     write_text(md_path, md)
@@ -86,6 +89,24 @@ def publish_results(summary, work_dir, results_dir, stem, *, command, wall_secon
         if (work_dir / source).exists():
             shutil.copyfile(work_dir / source, results_dir / name)
     return md_path
+
+
+def publish_finished_run(run_dir, experiment, results_dir, stem, *, figures=None):
+    """Publish (:func:`publish_results`) the table of a finished ``keras-attention reproduce <experiment>`` run
+    in ``run_dir`` without training again; the command recorded is the one that made the run (its
+    ``run.json``). Raises ``ValueError`` naming the folder when it holds no finished run of ``experiment``."""
+    run_dir = Path(run_dir)
+    try:
+        manifest, summary = read_json(run_dir / MANIFEST), read_json(run_dir / RESULTS_JSON)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--from-run: {str(run_dir)!r} holds no finished run (its {MANIFEST} and "
+                         f"{RESULTS_JSON} are read): {error}") from None
+    made_by = manifest.get("config", {}).get("experiment")
+    if made_by != experiment:
+        raise ValueError(f"--from-run: {str(run_dir)!r} is a run of {made_by!r}, expected {experiment!r}")
+    command = " ".join(manifest.get("command", [])) or "unknown"
+    return publish_results(summary, run_dir, results_dir, stem, command=command, wall_seconds=None,
+                           figures=figures)
 
 
 def reuse_runs(source, target, configs):

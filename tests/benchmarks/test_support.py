@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from support import publish_results, reuse_runs  # noqa: E402
+from support import publish_finished_run, publish_results, reuse_runs  # noqa: E402
 
 
 def test_publish_results_writes_json_md_and_existing_figures(tmp_path):
@@ -50,3 +52,22 @@ def test_reuse_runs_copies_only_finished_runs_of_listed_rows(tmp_path):
     assert not (target / "BasicMotions" / "senet").exists()
     assert json.loads((target / "JapaneseVowels" / "msmsa" / "seed0" / "result.json").read_text()) == {"step_ms": 9.0}
     assert reuse_runs(tmp_path / "absent", target, configs) == 0
+
+
+def test_publish_finished_run_takes_the_command_that_made_it_and_refuses_another_experiment(tmp_path):
+    run, results = tmp_path / "run", tmp_path / "results"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"command": ["keras-attention", "reproduce", "attention-lenet"],
+                                              "config": {"experiment": "attention-lenet"}}))
+    (run / "results.json").write_text(json.dumps({"rows": [3]}))
+    (run / "results.md").write_text("# field\n")
+    (run / "plot.png").write_bytes(b"png")
+    md = publish_finished_run(run, "attention-lenet", results, "field", figures={"plot.png": "field.png"})
+    record = json.loads((results / "field.json").read_text())
+    assert record["rows"] == [3] and record["wall_seconds"] is None
+    assert record["command"] == "keras-attention reproduce attention-lenet"
+    assert "published from the finished run" in md.read_text() and (results / "field.png").exists()
+    with pytest.raises(ValueError, match="'attention-lenet', expected 'xm2a'"):
+        publish_finished_run(run, "xm2a", results, "other")
+    with pytest.raises(ValueError, match="holds no finished run"):
+        publish_finished_run(tmp_path / "nothing", "xm2a", results, "other")
