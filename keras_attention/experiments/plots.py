@@ -320,10 +320,12 @@ def plot_accuracy_vs_step_cost(summary: Mapping[str, Any], path: str | PathLike[
     rows = [row for row in summary["rows"] if row.get("step_ratio") is not None]
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     markers = "osD^vP*Xhd<>p8"
+    palette = plt.get_cmap("tab20").colors  # its 10 strong hues first, then their light twins: 20 distinct colours
+    colours = palette[0::2] + palette[1::2]
     for index, row in enumerate(rows):
         mean, std = row["top1_mean_std"]
         ax.errorbar(row["step_ratio"], mean, yerr=std, fmt=markers[index % len(markers)], capsize=3,
-                    label=row["label"])
+                    color=colours[index % len(colours)], label=row["label"])
     base = next((row for row in rows if row["step_ratio"] == 1.0), None)
     if base is not None:
         mean, std = base["top1_mean_std"]
